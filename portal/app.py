@@ -1,0 +1,152 @@
+"""The application factory: settings in, a Starlette app out, middleware stacked explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal import i18n
+from portal.auth import RelyingParty
+from portal.csrf import CSRFMiddleware
+from portal.db import make_engine, utcnow
+from portal.errors import error_renderer
+from portal.request_log import RequestLogMiddleware
+from portal.routes import auth, me, public, staff
+from portal.security import SecurityHeadersMiddleware, content_security_policy
+from portal.sessions import SessionMiddleware, SessionStore
+from portal.settings import Settings
+from portal.templating import make_templates
+from portal.viewer import ViewerMiddleware
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MOCK_IDP_PREFIX = "/mock-idp"
+
+
+class LanguageMiddleware:
+    """Sets the request's language from the switch's cookie or the browser's preference."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            i18n.set_language(
+                i18n.negotiate(
+                    request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+                )
+            )
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    relying_party_kwargs: dict[str, Any] | None = None,
+) -> Starlette:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    templates = make_templates()
+    render_error = error_renderer(templates)
+    routes: list[BaseRoute] = [
+        *public.routes,
+        *auth.routes,
+        *me.routes,
+        *staff.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    if settings.mock_idp_mounted:
+        routes.append(Mount(MOCK_IDP_PREFIX, app=_mock_idp(settings)))
+
+    async def csrf_failed(scope: Scope, receive: Receive, send: Send) -> None:
+        response = render_error(Request(scope, receive), 403, reason="csrf")
+        await response(scope, receive, send)
+
+    form_origins = () if settings.mock_idp_mounted else (settings.oidc_origin,)
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(
+            SecurityHeadersMiddleware,
+            csp=content_security_policy(form_origins),
+            hsts=settings.production,
+        ),
+        Middleware(LanguageMiddleware),
+        Middleware(
+            SessionMiddleware,
+            store=SessionStore(
+                engine, idle=timedelta(minutes=settings.session_idle_minutes), now=now
+            ),
+            secret_key=settings.secret_key,
+            cookie_name="__Host-innsyn" if settings.production else "innsyn_session",
+            secure=settings.production,
+        ),
+        Middleware(ViewerMiddleware, engine=engine),
+        Middleware(
+            CSRFMiddleware,
+            on_failure=csrf_failed,
+            # The mock provider's forms carry their own signed transaction; its token endpoint
+            # is a back channel authenticated by the client secret.
+            exempt_prefixes=(MOCK_IDP_PREFIX + "/",) if settings.mock_idp_mounted else (),
+            token_for=lambda scope: scope["web_session"].csrf_token,
+        ),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return render_error(request, exc.status_code)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return render_error(request, 500)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error, 500: server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.templates = templates
+    app.state.render_error = render_error
+    app.state.now = now
+    app.state.relying_party = RelyingParty(settings, client_kwargs=relying_party_kwargs)
+    return app
+
+
+def _mock_idp(settings: Settings) -> ASGIApp:
+    from portal.mock_idp import ClientConfig, MockIdpConfig, create_mock_idp, parse_clients
+
+    own = ClientConfig(
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        redirect_uris=(settings.redirect_uri, settings.post_logout_redirect_uri),
+    )
+    extra = parse_clients(settings.mock_idp_clients) if settings.mock_idp_clients else []
+    return create_mock_idp(
+        MockIdpConfig(
+            issuer=settings.mock_idp_issuer,
+            key_file=settings.var_dir / "mock_idp_key.pem",
+            clients=[own, *extra],
+            national_id_claim=settings.oidc_national_id_claim,
+            roles_claim=settings.oidc_roles_claim,
+            production=settings.production,
+        )
+    )

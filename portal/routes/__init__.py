@@ -1,0 +1,1 @@
+"""Thin request handlers, grouped by audience."""

@@ -1,0 +1,76 @@
+"""Sign-in and sign-out against the OpenID provider."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal.auth import SignInError, safe_next
+from portal.db import session_scope
+from portal.sign_in import account_for
+
+logger = logging.getLogger("portal.auth")
+
+
+async def login(request: Request) -> Response:
+    state = request.scope["web_session"]
+    state.data["next"] = safe_next(request.query_params.get("next"))
+    fresh = request.query_params.get("fresh") == "1"
+    try:
+        return await request.app.state.relying_party.begin(request, fresh=fresh)
+    except SignInError as exc:
+        return sign_in_failed(request, exc)
+
+
+async def callback(request: Request) -> Response:
+    app = request.app.state
+    state = request.scope["web_session"]
+    next_url = safe_next(state.data.get("next"))
+    try:
+        identity = await app.relying_party.complete(request)
+        account = await anyio.to_thread.run_sync(_account, request, identity)
+    except SignInError as exc:
+        return sign_in_failed(request, exc)
+    state.sign_in(
+        subject_id=account.subject_id,
+        staff_id=account.staff_id,
+        acr=identity.acr,
+        authenticated_at=app.now(),
+        data={"id_token": identity.id_token},
+    )
+    if account.staff_id is not None and next_url == "/me":
+        next_url = "/staff"
+    return RedirectResponse(next_url, status_code=303)
+
+
+def _account(request: Request, identity):
+    app = request.app.state
+    with session_scope(app.engine) as db:
+        return account_for(db, identity, app.settings, app.now())
+
+
+def sign_in_failed(request: Request, exc: SignInError) -> Response:
+    # The reason is a fixed code, never a claim value: safe to log.
+    logger.warning("sign-in refused: %s", exc.reason)
+    state = request.scope["web_session"]
+    state.sign_out()
+    return request.app.state.render_error(request, 400, reason=exc.reason)
+
+
+async def logout(request: Request) -> Response:
+    state = request.scope["web_session"]
+    id_token = state.data.get("id_token")
+    state.sign_out()
+    url = await request.app.state.relying_party.logout_url(id_token)
+    return RedirectResponse(url or "/signed-out", status_code=303)
+
+
+routes = [
+    Route("/auth/login", login),
+    Route("/auth/callback", callback),
+    Route("/auth/logout", logout, methods=["POST"]),
+]

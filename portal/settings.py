@@ -1,0 +1,178 @@
+"""Settings, read once from the environment.
+
+Every setting is documented in the README. A missing or malformed value stops start-up with a
+message naming the variable, so an operator never has to guess from a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production")
+DEV_CLIENT_ID = "innsyn-portal"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    secret_key: str
+    base_url: str
+    oidc_discovery_url: str
+    oidc_client_id: str
+    oidc_client_secret: str
+    oidc_national_id_claim: str
+    oidc_roles_claim: str
+    mock_idp_clients: str
+    mock_idp_mounted: bool
+    var_dir: Path
+    session_idle_minutes: int
+    fresh_sign_in_seconds: int
+    default_language: str = "nb"
+    languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def mock_idp_issuer(self) -> str:
+        return f"{self.base_url}/mock-idp"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/auth/callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return f"{self.base_url}/signed-out"
+
+    @property
+    def oidc_origin(self) -> str:
+        parts = urlsplit(self.oidc_discovery_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return _build(env)
+
+
+def _build(env: Mapping[str, str]) -> Settings:
+    mode = env.get("PORTAL_ENV", "development")
+    if mode not in ENVIRONMENTS:
+        raise SettingsError(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}, not {mode!r}")
+    production = mode == "production"
+    var_dir = Path(env.get("PORTAL_VAR_DIR", "var"))
+    base_url = _url(env, "PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    mounted = not production and not env.get("OIDC_DISCOVERY_URL")
+    if production and not env.get("OIDC_DISCOVERY_URL"):
+        raise SettingsError("OIDC_DISCOVERY_URL is required when PORTAL_ENV=production")
+    discovery = env.get("OIDC_DISCOVERY_URL") or (
+        f"{base_url}/mock-idp/.well-known/openid-configuration"
+    )
+    _check_url("OIDC_DISCOVERY_URL", discovery)
+    secret_key = _secret_key(env, production, var_dir)
+    return Settings(
+        env=mode,
+        database_url=_database_url(env.get("DATABASE_URL"), var_dir),
+        secret_key=secret_key,
+        base_url=base_url,
+        oidc_discovery_url=discovery,
+        oidc_client_id=_required_in_production(env, "OIDC_CLIENT_ID", production, DEV_CLIENT_ID),
+        oidc_client_secret=_required_in_production(
+            env, "OIDC_CLIENT_SECRET", production, _derived_client_secret(secret_key)
+        ),
+        oidc_national_id_claim=env.get("OIDC_NATIONAL_ID_CLAIM", "nnin"),
+        oidc_roles_claim=env.get("OIDC_ROLES_CLAIM", "roles"),
+        mock_idp_clients=env.get("MOCK_IDP_CLIENTS", ""),
+        mock_idp_mounted=mounted,
+        var_dir=var_dir,
+        session_idle_minutes=_positive_int(env, "SESSION_IDLE_MINUTES", 30),
+        fresh_sign_in_seconds=_positive_int(env, "FRESH_SIGN_IN_SECONDS", 300),
+    )
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default)
+    _check_url(name, value)
+    return value
+
+
+def _check_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an absolute http(s) URL, not {value!r}")
+
+
+def _required_in_production(
+    env: Mapping[str, str], name: str, production: bool, dev_default: str
+) -> str:
+    value = env.get(name)
+    if value:
+        return value
+    if production:
+        raise SettingsError(f"{name} is required when PORTAL_ENV=production")
+    return dev_default
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than zero, not {value}")
+    return value
+
+
+def _secret_key(env: Mapping[str, str], production: bool, var_dir: Path) -> str:
+    value = env.get("SECRET_KEY")
+    if value:
+        if len(value) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters long")
+        return value
+    if production:
+        raise SettingsError("SECRET_KEY is required when PORTAL_ENV=production")
+    # Development keeps a generated key so that sessions and signed links survive restarts.
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def _derived_client_secret(secret_key: str) -> str:
+    # The portal's own client at the mounted mock provider needs a secret both sides agree on.
+    return hashlib.sha256(f"mock-idp-client:{secret_key}".encode()).hexdigest()
+
+
+def _database_url(value: str | None, var_dir: Path) -> str:
+    if not value:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{var_dir / 'innsyn.db'}"
+    # psycopg 3 is the driver we ship; accept the plain scheme operators tend to paste.
+    for prefix in ("postgresql://", "postgres://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    if not value.startswith(("sqlite", "postgresql+psycopg")):
+        raise SettingsError(
+            f"DATABASE_URL must be a sqlite:/// or postgresql:// URL, not {value.split(':')[0]}:…"
+        )
+    return value

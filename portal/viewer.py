@@ -1,0 +1,50 @@
+"""Who is looking: the signed-in person or member of staff, loaded once per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal.db import session_scope
+from portal.models import StaffMember, Subject
+from portal.staff import roles_of
+
+
+@dataclass(frozen=True)
+class Viewer:
+    kind: str  # "person" or "staff"
+    id: int
+    name: str
+    roles: tuple[str, ...] = ()
+
+
+def load_viewer(engine: Engine, subject_id: int | None, staff_id: int | None) -> Viewer | None:
+    with session_scope(engine) as db:
+        if subject_id is not None:
+            subject = db.get(Subject, subject_id)
+            if subject is not None:
+                return Viewer("person", subject_id, subject.display_name)
+        if staff_id is not None:
+            member = db.get(StaffMember, staff_id)
+            if member is not None:
+                return Viewer("staff", staff_id, member.name, tuple(roles_of(db, staff_id)))
+    return None
+
+
+class ViewerMiddleware:
+    def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            state = scope["web_session"]
+            scope["viewer"] = None
+            if state.subject_id is not None or state.staff_id is not None:
+                scope["viewer"] = await anyio.to_thread.run_sync(
+                    load_viewer, self.engine, state.subject_id, state.staff_id
+                )
+        await self.app(scope, receive, send)

@@ -1,0 +1,93 @@
+"""Test fixtures: one database per run (SQLite or PostgreSQL), migrations applied once.
+
+Choose the database with `--db=postgres` or INNSYN_TEST_DB=postgres; the same tests run on both.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from portal.db import make_engine
+from portal.migrations import upgrade
+from portal.settings import Settings
+from tests.support import postgres_database
+
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("INNSYN_TEST_DB", "sqlite"),
+        help="the database the portal's own tables live in during the tests",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"innsyn database: {config.getoption('--db')}"
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--db")
+
+
+@pytest.fixture(scope="session")
+def database_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+        return
+    with postgres_database(f"innsyn_test_{uuid.uuid4().hex[:10]}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts from empty tables. Truncating (not a rolled-back savepoint) because the
+    sign-in tests run a real server whose connections a savepoint would not cover."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("engine")
+    with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "var"
+    path.mkdir()
+    return path
+
+
+def make_settings(database_url: str, var_dir: Path, **env: str) -> Settings:
+    base = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "PORTAL_VAR_DIR": str(var_dir),
+        # TestClient's host, so redirect URIs and the mounted provider's issuer line up.
+        "PORTAL_BASE_URL": "http://testserver",
+    }
+    return Settings.from_env({**base, **env})
+
+
+@pytest.fixture
+def settings(database_url: str, var_dir: Path, engine: Engine) -> Settings:
+    return make_settings(database_url, var_dir)

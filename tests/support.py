@@ -1,0 +1,161 @@
+"""Helpers shared by the tests: PostgreSQL databases, live servers, signed-in clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import httpx2
+import psycopg
+import pytest
+import uvicorn
+from itsdangerous import Signer
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp
+
+from portal.app import create_app
+from portal.db import session_scope, utcnow
+from portal.models import WebSession
+from portal.sessions import _hash
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "INNSYN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.exit(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}).\n"
+            f"Start it with: {START_POSTGRES}",
+            returncode=3,
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class AppTransport(httpx2.AsyncBaseTransport):
+    """Lets the portal's OIDC client reach the mock provider mounted in the same app, in process."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        assert self.app is not None
+        return await httpx2.ASGITransport(app=self.app).handle_async_request(request)
+
+
+def in_process_app(settings, **kwargs):
+    """The portal whose relying party talks to its own mounted mock provider without a socket."""
+    transport = AppTransport()
+    app = create_app(settings, relying_party_kwargs={"transport": transport}, **kwargs)
+    transport.app = app
+    return app
+
+
+class LiveServer:
+    """An ASGI app under real uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, app: ASGIApp) -> None:
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
+        self.socket.close()
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def live_server(app_factory) -> Iterator[LiveServer]:
+    """Pick the port first, because the app's own URLs (issuer, redirect URI) depend on it."""
+    server = LiveServer()
+    try:
+        server.start(app_factory(server.url))
+        yield server
+    finally:
+        server.stop()
+
+
+def signed_in_client(
+    client: TestClient,
+    *,
+    secret_key: str,
+    subject_id: int | None = None,
+    staff_id: int | None = None,
+    authenticated_at: datetime | None = None,
+    cookie_name: str = "innsyn_session",
+) -> str:
+    """Give `client` a server-side session as if it had signed in; returns the session id.
+
+    Tests of pages use this; the sign-in itself is tested end to end in test_sign_in.py.
+    """
+    sid = f"test-{os.urandom(16).hex()}"
+    client.cookies.clear()
+    engine = client.app.state.engine
+    with session_scope(engine) as db:
+        db.add(
+            WebSession(
+                id=_hash(sid),
+                subject_id=subject_id,
+                staff_id=staff_id,
+                acr="urn:test",
+                authenticated_at=authenticated_at or utcnow(),
+            )
+        )
+    value = Signer(secret_key, salt="innsyn.session").sign(sid).decode()
+    # The domain the cookie jar files TestClient's own cookies under, so the server's new cookie
+    # (after sign-out) replaces this one instead of standing beside it.
+    client.cookies.set(cookie_name, value, domain="testserver.local")
+    return sid
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "page has no CSRF token field"
+    return match.group(1)

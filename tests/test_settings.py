@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings, SettingsError
+
+
+def build(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"PORTAL_VAR_DIR": str(tmp_path), **env})
+
+
+def test_development_defaults(tmp_path: Path) -> None:
+    settings = build(tmp_path)
+    assert settings.env == "development"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'innsyn.db'}"
+    assert settings.oidc_national_id_claim == "nnin"
+    assert settings.mock_idp_mounted
+    assert settings.oidc_discovery_url == (
+        "http://127.0.0.1:8000/mock-idp/.well-known/openid-configuration"
+    )
+    assert settings.oidc_client_id == "innsyn-portal"
+
+
+def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    first = build(tmp_path).secret_key
+    second = build(tmp_path).secret_key
+    assert len(first) >= 32
+    assert first == second
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAL_ENV": "staging"}, "PORTAL_ENV must be one of development, production"),
+        ({"PORTAL_ENV": "production"}, "OIDC_DISCOVERY_URL is required"),
+        (
+            {"PORTAL_ENV": "production", "OIDC_DISCOVERY_URL": "https://idp.example/.well-known"},
+            "SECRET_KEY is required",
+        ),
+        (
+            {
+                "PORTAL_ENV": "production",
+                "OIDC_DISCOVERY_URL": "https://idp.example/.well-known",
+                "SECRET_KEY": "x" * 40,
+            },
+            "OIDC_CLIENT_ID is required",
+        ),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
+        ({"OIDC_DISCOVERY_URL": "idp.example"}, "OIDC_DISCOVERY_URL must be an absolute"),
+        ({"SESSION_IDLE_MINUTES": "ten"}, "SESSION_IDLE_MINUTES must be a whole number"),
+        ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be greater than zero"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a sqlite:/// or postgresql://"),
+    ],
+)
+def test_bad_settings_name_the_variable(tmp_path: Path, env: dict, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        build(tmp_path, **env)
+
+
+def test_production_needs_no_mock_and_accepts_plain_postgres_url(tmp_path: Path) -> None:
+    settings = build(
+        tmp_path,
+        PORTAL_ENV="production",
+        OIDC_DISCOVERY_URL="https://idp.example/.well-known/openid-configuration",
+        OIDC_CLIENT_ID="portal",
+        OIDC_CLIENT_SECRET="s3cret",
+        SECRET_KEY="k" * 40,
+        DATABASE_URL="postgresql://u@db/innsyn",
+    )
+    assert settings.production
+    assert not settings.mock_idp_mounted
+    assert settings.database_url == "postgresql+psycopg://u@db/innsyn"
+    assert settings.oidc_origin == "https://idp.example"
+
+
+def test_an_external_provider_in_development_unmounts_the_mock(tmp_path: Path) -> None:
+    settings = build(tmp_path, OIDC_DISCOVERY_URL="http://127.0.0.1:8081/.well-known/x")
+    assert not settings.mock_idp_mounted
+
+
+def test_start_up_error_is_printed_clearly(tmp_path: Path, capsys, monkeypatch) -> None:
+    from portal import cli
+
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.delenv("OIDC_DISCOVERY_URL", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["db", "upgrade"])
+    assert exit_info.value.code == 2
+    assert "configuration error: OIDC_DISCOVERY_URL is required" in capsys.readouterr().err
