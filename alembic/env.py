@@ -6,7 +6,7 @@ from logging.config import fileConfig
 
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import portal.schema  # noqa: F401 - registers every table on SQLModel.metadata
 from alembic import context
 from portal.db import make_engine
 from portal.settings import Settings

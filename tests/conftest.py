@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+import portal.schema  # noqa: F401 - every table, for the truncation below
 from portal.db import make_engine
 from portal.migrations import upgrade
 from portal.settings import Settings

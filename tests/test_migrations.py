@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401 - the tables
+import portal.schema  # noqa: F401 - every table
 
 
 def test_migrations_match_models(engine: Engine) -> None:

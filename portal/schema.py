@@ -1,0 +1,13 @@
+"""Every module that defines the portal's own tables, imported so that SQLModel.metadata is whole.
+
+Alembic (alembic/env.py) and the tests read the metadata through this module; a new module with
+tables is added here, and gets its Alembic revision.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+import portal.models  # noqa: F401
+
+metadata = SQLModel.metadata
