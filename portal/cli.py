@@ -59,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=db_upgrade)
 
+    from portal.datamap.cli import register as register_datamap
+    from portal.demo.cli import register as register_demo
     from portal.mock_idp.cli import register as register_mock_idp
 
     register_mock_idp(sub)
+    register_datamap(sub)
+    register_demo(sub)
     return parser
 
 

@@ -26,7 +26,7 @@ class IdentifierKind(StrEnum):
 
 
 class Assurance(StrEnum):
-    """How sure we are that an identifier belongs to the person."""
+    """How sure we are who the person is: for an identifier they hold, or a request they filed."""
 
     # Proven by an electronic ID at a high level (BankID).
     high = "high"

@@ -1,0 +1,344 @@
+"""Whose rows are whose: from a national ID to the keys of every row that is the person's.
+
+The rule (docs/datamap.md, "Identity"):
+
+* The national ID proven at sign-in is the root.
+* A row is *anchored* to the person when it carries their national ID, or a customer number found
+  on an anchored row, or links (by a mapped foreign key, any depth) to an anchored row. A row that
+  carries someone else's national ID or customer number is never the person's.
+* Identifiers (customer numbers, e-mail addresses, phone numbers) are learnt only from anchored
+  rows; those, and identifiers proven otherwise (``proven``), are followed further.
+* A row with no anchor and no parent is *floating*: it is the person's when it carries one of
+  their e-mail addresses or phone numbers, unless that value is also found on a row that is not
+  theirs (a shared family phone, a reused address). Such rows are *withheld*: counted, not shown.
+
+Every round issues at most one query per link per table (split into chunks of ``chunk_size``
+values), whatever the number of rows; rounds end when nothing new is learnt. Only the columns
+needed to decide ownership are read here; ``collect.py`` reads the rows themselves afterwards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import column, func, select, table
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import TableClause
+
+from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap, Link, TableSpec
+
+KINDS = (*ANCHOR_KINDS, *CONTACT_KINDS)
+DEFAULT_CHUNK = 1000
+_MAX_ROUNDS = 50  # a guard only; real maps settle in a handful of rounds
+
+
+class Status(StrEnum):
+    anchored = "anchored"
+    floating = "floating"
+    withheld = "withheld"  # found only under an identifier someone else also has
+    foreign = "foreign"
+
+
+def normalise(kind: str, value: Any) -> str:
+    """Identifier values are compared as text; e-mail addresses without regard to case."""
+    text = str(value).strip()
+    return text.lower() if kind == "email" else text
+
+
+@dataclass
+class _Row:
+    values: dict[str, Any]
+    found_by: set[tuple[str, str]] = field(default_factory=set)  # contact identifiers that found it
+    status: Status = Status.foreign
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome: which rows are the person's, and what the page must say about the rest."""
+
+    national_id: str
+    identifiers: dict[str, tuple[str, ...]]  # kind -> values the person has (learnt or proven)
+    keys: dict[str, tuple[Any, ...]]  # table -> keys of the person's rows, ascending
+    via: dict[str, dict[Any, str]]  # table -> key -> how the row links to the person
+    withheld: dict[str, int]  # table -> rows under a shared identifier, not shown
+    shared_identifiers: dict[str, tuple[str, ...]]  # the person's identifiers others also have
+    queries: int  # statements issued, for tests of the per-table bound
+
+    def count(self, table_name: str) -> int:
+        return len(self.keys.get(table_name, ()))
+
+
+def resolve(
+    datamap: DataMap,
+    engines: Mapping[str, Engine],
+    national_id: str,
+    *,
+    proven: Mapping[str, Iterable[str]] | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Resolution:
+    """Find the keys of every row that is the person's (see the module docstring for the rule)."""
+    with ExitStack() as stack:
+        resolver = _Resolver(datamap, engines, stack, chunk_size)
+        return resolver.run(national_id, proven or {})
+
+
+class _Resolver:
+    def __init__(
+        self, datamap: DataMap, engines: Mapping[str, Engine], stack: ExitStack, chunk_size: int
+    ) -> None:
+        self.map = datamap
+        self.engines = engines
+        self.stack = stack
+        self.chunk_size = chunk_size
+        self.connections: dict[int, Connection] = {}
+        self.order = datamap.table_order()
+        self.rows: dict[str, dict[Any, _Row]] = {name: {} for name in self.order}
+        self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
+        self.ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
+        self.columns = self._needed_columns()
+        self.clauses = {name: self._clause(name) for name in self.order}
+        self.queries = 0
+
+    # --- the rounds -----------------------------------------------------------------------
+
+    def run(self, national_id: str, proven: Mapping[str, Iterable[str]]) -> Resolution:
+        self.ids["national_id"].add(normalise("national_id", national_id))
+        for kind, values in proven.items():
+            self.ids[kind].update(normalise(kind, value) for value in values)
+        for _ in range(_MAX_ROUNDS):
+            if not self._round():
+                break
+        contested = self._settle_contests()
+        return self._resolution(national_id, contested)
+
+    def _round(self) -> bool:
+        """One pass over all tables, parents first; True while something new was learnt."""
+        learnt = False
+        for name in self.order:
+            spec = self.map.tables[name]
+            for link in spec.identifier_links:
+                learnt |= self._follow_identifier(name, spec, link)
+            for link in spec.parent_links:
+                learnt |= self._follow_parent(name, link)
+            self._classify(name, frozenset())
+            learnt |= self._learn(name, spec)
+        return learnt
+
+    def _follow_identifier(self, name: str, spec: TableSpec, link: Link) -> bool:
+        kind = link.identifier or ""
+        done = self.queried[(name, f"id:{link.column}")]
+        new = self.ids[kind] - done
+        if not new:
+            return False
+        done.update(new)
+        target = self._column(name, link.column)
+        expression = func.lower(target) if kind == "email" else target
+        for row in self._select(name, spec, expression, new):
+            value = row.values[link.column]
+            if kind in CONTACT_KINDS and value is not None:
+                row.found_by.add((kind, normalise(kind, value)))
+        return True
+
+    def _follow_parent(self, name: str, link: Link) -> bool:
+        parent = link.table or ""
+        reference = self.map.parent_key(link)
+        mine = {
+            row.values[reference]
+            for row in self.rows[parent].values()
+            if row.status in (Status.anchored, Status.floating)
+            and row.values[reference] is not None
+        }
+        done = self.queried[(name, f"parent:{link.column}")]
+        new = mine - done
+        if not new:
+            return False
+        done.update(new)
+        spec = self.map.tables[name]
+        list(self._select(name, spec, self._column(name, link.column), new))
+        return True
+
+    def _learn(self, name: str, spec: TableSpec) -> bool:
+        """Identifiers on the person's anchored rows become theirs."""
+        learnt = False
+        for link in spec.identifier_links:
+            kind = link.identifier or ""
+            for row in self.rows[name].values():
+                value = row.values[link.column]
+                if row.status is Status.anchored and value is not None:
+                    text = normalise(kind, value)
+                    if text not in self.ids[kind]:
+                        self.ids[kind].add(text)
+                        learnt = True
+        return learnt
+
+    # --- ownership -------------------------------------------------------------------------
+
+    def _classify(self, name: str, contested: frozenset[tuple[str, str]]) -> None:
+        spec = self.map.tables[name]
+        parents = {link.column: self._parent_index(link) for link in spec.parent_links}
+        for row in self.rows[name].values():
+            row.status, row.via = self._status(spec, row, parents, contested)
+
+    def _parent_index(self, link: Link) -> dict[Any, Status]:
+        """The best status among the parent's rows for each referenced value."""
+        reference = self.map.parent_key(link)
+        rank = list(Status)
+        index: dict[Any, Status] = {}
+        for row in self.rows[link.table or ""].values():
+            value = row.values[reference]
+            current = index.get(value)
+            if current is None or rank.index(row.status) < rank.index(current):
+                index[value] = row.status
+        return index
+
+    def _status(
+        self,
+        spec: TableSpec,
+        row: _Row,
+        parents: dict[str, dict[Any, Status]],
+        contested: frozenset[tuple[str, str]],
+    ) -> tuple[Status, str]:
+        for kind in ANCHOR_KINDS:
+            for link in spec.identifier_links:
+                value = row.values[link.column]
+                if link.identifier == kind and value is not None:
+                    mine = normalise(kind, value) in self.ids[kind]
+                    return (Status.anchored if mine else Status.foreign), kind
+        seen = [
+            (parents[link.column].get(row.values[link.column], Status.foreign), link.table or "")
+            for link in spec.parent_links
+            if row.values[link.column] is not None
+        ]
+        for wanted in (Status.anchored, Status.floating):
+            for status, parent in seen:
+                if status is wanted:
+                    return status, f"table:{parent}"
+        if seen:
+            return Status.foreign, ""
+        return self._contact_status(spec, row, contested)
+
+    def _contact_status(
+        self, spec: TableSpec, row: _Row, contested: frozenset[tuple[str, str]]
+    ) -> tuple[Status, str]:
+        matched = sorted(
+            (link.identifier or "", normalise(link.identifier or "", row.values[link.column]))
+            for link in spec.identifier_links
+            if row.values[link.column] is not None
+            and normalise(link.identifier or "", row.values[link.column])
+            in self.ids[link.identifier or ""]
+        )
+        free = [pair for pair in matched if pair not in contested]
+        if free:
+            return Status.floating, free[0][0]
+        return (Status.withheld if matched else Status.foreign), ""
+
+    def _settle_contests(self) -> frozenset[tuple[str, str]]:
+        """A contact identifier found on a row that is not the person's is shared: rows found
+        only under it are withheld. Withholding can make more rows foreign, so repeat."""
+        contested: frozenset[tuple[str, str]] = frozenset()
+        while True:
+            for name in self.order:
+                self._classify(name, contested)
+            found = {
+                pair
+                for rows in self.rows.values()
+                for row in rows.values()
+                if row.status is Status.foreign
+                for pair in row.found_by
+            }
+            if found <= contested:
+                return contested
+            contested = contested | found
+
+    def _resolution(self, national_id: str, contested: frozenset[tuple[str, str]]) -> Resolution:
+        keys: dict[str, tuple[Any, ...]] = {}
+        via: dict[str, dict[Any, str]] = {}
+        withheld: dict[str, int] = {}
+        for name in self.map.tables:
+            mine = {
+                key: row.via
+                for key, row in self.rows[name].items()
+                if row.status in (Status.anchored, Status.floating)
+            }
+            keys[name] = tuple(_sorted(mine))
+            via[name] = mine
+            held = sum(1 for row in self.rows[name].values() if row.status is Status.withheld)
+            if held:
+                withheld[name] = held
+        shared: dict[str, set[str]] = defaultdict(set)
+        for kind, value in contested:
+            if value in self.ids[kind]:
+                shared[kind].add(value)
+        return Resolution(
+            national_id=national_id,
+            identifiers={kind: tuple(sorted(self.ids[kind])) for kind in KINDS if self.ids[kind]},
+            keys=keys,
+            via=via,
+            withheld=withheld,
+            shared_identifiers={kind: tuple(sorted(values)) for kind, values in shared.items()},
+            queries=self.queries,
+        )
+
+    # --- database access -------------------------------------------------------------------
+
+    def _needed_columns(self) -> dict[str, list[str]]:
+        """Per table: its key, its link columns, and the columns its children's links point at."""
+        needed: dict[str, list[str]] = {}
+        for name, spec in self.map.tables.items():
+            needed.setdefault(name, [])
+            needed[name] += [spec.key, *(link.column for link in spec.links)]
+            for link in spec.parent_links:
+                needed.setdefault(link.table or "", []).append(self.map.parent_key(link))
+        return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}
+
+    def _clause(self, name: str) -> TableClause:
+        spec = self.map.tables[name]
+        schema = self.map.sources[spec.source].schema_
+        return table(
+            self.map.db_table(name), *(column(c) for c in self.columns[name]), schema=schema
+        )
+
+    def _column(self, name: str, column_name: str) -> Any:
+        return self.clauses[name].c[column_name]
+
+    def _connection(self, source: str) -> Connection:
+        engine = self.engines[source]
+        if id(engine) not in self.connections:
+            self.connections[id(engine)] = self.stack.enter_context(engine.connect())
+        return self.connections[id(engine)]
+
+    def _select(
+        self, name: str, spec: TableSpec, expression: Any, values: set[Any]
+    ) -> Iterator[_Row]:
+        clause = self.clauses[name]
+        connection = self._connection(spec.source)
+        store = self.rows[name]
+        for chunk in chunks(values, self.chunk_size):
+            self.queries += 1
+            result = connection.execute(select(*clause.c).where(expression.in_(chunk)))
+            for mapping in result.mappings():
+                key = mapping[spec.key]
+                row = store.get(key)
+                if row is None:
+                    row = store[key] = _Row(dict(mapping))
+                yield row
+
+
+def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    ordered = _sorted(values)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def _sorted(values: Iterable[Any]) -> list[Any]:
+    items = list(values)
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=repr)

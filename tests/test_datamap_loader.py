@@ -1,0 +1,265 @@
+"""The data map loader: a good map loads; each kind of broken map gives exact messages."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+
+from portal.datamap import (
+    DataMapError,
+    Period,
+    check_against_sources,
+    load_datamap,
+    parse_datamap,
+    resolve_url,
+)
+from portal.datamap.cli import register
+from portal.demo import DATAMAP_PATH
+
+MAPS = Path(__file__).parent / "datamaps"
+
+
+def problems_of(name: str) -> list[str]:
+    with pytest.raises(DataMapError) as caught:
+        load_datamap(MAPS / name)
+    return caught.value.problems
+
+
+def test_minimal_map_loads_with_defaults_applied() -> None:
+    datamap = load_datamap(MAPS / "minimal.toml")
+    notes = datamap.tables["notes"]
+    assert notes.fields["text"].category == "contact"  # from the table's defaults
+    assert notes.fields["text"].purposes == ["service"]
+    assert datamap.tables["customers"].fields["email"].erasure == "null"  # the field's own
+    assert datamap.parent_key(notes.links[0]) == "id"
+    assert datamap.table_order() == ["customers", "notes"]
+
+
+def test_version_is_a_hash_of_the_content() -> None:
+    content = (MAPS / "minimal.toml").read_bytes()
+    first = parse_datamap(content, "a.toml")
+    assert first.version == parse_datamap(content, "b.toml").version
+    assert first.version.startswith("sha256:") and len(first.version) == 71
+    assert parse_datamap(content + b"\n# changed\n", "a.toml").version != first.version
+
+
+def test_demo_map_loads_and_classifies_every_table() -> None:
+    datamap = load_datamap(DATAMAP_PATH)
+    assert set(datamap.sources) == {
+        "crm",
+        "shop",
+        "billing",
+        "collection",
+        "contact_log",
+        "marketing",
+    }
+    assert len(datamap.tables) == 16
+    assert datamap.settings.jurisdiction == "NO"
+    assert datamap.purposes["phone_marketing"].consent.lifetime == "P3M"
+    assert Period.parse(datamap.retention_rules["bookkeeping_no"].period) == Period(5, 0, 0)
+    assert datamap.retention_rules["bookkeeping_se"].counts_from == (
+        "end_of_calendar_year_of_fiscal_year_end"
+    )
+    assert datamap.tables["collection_cases"].erasure == "anonymise"
+    assert datamap.origins["subject"].provided_by_subject
+
+
+def test_unknown_category() -> None:
+    assert problems_of("unknown_category.toml") == [
+        f"{MAPS / 'unknown_category.toml'}: table 'customers', field 'email': "
+        "unknown category 'contakt'"
+    ]
+
+
+def test_missing_translation() -> None:
+    assert problems_of("missing_text.toml") == [
+        f"{MAPS / 'missing_text.toml'}: purpose 'service': missing sv text in name"
+    ]
+
+
+def test_link_to_unknown_table() -> None:
+    assert problems_of("bad_link.toml") == [
+        f"{MAPS / 'bad_link.toml'}: table 'notes', field 'customer_id': "
+        "link to unknown table 'kunder'"
+    ]
+
+
+def test_link_to_unknown_column() -> None:
+    assert problems_of("bad_link_column.toml") == [
+        f"{MAPS / 'bad_link_column.toml'}: table 'notes', field 'customer_id': "
+        "link to unknown column 'nr' of table 'customers'"
+    ]
+
+
+def test_cycle_in_links() -> None:
+    assert problems_of("cycle.toml") == [
+        f"{MAPS / 'cycle.toml'}: table 'notes', field 'customer_id': "
+        "links form a cycle: customers -> notes -> customers"
+    ]
+
+
+def test_every_problem_is_reported_once() -> None:
+    path = MAPS / "many_problems.toml"
+    assert problems_of("many_problems.toml") == [
+        f"{path}: legal basis 'contract': article: an article is one of 6(1)(a)-(f), "
+        "9(2)(a)-(j) or 10 (got '6(1)(g)')",
+        f"{path}: origin 'subject': missing sv text in name",
+        f"{path}: table 'customers', field 'email': erasure: Input should be 'delete_row', "
+        "'null', 'pseudonymise' or 'keep' (got 'nul')",
+        f"{path}: table 'customers', field 'email': unknown category 'contakt'",
+        f"{path}: table 'notes', defaults: unknown purpose 'servise' in purposes",
+        f"{path}: table 'notes': unknown source 'warehouse'",
+    ]
+
+
+def test_not_toml() -> None:
+    [problem] = problems_of("not_toml.toml")
+    assert problem.startswith(f"{MAPS / 'not_toml.toml'}: not a valid TOML file: ")
+    assert "line 1" in problem
+
+
+def test_missing_file() -> None:
+    assert problems_of("no_such_file.toml") == [
+        f"{MAPS / 'no_such_file.toml'}: cannot read the file (No such file or directory)"
+    ]
+
+
+def _edit(replacements: list[tuple[str, str]]) -> list[str]:
+    text = (MAPS / "minimal.toml").read_text()
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new, 1)
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap(text.encode(), "m.toml")
+    return caught.value.problems
+
+
+def test_retention_and_hold_references() -> None:
+    problems = _edit(
+        [
+            (
+                'links = [{ column = "customer_id", table = "customers" }]',
+                'links = [{ column = "customer_id", table = "customers" }]\n'
+                'retention = [{ rule = "forever", from = "customers.created" }]\n'
+                'holds = [{ hold = "lawsuit", when = { status = ["open"] } }]',
+            )
+        ]
+    )
+    assert problems == [
+        "m.toml: table 'notes': unknown retention rule 'forever'",
+        "m.toml: table 'notes', field 'customers.created': retention rule 'forever' counts "
+        "from an unknown column",
+        "m.toml: table 'notes': unknown hold 'lawsuit'",
+        "m.toml: table 'notes', field 'status': hold 'lawsuit': condition on an unknown column",
+    ]
+
+
+def test_unknown_keys_and_missing_sections() -> None:
+    problems = _edit(
+        [
+            ('[settings]\njurisdiction = "NO"', '[settings]\njurisdiction = "DK"\ncolour = "red"'),
+            ("[legal_bases.contract]", "[legal_basis.contract]"),
+        ]
+    )
+    assert problems == [
+        "m.toml: unknown section 'legal_basis'",
+        "m.toml: section 'legal_bases' is missing",
+        "m.toml: settings: jurisdiction: Input should be 'NO' or 'SE' (got 'DK')",
+        "m.toml: settings: colour: unknown key",
+        "m.toml: table 'customers', defaults: unknown legal basis 'contract'",
+        "m.toml: table 'notes', defaults: unknown legal basis 'contract'",
+    ]
+
+
+def test_anonymised_table_must_cut_its_links() -> None:
+    problems = _edit(
+        [
+            (
+                'source = "crm"\nname = { nb = "Notater"',
+                'source = "crm"\nerasure = "anonymise"\nname = { nb = "Notater"',
+            )
+        ]
+    )
+    assert problems == [
+        "m.toml: table 'notes', field 'id': erasure 'delete_row' in a table whose rows are "
+        "anonymised (erasure = 'anonymise')",
+        "m.toml: table 'notes', field 'customer_id': erasure 'delete_row' in a table whose rows "
+        "are anonymised (erasure = 'anonymise')",
+        "m.toml: table 'notes', field 'text': erasure 'delete_row' in a table whose rows are "
+        "anonymised (erasure = 'anonymise')",
+        "m.toml: table 'notes', field 'customer_id': a link column of an anonymised table must "
+        "be erased by null or pseudonymise, not 'delete_row'",
+    ]
+
+
+def test_source_url_from_environment_and_relative_sqlite(tmp_path: Path, monkeypatch) -> None:
+    datamap = load_datamap(DATAMAP_PATH)
+    monkeypatch.chdir(tmp_path)
+    url = resolve_url("crm", datamap.sources["crm"], {})
+    assert url.database == str(tmp_path / "var" / "demo_company.db")
+    url = resolve_url("crm", datamap.sources["crm"], {"DEMO_DATABASE_URL": "postgresql://h/db"})
+    assert url.render_as_string() == "postgresql://h/db"
+
+
+def _live_schema(path: Path, *, with_email: bool, extra: bool) -> None:
+    metadata = MetaData()
+    columns = [Column("id", Integer, primary_key=True), Column("national_id", String(12))]
+    if with_email:
+        columns.append(Column("email", String(100), nullable=False))
+    if extra:
+        columns.append(Column("shoe_size", Integer))
+    Table("customers", metadata, *columns)
+    engine = create_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    engine.dispose()
+
+
+def test_check_against_sources(tmp_path: Path) -> None:
+    _live_schema(tmp_path / "test.db", with_email=True, extra=True)
+    datamap = load_datamap(MAPS / "minimal.toml")
+    engine = create_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    try:
+        problems = check_against_sources(datamap, {"crm": engine})
+    finally:
+        engine.dispose()
+    path = MAPS / "minimal.toml"
+    assert problems == [
+        f"{path}: table 'customers', field 'email': erasure 'null' on a NOT NULL column; "
+        "use delete_row, pseudonymise or keep",
+        f"{path}: table 'customers', field 'shoe_size': column is not classified in the data map",
+        f"{path}: table 'notes': no table 'notes' in source 'crm'",
+    ]
+
+
+def _run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="portal")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_check_reports_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    path = MAPS / "bad_link.toml"
+    assert _run_cli(["datamap", "check", str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"{path}: table 'notes', field 'customer_id': link to unknown table 'kunder'\n"
+    )
+
+
+def test_cli_check_against_live_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    _live_schema(tmp_path / "var" / "test.db", with_email=False, extra=False)
+    path = MAPS / "minimal.toml"
+    assert _run_cli(["datamap", "check", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: table 'customers', field 'email': no column 'email' in table 'customers'",
+        f"{path}: table 'notes': no table 'notes' in source 'crm'",
+    ]
+    assert _run_cli(["datamap", "check", "--offline", str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: OK: 1 sources, 2 tables, 6 fields")
