@@ -12,6 +12,7 @@ DEMO_PEOPLE ?= 300
 
 run: install
 	$(BIN)/portal db upgrade
+	$(BIN)/portal demo seed --people $(DEMO_PEOPLE) --if-empty
 	$(BIN)/portal serve --port $(PORT)
 
 install: $(STAMP) catalogs

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from portal import i18n
 from portal.auth import RelyingParty
 from portal.csrf import CSRFMiddleware
+from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
 from portal.errors import error_renderer
 from portal.request_log import RequestLogMiddleware
@@ -56,9 +58,17 @@ def create_app(
     *,
     now: Callable[[], datetime] = utcnow,
     relying_party_kwargs: dict[str, Any] | None = None,
+    sources: Mapping[str, Engine] | None = None,
 ) -> Starlette:
+    """The portal. `sources` replaces the data map's own source engines (tests use it to point
+    the map at a seeded demo database); the caller then owns and disposes them."""
     settings = settings or Settings.from_env()
+    # A broken data map stops start-up (DataMapError lists every problem): every page that
+    # shows personal data reads it.
+    datamap = load_datamap(settings.datamap_file)
     engine = make_engine(settings.database_url)
+    owns_sources = sources is None
+    sources = create_engines(datamap) if sources is None else dict(sources)
     templates = make_templates()
     render_error = error_renderer(templates)
     routes: list[BaseRoute] = [
@@ -115,6 +125,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        if owns_sources:
+            dispose_engines(sources)
 
     app = Starlette(
         routes=routes,
@@ -124,6 +136,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.datamap = datamap
+    app.state.sources = sources
     app.state.templates = templates
     app.state.render_error = render_error
     app.state.now = now
@@ -132,7 +146,20 @@ def create_app(
 
 
 def _mock_idp(settings: Settings) -> ASGIApp:
-    from portal.mock_idp import ClientConfig, MockIdpConfig, create_mock_idp, parse_clients
+    from portal.demo import EDGE_CASES
+    from portal.mock_idp import (
+        ClientConfig,
+        MockIdpConfig,
+        TestPerson,
+        create_mock_idp,
+        default_people,
+        parse_clients,
+    )
+
+    def people() -> list[TestPerson]:
+        # The demo company's people first: each shows a case a real company has.
+        demo = [TestPerson(c.national_id, c.given_name, c.family_name) for c in EDGE_CASES]
+        return demo + default_people()
 
     own = ClientConfig(
         client_id=settings.oidc_client_id,
@@ -147,6 +174,7 @@ def _mock_idp(settings: Settings) -> ASGIApp:
             clients=[own, *extra],
             national_id_claim=settings.oidc_national_id_claim,
             roles_claim=settings.oidc_roles_claim,
+            people=people,
             production=settings.production,
         )
     )

@@ -21,6 +21,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from portal.app import create_app
+    from portal.datamap import DataMapError, check_against_sources
     from portal.request_log import configure_logging
 
     settings = _settings()
@@ -29,7 +30,17 @@ def serve(args: argparse.Namespace) -> int:
         from portal.migrations import upgrade
 
         upgrade(settings.database_url)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+        # Against the live databases: a missing table is found now, not on a person's page.
+        problems = check_against_sources(app.state.datamap, app.state.sources)
+    except DataMapError as exc:
+        problems = exc.problems
+    if problems:
+        print("portal: the data map cannot be used:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
     # Our own request log replaces uvicorn's, which would print query strings and addresses.
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
@@ -40,6 +51,25 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade(_settings().database_url, args.revision)
     return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from portal.request_log import configure_logging
+    from portal.worker import main as run_worker
+
+    database_url = _settings().database_url
+    configure_logging()
+    return run_worker(
+        database_url,
+        once=args.once,
+        burst=args.burst,
+        worker_id=args.id,
+        handler_modules=args.handlers,
+        lease=timedelta(seconds=args.lease),
+        poll_interval=args.poll,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = db.add_parser("upgrade", help="apply migrations")
     p.add_argument("revision", nargs="?", default="head")
     p.set_defaults(func=db_upgrade)
+
+    p = sub.add_parser("worker", help="run due jobs (erasure, sweeps, reminders)")
+    p.add_argument("--once", action="store_true", help="run at most one job, then exit")
+    p.add_argument("--burst", action="store_true", help="exit when no job is due")
+    p.add_argument("--id", help="this worker's name in the job table (default host:pid:random)")
+    p.add_argument(
+        "--handlers",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="also import MODULE to register handlers (tests); may be repeated",
+    )
+    p.add_argument("--lease", type=float, default=300, help="seconds a claim lasts if we die")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks when idle")
+    p.set_defaults(func=worker)
 
     from portal.datamap.cli import register as register_datamap
     from portal.demo.cli import register as register_demo

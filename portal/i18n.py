@@ -34,14 +34,22 @@ def set_language(language: str) -> None:
     _current.set(language if language in LANGUAGES else DEFAULT_LANGUAGE)
 
 
+def raw_gettext(message: str) -> str:
+    """The translation, unformatted: Jinja's newstyle gettext formats after escaping."""
+    return translations(_current.get()).gettext(message)
+
+
+def raw_ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current.get()).ngettext(singular, plural, n)
+
+
 def gettext(message: str, **variables: object) -> str:
-    text = translations(_current.get()).gettext(message)
+    text = raw_gettext(message)
     return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
-    text = translations(_current.get()).ngettext(singular, plural, n)
-    return text % {"num": n, **variables}
+    return raw_ngettext(singular, plural, n) % {"num": n, **variables}
 
 
 def lazy_gettext(message: str) -> LazyProxy:

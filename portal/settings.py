@@ -36,6 +36,7 @@ class Settings:
     mock_idp_clients: str
     mock_idp_mounted: bool
     var_dir: Path
+    datamap_file: Path
     session_idle_minutes: int
     fresh_sign_in_seconds: int
     default_language: str = "nb"
@@ -98,6 +99,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         mock_idp_clients=env.get("MOCK_IDP_CLIENTS", ""),
         mock_idp_mounted=mounted,
         var_dir=var_dir,
+        datamap_file=_datamap_file(env),
         session_idle_minutes=_positive_int(env, "SESSION_IDLE_MINUTES", 30),
         fresh_sign_in_seconds=_positive_int(env, "FRESH_SIGN_IN_SECONDS", 300),
     )
@@ -156,6 +158,19 @@ def _secret_key(env: Mapping[str, str], production: bool, var_dir: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _datamap_file(env: Mapping[str, str]) -> Path:
+    value = env.get("DATAMAP_FILE")
+    if not value:
+        # The demo company's map: the embedded default that makes `make run` work alone.
+        from portal.demo import DATAMAP_PATH
+
+        return Path(DATAMAP_PATH)
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(f"DATAMAP_FILE names {value!r}, which is not a file")
+    return path
 
 
 def _derived_client_secret(secret_key: str) -> str:

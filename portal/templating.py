@@ -33,5 +33,5 @@ def make_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     # newstyle: %-formatting happens inside gettext, after escaping the variables.
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
     return Jinja2Templates(env=env, context_processors=[_context])

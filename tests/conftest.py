@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import portal.schema  # noqa: F401 - every table, for the truncation below
+from portal.datamap import load_datamap
 from portal.db import make_engine
+from portal.demo import DATAMAP_PATH
+from portal.demo.schema import URL_ENV as DEMO_URL_ENV
+from portal.demo.seed import seed
 from portal.migrations import upgrade
 from portal.settings import Settings
 from tests.support import postgres_database
@@ -92,3 +97,41 @@ def make_settings(database_url: str, var_dir: Path, **env: str) -> Settings:
 @pytest.fixture
 def settings(database_url: str, var_dir: Path, engine: Engine) -> Settings:
     return make_settings(database_url, var_dir)
+
+
+DEMO_TODAY = date(2026, 11, 24)
+DEMO_PEOPLE = 200
+
+
+@pytest.fixture(scope="session")
+def demo_engine(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The demo company, seeded once per run in the database kind under test."""
+    if db_kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}")
+        seed(engine, DEMO_PEOPLE, today=DEMO_TODAY)
+        yield engine
+        engine.dispose()
+        return
+    with postgres_database(f"innsyn_demo_{uuid.uuid4().hex[:10]}") as url:
+        engine = make_engine(url)
+        seed(engine, DEMO_PEOPLE, today=DEMO_TODAY)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_sources(demo_engine: Engine) -> dict[str, Engine]:
+    # All sources of the demo map live in one database, as in the embedded default.
+    return dict.fromkeys(load_datamap(DATAMAP_PATH).sources, demo_engine)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_database_url(demo_engine: Engine) -> Iterator[None]:
+    """Apps built in tests read the data map's sources from DEMO_DATABASE_URL: the seeded demo."""
+    previous = os.environ.get(DEMO_URL_ENV)
+    os.environ[DEMO_URL_ENV] = demo_engine.url.render_as_string(hide_password=False)
+    yield
+    if previous is None:
+        del os.environ[DEMO_URL_ENV]
+    else:
+        os.environ[DEMO_URL_ENV] = previous

@@ -46,7 +46,7 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
 def add_subject(engine: Engine, given: str = "Kari", family: str = "Nordmann") -> int:
     with session_scope(engine) as db:
         subject = Subject(
-            national_id="01019012345", country="NO", given_name=given, family_name=family
+            national_id="15038512010", country="NO", given_name=given, family_name=family
         )
         db.add(subject)
         db.flush()

@@ -52,6 +52,10 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
         problems.add(place, f"unknown source '{table.source}'")
     if table.key not in _columns(parsed, name):
         problems.add(where(table=name, field=table.key), "the key column is not among the fields")
+    if table.timeline is not None and table.timeline not in _columns(parsed, name):
+        problems.add(
+            where(table=name, field=table.timeline), "the timeline column is not among the fields"
+        )
     for column in _columns(parsed, name):
         if not _COLUMN.match(column):
             problems.add(

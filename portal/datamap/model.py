@@ -168,6 +168,8 @@ class Purpose(_Item):
     name: Text
     description: Text | None = None
     consent: Consent | None = None  # set for purposes that rest on consent (art. 6(1)(a))
+    # Art. 15(1)(h), 22: an automated decision made for this purpose, its logic and consequences.
+    automated_decision: Text | None = None
 
 
 class LegalBasis(_Item):
@@ -268,6 +270,8 @@ class FieldSpec(_Item):
     origin: str
     recipients: list[str] = Field(default_factory=list)
     erasure: FieldErasure
+    # What the person sees as the column's name; without one, the column name is tidied up.
+    label: Text | None = None
     description: Text | None = None
 
 
@@ -282,6 +286,8 @@ class TableSpec(_Item):
     retention: list[RetentionRef] = Field(default_factory=list)
     holds: list[HoldRef] = Field(default_factory=list)
     defaults: FieldDefaults | None = None
+    # A history (addresses, consents): the date column its rows are ordered by, as a timeline.
+    timeline: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 
     @property

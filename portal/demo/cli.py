@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seeder.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     seeder.add_argument("--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
     seeder.add_argument("--reset", action="store_true", help="drop the demo tables first")
+    seeder.add_argument(
+        "--if-empty", action="store_true", help="do nothing (and succeed) if already seeded"
+    )
     seeder.set_defaults(func=seed_command)
 
 
@@ -39,6 +42,9 @@ def seed_command(args: argparse.Namespace) -> int:
     try:
         counts = seed(engine, args.people, args.seed, today=args.today, reset=args.reset)
     except AlreadySeeded:
+        if args.if_empty:
+            print("The demo database already has data; leaving it as it is.")
+            return 0
         print("The demo database already has data; add --reset to start again.")
         return 1
     finally:

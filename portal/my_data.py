@@ -1,0 +1,366 @@
+"""The "my data" page's content: everything held about a person, in plain words.
+
+Built from the collector's result and the data map alone, so the page, the exports and the
+erasure plans never disagree about what is held. Each dataclass below is the documented context
+of a template: `MyDataPage` for me/data.html, `TableSection` for me/_table.html (also the htmx
+fragment for paging). GDPR art. 15(1) a–h and 15(2) are covered as follows: purposes (a),
+categories (b), recipients and third-country safeguards (c, 15(2)), retention (d), the rights
+and the supervisory authority (e, f: the template's closing section), sources (g), automated
+decisions (h).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from math import ceil
+from typing import Any
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
+from portal import i18n
+from portal.datamap import Collection, DataMap, Period, Row
+from portal.datamap.model import FieldSpec, Processor, TableSpec
+from portal.national_id import mask_national_id, parse_national_id
+
+PAGE_SIZE = 25
+LOCALES = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TableSection:
+    """One table's rows within a category, a page at a time."""
+
+    category: str
+    key: str
+    name: str
+    description: str | None
+    source: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[str, ...], ...]
+    total: int
+    page: int
+    pages: int
+    # A history (addresses, consents) is shown newest first, as a timeline.
+    timeline: bool
+    retention: tuple[str, ...]
+
+    @property
+    def first_row_number(self) -> int:
+        return (self.page - 1) * PAGE_SIZE + 1
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    role: str
+    country: str
+    description: str
+    # Outside the EEA, the safeguard for the transfer (art. 15(2), art. 46).
+    safeguard: str | None
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    description: str | None
+    legal_basis: str  # the article and its name, e.g. "Art. 6(1)(b) – contract"
+
+
+@dataclass(frozen=True)
+class CategorySection:
+    key: str
+    name: str
+    description: str | None
+    special: str | None
+    count: int
+    purposes: tuple[Purpose, ...]
+    origins: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+    tables: tuple[TableSection, ...]
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str
+    label: str
+    value: str
+
+
+IDENTIFIER_LABELS = {
+    "national_id": i18n.lazy_gettext("National identity number"),
+    "customer_number": i18n.lazy_gettext("Customer number"),
+    "email": i18n.lazy_gettext("E-mail address"),
+    "phone": i18n.lazy_gettext("Phone number"),
+}
+
+
+@dataclass(frozen=True)
+class AutomatedDecision:
+    purpose: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class MyDataPage:
+    """The whole page. `empty` is true when the company holds nothing about the person."""
+
+    total: int
+    categories: tuple[CategorySection, ...]
+    identifiers: tuple[Identifier, ...]
+    # Tables where rows under an e-mail address or phone number alone may exist; rows under
+    # addresses the person has not proven are not shown, so the page says more may be held.
+    may_hold_more: tuple[str, ...]
+    withheld: int
+    automated_decisions: tuple[AutomatedDecision, ...]
+    controller_name: str
+    controller_contact: str
+    dpo_contact: str | None
+    supervisory_authority: str
+
+    @property
+    def empty(self) -> bool:
+        return self.total == 0
+
+
+def build_page(datamap: DataMap, collection: Collection, language: str) -> MyDataPage:
+    grouped = collection.by_category()
+    categories = tuple(_category(datamap, key, tables, language) for key, tables in grouped.items())
+    controller = datamap.controller
+    return MyDataPage(
+        total=sum(len(rows) for rows in collection.tables.values()),
+        categories=categories,
+        identifiers=_identifiers(collection),
+        may_hold_more=tuple(
+            datamap.tables[name].name.get(language) for name in collection.may_hold_more
+        ),
+        withheld=sum(collection.withheld.values()),
+        automated_decisions=_automated_decisions(datamap, grouped, language),
+        controller_name=controller.name,
+        controller_contact=controller.contact,
+        dpo_contact=controller.dpo_contact,
+        supervisory_authority=controller.supervisory_authority.get(language),
+    )
+
+
+def table_page(
+    datamap: DataMap, collection: Collection, category: str, table: str, page: int, language: str
+) -> TableSection | None:
+    """One page of one table within a category (for paging), or None if there is no such."""
+    rows = collection.by_category().get(category, {}).get(table)
+    if rows is None:
+        return None
+    return _table(datamap, category, table, rows, page, language)
+
+
+def _category(
+    datamap: DataMap, key: str, tables: dict[str, list[Row]], language: str
+) -> CategorySection:
+    category = datamap.categories[key]
+    specs = [item.spec for rows in tables.values() for item in rows[0].fields]
+    return CategorySection(
+        key=key,
+        name=category.name.get(language),
+        description=category.description.get(language) if category.description else None,
+        special=category.special,
+        count=sum(len(rows) for rows in tables.values()),
+        purposes=_purposes(datamap, specs, language),
+        origins=_unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
+        recipients=_recipients(datamap, specs, language),
+        tables=tuple(
+            _table(datamap, key, name, rows, 1, language) for name, rows in tables.items()
+        ),
+    )
+
+
+def _table(
+    datamap: DataMap, category: str, name: str, rows: list[Row], page: int, language: str
+) -> TableSection:
+    spec = datamap.tables[name]
+    # Within a category only that category's columns are present; the date may not be one.
+    timeline = spec.timeline if any(f.name == spec.timeline for f in rows[0].fields) else None
+    if timeline:
+        rows = sorted(rows, key=lambda row: _sortable(row.value(timeline)), reverse=True)
+    pages = max(1, ceil(len(rows) / PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    columns = tuple(
+        Column(item.name, field_label(item.name, item.spec, language)) for item in rows[0].fields
+    )
+    return TableSection(
+        category=category,
+        key=name,
+        name=spec.name.get(language),
+        description=spec.description.get(language) if spec.description else None,
+        source=datamap.sources[spec.source].name.get(language),
+        columns=columns,
+        rows=tuple(
+            tuple(format_value(item.value, language) for item in row.fields) for row in shown
+        ),
+        total=len(rows),
+        page=page,
+        pages=pages,
+        timeline=timeline is not None,
+        retention=describe_retention(datamap, spec, language),
+    )
+
+
+def field_label(name: str, spec: FieldSpec, language: str) -> str:
+    if spec.label is not None:
+        return spec.label.get(language)
+    return name.replace("_", " ").capitalize()
+
+
+def format_value(value: Any, language: str) -> str:
+    locale = LOCALES.get(language, "nb_NO")
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return i18n.gettext("Yes") if value else i18n.gettext("No")
+    if isinstance(value, datetime):
+        return format_datetime(value, "medium", locale=locale)
+    if isinstance(value, date):
+        return format_date(value, "long", locale=locale)
+    if isinstance(value, Decimal | float):
+        return format_decimal(value, locale=locale)
+    return str(value)
+
+
+def describe_retention(datamap: DataMap, spec: TableSpec, language: str) -> tuple[str, ...]:
+    """How long the table's rows are kept, rule by rule, in words (art. 15(1)(d))."""
+    lines = []
+    for ref in spec.retention:
+        rule = datamap.retention_rules[ref.rule]
+        if rule.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
+            continue
+        lines.append(
+            i18n.gettext(
+                "%(rule)s: at most %(period)s (%(citation)s).",
+                rule=rule.name.get(language),
+                period=describe_period(rule.period, rule.counts_from),
+                citation=rule.citation.get(language),
+            )
+        )
+    for ref in spec.holds:
+        hold = datamap.holds[ref.hold]
+        if hold.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
+            continue
+        lines.append(
+            i18n.gettext(
+                "Kept longer when needed: %(hold)s (%(citation)s).",
+                hold=hold.name.get(language),
+                citation=hold.citation.get(language),
+            )
+        )
+    return tuple(lines)
+
+
+def describe_period(period: str, counts_from: str) -> str:
+    parsed = Period.parse(period)
+    parts = []
+    if parsed.years:
+        parts.append(i18n.ngettext("%(num)d year", "%(num)d years", parsed.years))
+    if parsed.months:
+        parts.append(i18n.ngettext("%(num)d month", "%(num)d months", parsed.months))
+    if parsed.days:
+        parts.append(i18n.ngettext("%(num)d day", "%(num)d days", parsed.days))
+    if not parts:
+        return i18n.gettext("until it is no longer needed")
+    length = " ".join(parts)
+    if counts_from == "end_of_fiscal_year":
+        return i18n.gettext("%(length)s after the end of the fiscal year", length=length)
+    if counts_from == "end_of_calendar_year_of_fiscal_year_end":
+        return i18n.gettext(
+            "%(length)s after the end of the calendar year in which the fiscal year ended",
+            length=length,
+        )
+    return length
+
+
+def _purposes(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Purpose, ...]:
+    pairs = _unique((purpose, spec.legal_basis) for spec in specs for purpose in spec.purposes)
+    result = []
+    for key, basis_key in pairs:
+        purpose = datamap.purposes[key]
+        basis = datamap.legal_bases[basis_key]
+        result.append(
+            Purpose(
+                name=purpose.name.get(language),
+                description=purpose.description.get(language) if purpose.description else None,
+                legal_basis=i18n.gettext(
+                    "GDPR art. %(article)s – %(name)s",
+                    article=basis.article,
+                    name=basis.name.get(language),
+                ),
+            )
+        )
+    return tuple(result)
+
+
+def _recipients(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Recipient, ...]:
+    keys = _unique(key for spec in specs for key in spec.recipients)
+    return tuple(_recipient(datamap.processors[key], language) for key in keys)
+
+
+def _recipient(processor: Processor, language: str) -> Recipient:
+    return Recipient(
+        name=processor.name,
+        role=processor.role,
+        country=processor.country,
+        description=processor.description.get(language),
+        safeguard=processor.transfer_safeguard.get(language)
+        if processor.transfer_safeguard
+        else None,
+    )
+
+
+def _identifiers(collection: Collection) -> tuple[Identifier, ...]:
+    result = []
+    for kind, values in collection.identifiers.items():
+        for value in values:
+            if kind == "national_id":
+                value = mask_national_id(parse_national_id(value))
+            result.append(Identifier(kind, str(IDENTIFIER_LABELS.get(kind, kind)), value))
+    return tuple(result)
+
+
+def _automated_decisions(
+    datamap: DataMap, grouped: dict[str, dict[str, list[Row]]], language: str
+) -> tuple[AutomatedDecision, ...]:
+    used = _unique(
+        purpose
+        for tables in grouped.values()
+        for rows in tables.values()
+        for item in rows[0].fields
+        for purpose in item.spec.purposes
+    )
+    return tuple(
+        AutomatedDecision(
+            datamap.purposes[key].name.get(language),
+            datamap.purposes[key].automated_decision.get(language),
+        )
+        for key in used
+        if datamap.purposes[key].automated_decision is not None
+    )
+
+
+def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _sortable(value: Any) -> tuple[int, str]:
+    # None sorts last in a newest-first timeline; dates and datetimes compare as ISO text.
+    return (
+        (0, "")
+        if value is None
+        else (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
+    )

@@ -1,0 +1,196 @@
+"""The "my data" page against the seeded demo company."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.datamap import collect, load_datamap
+from portal.db import session_scope
+from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo.schema import metadata as demo_metadata
+from portal.demo.seed import seed
+from portal.models import Subject
+from portal.my_data import PAGE_SIZE
+from portal.settings import Settings
+from tests.conftest import DEMO_TODAY, TEST_SECRET
+from tests.support import signed_in_client
+
+
+@pytest.fixture
+def client(settings: Settings, demo_sources) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, sources=demo_sources), follow_redirects=False) as c:
+        yield c
+
+
+def sign_in_as(client: TestClient, key: str) -> None:
+    case = EDGE_CASES_BY_KEY[key]
+    engine = client.app.state.engine
+    with session_scope(engine) as db:
+        subject = Subject(
+            national_id=case.national_id,
+            country="SE" if len(case.national_id) == 12 else "NO",
+            given_name=case.given_name,
+            family_name=case.family_name,
+        )
+        db.add(subject)
+        db.flush()
+        subject_id = subject.id
+    signed_in_client(client, secret_key=TEST_SECRET, subject_id=subject_id)
+
+
+def expected_total(client: TestClient, key: str) -> int:
+    state = client.app.state
+    collection = collect(state.datamap, state.sources, EDGE_CASES_BY_KEY[key].national_id)
+    return sum(len(rows) for rows in collection.tables.values())
+
+
+def test_ordinary_customer_sees_everything_grouped_by_category(client: TestClient) -> None:
+    sign_in_as(client, "ordinary")
+    response = client.get("/me")
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert page.total == expected_total(client, "ordinary") > 10
+    names = [category.name for category in page.categories]
+    assert {"Identitet", "Kontaktopplysninger", "Kjøp", "Henvendelser"} <= set(names)
+    assert sum(category.count for category in page.categories) >= page.total
+    assert "Hei, Kari Nordmann" in response.text
+    # Art. 15(1): purposes, legal basis, source, recipients, retention, authority, rights.
+    text = response.text
+    assert "Levere det du har kjøpt" in text
+    assert "personvernforordningen art. 6(1)(b)" in text
+    assert "Fra deg" in text
+    assert "Posten Bring" in text
+    assert "bokføringsloven § 13 andre ledd" in text
+    assert "Datatilsynet" in text
+    assert 'id="rights"' in text
+    # The national ID is masked among the identifiers used.
+    assert EDGE_CASES_BY_KEY["ordinary"].national_id not in [i.value for i in page.identifiers]
+
+
+def test_person_with_nothing_held_is_told_so(client: TestClient) -> None:
+    sign_in_as(client, "nothing_held")
+    response = client.get("/me")
+    assert response.context["page"].empty
+    assert "Vi har ingen personopplysninger om deg." in response.text
+
+
+def test_markup_in_names_is_escaped(client: TestClient) -> None:
+    sign_in_as(client, "special_characters")
+    response = client.get("/me")
+    assert response.status_code == 200
+    assert "<script>alert" not in response.text
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in response.text
+
+
+@pytest.mark.parametrize(("me", "other"), [("shared_phone_a", "shared_phone_b"),
+                                           ("previous_resident", "current_resident"),
+                                           ("reused_email_a", "reused_email_b")])  # fmt: skip
+def test_a_person_never_sees_another_persons_rows(client: TestClient, me: str, other: str) -> None:
+    sign_in_as(client, me)
+    response = client.get("/me")
+    page = response.context["page"]
+    assert page.total == expected_total(client, me)
+    theirs = EDGE_CASES_BY_KEY[other]
+    assert theirs.national_id not in response.text
+    assert f"{theirs.given_name} {theirs.family_name}" not in response.text
+
+
+def test_withheld_rows_under_a_shared_phone_are_explained(client: TestClient) -> None:
+    sign_in_as(client, "shared_phone_a")
+    page = client.get("/me").context["page"]
+    assert page.withheld > 0
+    assert page.may_hold_more
+
+
+def test_address_history_is_a_timeline_newest_first(client: TestClient) -> None:
+    sign_in_as(client, "previous_resident")
+    page = client.get("/me").context["page"]
+    contact = next(c for c in page.categories if c.key == "contact")
+    history = next(t for t in contact.tables if t.key == "crm_addresses")
+    assert history.timeline
+    column = [c.name for c in history.columns].index("valid_from")
+    assert len(history.rows) >= 2
+    dates = [row[column] for row in history.rows]
+    assert dates == [row[column] for row in history.rows]  # as shown
+    state = client.app.state
+    raw = collect(state.datamap, state.sources, EDGE_CASES_BY_KEY["previous_resident"].national_id)
+    newest = max(row.value("valid_from") for row in raw.tables["crm_addresses"])
+    from portal.my_data import format_value
+
+    assert dates[0] == format_value(newest, "nb")
+
+
+def test_large_tables_are_paged_with_and_without_javascript(client: TestClient) -> None:
+    sign_in_as(client, "frequent_buyer")
+    page = client.get("/me").context["page"]
+    purchase = next(c for c in page.categories if c.key == "purchase")
+    orders = next(t for t in purchase.tables if t.key == "shop_orders")
+    assert orders.total >= 150
+    assert len(orders.rows) == PAGE_SIZE
+    assert orders.pages == -(-orders.total // PAGE_SIZE)
+
+    full = client.get("/me/data/purchase/shop_orders?page=2")
+    assert full.status_code == 200
+    assert full.template.name == "me/table.html"
+    assert full.context["table"].page == 2
+    assert full.context["table"].first_row_number == PAGE_SIZE + 1
+
+    fragment = client.get("/me/data/purchase/shop_orders?page=2", headers={"HX-Request": "true"})
+    assert fragment.template.name == "me/_table.html"
+    assert "<html" not in fragment.text
+    assert fragment.context["table"].rows == full.context["table"].rows
+    assert full.context["table"].rows != orders.rows
+
+    assert client.get("/me/data/purchase/no_such_table").status_code == 404
+
+
+def test_the_page_is_in_the_chosen_language(client: TestClient) -> None:
+    sign_in_as(client, "ordinary")
+    client.cookies.set("lang", "sv", domain="testserver.local")
+    response = client.get("/me")
+    assert "Kontaktuppgifter" in response.text
+    assert "Hej, Kari Nordmann" in response.text
+
+
+def test_me_pages_need_sign_in(client: TestClient) -> None:
+    assert client.get("/me").status_code == 303
+    assert client.get("/me/data/purchase/shop_orders").status_code == 303
+
+
+def test_page_renders_for_a_subject_with_5000_rows(
+    settings: Settings, tmp_path, engine: Engine
+) -> None:
+    big = create_engine(f"sqlite:///{tmp_path / 'big.db'}")
+    seed(big, 20, today=DEMO_TODAY)
+    buyer = EDGE_CASES_BY_KEY["frequent_buyer"]
+    lines = demo_metadata.tables["shop_order_lines"]
+    datamap = load_datamap(DATAMAP_PATH)
+    sources = dict.fromkeys(datamap.sources, big)
+    order_ids = [
+        row.key for row in collect(datamap, sources, buyer.national_id).tables["shop_orders"]
+    ]
+    with big.begin() as connection:
+        template = connection.execute(select(lines).limit(1)).mappings().one()
+        first_id = connection.execute(select(func.max(lines.c.id))).scalar_one() + 1
+        rows = [
+            {**template, "id": first_id + n, "order_id": order_ids[n % len(order_ids)]}
+            for n in range(5000)
+        ]
+        connection.execute(insert(lines), rows)
+    with TestClient(create_app(settings, sources=sources), follow_redirects=False) as client:
+        sign_in_as(client, "frequent_buyer")
+        total = expected_total(client, "frequent_buyer")
+        response = client.get("/me")
+    big.dispose()
+    assert total > 5000
+    assert response.status_code == 200
+    assert response.context["page"].total == total
+    shown = len(re.findall(r"<tr>", response.text))
+    assert shown < 1000  # paged: the page stays small however much is held
