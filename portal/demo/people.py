@@ -148,6 +148,23 @@ EDGE_CASES: tuple[EdgeCase, ...] = (
         "Haug",
         "150 orders: a large export, read in chunks.",
     ),
+    # The two below are seeded after the generated people, so adding them changed no other row.
+    EdgeCase(
+        "shop_customer",
+        "07038510007",
+        "Marte",
+        "Lund",
+        "Receipts from two years ago, a television bought this year with an open complaint, a "
+        "newsletter subscription and calls with customer service (erasure plan, scenario 1).",
+    ),
+    EdgeCase(
+        "two_collection_cases",
+        "14097910066",
+        "Geir",
+        "Bakken",
+        "Two paid-up debt collection cases, one closed four years ago and one closed a year ago "
+        "(erasure plan, scenario 2).",
+    ),
 )
 
 EDGE_CASES_BY_KEY = {case.key: case for case in EDGE_CASES}

@@ -186,6 +186,7 @@ class _Seeder:
                 self.w.flush()
                 if progress:
                     progress(index)
+        _EdgeCases(self).add_late()
         self.w.flush()
 
     # --- helpers ----------------------------------------------------------------------------
@@ -335,6 +336,7 @@ class _Seeder:
         customer: _Customer | None = None,
         invoice_status: str | None = None,
         note: str | None = None,
+        invoice_kind: str | None = None,
     ) -> tuple[int, str, date | None]:
         """An order with its lines, and (for a customer) its invoice or receipt and payment."""
         products = products or self.rng.sample(PRODUCTS, self.rng.randrange(1, 4))
@@ -370,7 +372,7 @@ class _Seeder:
                 durable=durable,
             )
         if customer is not None:
-            self.invoice(customer, order_number, day, total, invoice_status)
+            self.invoice(customer, order_number, day, total, invoice_status, invoice_kind)
         return order_id, order_number, delivered
 
     def invoice(
@@ -380,8 +382,9 @@ class _Seeder:
         day: date,
         amount: Decimal,
         status: str | None = None,
+        kind: str | None = None,
     ) -> str:
-        kind = "receipt" if status is None and self.rng.random() < 0.5 else "invoice"
+        kind = kind or ("receipt" if status is None and self.rng.random() < 0.5 else "invoice")
         due = day + timedelta(days=14)
         status = status or ("paid" if due < self.today or kind == "receipt" else "unpaid")
         number = f"F{self.w.next_id[s.billing_invoices.name]:08d}"
@@ -425,9 +428,16 @@ class _Seeder:
         )
 
     def collection_case(
-        self, customer: _Customer, national_id: str, invoice: str, opened: date, status: str
+        self,
+        customer: _Customer,
+        national_id: str,
+        invoice: str,
+        opened: date,
+        status: str,
+        closed: date | None = None,
     ) -> None:
-        closed = opened + timedelta(days=120) if status == "closed" else None
+        if closed is None and status == "closed":
+            closed = opened + timedelta(days=120)
         case_id = self.w.add(
             s.collection_cases,
             case_number=f"C{self.w.next_id[s.collection_cases.name]:07d}",
@@ -606,6 +616,10 @@ class _Seeder:
             )
 
 
+# Seeded after the generated people: see _EdgeCases.add_late.
+_LATE = frozenset({"shop_customer", "two_collection_cases"})
+
+
 class _EdgeCases:
     """The people of people.py, built row by row so that each case is exactly what it says."""
 
@@ -614,7 +628,20 @@ class _EdgeCases:
 
     def add_all(self) -> None:
         for case in EDGE_CASES:
-            getattr(self, case.key)()
+            if case.key not in _LATE:
+                getattr(self, case.key)()
+
+    def add_late(self) -> None:
+        """Edge cases added after the generated people, with their own random numbers, so that
+        adding them left every earlier row (ids, names, dates) as it was."""
+        shared = self.s.rng
+        self.s.rng = random.Random("late edge cases")  # noqa: S311 - fake data, not secrets
+        try:
+            for case in EDGE_CASES:
+                if case.key in _LATE:
+                    getattr(self, case.key)()
+        finally:
+            self.s.rng = shared
 
     def _customer(
         self, key: str, number: str, email: str | None, phone: str | None, **extra: Any
@@ -844,3 +871,49 @@ class _EdgeCases:
         c = self._customer("frequent_buyer", "900017", "bjorn.haug@example.com", "+4791000017")
         account = self.s.account(c, c.email or "", c.phone, "Bjørn", self.s.ago(1800))
         self._orders(c, account, c.email or "", 150, 1500)
+
+    # --- seeded after the generated people (add_late) ----------------------------------------
+
+    def shop_customer(self) -> None:
+        """Erasure scenario 1: receipts kept for bookkeeping, an open complaint kept while open,
+        newsletter and calls erased."""
+        email = "marte.lund@example.com"
+        c = self._customer("shop_customer", "900018", email, "+4791000018")
+        account = self.s.account(c, email, c.phone, "Marte", self.s.ago(900))
+        for day, product in ((800, PRODUCTS[3]), (790, PRODUCTS[4])):
+            self.s.order(
+                account_id=account,
+                email=email,
+                name=c.name,
+                country="NO",
+                day=self.s.ago(day),
+                products=[product],
+                customer=c,
+                invoice_kind="receipt",
+            )
+        order_id, _, _ = self.s.order(
+            account_id=account,
+            email=email,
+            name=c.name,
+            country="NO",
+            day=self.s.ago(100),
+            products=[PRODUCTS[0]],
+            customer=c,
+            invoice_kind="receipt",
+        )
+        self.s.complaint(order_id, self.s.ago(20), "open", "Lyden faller ut.")
+        self.s.newsletter(email, self.s.ago(400))
+        self.s.call(c, c.phone, self.s.ago(300))
+        self.s.call(c, c.phone, self.s.ago(40))
+
+    def two_collection_cases(self) -> None:
+        """Erasure scenario 2: a case closed four years ago, another closed a year ago."""
+        case = EDGE_CASES_BY_KEY["two_collection_cases"]
+        c = self._customer("two_collection_cases", "900019", "geir.bakken@example.com", None)
+        for closed_days_ago in (4 * 365 + 1, 365):  # 2022-11-24 and 2025-11-24 from 2026-11-24
+            closed = self.s.ago(closed_days_ago)
+            opened = closed - timedelta(days=120)
+            invoice = self.s.invoice(
+                c, None, opened - timedelta(days=30), Decimal("1290.00"), "paid"
+            )
+            self.s.collection_case(c, case.national_id, invoice, opened, "closed", closed=closed)

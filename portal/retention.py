@@ -1,0 +1,820 @@
+"""Retention and holds: how long a row may be kept, and what keeps it from being erased.
+
+Everything here is pure: it reads the data map and a ``Collection`` (the person's rows, parents
+included) and never queries a database, so the "my data" page can call it for every row it shows.
+
+* A **retention rule** is the longest time a row may be kept (storage limitation):
+  ``retention_for`` gives the date its period ends, or None while the period has not started.
+* A **hold** keeps a row from being erased: from the map (a rule with a period, or one that lasts
+  while its condition holds, "while the case is open"), reaching related rows through ``covers``;
+  or a case hold set by the DPO on the person or on a record. ``holds_for`` lists the active ones.
+
+Periods, the fiscal-year end and the country whose law applies are settings of the data map.
+Dates are inclusive: a row held ``until`` 31.12.2030 is kept through that day; a hold whose
+``until`` is before ``today`` is over.
+"""
+
+from __future__ import annotations
+
+import calendar
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from portal.datamap.collect import Collection, FieldValue, Row, _reflected
+from portal.datamap.identity import DEFAULT_CHUNK, chunks, resolve
+from portal.datamap.model import (
+    DataMap,
+    HoldRef,
+    LawReference,
+    Link,
+    Period,
+    RetentionRef,
+    Text,
+)
+
+CaseHoldKind = Literal["litigation", "complaint", "authority_request", "other"]
+HoldSource = Literal["rule", "case"]
+RowId = tuple[str, Any]  # (table, key)
+
+
+# --- case holds: set by the DPO -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseHold:
+    """A hold the DPO sets on the person (every row found for them) or on one record (and the
+    rows under it), with a reason and a review date. Lasts until released."""
+
+    key: str
+    kind: CaseHoldKind
+    reason: str
+    scope: Literal["person", "record"]
+    table: str | None = None  # scope "record": the table and key of the record
+    row_key: Any = None
+    set_at: datetime | None = None
+    review_at: date | None = None
+    released_at: datetime | None = None
+
+    def active_on(self, today: date) -> bool:
+        return self.released_at is None or self.released_at.date() > today
+
+
+# Case holds have no law in the data map: their grounds are GDPR article 17(3) itself.
+_GDPR_17_3_E = Text(
+    nb="personvernforordningen artikkel 17 nr. 3 bokstav e",
+    sv="dataskyddsförordningen artikel 17.3 e",
+    en="GDPR article 17(3)(e)",
+)
+CASE_HOLD_TEXTS: dict[str, tuple[Text, Text]] = {  # kind -> (name, citation)
+    "litigation": (Text(nb="Rettstvist", sv="Rättstvist", en="Litigation"), _GDPR_17_3_E),
+    "complaint": (
+        Text(nb="Klage under behandling", sv="Klagomål under handläggning", en="Complaint"),
+        _GDPR_17_3_E,
+    ),
+    "authority_request": (
+        Text(nb="Pålegg fra myndighet", sv="Begäran från myndighet", en="Authority request"),
+        Text(
+            nb="personvernforordningen artikkel 17 nr. 3 bokstav b",
+            sv="dataskyddsförordningen artikel 17.3 b",
+            en="GDPR article 17(3)(b)",
+        ),
+    ),
+    "other": (
+        Text(nb="Sak hos personvernombudet", sv="Ärende hos dataskyddsombudet", en="DPO case"),
+        Text(
+            nb="personvernforordningen artikkel 17 nr. 3",
+            sv="dataskyddsförordningen artikel 17.3",
+            en="GDPR article 17(3)",
+        ),
+    ),
+}
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveHold:
+    """A hold that keeps a row today. ``until`` is the last day it keeps the row; None while
+    its case is open (or, for a case hold, until the DPO releases it)."""
+
+    key: str  # the map's hold name, or "case:<key>" for a case hold
+    name: Text
+    citation: Text
+    until: date | None
+    source: HoldSource
+    on: RowId  # the row the hold is on: the row itself, or the row whose hold covers it
+    review_at: date | None = None  # case holds: when the DPO reviews it
+
+
+@dataclass(frozen=True)
+class RetentionOutcome:
+    """The retention rule that limits how long a row is kept, and when its period ends."""
+
+    rule: str
+    name: Text
+    citation: Text
+    ends_on: date | None  # the last day the row may be kept; None: the period has not started
+    then: Literal["delete_row", "anonymise", "fields"]
+
+
+# --- dates ----------------------------------------------------------------------------------------
+
+
+def add_period(start: date, period: Period) -> date:
+    """``start`` plus years, months, days. A day the target month lacks becomes its last day
+    (29 Feb + 1 year = 28 Feb), as Norwegian and Swedish deadline rules count."""
+    months = start.month - 1 + period.months + 12 * period.years
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return date.fromordinal(date(year, month, day).toordinal() + period.days)
+
+
+def fiscal_year_end(day: date, month_day: str) -> date:
+    """The last day of the fiscal year ``day`` falls in; ``month_day`` is the map's "MM-DD"."""
+    month, last = (int(part) for part in month_day.split("-"))
+    for year in (day.year, day.year + 1):
+        end = date(year, month, min(last, calendar.monthrange(year, month)[1]))
+        if day <= end:
+            return end
+    raise AssertionError("unreachable: a fiscal year ends within twelve months")
+
+
+def period_start(day: date, counts_from: str, month_day: str) -> date:
+    """The date a period counts from, given the event's date (see CountsFrom in the model)."""
+    if counts_from == "date":
+        return day
+    end = fiscal_year_end(day, month_day)
+    if counts_from == "end_of_fiscal_year":
+        return end
+    return date(end.year, 12, 31)  # end_of_calendar_year_of_fiscal_year_end (Sweden)
+
+
+def as_date(value: Any) -> date | None:
+    """A column value as a date: datetimes by their (stored) date; ISO text from SQLite."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    raise TypeError(f"not a date: {type(value).__name__}")
+
+
+# --- rows and their relatives in a collection -----------------------------------------------------
+
+
+class _Index:
+    """Parents, ancestors and covering holds of a collection's rows, built once per collection."""
+
+    def __init__(self, datamap: DataMap, collection: Collection) -> None:
+        self.datamap = datamap
+        self.collection = collection
+        self._by_value: dict[tuple[str, str], dict[Any, list[Row]]] = {}
+        self._ancestors: dict[RowId, dict[str, list[Row]]] = {}
+        self._covering: dict[str, dict[Any, list[tuple[Row, HoldRef]]]] = {}
+
+    def _lookup(self, table: str, column: str) -> dict[Any, list[Row]]:
+        found = self._by_value.get((table, column))
+        if found is None:
+            found = {}
+            for row in self.collection.tables.get(table, ()):
+                found.setdefault(row.value(column), []).append(row)
+            self._by_value[(table, column)] = found
+        return found
+
+    def parents(self, row: Row) -> list[Row]:
+        found: list[Row] = []
+        for link in self.datamap.tables[row.table].parent_links:
+            value = row.value(link.column)
+            if value is not None:
+                parent_column = self.datamap.parent_key(link)
+                found.extend(self._lookup(link.table or "", parent_column).get(value, ()))
+        return found
+
+    def ancestors(self, row: Row) -> dict[str, list[Row]]:
+        """table -> the row's ancestor rows there (any depth), each once, in link order."""
+        rid = (row.table, row.key)
+        known = self._ancestors.get(rid)
+        if known is None:
+            known = {}
+            for parent in self.parents(row):
+                for found in ([parent], *self.ancestors(parent).values()):
+                    for item in found:
+                        rows = known.setdefault(item.table, [])
+                        if all(other.key != item.key for other in rows):
+                            rows.append(item)
+            self._ancestors[rid] = known
+        return known
+
+    def covering(self, table: str) -> dict[Any, list[tuple[Row, HoldRef]]]:
+        """key of a row of ``table`` -> (row, hold) pairs of other rows whose hold covers it."""
+        found = self._covering.get(table)
+        if found is None:
+            found = {}
+            for name, spec in self.datamap.tables.items():
+                for ref in spec.holds:
+                    if table in ref.covers:
+                        self._add_covered(found, name, table, ref)
+            self._covering[table] = found
+        return found
+
+    def _add_covered(
+        self, found: dict[Any, list[tuple[Row, HoldRef]]], source: str, target: str, ref: HoldRef
+    ) -> None:
+        if target in table_ancestors(self.datamap, source):
+            # The hold reaches up: an order line's complaint period holds its order.
+            for row in self.collection.tables.get(source, ()):
+                for covered in self.ancestors(row).get(target, ()):
+                    found.setdefault(covered.key, []).append((row, ref))
+            return
+        # Sideways or down, through the nearest table both hang under: a complaint holds the
+        # lines of the order it is about, not every line of the same account.
+        for anchor in nearest_common(self.datamap, source, target):
+            by_anchor: dict[Any, list[Row]] = {}
+            for row in self.collection.tables.get(target, ()):
+                for above in self.ancestors(row).get(anchor, ()):
+                    by_anchor.setdefault(above.key, []).append(row)
+            for row in self.collection.tables.get(source, ()):
+                anchors = [row] if anchor == source else self.ancestors(row).get(anchor, ())
+                for above in anchors:
+                    for covered in by_anchor.get(above.key, ()):
+                        found.setdefault(covered.key, []).append((row, ref))
+
+
+def table_ancestors(datamap: DataMap, name: str) -> set[str]:
+    """Every table ``name`` links to, directly or further up."""
+    seen: set[str] = set()
+    pending = [name]
+    while pending:
+        for link in datamap.tables[pending.pop()].parent_links:
+            if link.table and link.table not in seen:
+                seen.add(link.table)
+                pending.append(link.table)
+    return seen
+
+
+def nearest_common(datamap: DataMap, source: str, target: str) -> list[str]:
+    """The lowest tables that ``target`` hangs under and that are ``source`` or above it."""
+    common = table_ancestors(datamap, target) & (table_ancestors(datamap, source) | {source})
+    return sorted(c for c in common if not any(c in table_ancestors(datamap, o) for o in common))
+
+
+_INDEXES: dict[int, tuple[weakref.ref[Collection], _Index]] = {}
+
+
+def _index(datamap: DataMap, collection: Collection) -> _Index:
+    """One index per live collection (and map), dropped when the collection is."""
+    entry = _INDEXES.get(id(collection))
+    if entry is not None and entry[0]() is collection and entry[1].datamap is datamap:
+        return entry[1]
+    index = _Index(datamap, collection)
+    key = id(collection)
+    # The callback holds the dict itself: module globals may be gone when it runs at exit.
+    reference = weakref.ref(collection, lambda _ref, cache=_INDEXES: cache.pop(key, None))
+    _INDEXES[key] = (reference, index)
+    return index
+
+
+def column_date(datamap: DataMap, collection: Collection, row: Row, column: str) -> date | None:
+    """The date in ``column`` of the row, or in ``table.column`` of a row it links to (the
+    latest, if it links to several). None when unset or when that row was not collected."""
+    if "." not in column:
+        return as_date(row.value(column))
+    table, name = column.split(".", 1)
+    above = _index(datamap, collection).ancestors(row).get(table, ())
+    dates = [day for day in (as_date(item.value(name)) for item in above) if day is not None]
+    return max(dates, default=None)
+
+
+def condition_holds(ref: RetentionRef | HoldRef, row: Row) -> bool:
+    """``when`` (every column has one of its values), ``when_null``, ``when_not_null``."""
+    return (
+        all(row.value(column) in values for column, values in ref.when.items())
+        and all(row.value(column) is None for column in ref.when_null)
+        and all(row.value(column) is not None for column in ref.when_not_null)
+    )
+
+
+def applies(datamap: DataMap, law: LawReference) -> bool:
+    """Rules of the other country are ignored; EU rules apply everywhere."""
+    return law.jurisdiction in ("EU", datamap.settings.jurisdiction)
+
+
+def _ends(datamap: DataMap, event: date, period: str, counts_from: str) -> date:
+    start = period_start(event, counts_from, datamap.settings.fiscal_year_end)
+    return add_period(start, Period.parse(period))
+
+
+# --- the public questions -------------------------------------------------------------------------
+
+
+def retention_for(datamap: DataMap, collection: Collection, row: Row) -> RetentionOutcome | None:
+    """The retention rule that ends first for this row (each rule is a longest time, so the
+    earliest end binds), or None when no rule of this country applies to the row.
+
+    A rule whose date is unset (the relationship has not ended) has ``ends_on`` None; it is
+    returned only when no rule has a date. Pure: reads only ``collection``.
+    """
+    outcomes = [
+        _retention(datamap, collection, row, ref)
+        for ref in datamap.tables[row.table].retention
+        if applies(datamap, datamap.retention_rules[ref.rule]) and condition_holds(ref, row)
+    ]
+    dated = [item for item in outcomes if item.ends_on is not None]
+    if dated:
+        return min(dated, key=lambda item: (item.ends_on, item.rule))
+    return outcomes[0] if outcomes else None
+
+
+def _retention(
+    datamap: DataMap, collection: Collection, row: Row, ref: RetentionRef
+) -> RetentionOutcome:
+    rule = datamap.retention_rules[ref.rule]
+    event = column_date(datamap, collection, row, ref.from_)
+    ends = None if event is None else _ends(datamap, event, rule.period, rule.counts_from)
+    return RetentionOutcome(ref.rule, rule.name, rule.citation, ends, rule.then)
+
+
+def holds_for(
+    datamap: DataMap,
+    collection: Collection,
+    row: Row,
+    today: date,
+    case_holds: Iterable[CaseHold] = (),
+) -> list[ActiveHold]:
+    """The holds that keep this row on ``today``: its table's holds, holds of related rows
+    that cover its table, and active case holds on the person or on the record (or a record
+    it hangs under). One entry per hold (the latest end wins), sorted by key.
+
+    ``collection`` must be the person's (a person-scope case hold reaches all of it). Pure:
+    reads only ``collection``, indexed once per collection.
+    """
+    index = _index(datamap, collection)
+    found: list[ActiveHold] = []
+    for ref in datamap.tables[row.table].holds:
+        found.extend(_rule_hold(datamap, collection, row, ref, today))
+    for source, ref in index.covering(row.table).get(row.key, ()):
+        found.extend(_rule_hold(datamap, collection, source, ref, today))
+    for case in case_holds:
+        if case.active_on(today) and _case_reaches(index, case, row):
+            found.append(case_hold(case))
+    return _latest_per_key(found)
+
+
+def _rule_hold(
+    datamap: DataMap, collection: Collection, row: Row, ref: HoldRef, today: date
+) -> list[ActiveHold]:
+    hold = datamap.holds[ref.hold]
+    if not applies(datamap, hold) or not condition_holds(ref, row):
+        return []
+    until = None
+    if hold.period is not None and ref.from_ is not None:
+        event = column_date(datamap, collection, row, ref.from_)
+        # A period whose event has not happened yet (not delivered, relationship not ended)
+        # has not begun: the hold lasts at least until it does.
+        if event is not None:
+            until = _ends(datamap, event, hold.period, hold.counts_from)
+            if until < today:
+                return []
+    return [ActiveHold(ref.hold, hold.name, hold.citation, until, "rule", (row.table, row.key))]
+
+
+def _case_reaches(index: _Index, case: CaseHold, row: Row) -> bool:
+    if case.scope == "person":
+        return True
+    if case.table is None:
+        return False
+    candidates = [row, *index.ancestors(row).get(case.table, ())]
+    return any(
+        item.table == case.table and _same_key(item.key, case.row_key) for item in candidates
+    )
+
+
+def _same_key(key: Any, wanted: Any) -> bool:
+    # A record's key may come back from a form as text.
+    return key == wanted or str(key) == str(wanted)
+
+
+def case_hold(case: CaseHold) -> ActiveHold:
+    name, citation = CASE_HOLD_TEXTS[case.kind]
+    return ActiveHold(
+        f"case:{case.key}",
+        name,
+        citation,
+        None,
+        "case",
+        (case.table or "", case.row_key),
+        case.review_at,
+    )
+
+
+def _latest_per_key(holds: Sequence[ActiveHold]) -> list[ActiveHold]:
+    best: dict[str, ActiveHold] = {}
+    for hold in holds:
+        current = best.get(hold.key)
+        if current is None or _later(hold.until, current.until):
+            best[hold.key] = hold
+    return [best[key] for key in sorted(best)]
+
+
+def _later(a: date | None, b: date | None) -> bool:
+    return b is not None and (a is None or a > b)
+
+
+def latest_until(holds: Iterable[ActiveHold]) -> date | None:
+    """The day the last of these holds ends; None when any lasts while a case is open."""
+    ends = [hold.until for hold in holds]
+    dated = [end for end in ends if end is not None]
+    return max(dated) if dated and len(dated) == len(ends) else None
+
+
+# --- plain words ----------------------------------------------------------------------------------
+
+_DATE_LOCALES = {"nb": ("nb", "dd.MM.y"), "sv": ("sv", "d MMMM y"), "en": ("en_GB", "d MMM y")}
+
+PHRASES: dict[str, dict[str, str]] = {
+    "until": {
+        "nb": "Oppbevares til {date} etter {citation}",
+        "sv": "Sparas till {date} enligt {citation}",
+        "en": "Kept until {date} under {citation}",
+    },
+    "open": {
+        "nb": "Oppbevares så lenge saken er åpen ({names})",
+        "sv": "Sparas så länge ärendet pågår ({names})",
+        "en": "Kept while the case is open ({names})",
+    },
+    "case": {
+        "nb": "Oppbevares til tilbakeholdet oppheves ({names})",
+        "sv": "Sparas tills spärren hävs ({names})",
+        "en": "Kept until the hold is released ({names})",
+    },
+    "delete_after": {
+        "nb": "Slettes etter {date} ({names})",
+        "sv": "Raderas efter {date} ({names})",
+        "en": "Erased after {date} ({names})",
+    },
+    "anonymise_after": {
+        "nb": "Anonymiseres etter {date} ({names})",
+        "sv": "Anonymiseras efter {date} ({names})",
+        "en": "Anonymised after {date} ({names})",
+    },
+    "not_started": {"nb": "{names}", "sv": "{names}", "en": "{names}"},
+}
+
+
+def language_of(language: str) -> str:
+    return language if language in _DATE_LOCALES else "en"
+
+
+def format_day(day: date, language: str) -> str:
+    """nb 31.12.2030, sv 31 december 2030, en 31 Dec 2030."""
+    locale, pattern = _DATE_LOCALES[language_of(language)]
+    return format_date(day, pattern, locale=locale)
+
+
+def name_and_citation(name: Text, citation: Text, language: str) -> str:
+    return f"{name.get(language)}, {citation.get(language)}"
+
+
+def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:
+    """An active hold or a retention outcome in plain words, in nb, sv or en (else en):
+    nb "Oppbevares til 31.12.2030 etter bokføringsloven § 13 andre ledd",
+    en "Kept while the case is open (Open complaint, GDPR article 17(3)(e))",
+    en "Erased after 31 Dec 2029 (Bookkeeping records (Norway), Norwegian Bookkeeping Act …)".
+    """
+    language = language_of(language)
+    names = name_and_citation(item.name, item.citation, language)
+    if isinstance(item, ActiveHold):
+        if item.source == "case":
+            return PHRASES["case"][language].format(names=names)
+        if item.until is None:
+            return PHRASES["open"][language].format(names=names)
+        return PHRASES["until"][language].format(
+            date=format_day(item.until, language), citation=item.citation.get(language)
+        )
+    if item.ends_on is None:
+        return PHRASES["not_started"][language].format(names=names)
+    phrase = "anonymise_after" if item.then == "anonymise" else "delete_after"
+    return PHRASES[phrase][language].format(date=format_day(item.ends_on, language), names=names)
+
+
+# --- retention sweeps: the one part that reads the databases -----------------------------------
+
+
+@dataclass(frozen=True)
+class DueRows:
+    """Rows of one table whose retention rule has ended and that nothing holds."""
+
+    table: str
+    table_name: Text
+    rule: str
+    name: Text
+    citation: Text
+    then: str  # delete_row | anonymise | fields
+    keys: tuple[Any, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class HeldRows:
+    """Rows past their retention period that a hold still keeps (counted under each hold)."""
+
+    table: str
+    table_name: Text
+    hold: str
+    name: Text
+    citation: Text
+    keys: tuple[Any, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What a retention sweep would do on ``today``: a dry run, nothing changed."""
+
+    today: date
+    datamap_version: str
+    due: tuple[DueRows, ...]  # by table (map order), then rule
+    held: tuple[HeldRows, ...]
+    scanned: dict[str, int]  # rows read per table with a retention rule
+    queries: int
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(table, rule) -> rows due."""
+        return {(item.table, item.rule): item.count for item in self.due}
+
+    def describe(self, language: str) -> list[str]:
+        """The dry run in plain words, one line per table and rule or hold."""
+        language = language_of(language)
+        lines = [
+            _SWEEP[item.then if item.then == "anonymise" else "delete"][language].format(
+                table=item.table_name.get(language),
+                n=item.count,
+                names=name_and_citation(item.name, item.citation, language),
+            )
+            for item in self.due
+        ]
+        lines += [
+            _SWEEP["held"][language].format(
+                table=item.table_name.get(language),
+                n=item.count,
+                names=name_and_citation(item.name, item.citation, language),
+            )
+            for item in self.held
+        ]
+        return lines or [_SWEEP["nothing"][language]]
+
+
+_SWEEP: dict[str, dict[str, str]] = {
+    "delete": {
+        "nb": "{table}: {n} skal slettes ({names}).",
+        "sv": "{table}: {n} ska raderas ({names}).",
+        "en": "{table}: {n} due for erasure ({names}).",
+    },
+    "anonymise": {
+        "nb": "{table}: {n} skal anonymiseres ({names}).",
+        "sv": "{table}: {n} ska anonymiseras ({names}).",
+        "en": "{table}: {n} due for anonymisation ({names}).",
+    },
+    "held": {
+        "nb": "{table}: {n} har passert lagringstiden, men oppbevares ({names}).",
+        "sv": "{table}: {n} har passerat lagringstiden men sparas ({names}).",
+        "en": "{table}: {n} past their retention period but kept ({names}).",
+    },
+    "nothing": {
+        "nb": "Ingenting skal slettes.",
+        "sv": "Ingenting ska raderas.",
+        "en": "Nothing is due.",
+    },
+}
+
+
+def due_for_retention(
+    datamap: DataMap,
+    engines: Mapping[str, Engine],
+    today: date,
+    *,
+    case_holds: Iterable[CaseHold] = (),
+    held_people: Mapping[str, Iterable[CaseHold]] | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> RetentionReport:
+    """Every row, of everyone, whose retention rule has ended by ``today`` and that no hold
+    keeps, per table and rule (the storage-limitation sweep's dry run; seed 004).
+
+    Each table with a rule is read in key order, ``chunk_size`` rows at a time; for each chunk
+    the rows it links to and the rows whose holds cover it are read by key, a query per table
+    and link per chunk, never per row. The rows are then judged by ``retention_for`` and
+    ``holds_for``, exactly as an erasure plan judges them. ``case_holds`` are record holds;
+    person holds come as ``held_people`` (national ID -> holds), each person resolved once.
+    """
+    sweep = _Sweep(datamap, engines, chunk_size)
+    records = [case for case in case_holds if case.scope == "record"]
+    people = _people_held(datamap, engines, today, held_people or {}, chunk_size)
+    due: dict[tuple[str, str], list[Any]] = {}
+    held: dict[tuple[str, str], list[Any]] = {}
+    texts: dict[tuple[str, str], tuple[Text, Text, str]] = {}
+    scanned: dict[str, int] = {}
+    for name in datamap.table_order():
+        spec = datamap.tables[name]
+        if not any(applies(datamap, datamap.retention_rules[r.rule]) for r in spec.retention):
+            continue
+        scanned[name] = 0
+        for chunk in sweep.scan(name):
+            scanned[name] += len(chunk)
+            collection = sweep.context(name, chunk)
+            for row in chunk:
+                outcome = retention_for(datamap, collection, row)
+                if outcome is None or outcome.ends_on is None or outcome.ends_on >= today:
+                    continue
+                holds = holds_for(datamap, collection, row, today, records)
+                holds += [case_hold(case) for case in people.get((name, row.key), ())]
+                for hold in holds:
+                    held.setdefault((name, hold.key), []).append(row.key)
+                    texts[("hold", hold.key)] = (hold.name, hold.citation, "")
+                if not holds:
+                    due.setdefault((name, outcome.rule), []).append(row.key)
+                    texts[("rule", outcome.rule)] = (outcome.name, outcome.citation, outcome.then)
+    return RetentionReport(
+        today=today,
+        datamap_version=datamap.version,
+        due=tuple(
+            DueRows(
+                t,
+                datamap.tables[t].name,
+                rule,
+                *texts[("rule", rule)][:2],
+                texts[("rule", rule)][2],
+                tuple(keys),
+            )
+            for (t, rule), keys in due.items()
+        ),
+        held=tuple(
+            HeldRows(t, datamap.tables[t].name, hold, *texts[("hold", hold)][:2], tuple(keys))
+            for (t, hold), keys in held.items()
+        ),
+        scanned=scanned,
+        queries=sweep.queries,
+    )
+
+
+def _people_held(
+    datamap: DataMap,
+    engines: Mapping[str, Engine],
+    today: date,
+    held_people: Mapping[str, Iterable[CaseHold]],
+    chunk_size: int,
+) -> dict[RowId, list[CaseHold]]:
+    found: dict[RowId, list[CaseHold]] = {}
+    for national_id, holds in held_people.items():
+        active = [hold for hold in holds if hold.scope == "person" and hold.active_on(today)]
+        if not active:
+            continue
+        resolution = resolve(datamap, engines, national_id, chunk_size=chunk_size)
+        for table, keys in resolution.keys.items():
+            for key in keys:
+                found.setdefault((table, key), []).extend(active)
+    return found
+
+
+class _Sweep:
+    """Reads rows for a sweep: a table in key-ordered chunks, and related rows by key."""
+
+    def __init__(self, datamap: DataMap, engines: Mapping[str, Engine], chunk_size: int) -> None:
+        self.datamap = datamap
+        self.engines = engines
+        self.chunk_size = chunk_size
+        self.queries = 0
+
+    def _select(self, name: str, where: Any = None, after: Any = None) -> list[Row]:
+        spec = self.datamap.tables[name]
+        engine = self.engines[spec.source]
+        with engine.connect() as connection:
+            schema = self.datamap.sources[spec.source].schema_
+            table = _reflected(engine, connection, self.datamap.db_table(name), schema)
+            key = table.c[spec.key]
+            statement = select(*(table.c[column] for column in spec.fields)).order_by(key)
+            if where is not None:
+                statement = statement.where(where(table))
+            if after is not None:
+                statement = statement.where(key > after[0])
+            if where is None:
+                statement = statement.limit(self.chunk_size)
+            self.queries += 1
+            return [
+                Row(
+                    name,
+                    mapping[spec.key],
+                    "",
+                    tuple(FieldValue(c, mapping[c], f) for c, f in spec.fields.items()),
+                )
+                for mapping in connection.execute(statement).mappings()
+            ]
+
+    def scan(self, name: str) -> Iterator[list[Row]]:
+        after: tuple[Any] | None = None
+        while True:
+            rows = self._select(name, after=after)
+            if rows:
+                yield rows
+            if len(rows) < self.chunk_size:
+                return
+            after = (rows[-1].key,)
+
+    def load(self, name: str, column: str, values: Iterable[Any]) -> list[Row]:
+        found: list[Row] = []
+        for part in chunks(sorted(set(values), key=str), self.chunk_size):
+            found.extend(self._select(name, where=lambda table, p=part: table.c[column].in_(p)))
+        return found
+
+    def context(self, name: str, chunk: list[Row]) -> Collection:
+        """The chunk with the rows it links to and the rows whose holds may cover it."""
+        rows: dict[str, dict[Any, Row]] = {name: {row.key: row for row in chunk}}
+        seen: set[tuple[str, str, Any]] = set()
+        self._up(rows, seen)
+        for source, spec in self.datamap.tables.items():
+            if any(name in ref.covers for ref in spec.holds):
+                self._down_to(source, name, rows, seen)
+        self._up(rows, seen)
+        return Collection(
+            national_id="",
+            datamap_version=self.datamap.version,
+            identifiers={},
+            tables={t: tuple(rows[t][k] for k in sorted(rows[t], key=str)) for t in rows},
+            withheld={},
+            shared_identifiers={},
+            may_hold_more={},
+            category_order=(),
+        )
+
+    def _add(
+        self,
+        rows: dict[str, dict[Any, Row]],
+        seen: set[tuple[str, str, Any]],
+        table: str,
+        column: str,
+        values: Iterable[Any],
+    ) -> list[Row]:
+        wanted = {v for v in values if v is not None and (table, column, v) not in seen}
+        seen.update((table, column, v) for v in wanted)
+        found = self.load(table, column, wanted) if wanted else []
+        for row in found:
+            rows.setdefault(table, {}).setdefault(row.key, row)
+        return found
+
+    def _up(self, rows: dict[str, dict[Any, Row]], seen: set[tuple[str, str, Any]]) -> None:
+        # Children before parents, so one pass reaches every ancestor.
+        for table in reversed(self.datamap.table_order()):
+            for link in self.datamap.tables[table].parent_links:
+                values = [row.value(link.column) for row in rows.get(table, {}).values()]
+                self._add(rows, seen, link.table or "", self.datamap.parent_key(link), values)
+
+    def _down_to(
+        self,
+        source: str,
+        target: str,
+        rows: dict[str, dict[Any, Row]],
+        seen: set[tuple[str, str, Any]],
+    ) -> None:
+        """Rows of ``source`` under the rows of ``target`` (or under their nearest common
+        ancestors), read down each chain of links."""
+        if target in table_ancestors(self.datamap, source):
+            anchors = [target]
+        else:
+            anchors = nearest_common(self.datamap, source, target)
+        for anchor in anchors:
+            for path in _paths(self.datamap, source, anchor):
+                current = list(rows.get(anchor, {}).values())
+                for child, link in reversed(path):
+                    parent_column = self.datamap.parent_key(link)
+                    values = [row.value(parent_column) for row in current]
+                    self._add(rows, seen, child, link.column, values)
+                    current = [
+                        row
+                        for row in rows.get(child, {}).values()
+                        if row.value(link.column) in set(values)
+                    ]
+
+
+def _paths(datamap: DataMap, start: str, goal: str) -> list[list[tuple[str, Link]]]:
+    """Every chain of links from ``start`` up to ``goal``: (table, link) pairs, lowest first."""
+    if start == goal:
+        return [[]]
+    found: list[list[tuple[str, Link]]] = []
+    for link in datamap.tables[start].parent_links:
+        if link.table and (link.table == goal or goal in table_ancestors(datamap, link.table)):
+            found.extend([(start, link), *rest] for rest in _paths(datamap, link.table, goal))
+    return found

@@ -1,0 +1,447 @@
+"""Erasure plans: for every row found for a person, what an erasure request does to it, and why.
+
+``plan_erasure`` decides, row by row, before anything changes (DESIGN §5):
+
+* **erase**: delete the row, or null / pseudonymise its fields, as the data map says;
+* **anonymise**: keep the row for statistics without the person (the table's erasure is
+  ``anonymise``, or its retention rule ends in ``anonymise``): seed 002, "who sold how much, not
+  to whom";
+* **retain**: one or more holds keep it. ``until`` is the day the last hold ends. A row kept to a
+  date is pseudonymised now (its identifiers replaced by a keyed hash, its ``null`` fields
+  cleared), so the person no longer finds it while its own key (an order number) still does
+  (seed 003); a deferred job then does ``then`` (erase or anonymise) after ``until``. A row kept
+  while a case is open (``until`` None: an open complaint, an unpaid invoice, a DPO's hold) is
+  left as it is: the case still needs it, and litigation forbids altering evidence. It is
+  planned again when the case closes.
+
+The plan is plain data: deterministic, JSON-serialisable (``to_dict`` / ``from_dict``), carrying
+the data map's version and the texts it cites, so a stored plan reads the same after the map
+changes. ``describe_plan`` puts it in plain words for the DPO and the person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from portal.datamap.collect import Collection, Row
+from portal.datamap.identity import normalise
+from portal.datamap.model import DataMap, TableSpec, Text
+from portal.retention import (
+    ActiveHold,
+    CaseHold,
+    RetentionOutcome,
+    format_day,
+    holds_for,
+    language_of,
+    latest_until,
+    retention_for,
+)
+
+Action = Literal["erase", "anonymise", "retain"]
+ACTIONS: tuple[Action, ...] = ("erase", "anonymise", "retain")
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a step does what it does: a hold (from a rule or a case), a retention rule, or the
+    table's own erasure setting. Texts are copied in, so a stored plan needs no map to read."""
+
+    kind: Literal["hold", "rule", "table"]
+    key: str
+    name: dict[str, str] = field(default_factory=dict)  # language -> text
+    citation: dict[str, str] = field(default_factory=dict)
+    source: str | None = None  # holds: "rule" or "case"
+    until: date | None = None  # holds: the last day it keeps the row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "name": dict(self.name),
+            "citation": dict(self.citation),
+            "source": self.source,
+            "until": _iso(self.until),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reason:
+        return cls(
+            kind=data["kind"],
+            key=data["key"],
+            name=dict(data["name"]),
+            citation=dict(data["citation"]),
+            source=data["source"],
+            until=_day(data["until"]),
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """What happens to one row. ``delete_row``, ``null`` and ``pseudonymise`` are what is done
+    now; for ``retain``, ``then`` is what the deferred job does after ``until``."""
+
+    table: str
+    key: Any
+    action: Action
+    delete_row: bool = False
+    null: tuple[str, ...] = ()
+    pseudonymise: tuple[str, ...] = ()
+    until: date | None = None
+    then: Action | None = None
+    reasons: tuple[Reason, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "key": self.key,
+            "action": self.action,
+            "delete_row": self.delete_row,
+            "null": list(self.null),
+            "pseudonymise": list(self.pseudonymise),
+            "until": _iso(self.until),
+            "then": self.then,
+            "reasons": [reason.to_dict() for reason in self.reasons],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        return cls(
+            table=data["table"],
+            key=data["key"],
+            action=data["action"],
+            delete_row=data["delete_row"],
+            null=tuple(data["null"]),
+            pseudonymise=tuple(data["pseudonymise"]),
+            until=_day(data["until"]),
+            then=data["then"],
+            reasons=tuple(Reason.from_dict(item) for item in data["reasons"]),
+        )
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    table: str
+    name: dict[str, str]
+    erase: int = 0
+    anonymise: int = 0
+    retain: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "name": dict(self.name),
+            "erase": self.erase,
+            "anonymise": self.anonymise,
+            "retain": self.retain,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TableSummary:
+        return cls(
+            data["table"], dict(data["name"]), data["erase"], data["anonymise"], data["retain"]
+        )
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """Every row found for the person, table by table in the map's order, rows by key."""
+
+    datamap_version: str
+    planned_on: date
+    jurisdiction: str
+    case_holds: tuple[str, ...]  # keys of the case holds that were considered
+    tables: tuple[TableSummary, ...]  # tables with at least one row
+    steps: tuple[Step, ...]
+    withheld: dict[str, int] = field(default_factory=dict)  # not the person's for sure: left
+
+    FORMAT = 1
+
+    @property
+    def holds_anything(self) -> bool:
+        """A plan that keeps nothing may be approved automatically (a setting)."""
+        return any(step.action == "retain" for step in self.steps)
+
+    def deferred(self) -> dict[date, tuple[Step, ...]]:
+        """The deferred-erasure jobs: the day after each ``until``, the steps that fall due."""
+        jobs: dict[date, list[Step]] = {}
+        for step in self.steps:
+            if step.action == "retain" and step.until is not None:
+                jobs.setdefault(date.fromordinal(step.until.toordinal() + 1), []).append(step)
+        return {day: tuple(jobs[day]) for day in sorted(jobs)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.FORMAT,
+            "datamap_version": self.datamap_version,
+            "planned_on": self.planned_on.isoformat(),
+            "jurisdiction": self.jurisdiction,
+            "case_holds": list(self.case_holds),
+            "tables": [summary.to_dict() for summary in self.tables],
+            "steps": [step.to_dict() for step in self.steps],
+            "withheld": dict(sorted(self.withheld.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ErasurePlan:
+        if data.get("format") != cls.FORMAT:
+            raise ValueError(f"unknown erasure plan format {data.get('format')!r}")
+        return cls(
+            datamap_version=data["datamap_version"],
+            planned_on=date.fromisoformat(data["planned_on"]),
+            jurisdiction=data["jurisdiction"],
+            case_holds=tuple(data["case_holds"]),
+            tables=tuple(TableSummary.from_dict(item) for item in data["tables"]),
+            steps=tuple(Step.from_dict(item) for item in data["steps"]),
+            withheld=dict(data["withheld"]),
+        )
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _text(text: Text) -> dict[str, str]:
+    return {"nb": text.nb, "sv": text.sv, "en": text.en}
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def plan_erasure(
+    datamap: DataMap,
+    collection: Collection,
+    today: date,
+    case_holds: Iterable[CaseHold] = (),
+) -> ErasurePlan:
+    """The erasure plan for everything in ``collection`` (the person's rows) on ``today``.
+
+    ``case_holds`` are the DPO's holds on this person or their records; a person-scope hold
+    keeps every row. Pure: no queries, the same inputs give the same plan.
+    """
+    cases = tuple(case_holds)
+    steps: list[Step] = []
+    summaries: list[TableSummary] = []
+    for name in datamap.table_order():
+        rows = collection.tables.get(name, ())
+        table_steps = [
+            plan_row(datamap, collection, row, today, cases) for row in sorted(rows, key=_row_order)
+        ]
+        if table_steps:
+            counts = {action: sum(s.action == action for s in table_steps) for action in ACTIONS}
+            summaries.append(TableSummary(name, _text(datamap.tables[name].name), **counts))
+            steps.extend(table_steps)
+    return ErasurePlan(
+        datamap_version=datamap.version,
+        planned_on=today,
+        jurisdiction=datamap.settings.jurisdiction,
+        case_holds=tuple(sorted(case.key for case in cases if case.active_on(today))),
+        tables=tuple(summaries),
+        steps=tuple(steps),
+        withheld={table: count for table, count in collection.withheld.items() if count},
+    )
+
+
+def _row_order(row: Row) -> tuple[str, Any]:
+    return (type(row.key).__name__, row.key)
+
+
+def plan_row(
+    datamap: DataMap,
+    collection: Collection,
+    row: Row,
+    today: date,
+    case_holds: Iterable[CaseHold] = (),
+) -> Step:
+    """One row's step: retained under its active holds, else anonymised or erased."""
+    spec = datamap.tables[row.table]
+    retention = retention_for(datamap, collection, row)
+    without_holds = _erase_or_anonymise(spec, row, retention)
+    holds = holds_for(datamap, collection, row, today, case_holds)
+    if not holds:
+        return without_holds
+    until = latest_until(holds)
+    null, pseudonymise = ((), ()) if until is None else _retain_fields(spec, row)
+    return Step(
+        table=row.table,
+        key=row.key,
+        action="retain",
+        null=null,
+        pseudonymise=pseudonymise,
+        until=until,
+        then=without_holds.action,
+        reasons=tuple(_hold_reason(hold) for hold in holds),
+    )
+
+
+def _erase_or_anonymise(spec: TableSpec, row: Row, retention: RetentionOutcome | None) -> Step:
+    if spec.erasure == "anonymise" or (retention is not None and retention.then == "anonymise"):
+        reason = (
+            Reason("table", "anonymise")
+            if spec.erasure == "anonymise" or retention is None
+            else Reason("rule", retention.rule, _text(retention.name), _text(retention.citation))
+        )
+        null, pseudonymise = _anonymise_fields(spec, row)
+        return Step(row.table, row.key, "anonymise", False, null, pseudonymise, reasons=(reason,))
+    if spec.erasure == "delete_row" or any(f.spec.erasure == "delete_row" for f in row.fields):
+        return Step(row.table, row.key, "erase", delete_row=True)
+    null, pseudonymise = _changed(row, {"null"}, set()), _changed(row, {"pseudonymise"}, set())
+    return Step(row.table, row.key, "erase", False, null, pseudonymise)
+
+
+def _identifier_columns(spec: TableSpec) -> set[str]:
+    return {link.column for link in spec.identifier_links}
+
+
+def _anonymise_fields(spec: TableSpec, row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # Identifier columns must lose the person even where the map says keep: anonymous means
+    # unlinked (a pseudonymised link column stays pseudonymised, as the map allows).
+    identifiers = _identifier_columns(spec)
+    pseudonymise = _changed(row, {"pseudonymise"}, set())
+    null = _changed(row, {"null"}, identifiers - set(pseudonymise))
+    return null, pseudonymise
+
+
+def _retain_fields(spec: TableSpec, row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # Kept to a date: the identifiers become keyed hashes, so no search by the person finds
+    # the row, yet a claim can still be matched; the key (an order number) is untouched.
+    identifiers = _identifier_columns(spec) - {spec.key}
+    pseudonymise = _changed(row, {"pseudonymise"}, identifiers)
+    null = tuple(name for name in _changed(row, {"null"}, set()) if name not in pseudonymise)
+    return null, pseudonymise
+
+
+def _changed(row: Row, actions: set[str], also: set[str]) -> tuple[str, ...]:
+    """Fields with one of these erasure actions (or named in ``also``) that hold a value, in
+    the map's column order; a field already empty needs no change."""
+    return tuple(
+        item.name
+        for item in row.fields
+        if item.value is not None and (item.spec.erasure in actions or item.name in also)
+    )
+
+
+def _hold_reason(hold: ActiveHold) -> Reason:
+    return Reason("hold", hold.key, _text(hold.name), _text(hold.citation), hold.source, hold.until)
+
+
+def pseudonym(key: bytes, kind: str, value: Any) -> str:
+    """The keyed hash that replaces an identifier: the same value (e-mail addresses in any case)
+    gives the same pseudonym, so a claim can be matched; without the key it cannot be reversed
+    by trying national IDs. Execution trims it to the column's length."""
+    message = f"{kind}:{normalise(kind, value)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+# --- plain words --------------------------------------------------------------------------------
+
+_LINES: dict[str, dict[str, str]] = {
+    "erase": {
+        "nb": "{table}: {n} slettes.",
+        "sv": "{table}: {n} raderas.",
+        "en": "{table}: {n} will be erased.",
+    },
+    "anonymise": {
+        "nb": "{table}: {n} anonymiseres og beholdes uten kobling til deg.",
+        "sv": "{table}: {n} anonymiseras och sparas utan koppling till dig.",
+        "en": "{table}: {n} will be anonymised and kept without any link to you.",
+    },
+    "until": {
+        "nb": "{table}: {n} oppbevares til {date} etter {citations}, og {then} deretter.",
+        "sv": "{table}: {n} sparas till {date} enligt {citations} och {then} sedan.",
+        "en": "{table}: {n} {be} kept until {date} under {citations}, then {then}.",
+    },
+    "open": {
+        "nb": "{table}: {n} oppbevares så lenge saken er åpen ({names}).",
+        "sv": "{table}: {n} sparas så länge ärendet pågår ({names}).",
+        "en": "{table}: {n} {be} kept while the case is open ({names}).",
+    },
+    "case": {
+        "nb": "{table}: {n} oppbevares til tilbakeholdet oppheves ({names}).",
+        "sv": "{table}: {n} sparas tills spärren hävs ({names}).",
+        "en": "{table}: {n} {be} kept until the hold is released ({names}).",
+    },
+    "nothing": {
+        "nb": "Vi har ingen opplysninger om deg.",
+        "sv": "Vi har inga uppgifter om dig.",
+        "en": "We hold nothing about you.",
+    },
+}
+_THEN = {
+    "erase": {"nb": "slettes", "sv": "raderas", "en": "erased"},
+    "anonymise": {"nb": "anonymiseres", "sv": "anonymiseras", "en": "anonymised"},
+}
+_AND = {"nb": " og ", "sv": " och ", "en": " and "}
+
+
+def describe_plan(plan: ErasurePlan, language: str) -> list[str]:
+    """The plan in plain words, one line per table and outcome, in nb, sv or en (else en):
+    en "Calls with customer service: 2 will be erased.", nb "Fakturaer og kvitteringer: 2
+    oppbevares til 31.12.2029 etter bokføringsloven § 13 andre ledd, og slettes deretter."
+    """
+    language = language_of(language)
+    if not plan.steps:
+        return [_LINES["nothing"][language]]
+    lines: list[str] = []
+    for summary in plan.tables:
+        steps = [step for step in plan.steps if step.table == summary.table]
+        table = summary.name.get(language, summary.table)
+        for action in ("erase", "anonymise"):
+            count = sum(step.action == action for step in steps)
+            if count:
+                lines.append(_LINES[action][language].format(table=table, n=count))
+        groups: dict[tuple[Any, ...], int] = {}
+        for step in steps:
+            if step.action == "retain":
+                group = _retain_group(step)
+                groups[group] = groups.get(group, 0) + 1
+        for group in sorted(groups, key=_group_order):
+            lines.append(_retain_line(table, groups[group], group, language))
+    return lines
+
+
+def _retain_group(step: Step) -> tuple[Any, ...]:
+    """What a retain line says: the date, the holds that decide it, and what happens next."""
+    binding = tuple(reason for reason in step.reasons if reason.until == step.until)
+    cases = any(reason.source == "case" for reason in binding)
+    return (step.until, cases, step.then, tuple(_frozen(reason) for reason in binding))
+
+
+def _frozen(reason: Reason) -> tuple[Any, ...]:
+    return (reason.key, tuple(sorted(reason.name.items())), tuple(sorted(reason.citation.items())))
+
+
+def _group_order(group: tuple[Any, ...]) -> tuple[Any, ...]:
+    until, cases, then, binding = group
+    return (until is None, until or date.min, cases, then or "", [item[0] for item in binding])
+
+
+def _retain_line(table: str, count: int, group: tuple[Any, ...], language: str) -> str:
+    until, cases, then, binding = group
+    texts = [(dict(name), dict(citation)) for _key, name, citation in binding]
+    be = "is" if count == 1 else "are"
+    if until is not None:
+        citations = _AND[language].join(
+            dict.fromkeys(citation.get(language, "") for _name, citation in texts)
+        )
+        return _LINES["until"][language].format(
+            table=table,
+            n=count,
+            be=be,
+            date=format_day(until, language),
+            citations=citations,
+            then=_THEN[then or "erase"][language],
+        )
+    names = "; ".join(
+        f"{name.get(language, '')}, {citation.get(language, '')}" for name, citation in texts
+    )
+    phrase = "case" if cases else "open"
+    return _LINES[phrase][language].format(table=table, n=count, be=be, names=names)
