@@ -25,6 +25,7 @@ from portal import i18n
 from portal.datamap import Collection, DataMap, Period, Row
 from portal.datamap.model import FieldSpec, Processor, TableSpec
 from portal.national_id import mask_national_id, parse_national_id
+from portal.retention import describe, holds_for, latest_until, retention_for
 
 PAGE_SIZE = 25
 LOCALES = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
@@ -47,6 +48,8 @@ class TableSection:
     source: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[str, ...], ...]
+    # Per row shown: how long it is kept, in words, with the law ("Kept until 31.12.2030 …").
+    kept: tuple[str, ...]
     total: int
     page: int
     pages: int
@@ -132,9 +135,10 @@ class MyDataPage:
         return self.total == 0
 
 
-def build_page(datamap: DataMap, collection: Collection, language: str) -> MyDataPage:
+def build_page(datamap: DataMap, collection: Collection, language: str, today: date) -> MyDataPage:
     grouped = collection.by_category()
-    categories = tuple(_category(datamap, key, tables, language) for key, tables in grouped.items())
+    view = _View(datamap, collection, language, today)
+    categories = tuple(view.category(key, tables) for key, tables in grouped.items())
     controller = datamap.controller
     return MyDataPage(
         total=sum(len(rows) for rows in collection.tables.values()),
@@ -153,65 +157,93 @@ def build_page(datamap: DataMap, collection: Collection, language: str) -> MyDat
 
 
 def table_page(
-    datamap: DataMap, collection: Collection, category: str, table: str, page: int, language: str
+    datamap: DataMap,
+    collection: Collection,
+    category: str,
+    table: str,
+    page: int,
+    language: str,
+    today: date,
 ) -> TableSection | None:
     """One page of one table within a category (for paging), or None if there is no such."""
     rows = collection.by_category().get(category, {}).get(table)
     if rows is None:
         return None
-    return _table(datamap, category, table, rows, page, language)
+    return _View(datamap, collection, language, today).table(category, table, rows, page)
 
 
-def _category(
-    datamap: DataMap, key: str, tables: dict[str, list[Row]], language: str
-) -> CategorySection:
-    category = datamap.categories[key]
-    specs = [item.spec for rows in tables.values() for item in rows[0].fields]
-    return CategorySection(
-        key=key,
-        name=category.name.get(language),
-        description=category.description.get(language) if category.description else None,
-        special=category.special,
-        count=sum(len(rows) for rows in tables.values()),
-        purposes=_purposes(datamap, specs, language),
-        origins=_unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
-        recipients=_recipients(datamap, specs, language),
-        tables=tuple(
-            _table(datamap, key, name, rows, 1, language) for name, rows in tables.items()
-        ),
-    )
+class _View:
+    """Builds the sections of one person's page in one language, as of one day."""
 
+    def __init__(
+        self, datamap: DataMap, collection: Collection, language: str, today: date
+    ) -> None:
+        self.datamap = datamap
+        self.collection = collection
+        self.language = language
+        self.today = today
+        # Category sections hold only that category's columns; retention needs whole rows.
+        self.whole = {
+            (name, row.key): row for name, rows in collection.tables.items() for row in rows
+        }
 
-def _table(
-    datamap: DataMap, category: str, name: str, rows: list[Row], page: int, language: str
-) -> TableSection:
-    spec = datamap.tables[name]
-    # Within a category only that category's columns are present; the date may not be one.
-    timeline = spec.timeline if any(f.name == spec.timeline for f in rows[0].fields) else None
-    if timeline:
-        rows = sorted(rows, key=lambda row: _sortable(row.value(timeline)), reverse=True)
-    pages = max(1, ceil(len(rows) / PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    columns = tuple(
-        Column(item.name, field_label(item.name, item.spec, language)) for item in rows[0].fields
-    )
-    return TableSection(
-        category=category,
-        key=name,
-        name=spec.name.get(language),
-        description=spec.description.get(language) if spec.description else None,
-        source=datamap.sources[spec.source].name.get(language),
-        columns=columns,
-        rows=tuple(
-            tuple(format_value(item.value, language) for item in row.fields) for row in shown
-        ),
-        total=len(rows),
-        page=page,
-        pages=pages,
-        timeline=timeline is not None,
-        retention=describe_retention(datamap, spec, language),
-    )
+    def category(self, key: str, tables: dict[str, list[Row]]) -> CategorySection:
+        datamap, language = self.datamap, self.language
+        category = datamap.categories[key]
+        specs = [item.spec for rows in tables.values() for item in rows[0].fields]
+        return CategorySection(
+            key=key,
+            name=category.name.get(language),
+            description=category.description.get(language) if category.description else None,
+            special=category.special,
+            count=sum(len(rows) for rows in tables.values()),
+            purposes=_purposes(datamap, specs, language),
+            origins=_unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
+            recipients=_recipients(datamap, specs, language),
+            tables=tuple(self.table(key, name, rows, 1) for name, rows in tables.items()),
+        )
+
+    def table(self, category: str, name: str, rows: list[Row], page: int) -> TableSection:
+        datamap, language = self.datamap, self.language
+        spec = datamap.tables[name]
+        # Within a category only that category's columns are present; the date may not be one.
+        timeline = spec.timeline if any(f.name == spec.timeline for f in rows[0].fields) else None
+        if timeline:
+            rows = sorted(rows, key=lambda row: _sortable(row.value(timeline)), reverse=True)
+        pages = max(1, ceil(len(rows) / PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        columns = tuple(
+            Column(item.name, field_label(item.name, item.spec, language))
+            for item in rows[0].fields
+        )
+        return TableSection(
+            category=category,
+            key=name,
+            name=spec.name.get(language),
+            description=spec.description.get(language) if spec.description else None,
+            source=datamap.sources[spec.source].name.get(language),
+            columns=columns,
+            rows=tuple(
+                tuple(format_value(item.value, language) for item in row.fields) for row in shown
+            ),
+            kept=tuple(self.kept(self.whole[(name, row.key)]) for row in shown),
+            total=len(rows),
+            page=page,
+            pages=pages,
+            timeline=timeline is not None,
+            retention=describe_retention(datamap, spec, language),
+        )
+
+    def kept(self, row: Row) -> str:
+        """The hold that keeps the row longest, else the retention rule that ends it first."""
+        holds = holds_for(self.datamap, self.collection, row, self.today)
+        if holds:
+            until = latest_until(holds)
+            binding = next(hold for hold in holds if hold.until == until)
+            return describe(binding, self.language)
+        outcome = retention_for(self.datamap, self.collection, row)
+        return describe(outcome, self.language) if outcome else i18n.gettext("No set time")
 
 
 def field_label(name: str, spec: FieldSpec, language: str) -> str:

@@ -194,3 +194,33 @@ def test_page_renders_for_a_subject_with_5000_rows(
     assert response.context["page"].total == total
     shown = len(re.findall(r"<tr>", response.text))
     assert shown < 1000  # paged: the page stays small however much is held
+
+
+def test_each_row_says_how_long_it_is_kept_and_under_which_law(client: TestClient) -> None:
+    sign_in_as(client, "ordinary")
+    page = client.get("/me").context["page"]
+    payment = next(c for c in page.categories if c.key == "payment")
+    invoices = next(t for t in payment.tables if t.key == "billing_invoices")
+    state = client.app.state
+    raw = collect(state.datamap, state.sources, EDGE_CASES_BY_KEY["ordinary"].national_id)
+    paid = {
+        row.key: row.value("issued_on")
+        for row in raw.tables["billing_invoices"]
+        if row.value("status") == "paid"
+    }
+    assert paid
+    # Bookkeeping Act § 13: five years after the end of the fiscal year (31 Dec here).
+    expected = {
+        f"Oppbevares til 31.12.{issued.year + 5} etter bokføringsloven § 13 andre ledd"
+        for issued in paid.values()
+        if issued.year + 5 >= DEMO_TODAY.year
+    }
+    assert expected <= set(invoices.kept)
+
+
+def test_an_open_complaint_is_kept_while_open(client: TestClient) -> None:
+    sign_in_as(client, "open_complaint")
+    page = client.get("/me").context["page"]
+    complaints = next(c for c in page.categories if c.key == "complaint")
+    kept = {text for table in complaints.tables for text in table.kept}
+    assert any(text.startswith("Oppbevares så lenge saken er åpen") for text in kept), kept

@@ -33,7 +33,8 @@ def _collection(request: Request) -> Collection:
 @person_required
 async def home(request: Request) -> Response:
     collection = await anyio.to_thread.run_sync(_collection, request)
-    page = build_page(request.app.state.datamap, collection, i18n.current_language())
+    state = request.app.state
+    page = build_page(state.datamap, collection, i18n.current_language(), state.now().date())
     return request.app.state.templates.TemplateResponse(request, "me/home.html", {"page": page})
 
 
@@ -52,6 +53,7 @@ async def table(request: Request) -> Response:
         request.path_params["table"],
         number,
         i18n.current_language(),
+        request.app.state.now().date(),
     )
     if section is None:
         return request.app.state.render_error(request, 404)
