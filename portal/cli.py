@@ -26,10 +26,13 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging()
-    if args.upgrade:
-        from portal.migrations import upgrade
+    from portal.migrations import is_current, upgrade
 
+    if args.upgrade:
         upgrade(settings.database_url)
+    elif not is_current(settings.database_url):
+        print("portal: the database is not up to date: run `portal db upgrade`", file=sys.stderr)
+        return 2
     try:
         app = create_app(settings)
         # Against the live databases: a missing table is found now, not on a person's page.
@@ -41,8 +44,18 @@ def serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    # Our own request log replaces uvicorn's, which would print query strings and addresses.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    # Development runs the worker in-process, so the one run command does everything.
+    worker = None
+    if not settings.production and not args.no_worker:
+        from portal.worker import start_in_thread
+
+        worker = start_in_thread(app.state.engine)
+    try:
+        # Our own request log replaces uvicorn's, which would print query strings and addresses.
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    finally:
+        if worker is not None:
+            worker.stop(timeout=10)
     return 0
 
 
@@ -80,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--upgrade", action="store_true", help="apply migrations first")
+    p.add_argument(
+        "--no-worker", action="store_true", help="development: do not run a worker in-process"
+    )
     p.set_defaults(func=serve)
 
     db = sub.add_parser("db", help="the portal's own database").add_subparsers(
@@ -106,11 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from portal.datamap.cli import register as register_datamap
     from portal.demo.cli import register as register_demo
+    from portal.identifiers_cli import register as register_identifier
     from portal.mock_idp.cli import register as register_mock_idp
 
     register_mock_idp(sub)
     register_datamap(sub)
     register_demo(sub)
+    register_identifier(sub)
     return parser
 
 

@@ -21,3 +21,19 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+def is_current(database_url: str) -> bool:
+    """Whether the database has every migration: a server on an old schema fails on first use."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from portal.db import make_engine
+
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads()) == heads
+    finally:
+        engine.dispose()

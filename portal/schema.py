@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import portal.models  # noqa: F401
+import portal.audit
+import portal.jobs
+import portal.models
+import portal.outbox
+import portal.workflows.requests  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -12,10 +12,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import portal.schema  # noqa: F401 - every table, for the truncation below
+from portal import i18n
 from portal.datamap import load_datamap
 from portal.db import make_engine
 from portal.demo import DATAMAP_PATH
@@ -71,9 +73,23 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     if "engine" not in request.fixturenames:
         return
     engine: Engine = request.getfixturevalue("engine")
+    tables = list(reversed(SQLModel.metadata.sorted_tables))
     with engine.begin() as connection:
-        for table in reversed(SQLModel.metadata.sorted_tables):
+        if engine.dialect.name == "postgresql":
+            # TRUNCATE fires no row triggers, so it also empties the append-only audit log.
+            names = ", ".join(f'"{table.name}"' for table in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        for table in tables:
             connection.execute(table.delete())
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages in English, the source language, for tests that match on their text."""
+    i18n.set_language("en")
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
 
 
 @pytest.fixture

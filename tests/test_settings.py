@@ -90,3 +90,14 @@ def test_start_up_error_is_printed_clearly(tmp_path: Path, capsys, monkeypatch) 
         cli.main(["db", "upgrade"])
     assert exit_info.value.code == 2
     assert "configuration error: OIDC_DISCOVERY_URL is required" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_database_that_is_not_up_to_date(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from portal import cli
+
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert cli.main(["serve", "--port", "1"]) == 2
+    assert "run `portal db upgrade`" in capsys.readouterr().err

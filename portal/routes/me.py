@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import anyio
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,7 +11,8 @@ from portal import i18n
 from portal.auth import person_required
 from portal.datamap import Collection, collect
 from portal.db import session_scope
-from portal.models import Subject, SubjectIdentifier
+from portal.identifiers import proven_identifiers
+from portal.models import Subject
 from portal.my_data import build_page, table_page
 
 
@@ -21,11 +21,7 @@ def _collection(request: Request) -> Collection:
     state = request.app.state
     with session_scope(state.engine) as db:
         subject = db.get(Subject, request.scope["viewer"].id)
-        proven: dict[str, list[str]] = {}
-        for identifier in db.exec(
-            select(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject.id)
-        ):
-            proven.setdefault(str(identifier.kind), []).append(identifier.value)
+        proven = proven_identifiers(db, subject.id)
         national_id = subject.national_id
     return collect(state.datamap, state.sources, national_id, proven=proven)
 

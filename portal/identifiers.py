@@ -1,0 +1,152 @@
+"""Identifiers staff link to a person, or unlink, with a reason (audit-logged).
+
+A person's own identifiers are found from their national ID (see README, "Identity"). Staff
+link another when the person has shown it is theirs (an old e-mail address, a second customer
+number): from then on the collector follows it as proven. Values are normalised first, so the
+link matches the company's data: e-mail lower-cased, phone numbers as E.164.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import phonenumbers
+from sqlmodel import Session, select
+
+from portal.audit import AuditActor, record
+from portal.db import utcnow
+from portal.i18n import gettext as _
+from portal.models import Assurance, IdentifierKind, StaffMember, Subject, SubjectIdentifier
+
+LINKABLE = (IdentifierKind.email, IdentifierKind.phone, IdentifierKind.customer_number)
+
+
+class IdentifierRefused(ValueError):
+    """The link or unlink was refused; the message says why. Nothing changed."""
+
+
+def normalise_identifier(kind: str, value: str, *, region: str = "NO") -> str:
+    text = value.strip()
+    if kind == IdentifierKind.email:
+        if text.count("@") != 1 or " " in text or not text.split("@")[1].count("."):
+            raise IdentifierRefused(_("That is not an e-mail address."))
+        return text.lower()
+    if kind == IdentifierKind.phone:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            raise IdentifierRefused(_("That is not a phone number.")) from None
+        if not phonenumbers.is_valid_number(number):
+            raise IdentifierRefused(_("That is not a phone number."))
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if kind == IdentifierKind.customer_number:
+        if not text or " " in text:
+            raise IdentifierRefused(_("That is not a customer number."))
+        return text
+    raise IdentifierRefused(
+        _("Only e-mail addresses, phone numbers and customer numbers can be linked.")
+    )
+
+
+def link_identifier(
+    db: Session,
+    *,
+    subject_id: int,
+    kind: str,
+    value: str,
+    staff_id: int,
+    reason: str,
+    region: str = "NO",
+    now: datetime | None = None,
+) -> SubjectIdentifier:
+    _check(db, subject_id, staff_id, reason)
+    normalised = normalise_identifier(kind, value, region=region)
+    existing = db.exec(
+        select(SubjectIdentifier).where(
+            SubjectIdentifier.kind == kind, SubjectIdentifier.value == normalised
+        )
+    ).all()
+    if any(row.subject_id == subject_id for row in existing):
+        raise IdentifierRefused(_("That identifier is already linked to this person."))
+    if existing:
+        # One proven owner per identifier: a second would open one person's rows to another.
+        raise IdentifierRefused(
+            _("That identifier is linked to another person. Unlink it there first.")
+        )
+    link = SubjectIdentifier(
+        subject_id=subject_id,
+        kind=IdentifierKind(kind),
+        value=normalised,
+        assurance=Assurance.staff,
+        created_at=now or utcnow(),
+    )
+    db.add(link)
+    db.flush()
+    _audit(db, "identifier.link", link, staff_id, reason, now)
+    return link
+
+
+def unlink_identifier(
+    db: Session,
+    *,
+    subject_id: int,
+    kind: str,
+    value: str,
+    staff_id: int,
+    reason: str,
+    region: str = "NO",
+    now: datetime | None = None,
+) -> None:
+    _check(db, subject_id, staff_id, reason)
+    normalised = normalise_identifier(kind, value, region=region)
+    link = db.exec(
+        select(SubjectIdentifier).where(
+            SubjectIdentifier.subject_id == subject_id,
+            SubjectIdentifier.kind == kind,
+            SubjectIdentifier.value == normalised,
+        )
+    ).first()
+    if link is None:
+        raise IdentifierRefused(_("That identifier is not linked to this person."))
+    _audit(db, "identifier.unlink", link, staff_id, reason, now)
+    db.delete(link)
+    db.flush()
+
+
+def proven_identifiers(db: Session, subject_id: int) -> dict[str, list[str]]:
+    """The identifiers the collector may follow for this person beyond their national ID."""
+    proven: dict[str, list[str]] = {}
+    rows = db.exec(select(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject_id))
+    for row in rows:
+        proven.setdefault(str(row.kind), []).append(row.value)
+    return proven
+
+
+def _check(db: Session, subject_id: int, staff_id: int, reason: str) -> None:
+    if not reason or not reason.strip():
+        raise IdentifierRefused(_("Please give a reason."))
+    if db.get(Subject, subject_id) is None:
+        raise IdentifierRefused(_("There is no such person."))
+    if db.get(StaffMember, staff_id) is None:
+        raise IdentifierRefused(_("There is no such member of staff."))
+
+
+def _audit(
+    db: Session,
+    action: str,
+    link: SubjectIdentifier,
+    staff_id: int,
+    reason: str,
+    now: datetime | None,
+) -> None:
+    # The value itself stays out of the log: the kind and the link's id identify it.
+    record(
+        db,
+        actor=AuditActor.staff,
+        actor_id=staff_id,
+        action=action,
+        subject_id=link.subject_id,
+        reason=reason.strip(),
+        details={"kind": str(link.kind), "identifier_id": link.id},
+        now=now,
+    )

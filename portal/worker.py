@@ -1,0 +1,224 @@
+"""The worker: claims due jobs and runs their handlers (see portal/jobs.py for the guarantees).
+
+`portal worker` runs one in its own process; on PostgreSQL run as many as you like. In
+development the web server runs one in a thread (`start_in_thread`); on SQLite run only one.
+SIGTERM or SIGINT stops a worker after the job in hand; a second signal stops it at once (the
+job's transaction is then rolled back and the job retried after its lease).
+
+Each job logs one line: kind, id, attempt, outcome and duration. Never the payload or the error
+message, which stay in the database for staff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import FrameType
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from portal import jobs
+from portal.db import utcnow
+from portal.jobs import Handler, Job, JobContext, Periodic
+
+logger = logging.getLogger("portal.worker")
+
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_POLL_INTERVAL = 1.0
+# How often a worker makes sure the current period's periodic jobs exist.
+SCHEDULE_EVERY = 60.0
+# Pause after the database itself failed (down, locked), so a worker does not spin.
+ERROR_PAUSE = 5.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:100]
+
+
+class Worker:
+    """Runs due jobs from the job table, one at a time.
+
+    `lease` is how long a claim lasts before another worker may take the job over if this one
+    died. On PostgreSQL the running job's row lock keeps other workers off it for as long as the
+    handler runs, so the lease only bounds how soon a dead worker's job is retried; on SQLite it
+    must exceed the longest job.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        worker_id: str | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        lease: timedelta = DEFAULT_LEASE,
+        schedule: Iterable[Periodic] | None = None,
+        backoff: Callable[[int], timedelta] = jobs.default_backoff,
+    ) -> None:
+        self.engine = engine
+        self.worker_id = worker_id or default_worker_id()
+        self.handlers = jobs.HANDLERS if handlers is None else handlers
+        self.now = now
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.schedule = list(jobs.SCHEDULE if schedule is None else schedule)
+        self.backoff = backoff
+        self._next_schedule = 0.0
+
+    def run_once(self) -> bool:
+        """Claim one due job and run it; False when none was due."""
+        job = jobs.claim(self.engine, self.worker_id, self.now(), self.lease)
+        if job is None:
+            return False
+        started = time.perf_counter()
+        outcome = self._run(job)
+        logger.info(
+            "job kind=%s id=%s attempt=%s outcome=%s duration=%.1fms",
+            job.kind,
+            job.id,
+            job.attempts,
+            outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+        return True
+
+    def run(self, stop: threading.Event, *, burst: bool = False) -> None:
+        """Run jobs until `stop` is set (the job in hand is finished first).
+
+        With `burst`, return as soon as no job is due.
+        """
+        logger.info("worker started id=%s", self.worker_id)
+        while not stop.is_set():
+            try:
+                self.schedule_periodic()
+                ran = self.run_once()
+            except Exception as exc:
+                # The database, not a handler (those are caught in _run): wait and try again.
+                logger.warning("worker error %s", jobs.describe_error(exc).split(":")[0])
+                stop.wait(ERROR_PAUSE)
+                continue
+            if not ran:
+                if burst:
+                    break
+                stop.wait(self.poll_interval)
+        logger.info("worker stopped id=%s", self.worker_id)
+
+    def schedule_periodic(self, *, force: bool = False) -> None:
+        """Make sure this period's periodic jobs exist (checked at most every SCHEDULE_EVERY s)."""
+        if not self.schedule or (not force and time.monotonic() < self._next_schedule):
+            return
+        jobs.enqueue_periodic(self.engine, self.schedule, self.now())
+        self._next_schedule = time.monotonic() + SCHEDULE_EVERY
+
+    def _run(self, job: Job) -> str:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            jobs.park(self.engine, job, self.now(), f"UnknownJobKind: no handler for {job.kind!r}")
+            return "parked"
+        context = JobContext(
+            job_id=job.id or 0,
+            kind=job.kind,
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            worker_id=self.worker_id,
+            now=job.started_at or self.now(),
+        )
+        try:
+            with Session(self.engine, expire_on_commit=False) as db:
+                if not jobs.hold(db, job):
+                    return "lost"
+                handler(db, dict(job.payload), context)
+                db.flush()
+                if not jobs.complete(db, job, self.now()):
+                    db.rollback()
+                    return "lost"
+                db.commit()
+                return "done"
+        except Exception as exc:
+            # The session's context has rolled the handler's writes back.
+            status = jobs.fail(self.engine, job, self.now(), jobs.describe_error(exc), self.backoff)
+            if status is None:
+                return "lost"
+            outcome = "parked" if status == jobs.JobStatus.parked else "retry"
+            return f"{outcome} error={type(exc).__name__}"
+
+
+@dataclass
+class WorkerThread:
+    """A worker running in a thread of this process (development); `stop()` ends it."""
+
+    worker: Worker
+    thread: threading.Thread
+    stop_event: threading.Event
+
+    def stop(self, timeout: float | None = 30) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout)
+
+
+def start_in_thread(engine: Engine, **worker_kwargs: object) -> WorkerThread:
+    """Start a worker in a daemon thread, e.g. from the app's lifespan in development.
+
+    Without `handlers`, the portal's handler modules are imported and their handlers used.
+    """
+    if "handlers" not in worker_kwargs:
+        jobs.load_handler_modules()
+    worker = Worker(engine, **worker_kwargs)  # type: ignore[arg-type]
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=worker.run, args=(stop,), name=f"worker-{worker.worker_id}", daemon=True
+    )
+    thread.start()
+    return WorkerThread(worker, thread, stop)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT: finish the job in hand, then stop. A second one stops at once."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(128 + signum)
+        logger.info("worker stopping after the current job (signal %s)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def main(
+    database_url: str,
+    *,
+    once: bool = False,
+    burst: bool = False,
+    worker_id: str | None = None,
+    handler_modules: Iterable[str] = (),
+    lease: timedelta = DEFAULT_LEASE,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+) -> int:
+    """`portal worker`: the portal's handlers plus those in `handler_modules`."""
+    from portal.db import make_engine
+
+    jobs.load_handler_modules(handler_modules)
+    engine = make_engine(database_url)
+    try:
+        worker = Worker(engine, worker_id, lease=lease, poll_interval=poll_interval)
+        if once:
+            worker.schedule_periodic(force=True)
+            worker.run_once()
+            return 0
+        stop = threading.Event()
+        stop_on_signals(stop)
+        worker.run(stop, burst=burst)
+        return 0
+    finally:
+        engine.dispose()

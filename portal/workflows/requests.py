@@ -1,0 +1,335 @@
+"""Data-subject requests and the one state machine every request type follows.
+
+A request is filed by a person (or by staff on their behalf), gets a deadline of one month from
+receipt (GDPR art. 12(3)), and moves through the states below. Every change is a
+`RequestEvent` with who, when and why; nothing changes a request's status except `apply`, which
+refuses a transition the table does not allow and then changes nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, String, Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from portal.db import utcnow
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
+from portal.models import Assurance
+
+
+class RequestType(StrEnum):
+    access = "access"  # art. 15: see the data and get a copy
+    portability = "portability"  # art. 20: the data the person gave us, machine-readable
+    erasure = "erasure"  # art. 17
+    rectification = "rectification"  # art. 16: the person says what is wrong
+    restriction = "restriction"  # art. 18: stop using the data while something is checked
+    objection = "objection"  # art. 21: direct marketing objections are absolute (21(3))
+
+
+class RequestStatus(StrEnum):
+    # Filed, but the person is not yet identified well enough (an e-mail link request).
+    received = "received"
+    # The person is identified (BankID at once; otherwise a DPO verified them).
+    verified = "verified"
+    # An erasure plan waits for the DPO's approval.
+    awaiting_approval = "awaiting_approval"
+    # The work is being done (an export built, a plan executed); it can no longer be cancelled.
+    in_progress = "in_progress"
+    # We asked the person something and wait for their answer; the deadline keeps running.
+    waiting_for_subject = "waiting_for_subject"
+    completed = "completed"
+    # Done, but some data was kept (e.g. erasure with legal holds); the outcome says what and why.
+    partially_completed = "partially_completed"
+    # Refused: manifestly unfounded or excessive (art. 12(5)), with the reason given.
+    rejected = "rejected"
+    cancelled = "cancelled"
+
+
+OPEN = frozenset(
+    {
+        RequestStatus.received,
+        RequestStatus.verified,
+        RequestStatus.awaiting_approval,
+        RequestStatus.in_progress,
+        RequestStatus.waiting_for_subject,
+    }
+)
+CLOSED = frozenset(set(RequestStatus) - OPEN)
+
+
+class Actor(StrEnum):
+    person = "person"
+    staff = "staff"
+    dpo = "dpo"
+    system = "system"
+
+
+class DataRequest(SQLModel, table=True):
+    __tablename__ = "data_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
+    type: RequestType = Field(sa_type=String(20))
+    status: RequestStatus = Field(sa_type=String(30), index=True)
+    assurance: Assurance = Field(sa_type=String(10))
+    received_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime
+    # Art. 12(3): extended once, by up to two months, with the reason told to the person.
+    extended_at: datetime | None = None
+    extension_reason: str | None = Field(default=None, sa_type=Text)
+    # What the person wrote (rectification: what is wrong; objection: which processing).
+    details: str | None = Field(default=None, sa_type=Text)
+    # What was done, in words the person reads (rectification outcome, rejection reason).
+    outcome: str | None = Field(default=None, sa_type=Text)
+    language: str = Field(default="nb", max_length=5)
+    closed_at: datetime | None = None
+
+
+class RequestEvent(SQLModel, table=True):
+    """One change of a request: append-only, the request's history and evidence."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="data_request.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=30)
+    to_status: str = Field(max_length=30)
+    actor: Actor = Field(sa_type=String(10))
+    actor_id: int | None = None
+    reason: str | None = Field(default=None, sa_type=Text)
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TransitionRefused(Exception):
+    """The action is not allowed now; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[RequestStatus]
+    target: RequestStatus | None  # None: the status stays (e.g. an extension)
+    actors: frozenset[Actor]
+    needs_reason: bool = False
+
+
+S = RequestStatus
+A = Actor
+_STAFF = frozenset({A.staff, A.dpo})
+
+# The whole machine. Reading down a column of this table answers "what may happen now?".
+TRANSITIONS: dict[str, Transition] = {
+    "verify": Transition(frozenset({S.received}), S.verified, frozenset({A.dpo, A.system})),
+    "submit_plan": Transition(
+        frozenset({S.verified}), S.awaiting_approval, frozenset({A.system, A.dpo})
+    ),
+    "approve": Transition(frozenset({S.awaiting_approval}), S.in_progress, frozenset({A.dpo})),
+    "start": Transition(
+        frozenset({S.verified, S.awaiting_approval}), S.in_progress, _STAFF | {A.system}
+    ),
+    "ask_subject": Transition(
+        frozenset({S.verified, S.in_progress}), S.waiting_for_subject, _STAFF, needs_reason=True
+    ),
+    "subject_replied": Transition(
+        frozenset({S.waiting_for_subject}), S.verified, frozenset({A.person, A.staff, A.dpo})
+    ),
+    "complete": Transition(frozenset({S.in_progress}), S.completed, _STAFF | {A.system}),
+    "complete_partially": Transition(
+        frozenset({S.in_progress}), S.partially_completed, _STAFF | {A.system}, needs_reason=True
+    ),
+    "reject": Transition(
+        frozenset({S.received, S.verified, S.awaiting_approval, S.waiting_for_subject}),
+        S.rejected,
+        frozenset({A.dpo}),
+        needs_reason=True,
+    ),
+    # A request that has started executing cannot be cancelled: its effects are under way.
+    "cancel": Transition(
+        frozenset({S.received, S.verified, S.awaiting_approval, S.waiting_for_subject}),
+        S.cancelled,
+        frozenset({A.person, A.dpo}),
+    ),
+    "extend": Transition(frozenset(OPEN), None, frozenset({A.dpo}), needs_reason=True),
+}
+
+MAX_EXTENSION_MONTHS = 2
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later, or the month's last day (31 January + 1 month = 28/29 Feb)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def file_request(
+    db: Session,
+    *,
+    subject_id: int | None,
+    type: RequestType,
+    assurance: Assurance,
+    actor: Actor,
+    actor_id: int | None = None,
+    details: str | None = None,
+    language: str = "nb",
+    now: datetime | None = None,
+) -> DataRequest:
+    """A new request, due one month from receipt; identified at once when filed with BankID."""
+    now = now or utcnow()
+    # An e-mail link (low) needs a DPO to verify the person before any data leaves.
+    status = S.received if assurance == Assurance.low else S.verified
+    request = DataRequest(
+        subject_id=subject_id,
+        type=type,
+        status=status,
+        assurance=assurance,
+        received_at=now,
+        due_at=add_months(now, 1),
+        details=details,
+        language=language,
+    )
+    db.add(request)
+    db.flush()
+    _record(db, request, "file", None, actor, actor_id, None, now, {"type": str(type)})
+    return request
+
+
+def apply(
+    db: Session,
+    request: DataRequest,
+    action: str,
+    *,
+    actor: Actor,
+    actor_id: int | None = None,
+    reason: str | None = None,
+    now: datetime | None = None,
+    data: dict | None = None,
+) -> RequestEvent:
+    """Carry out one action of the machine, or refuse it and change nothing."""
+    now = now or utcnow()
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise TransitionRefused(_("There is no such action."))
+    if request.status not in transition.sources:
+        raise TransitionRefused(
+            _(
+                "A request that is %(status)s cannot be %(action)s.",
+                status=STATUS_LABELS[RequestStatus(request.status)],
+                action=ACTION_LABELS[action],
+            )
+        )
+    if actor not in transition.actors:
+        raise TransitionRefused(_("You are not allowed to do that with this request."))
+    if transition.needs_reason and not (reason and reason.strip()):
+        raise TransitionRefused(_("Please give a reason."))
+    if action == "extend":
+        _extend(request, reason or "", now, months=(data or {}).get("months", 2))
+    previous = request.status
+    if transition.target is not None:
+        request.status = transition.target
+        if transition.target in CLOSED:
+            request.closed_at = now
+        if action in ("reject", "complete_partially") or (action == "complete" and reason):
+            request.outcome = reason
+    db.add(request)
+    return _record(db, request, action, previous, actor, actor_id, reason, now, data or {})
+
+
+STATUS_LABELS = {
+    S.received: _l("received"),
+    S.verified: _l("verified"),
+    S.awaiting_approval: _l("awaiting approval"),
+    S.in_progress: _l("in progress"),
+    S.waiting_for_subject: _l("waiting for your answer"),
+    S.completed: _l("completed"),
+    S.partially_completed: _l("partially completed"),
+    S.rejected: _l("rejected"),
+    S.cancelled: _l("cancelled"),
+}
+
+# Past participles for "a request that is X cannot be Y".
+ACTION_LABELS = {
+    "verify": _l("verified"),
+    "submit_plan": _l("sent for approval"),
+    "approve": _l("approved"),
+    "start": _l("started"),
+    "ask_subject": _l("paused for a question"),
+    "subject_replied": _l("resumed"),
+    "complete": _l("completed"),
+    "complete_partially": _l("completed"),
+    "reject": _l("rejected"),
+    "cancel": _l("cancelled"),
+    "extend": _l("extended"),
+}
+
+
+def _extend(request: DataRequest, reason: str, now: datetime, *, months: int) -> None:
+    if request.extended_at is not None:
+        raise TransitionRefused(_("The deadline has already been extended once."))
+    if not 1 <= int(months) <= MAX_EXTENSION_MONTHS:
+        raise TransitionRefused(_("The deadline can be extended by one or two months."))
+    # Art. 12(3): the person must be told of the extension within the first month.
+    if now > request.due_at:
+        raise TransitionRefused(_("The deadline has passed; it can no longer be extended."))
+    request.due_at = add_months(request.due_at, int(months))
+    request.extended_at = now
+    request.extension_reason = reason
+
+
+def _record(
+    db: Session,
+    request: DataRequest,
+    action: str,
+    previous: RequestStatus | None,
+    actor: Actor,
+    actor_id: int | None,
+    reason: str | None,
+    now: datetime,
+    data: dict,
+) -> RequestEvent:
+    event = RequestEvent(
+        request_id=request.id,
+        at=now,
+        action=action,
+        from_status=str(previous) if previous else None,
+        to_status=str(request.status),
+        actor=actor,
+        actor_id=actor_id,
+        reason=reason,
+        data=data,
+    )
+    db.add(event)
+    db.flush()
+    return event
+
+
+def history(db: Session, request_id: int) -> list[RequestEvent]:
+    return list(
+        db.exec(
+            select(RequestEvent)
+            .where(RequestEvent.request_id == request_id)
+            .order_by(RequestEvent.at, RequestEvent.id)
+        )
+    )
+
+
+def days_left(request: DataRequest, now: datetime | None = None) -> int:
+    """Whole days to the deadline; negative when overdue."""
+    return (request.due_at.date() - (now or utcnow()).date()).days
+
+
+def allowed_actions(request: DataRequest, actor: Actor) -> list[str]:
+    return [
+        name
+        for name, transition in TRANSITIONS.items()
+        if request.status in transition.sources
+        and actor in transition.actors
+        and not (name == "extend" and request.extended_at is not None)
+    ]
