@@ -12,6 +12,7 @@ import portal.audit
 import portal.jobs
 import portal.models
 import portal.outbox
+import portal.workflows.records
 import portal.workflows.requests  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -1,0 +1,102 @@
+"""Stored erasure plans, their execution progress, and the DPO's case holds.
+
+A plan is computed by `portal.workflows.erasure.plan_erasure` and stored here as JSON, one
+version per (re)planning of a request: the DPO approves a version, never a moving target.
+Execution records each source it has finished, so a restart after a crash resumes where it
+stopped and a finished source is never run twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from portal.db import utcnow
+from portal.retention import CaseHold
+
+
+class PlanStatus(StrEnum):
+    # Computed, waiting for the DPO (or auto-approved if it holds nothing and the setting says so).
+    proposed = "proposed"
+    # A newer version replaced it (the DPO set or released a hold and re-planned).
+    superseded = "superseded"
+    approved = "approved"
+    # Every source is done; kept rows wait for their deferred jobs.
+    executed = "executed"
+
+
+class StoredPlan(SQLModel, table=True):
+    __tablename__ = "erasure_plan"
+    __table_args__ = (UniqueConstraint("request_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="data_request.id", index=True)
+    version: int
+    status: PlanStatus = Field(sa_type=String(20))
+    datamap_version: str = Field(max_length=80)
+    plan: dict = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    approved_at: datetime | None = None
+    approved_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    executed_at: datetime | None = None
+
+
+class PlanSourceDone(SQLModel, table=True):
+    """One source of a plan, finished: written after that source's transaction committed."""
+
+    __tablename__ = "erasure_plan_source_done"
+    __table_args__ = (UniqueConstraint("plan_id", "source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="erasure_plan.id", index=True)
+    source: str = Field(max_length=100)
+    done_at: datetime = Field(default_factory=utcnow)
+    rows: int = 0
+
+
+class CaseHoldKind(StrEnum):
+    litigation = "litigation"
+    complaint = "complaint"
+    authority_request = "authority_request"
+    other = "other"
+
+
+class CaseHoldRecord(SQLModel, table=True):
+    """A hold the DPO sets on a person or on one record, with a reason and a review date."""
+
+    __tablename__ = "case_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_id: int = Field(foreign_key="subject.id", index=True)
+    kind: CaseHoldKind = Field(sa_type=String(30))
+    reason: str = Field(sa_type=Text)
+    scope: str = Field(sa_type=String(10))  # "person" or "record"
+    table_name: str | None = Field(default=None, max_length=100)
+    row_key: str | None = Field(default=None, max_length=200)
+    set_at: datetime = Field(default_factory=utcnow)
+    set_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    review_at: date | None = None
+    released_at: datetime | None = None
+    released_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    release_reason: str | None = Field(default=None, sa_type=Text)
+
+    def as_case_hold(self) -> CaseHold:
+        return CaseHold(
+            key=str(self.id),
+            kind=str(self.kind),  # type: ignore[arg-type]
+            reason=self.reason,
+            scope=self.scope,  # type: ignore[arg-type]
+            table=self.table_name,
+            row_key=self.row_key,
+            set_at=self.set_at,
+            review_at=self.review_at,
+            released_at=self.released_at,
+        )
+
+
+def case_holds_for(db: Session, subject_id: int) -> list[CaseHold]:
+    rows = db.exec(select(CaseHoldRecord).where(CaseHoldRecord.subject_id == subject_id))
+    return [row.as_case_hold() for row in rows]
