@@ -1,0 +1,4 @@
+"""Benchmarks: scripts that report speed against a baseline measured in the same run.
+
+They print tables; they never gate (see benchmarks/README.md).
+"""
