@@ -579,6 +579,7 @@ def run_server(config: dict[str, Any]) -> None:
     import uvicorn
 
     from portal.app import create_app
+    from portal.cli import tune_gc
     from portal.request_log import configure_logging
 
     settings = _server_settings(config)
@@ -587,6 +588,7 @@ def run_server(config: dict[str, Any]) -> None:
     )
     configure_logging()
     app = create_app(settings, sources=sources)
+    tune_gc()
     try:
         uvicorn.run(app, host="127.0.0.1", port=config["port"], access_log=False, log_config=None)
     finally:

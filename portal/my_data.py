@@ -186,6 +186,8 @@ class _View:
         self.whole = {
             (name, row.key): row for name, rows in collection.tables.items() for row in rows
         }
+        # A row appears in every category it has fields in; its retention is the same in each.
+        self._kept: dict[tuple[str, object], str] = {}
 
     def category(self, key: str, tables: dict[str, list[Row]]) -> CategorySection:
         datamap, language = self.datamap, self.language
@@ -237,6 +239,12 @@ class _View:
 
     def kept(self, row: Row) -> str:
         """The hold that keeps the row longest, else the retention rule that ends it first."""
+        cache_key = (row.table, row.key)
+        if cache_key not in self._kept:
+            self._kept[cache_key] = self._describe_kept(row)
+        return self._kept[cache_key]
+
+    def _describe_kept(self, row: Row) -> str:
         holds = holds_for(self.datamap, self.collection, row, self.today)
         if holds:
             until = latest_until(holds)

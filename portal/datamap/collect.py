@@ -83,15 +83,23 @@ class Collection:
 
     def by_category(self) -> dict[str, dict[str, list[Row]]]:
         """category -> table -> rows holding only that category's fields (and the same key)."""
-        grouped: dict[str, dict[str, list[Row]]] = {}
-        for category in self.category_order:
-            for name, rows in self.tables.items():
+        buckets: dict[str, dict[str, list[Row]]] = {}
+        # One pass over the rows; every row of a table has the same columns, so its split by
+        # category is worked out once per table.
+        for name, rows in self.tables.items():
+            if not rows:
+                continue
+            split: dict[str, list[int]] = {}
+            for index, item in enumerate(rows[0].fields):
+                split.setdefault(item.category, []).append(index)
+            for category, indexes in split.items():
+                bucket = buckets.setdefault(category, {}).setdefault(name, [])
                 for row in rows:
-                    fields = tuple(item for item in row.fields if item.category == category)
-                    if fields:
-                        subset = Row(row.table, row.key, row.via, fields)
-                        grouped.setdefault(category, {}).setdefault(name, []).append(subset)
-        return grouped
+                    fields = tuple(row.fields[i] for i in indexes)
+                    bucket.append(Row(row.table, row.key, row.via, fields))
+        return {
+            category: buckets[category] for category in self.category_order if category in buckets
+        }
 
 
 def collect(
