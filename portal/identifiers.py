@@ -59,13 +59,7 @@ def link_identifier(
     region: str = "NO",
     now: datetime | None = None,
 ) -> SubjectIdentifier:
-    _check(db, subject_id, staff_id, reason)
-    normalised = normalise_identifier(kind, value, region=region)
-    existing = db.exec(
-        select(SubjectIdentifier).where(
-            SubjectIdentifier.kind == kind, SubjectIdentifier.value == normalised
-        )
-    ).all()
+    normalised, existing = _validated(db, subject_id, kind, value, staff_id, reason, region)
     if any(row.subject_id == subject_id for row in existing):
         raise IdentifierRefused(_("That identifier is already linked to this person."))
     if existing:
@@ -97,15 +91,8 @@ def unlink_identifier(
     region: str = "NO",
     now: datetime | None = None,
 ) -> None:
-    _check(db, subject_id, staff_id, reason)
-    normalised = normalise_identifier(kind, value, region=region)
-    link = db.exec(
-        select(SubjectIdentifier).where(
-            SubjectIdentifier.subject_id == subject_id,
-            SubjectIdentifier.kind == kind,
-            SubjectIdentifier.value == normalised,
-        )
-    ).first()
+    _normalised, existing = _validated(db, subject_id, kind, value, staff_id, reason, region)
+    link = next((row for row in existing if row.subject_id == subject_id), None)
     if link is None:
         raise IdentifierRefused(_("That identifier is not linked to this person."))
     _audit(db, "identifier.unlink", link, staff_id, reason, now)
@@ -122,13 +109,29 @@ def proven_identifiers(db: Session, subject_id: int) -> dict[str, list[str]]:
     return proven
 
 
-def _check(db: Session, subject_id: int, staff_id: int, reason: str) -> None:
+def _validated(
+    db: Session,
+    subject_id: int,
+    kind: str,
+    value: str,
+    staff_id: int,
+    reason: str,
+    region: str,
+) -> tuple[str, list[SubjectIdentifier]]:
+    """The normalised value and every existing link of it, once the request is checked."""
     if not reason or not reason.strip():
         raise IdentifierRefused(_("Please give a reason."))
     if db.get(Subject, subject_id) is None:
         raise IdentifierRefused(_("There is no such person."))
     if db.get(StaffMember, staff_id) is None:
         raise IdentifierRefused(_("There is no such member of staff."))
+    normalised = normalise_identifier(kind, value, region=region)
+    existing = db.exec(
+        select(SubjectIdentifier).where(
+            SubjectIdentifier.kind == kind, SubjectIdentifier.value == normalised
+        )
+    ).all()
+    return normalised, list(existing)
 
 
 def _audit(
