@@ -25,7 +25,8 @@ from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
 from portal.errors import error_renderer
 from portal.request_log import RequestLogMiddleware
-from portal.routes import auth, me, public, staff
+from portal.routes import auth, dpo, me, public, staff
+from portal.routes import requests as request_routes
 from portal.security import SecurityHeadersMiddleware, content_security_policy
 from portal.sessions import SessionMiddleware, SessionStore
 from portal.settings import Settings
@@ -75,7 +76,9 @@ def create_app(
         *public.routes,
         *auth.routes,
         *me.routes,
+        *request_routes.routes,
         *staff.routes,
+        *dpo.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.mock_idp_mounted:

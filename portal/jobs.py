@@ -51,7 +51,7 @@ BACKOFF_CAP = timedelta(hours=1)
 ERROR_LENGTH = 500
 
 # Modules whose import registers the portal's own handlers (the worker imports them all).
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = ("portal.workflows.erasure_run",)
 
 
 class JobStatus(StrEnum):

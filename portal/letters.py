@@ -1,0 +1,389 @@
+"""The erasure outcome letter (GDPR art. 12(4), 17(3)): a PDF, and the e-mail that announces it.
+
+``render_outcome_letter`` turns an erasure plan into an A4 letter in the person's language: the
+controller as letterhead, what was erased, what was anonymised, and what is kept, why (the law or
+the case) and until when, with the person's rights. ``queue_outcome_message`` puts the e-mail in
+the outbox; ``render_outcome_email`` is what the e-mail issue renders it with.
+
+Texts are English source strings in ``_()`` (translated through portal/translations); the plan's
+own texts (table names, hold names, law citations) are already in every language. Dates use
+``portal.retention.format_day``, the same as the "my data" page. Rendering sets the language in a
+copied context, so the caller's language is untouched.
+
+WeasyPrint gets no base URL and a fetcher that allows ``data:`` URLs only: a letter never reads a
+file or the network (fonts come from fontconfig: DejaVu Sans, from Debian's fonts-dejavu-core).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session
+
+from portal import i18n
+from portal.datamap.model import Controller
+from portal.i18n import gettext as _
+from portal.i18n import ngettext
+from portal.models import Subject
+from portal.outbox import OutboxMessage, queue_message
+from portal.retention import format_day
+from portal.templating import TEMPLATES_DIR
+from portal.workflows.erasure import ErasurePlan, Reason, Step, describe_plan
+from portal.workflows.records import StoredPlan
+from portal.workflows.requests import DataRequest
+
+LETTER_TEMPLATE = "pdf/outcome_letter.html"
+LETTER_STYLESHEET = TEMPLATES_DIR / "pdf" / "letter.css"
+EMAIL_TEMPLATE = "emails/erasure_outcome.txt"
+MESSAGE_KIND = "erasure_outcome"
+# The controller's local day: a request received at 00:30 in Oslo was received that day.
+_TIME_ZONES = {"NO": "Europe/Oslo", "SE": "Europe/Stockholm"}
+
+
+# --- the letter's content ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A table and how many of its records something happened to, in words."""
+
+    table: str
+    count: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Records of one table kept for the same reasons until the same day (or while open)."""
+
+    table: str
+    count: str
+    reasons: tuple[tuple[str, str], ...]  # (name, law citation)
+    until: str  # a date as the language writes it, or "while the case is open"
+    then: str | None  # what happens after that date
+    unlinked: bool  # pseudonymised: no longer found by searching for the person
+
+
+@dataclass(frozen=True)
+class LetterContent:
+    erased: tuple[Counted, ...]
+    anonymised: tuple[Counted, ...]
+    kept: tuple[Kept, ...]
+    withheld: int
+
+    @property
+    def nothing_held(self) -> bool:
+        return not (self.erased or self.anonymised or self.kept)
+
+    @property
+    def kept_while_open(self) -> bool:
+        return any(not item.unlinked for item in self.kept)
+
+
+def letter_content(plan: ErasurePlan, language: str) -> LetterContent:
+    """The plan grouped for the letter, every text in ``language``."""
+    return _in_language(language, _letter_content, plan, language)
+
+
+def _letter_content(plan: ErasurePlan, language: str) -> LetterContent:
+    return LetterContent(
+        erased=_counted(plan, "erase", language),
+        anonymised=_counted(plan, "anonymise", language),
+        kept=tuple(_kept(plan, language)),
+        withheld=sum(plan.withheld.values()),
+    )
+
+
+def _records(count: int) -> str:
+    return ngettext("%(num)s record", "%(num)s records", count)
+
+
+def _table_name(plan: ErasurePlan, table: str, language: str) -> str:
+    for summary in plan.tables:
+        if summary.table == table:
+            return summary.name.get(language, summary.name.get("en", table))
+    return table
+
+
+def _counted(plan: ErasurePlan, action: str, language: str) -> tuple[Counted, ...]:
+    return tuple(
+        Counted(_table_name(plan, s.table, language), _records(getattr(s, action)))
+        for s in plan.tables
+        if getattr(s, action)
+    )
+
+
+def _binding(step: Step) -> tuple[Reason, ...]:
+    """The holds that decide how long a row is kept (those ending on its ``until``)."""
+    return tuple(reason for reason in step.reasons if reason.until == step.until)
+
+
+def _group_key(step: Step) -> tuple[Any, ...]:
+    binding = _binding(step)
+    case = any(reason.source == "case" for reason in binding)
+    texts = tuple(
+        (r.key, tuple(sorted(r.name.items())), tuple(sorted(r.citation.items()))) for r in binding
+    )
+    return (step.table, step.until is None, step.until or date.min, case, step.then or "", texts)
+
+
+def _kept(plan: ErasurePlan, language: str) -> Iterable[Kept]:
+    groups: dict[tuple[Any, ...], list[Step]] = {}
+    for step in plan.steps:
+        if step.action == "retain":
+            groups.setdefault(_group_key(step), []).append(step)
+    order = {summary.table: index for index, summary in enumerate(plan.tables)}
+    for key in sorted(groups, key=lambda k: (order.get(k[0], len(order)), *k[1:])):
+        yield _kept_group(plan, groups[key], language)
+
+
+def _kept_group(plan: ErasurePlan, steps: list[Step], language: str) -> Kept:
+    first = steps[0]
+    binding = _binding(first)
+    reasons = tuple(
+        dict.fromkeys(
+            (r.name.get(language, r.name.get("en", r.key)), r.citation.get(language, ""))
+            for r in binding
+        )
+    )
+    return Kept(
+        table=_table_name(plan, first.table, language),
+        count=_records(len(steps)),
+        reasons=reasons,
+        until=_until(first, binding, language),
+        then=_then(first) if first.until is not None else None,
+        unlinked=first.until is not None,
+    )
+
+
+def _until(step: Step, binding: tuple[Reason, ...], language: str) -> str:
+    if step.until is not None:
+        return format_day(step.until, language)
+    if any(reason.source == "case" for reason in binding):
+        return _("until the hold is released")
+    return _("while the case is open")
+
+
+def _then(step: Step) -> str:
+    return _("then anonymised") if step.then == "anonymise" else _("then erased")
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        # HTML is escaped (names may contain markup); the e-mail is plain text.
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+_ENV = _environment()
+
+
+def _in_language(language: str, render: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``render`` with the i18n language set, without changing the caller's language."""
+
+    def run() -> Any:
+        i18n.set_language(language)
+        return render(*args, **kwargs)
+
+    return contextvars.copy_context().run(run)
+
+
+def local_day(moment: date | datetime, country: str) -> date:
+    """The controller's calendar day of a moment (an aware datetime is converted; a naive one is
+    taken as UTC, as the portal stores them)."""
+    if not isinstance(moment, datetime):
+        return moment
+    zone = ZoneInfo(_TIME_ZONES.get(country, "UTC"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(zone).date()
+
+
+def css_string(text: str) -> str:
+    """A CSS string literal for ``text``: quotes, backslashes and '<' escaped (no '</style>')."""
+    escaped = "".join(
+        f"\\{ord(char):x} " if char in '"\\<>\n\r\f' or ord(char) < 0x20 else char for char in text
+    )
+    return f'"{escaped}"'
+
+
+def page_counter_content(template: str) -> str:
+    """The CSS ``content`` for a translated "Page %(page)s of %(pages)s": the words as strings,
+    the numbers as page counters, in whatever order the language puts them."""
+    parts: list[str] = []
+    for piece in re.split(r"(%\(pages?\)s)", template):
+        if piece == "%(page)s":
+            parts.append("counter(page)")
+        elif piece == "%(pages)s":
+            parts.append("counter(pages)")
+        elif piece:
+            parts.append(css_string(piece))
+    return " ".join(parts) or '""'
+
+
+def _page_css() -> str:
+    footer = page_counter_content(i18n.raw_gettext("Page %(page)s of %(pages)s"))
+    return f"@page {{ @bottom-right {{ content: {footer}; }} }}\n"
+
+
+def _refusing_fetcher() -> Any:
+    """A URL fetcher that allows only ``data:`` URLs: no network, no files."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
+
+
+def _letter_html(
+    plan: ErasurePlan,
+    *,
+    person_name: str,
+    request_id: int,
+    received_at: date | datetime,
+    completed_at: date | datetime,
+    controller: Controller,
+    language: str,
+) -> str:
+    country = controller.country
+    return _ENV.get_template(LETTER_TEMPLATE).render(
+        language=language,
+        person_name=person_name,
+        reference=str(request_id),
+        received=format_day(local_day(received_at, country), language),
+        letter_date=format_day(local_day(completed_at, country), language),
+        controller=controller,
+        authority=controller.supervisory_authority.get(language),
+        content=_letter_content(plan, language),
+    )
+
+
+def _write_pdf(html: str) -> bytes:
+    from weasyprint import CSS, HTML
+
+    fetcher = _refusing_fetcher()
+    stylesheets = [
+        CSS(string=LETTER_STYLESHEET.read_text(encoding="utf-8"), url_fetcher=fetcher),
+        CSS(string=_page_css(), url_fetcher=fetcher),
+    ]
+    document = HTML(string=html, base_url=None, url_fetcher=fetcher)
+    return document.write_pdf(stylesheets=stylesheets)
+
+
+def render_outcome_letter(
+    plan: ErasurePlan,
+    *,
+    person_name: str,
+    request_id: int,
+    received_at: date | datetime,
+    completed_at: date | datetime,
+    controller: Controller,
+    language: str,
+) -> bytes:
+    """The outcome letter as PDF bytes, in ``language`` (nb, sv or en; anything else: nb)."""
+    language = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+
+    def render() -> bytes:
+        html = _letter_html(
+            plan,
+            person_name=person_name,
+            request_id=request_id,
+            received_at=received_at,
+            completed_at=completed_at,
+            controller=controller,
+            language=language,
+        )
+        return _write_pdf(html)
+
+    return _in_language(language, render)
+
+
+# --- the e-mail ----------------------------------------------------------------------------------
+
+
+def outcome_context(
+    plan: ErasurePlan,
+    *,
+    request_id: int,
+    plan_id: int | None,
+    received_at: date | datetime,
+    controller: Controller,
+    language: str,
+) -> dict[str, Any]:
+    """What the outcome e-mail needs, as JSON: references, the plan in plain words, and the
+    controller (no personal data about the person beyond their own plan's lines)."""
+    return {
+        "request_id": request_id,
+        "plan_id": plan_id,
+        "received_on": local_day(received_at, controller.country).isoformat(),
+        "lines": describe_plan(plan, language),
+        "nothing_held": not plan.steps,
+        "holds_anything": plan.holds_anything,
+        "kept_to_a_date": any(s.action == "retain" and s.until for s in plan.steps),
+        "kept_while_open": any(s.action == "retain" and s.until is None for s in plan.steps),
+        "controller": {
+            "name": controller.name,
+            "contact": controller.contact,
+            "dpo_contact": controller.dpo_contact,
+            "supervisory_authority": controller.supervisory_authority.get(language),
+        },
+    }
+
+
+def queue_outcome_message(
+    db: Session,
+    *,
+    plan: StoredPlan,
+    request: DataRequest,
+    subject: Subject,
+    controller: Controller,
+    language: str,
+) -> OutboxMessage:
+    """Queue the outcome e-mail in the caller's transaction (the caller commits).
+
+    The recipient is the subject id only; the context holds the request and plan ids, the
+    request's date, the controller and the plan's plain-words lines: no name, national ID number
+    or address (the outbox row outlives the erasure it reports; SET NULL clears the subject id).
+    """
+    if request.id is None or subject.id is None:
+        raise ValueError("the request and the subject must be stored before a message is queued")
+    language = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    erasure = ErasurePlan.from_dict(plan.plan)
+    context = outcome_context(
+        erasure,
+        request_id=request.id,
+        plan_id=plan.id,
+        received_at=request.received_at,
+        controller=controller,
+        language=language,
+    )
+    return queue_message(
+        db, MESSAGE_KIND, language=language, subject_id=subject.id, context=context
+    )
+
+
+def render_outcome_email(context: Mapping[str, Any], language: str) -> tuple[str, str]:
+    """The e-mail's subject line and plain-text body, from a queued message's context. The
+    template's first line is the subject; the body follows a blank line."""
+
+    def render() -> str:
+        received = format_day(date.fromisoformat(context["received_on"]), language)
+        return _ENV.get_template(EMAIL_TEMPLATE).render(**context, received=received)
+
+    text = _in_language(language, render)
+    subject, _blank, body = text.partition("\n\n")
+    return subject.strip(), body.strip() + "\n"

@@ -1,0 +1,76 @@
+"""The data protection officer's pages: the request queue and one request's case page."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import i18n
+from portal import requests_view as view
+from portal.auth import staff_required
+
+
+@staff_required("dpo")
+async def queue(request: Request) -> Response:
+    state = request.app.state
+    page = await anyio.to_thread.run_sync(
+        view.load_queue,
+        state.engine,
+        request.query_params.get("status"),
+        i18n.current_language(),
+        state.now(),
+    )
+    return view.render(request, "dpo/queue.html", page)
+
+
+@staff_required("dpo")
+async def case(request: Request) -> Response:
+    state = request.app.state
+    page = await anyio.to_thread.run_sync(
+        view.load_case,
+        state.engine,
+        request.path_params["id"],
+        request.scope["viewer"].id,
+        i18n.current_language(),
+        state.now(),
+    )
+    if page is None:
+        return state.render_error(request, 404)
+    return view.render(request, "dpo/request.html", page)
+
+
+@staff_required("dpo")
+async def act(request: Request) -> Response:
+    """One of the case page's forms; a refusal shows the page again with the reason."""
+    state = request.app.state
+    form = dict(await request.form())
+    runtime = view.Runtime(state.datamap, state.sources, state.now())
+    result = await anyio.to_thread.run_sync(
+        partial(
+            view.act_on_case,
+            state.engine,
+            request.path_params["id"],
+            request.path_params["action"],
+            form,
+            staff_id=request.scope["viewer"].id,
+            language=i18n.current_language(),
+            runtime=runtime,
+        )
+    )
+    if result is None:
+        return state.render_error(request, 404)
+    if isinstance(result, view.Done):
+        view.flash(request, result.message)
+        return RedirectResponse(result.location, status_code=303)
+    return view.render(request, "dpo/request.html", result.page, result.status)
+
+
+routes = [
+    Route("/dpo", queue),
+    Route("/dpo/requests/{id:int}", case),
+    Route("/dpo/requests/{id:int}/{action:str}", act, methods=["POST"]),
+]

@@ -1,0 +1,611 @@
+"""Carrying out approved erasure plans, deferred erasure, and the retention sweep (DESIGN §5).
+
+Execution works source by source: each source's changes are one transaction in the company's
+database, and a `PlanSourceDone` row in the portal's records that the source is finished. The
+job handler does one source per run and queues the next run, so the marker commits right after
+its source (the worker commits it with the job): a crash between the two re-applies that one
+source, which is harmless because every change is idempotent (delete where still present, null
+what is not null, pseudonymise what is not yet a pseudonym).
+
+Pseudonyms are ``ps:`` + the keyed hash (`erasure.pseudonym`), trimmed to the column: the prefix
+marks a value as done, so a re-run never hashes a hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import String, bindparam, delete, inspect, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
+
+from portal import i18n
+from portal.audit import AuditActor, record
+from portal.datamap.collect import _reflected
+from portal.datamap.identity import DEFAULT_CHUNK, chunks
+from portal.datamap.model import DataMap
+from portal.db import utcnow
+from portal.i18n import gettext as _
+from portal.jobs import JobContext, enqueue, handler
+from portal.models import Subject
+from portal.outbox import queue_message
+from portal.retention import CaseHold, RetentionReport, _Sweep, due_for_retention
+from portal.workflows import erasure
+from portal.workflows.erasure import ErasurePlan, Step, plan_row
+from portal.workflows.records import (
+    CaseHoldRecord,
+    PlanSourceDone,
+    PlanStatus,
+    StoredPlan,
+    case_holds_for,
+)
+from portal.workflows.requests import Actor, DataRequest, RequestStatus, apply
+
+logger = logging.getLogger("portal.erasure")
+
+PREFIX = "ps:"
+MIN_PSEUDONYM = len(PREFIX) + 8  # shorter columns are nulled instead: too few bits to be safe
+# Test hook: after a source commits, the first run writes this file and sleeps (to be killed).
+PAUSE_ENV = "INNSYN_ERASURE_TEST_PAUSE"
+
+
+class ErasureError(RuntimeError):
+    """Execution cannot go on; the message names ids and tables only, never personal data."""
+
+
+# --- where the company's data is (the worker loads it once per process) --------------------------
+
+
+@dataclass(frozen=True)
+class Runtime:
+    datamap: DataMap
+    sources: Mapping[str, Engine]
+
+
+_RUNTIME: Runtime | None = None
+_RUNTIME_LOCK = threading.Lock()
+
+
+def set_runtime(datamap: DataMap, sources: Mapping[str, Engine]) -> None:
+    """Use this map and these engines in the job handlers (the app or a test sets them)."""
+    global _RUNTIME
+    _RUNTIME = Runtime(datamap, dict(sources))
+
+
+def runtime() -> Runtime:
+    """The map from DATAMAP_FILE (default: the demo's) and its engines, loaded once."""
+    global _RUNTIME
+    with _RUNTIME_LOCK:
+        if _RUNTIME is None:
+            from portal.datamap import create_engines, load_datamap
+            from portal.demo import DATAMAP_PATH
+
+            datamap = load_datamap(os.environ.get("DATAMAP_FILE") or DATAMAP_PATH)
+            _RUNTIME = Runtime(datamap, create_engines(datamap))
+        return _RUNTIME
+
+
+def pseudonym_key(datamap: DataMap, environ: Mapping[str, str] | None = None) -> bytes:
+    """The key from the map's variable. Development without one gets a key generated into the
+    var directory (as the secret key is), so `make run` can erase; production must set it."""
+    env = os.environ if environ is None else environ
+    name = datamap.settings.pseudonym_key_env
+    value = env.get(name, "")
+    if not value and env.get("PORTAL_ENV", "development") != "production":
+        value = _development_key(Path(env.get("PORTAL_VAR_DIR") or "var") / "pseudonym_key")
+    if len(value) < 16:
+        raise ErasureError(f"the pseudonym key {name} is not set (at least 16 characters)")
+    return value.encode()
+
+
+def _development_key(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# --- applying steps to one source -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    nullable: bool
+    length: int | None  # string columns: their length (None: unbounded)
+    text: bool
+
+
+_COLUMNS: weakref.WeakKeyDictionary[Engine, dict[tuple[str | None, str], dict[str, ColumnInfo]]]
+_COLUMNS = weakref.WeakKeyDictionary()
+
+
+def _columns(
+    engine: Engine, connection: Connection, name: str, schema: str | None
+) -> dict[str, ColumnInfo]:
+    cache = _COLUMNS.setdefault(engine, {})
+    if (schema, name) not in cache:
+        found = {}
+        for column in inspect(connection).get_columns(name, schema=schema):
+            kind = column["type"]
+            text = isinstance(kind, String)
+            length = getattr(kind, "length", None) if text else None
+            found[column["name"]] = ColumnInfo(bool(column.get("nullable", True)), length, text)
+        cache[(schema, name)] = found
+    return cache[(schema, name)]
+
+
+class _Applier:
+    """Applies plan steps inside one transaction of one source's database."""
+
+    def __init__(
+        self, datamap: DataMap, engine: Engine, connection: Connection, secret: bytes | None
+    ) -> None:
+        self.datamap = datamap
+        self.engine = engine
+        self.connection = connection
+        self.secret = secret
+        self.rows = 0
+
+    def apply(self, steps: Iterable[Step]) -> int:
+        by_table: dict[str, list[Step]] = {}
+        for step in steps:
+            by_table.setdefault(step.table, []).append(step)
+        # Children before parents: a child's row (or its link) goes before the row it points at.
+        for name in reversed(self.datamap.table_order()):
+            table_steps = by_table.get(name)
+            if table_steps:
+                self._table(name, table_steps)
+        return self.rows
+
+    def _table(self, name: str, steps: list[Step]) -> None:
+        changes = [s for s in steps if not s.delete_row and (s.null or s.pseudonymise)]
+        if changes:
+            self._update(name, changes)
+        deletes = [s.key for s in steps if s.delete_row]
+        if deletes:
+            self._detach_children(name, deletes)
+            self._delete(name, deletes)
+
+    def _table_obj(self, name: str) -> Any:
+        schema = self.datamap.sources[self.datamap.tables[name].source].schema_
+        return _reflected(self.engine, self.connection, self.datamap.db_table(name), schema)
+
+    def _info(self, name: str) -> dict[str, ColumnInfo]:
+        schema = self.datamap.sources[self.datamap.tables[name].source].schema_
+        return _columns(self.engine, self.connection, self.datamap.db_table(name), schema)
+
+    def _delete(self, name: str, keys: list[Any]) -> None:
+        table = self._table_obj(name)
+        key = table.c[self.datamap.tables[name].key]
+        for part in chunks(keys, DEFAULT_CHUNK):
+            self.rows += self.connection.execute(delete(table).where(key.in_(part))).rowcount
+
+    def _detach_children(self, name: str, keys: list[Any]) -> None:
+        """Kept rows in the same database that point at rows about to go lose the link (a
+        kept order's account): the database's foreign keys would refuse the delete."""
+        source = self.datamap.tables[name].source
+        for child, spec in self.datamap.tables.items():
+            if spec.source != source:
+                continue
+            for link in spec.parent_links:
+                if link.table != name or link.references is not None:
+                    continue
+                if not self._info(child).get(link.column, ColumnInfo(False, None, False)).nullable:
+                    continue
+                table = self._table_obj(child)
+                column = table.c[link.column]
+                for part in chunks(keys, DEFAULT_CHUNK):
+                    self.connection.execute(
+                        update(table).where(column.in_(part)).values({link.column: None})
+                    )
+
+    def _update(self, name: str, steps: list[Step]) -> None:
+        spec = self.datamap.tables[name]
+        table = self._table_obj(name)
+        info = self._info(name)
+        kinds = {link.column: link.identifier for link in spec.identifier_links}
+        wanted = {step.key: step for step in steps}
+        columns = sorted({c for s in steps for c in (*s.null, *s.pseudonymise)})
+        key = table.c[spec.key]
+        batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for part in chunks(list(wanted), DEFAULT_CHUNK):
+            statement = select(key, *(table.c[c] for c in columns)).where(key.in_(part))
+            for current in self.connection.execute(statement).mappings():
+                step = wanted[current[spec.key]]
+                values = self._new_values(step, current, info, kinds)
+                if values:
+                    params = {f"v_{c}": v for c, v in values.items()}
+                    params["k_key"] = current[spec.key]
+                    batches.setdefault(tuple(sorted(values)), []).append(params)
+        for names, params in batches.items():
+            statement = (
+                update(table)
+                .where(key == bindparam("k_key"))
+                .values({c: bindparam(f"v_{c}") for c in names})
+            )
+            self.connection.execute(statement, params)
+            self.rows += len(params)
+
+    def _new_values(
+        self,
+        step: Step,
+        current: Mapping[str, Any],
+        info: Mapping[str, ColumnInfo],
+        kinds: Mapping[str, str | None],
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in step.pseudonymise:
+            value = current[name]
+            if value is None or _is_pseudonym(value):
+                continue
+            values[name] = self._pseudonym(name, value, info[name], kinds.get(name))
+        for name in step.null:
+            value = current[name]
+            column = info[name]
+            if value is None or (not column.nullable and _is_pseudonym(value)):
+                continue
+            # A NOT NULL text column cannot be emptied: it gets a pseudonym instead.
+            values[name] = None if column.nullable else self._pseudonym(name, value, column, None)
+        return {name: value for name, value in values.items() if value != current[name]}
+
+    def _pseudonym(self, name: str, value: Any, column: ColumnInfo, kind: str | None) -> Any:
+        length = column.length
+        if not column.text or (length is not None and length < MIN_PSEUDONYM):
+            return None if column.nullable else value
+        if self.secret is None:
+            raise ErasureError("a pseudonym is needed but no key was given")
+        text = PREFIX + erasure.pseudonym(self.secret, kind or name, value)
+        return text[:length] if length is not None else text
+
+
+def _is_pseudonym(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def apply_steps(
+    datamap: DataMap, engine: Engine, steps: Sequence[Step], secret: bytes | None
+) -> int:
+    """Apply steps (of one source) in one transaction; returns the rows changed or deleted."""
+    with engine.begin() as connection:
+        return _Applier(datamap, engine, connection, secret).apply(steps)
+
+
+def _needs_key(steps: Iterable[Step]) -> bool:
+    return any(step.pseudonymise or step.null for step in steps)
+
+
+# --- executing a stored plan ------------------------------------------------------------------
+
+
+def execute_plan(
+    db: Session,
+    plan: StoredPlan,
+    *,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    now: datetime,
+    max_sources: int | None = None,
+) -> bool:
+    """Carry out an approved plan, source by source; True once every source is done and the
+    request completed. With ``max_sources``, stop after that many sources (False if more are
+    left). Sources already done are skipped; the plan must be approved (or executed: no-op)."""
+    if plan.status == PlanStatus.executed:
+        return True
+    if plan.status != PlanStatus.approved:
+        raise ErasureError(f"erasure plan {plan.id} is {plan.status}, not approved")
+    erasure_plan = ErasurePlan.from_dict(plan.plan)
+    steps = erasure_plan.steps
+    by_source = _by_source(datamap, steps, plan.id)
+    done = set(db.exec(sm_select(PlanSourceDone.source).where(PlanSourceDone.plan_id == plan.id)))
+    pending = [name for name in by_source if name not in done]
+    secret = pseudonym_key(datamap) if _needs_key(steps) else None
+    for index, source in enumerate(pending):
+        if max_sources is not None and index >= max_sources:
+            return False
+        rows = apply_steps(datamap, sources[source], by_source[source], secret)
+        db.add(PlanSourceDone(plan_id=plan.id, source=source, done_at=now, rows=rows))
+        db.flush()
+        logger.info("erasure plan=%s source=%s rows=%s", plan.id, source, rows)
+        _test_pause()
+    _finish(db, plan, erasure_plan, datamap, now)
+    return True
+
+
+def _by_source(
+    datamap: DataMap, steps: Sequence[Step], plan_id: int | None
+) -> dict[str, list[Step]]:
+    found: dict[str, list[Step]] = {name: [] for name in datamap.sources}
+    for step in steps:
+        spec = datamap.tables.get(step.table)
+        if spec is None:
+            raise ErasureError(f"erasure plan {plan_id}: table {step.table} is not in the map")
+        found[spec.source].append(step)
+    return {name: items for name, items in found.items() if items}
+
+
+def _test_pause() -> None:
+    path = os.environ.get(PAUSE_ENV)
+    if path and not Path(path).exists():
+        Path(path).write_text("paused")
+        time.sleep(120)
+
+
+@contextmanager
+def _language(language: str) -> Iterator[None]:
+    previous = i18n.current_language()
+    i18n.set_language(language)
+    try:
+        yield
+    finally:
+        i18n.set_language(previous)
+
+
+def _finish(
+    db: Session, stored: StoredPlan, plan: ErasurePlan, datamap: DataMap, now: datetime
+) -> None:
+    stored.status = PlanStatus.executed
+    stored.executed_at = now
+    db.add(stored)
+    request = db.get(DataRequest, stored.request_id)
+    if request is None:
+        raise ErasureError(f"erasure plan {stored.id}: its request is gone")
+    kept = [step for step in plan.steps if step.action == "retain"]
+    if request.status == RequestStatus.in_progress:
+        with _language(request.language):
+            if kept:
+                reason = _(
+                    "Some of your data must be kept for now. The outcome letter says what is "
+                    "kept, why, and until when."
+                )
+                apply(db, request, "complete_partially", actor=Actor.system, reason=reason, now=now)
+            else:
+                apply(db, request, "complete", actor=Actor.system, now=now)
+    schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan")
+    counts = {action: sum(s.action == action for s in plan.steps) for action in erasure.ACTIONS}
+    queue_message(
+        db,
+        "erasure_outcome",
+        language=request.language,
+        subject_id=request.subject_id,
+        context={"plan_id": stored.id, "request_id": request.id, "partial": bool(kept)},
+    )
+    record(
+        db,
+        actor=AuditActor.system,
+        actor_id=None,
+        action="erasure.executed",
+        subject_id=request.subject_id,
+        details={"plan_id": stored.id, "request_id": request.id, **counts},
+        now=now,
+    )
+
+
+def schedule_deferred(
+    db: Session,
+    plan_id: int,
+    jobs: Mapping[date, Sequence[Step]],
+    datamap: DataMap,
+    tag: str,
+    run_at: datetime | None = None,
+) -> None:
+    """One "erasure.deferred" job per day, table and next action; children's jobs first."""
+    order = {name: index for index, name in enumerate(reversed(datamap.table_order()))}
+    for day, steps in jobs.items():
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for step in steps:
+            groups.setdefault((step.table, step.then or "erase"), []).append(step.key)
+        for (table, then), keys in sorted(groups.items(), key=lambda item: order[item[0][0]]):
+            enqueue(
+                db,
+                "erasure.deferred",
+                {"plan_id": plan_id, "table": table, "keys": keys, "then": then},
+                run_at=run_at or datetime.combine(day, clock(), tzinfo=UTC),
+                dedupe_key=f"erasure.deferred:{plan_id}:{table}:{then}:{day}:{tag}",
+            )
+
+
+# --- deferred erasure: a hold has ended -----------------------------------------------------
+
+
+def run_deferred(
+    db: Session,
+    stored: StoredPlan,
+    table: str,
+    keys: Sequence[Any],
+    *,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    now: datetime,
+    case_holds: Iterable[CaseHold] = (),
+) -> dict[str, int]:
+    """Judge the rows again as of today (a hold may still keep them: a DPO's case hold, a later
+    date) and erase or anonymise those nothing keeps. Returns counts per action."""
+    today = now.date()
+    spec = datamap.tables[table]
+    sweep = _Sweep(datamap, sources, DEFAULT_CHUNK)
+    rows = sweep.load(table, spec.key, keys)
+    if not rows:
+        return {}
+    context = sweep.context(table, rows)
+    holds = tuple(case_holds)
+    steps = [plan_row(datamap, context, row, today, holds) for row in rows]
+    secret = pseudonym_key(datamap) if _needs_key(steps) else None
+    apply_steps(datamap, sources[spec.source], steps, secret)
+    later: dict[date, list[Step]] = {}
+    for step in steps:
+        if step.action == "retain" and step.until is not None:
+            later.setdefault(step.until + timedelta(days=1), []).append(step)
+    schedule_deferred(db, stored.id or 0, later, datamap, f"after:{today}")
+    counts = {action: sum(s.action == action for s in steps) for action in erasure.ACTIONS}
+    request = db.get(DataRequest, stored.request_id)
+    record(
+        db,
+        actor=AuditActor.system,
+        actor_id=None,
+        action="erasure.deferred",
+        subject_id=request.subject_id if request else None,
+        details={"plan_id": stored.id, "table": table, **counts},
+        now=now,
+    )
+    return counts
+
+
+# --- retention sweep ----------------------------------------------------------------------------
+
+
+def _active_holds(db: Session, today: date) -> tuple[list[CaseHold], dict[str, list[CaseHold]]]:
+    records: list[CaseHold] = []
+    people: dict[str, list[CaseHold]] = {}
+    statement = sm_select(CaseHoldRecord, Subject).where(
+        CaseHoldRecord.subject_id == Subject.id, col(CaseHoldRecord.released_at).is_(None)
+    )
+    for hold, subject in db.exec(statement):
+        case = hold.as_case_hold()
+        if not case.active_on(today):
+            continue
+        if case.scope == "person":
+            people.setdefault(subject.national_id, []).append(case)
+        else:
+            records.append(case)
+    return records, people
+
+
+def sweep(
+    db: Session,
+    *,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    today: date,
+    dry_run: bool = True,
+    now: datetime | None = None,
+) -> RetentionReport:
+    """Rows whose retention period has ended and that nothing holds (the report); unless
+    ``dry_run``, erase or anonymise them, one transaction per source, with an audit entry that
+    counts per table and rule (never keys or values)."""
+    records, people = _active_holds(db, today)
+    report = due_for_retention(datamap, sources, today, case_holds=records, held_people=people)
+    if dry_run:
+        return report
+    steps = _sweep_steps(datamap, sources, report)
+    secret = pseudonym_key(datamap) if _needs_key(steps) else None
+    for source, items in _by_source(datamap, steps, None).items():
+        apply_steps(datamap, sources[source], items, secret)
+    record(
+        db,
+        actor=AuditActor.system,
+        actor_id=None,
+        action="retention.sweep",
+        details={
+            "today": today.isoformat(),
+            "datamap_version": report.datamap_version,
+            "due": [
+                {"table": item.table, "rule": item.rule, "then": item.then, "rows": item.count}
+                for item in report.due
+            ],
+            "held": [
+                {"table": item.table, "hold": item.hold, "rows": item.count} for item in report.held
+            ],
+        },
+        now=now or utcnow(),
+    )
+    return report
+
+
+def _sweep_steps(
+    datamap: DataMap, sources: Mapping[str, Engine], report: RetentionReport
+) -> list[Step]:
+    steps: list[Step] = []
+    for item in report.due:
+        if item.then == "delete_row":
+            steps.extend(Step(item.table, key, "erase", delete_row=True) for key in item.keys)
+            continue
+        spec = datamap.tables[item.table]
+        rows = _Sweep(datamap, sources, DEFAULT_CHUNK).load(item.table, spec.key, item.keys)
+        for row in rows:
+            if item.then == "anonymise":
+                null, pseudonymise = erasure._anonymise_fields(spec, row)
+                steps.append(Step(row.table, row.key, "anonymise", False, null, pseudonymise))
+            else:
+                null = erasure._changed(row, {"null"}, set())
+                pseudonymise = erasure._changed(row, {"pseudonymise"}, set())
+                steps.append(Step(row.table, row.key, "erase", False, null, pseudonymise))
+    return steps
+
+
+# --- job handlers -----------------------------------------------------------------------------
+
+
+@handler("erasure.execute")
+def execute_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    """One source per run; the next run is queued until the plan is done."""
+    plan_id = int(payload["plan_id"])
+    stored = db.get(StoredPlan, plan_id, with_for_update=True)
+    if stored is None:
+        raise ErasureError(f"no erasure plan {plan_id}")
+    rt = runtime()
+    finished = execute_plan(
+        db, stored, datamap=rt.datamap, sources=rt.sources, now=ctx.now, max_sources=1
+    )
+    if not finished:
+        done = len(
+            db.exec(sm_select(PlanSourceDone.id).where(PlanSourceDone.plan_id == plan_id)).all()
+        )
+        enqueue(
+            db,
+            "erasure.execute",
+            {"plan_id": plan_id},
+            run_at=ctx.now,
+            dedupe_key=f"erasure.execute:{plan_id}:{done}",
+        )
+
+
+@handler("erasure.deferred")
+def deferred_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    plan_id = int(payload["plan_id"])
+    stored = db.get(StoredPlan, plan_id)
+    if stored is None:
+        raise ErasureError(f"no erasure plan {plan_id}")
+    request = db.get(DataRequest, stored.request_id)
+    holds = case_holds_for(db, request.subject_id) if request and request.subject_id else []
+    rt = runtime()
+    run_deferred(
+        db,
+        stored,
+        str(payload["table"]),
+        list(payload["keys"]),
+        datamap=rt.datamap,
+        sources=rt.sources,
+        now=ctx.now,
+        case_holds=holds,
+    )
+
+
+def _sweep_every(environ: Mapping[str, str] = os.environ) -> timedelta | None:
+    """Daily in production unless INNSYN_RETENTION_SWEEP=off; elsewhere only when it is on
+    (a development or test worker must not sweep a shared demo company on its own)."""
+    setting = environ.get("INNSYN_RETENTION_SWEEP", "").lower()
+    production = environ.get("PORTAL_ENV") == "production"
+    on = setting in ("1", "on") or (production and setting not in ("0", "off"))
+    return timedelta(days=1) if on else None
+
+
+@handler("retention.sweep", every=_sweep_every())
+def sweep_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    rt = runtime()
+    sweep(
+        db, datamap=rt.datamap, sources=rt.sources, today=ctx.now.date(), dry_run=False, now=ctx.now
+    )

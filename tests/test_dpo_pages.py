@@ -1,0 +1,324 @@
+"""The DPO's queue and case page: ordering, overdue, the role, and every form end to end.
+
+Erasure plans are made against the shared demo company; approving one only enqueues its job
+(no worker runs here), so the demo data is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.audit import AuditEntry
+from portal.db import session_scope
+from portal.jobs import Job
+from portal.models import Assurance, StaffMember, StaffRole, StaffRoleName, WebSession
+from portal.settings import Settings
+from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
+from portal.workflows.requests import (
+    Actor,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    add_months,
+    file_request,
+)
+from tests.conftest import TEST_SECRET
+from tests.support import signed_in_client
+from tests.test_request_pages import Clock, add_person, file_by_hand, sign_in_subject
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(settings, now=clock, sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as c:
+        c.cookies.set("lang", "en")
+        yield c
+
+
+def add_staff(client: TestClient, *roles: StaffRoleName, sub: str = "dpo") -> int:
+    with session_scope(client.app.state.engine) as db:
+        member = StaffMember(issuer="https://idp", sub=sub, name="Per Personvernombud")
+        db.add(member)
+        db.flush()
+        for role in roles:
+            db.add(StaffRole(staff_id=member.id, role=role))
+        return member.id
+
+
+def sign_in_staff(client: TestClient, staff_id: int) -> None:
+    signed_in_client(client, secret_key=TEST_SECRET, staff_id=staff_id)
+    client.cookies.set("lang", "en")
+
+
+@pytest.fixture
+def dpo(client: TestClient) -> int:
+    staff_id = add_staff(client, StaffRoleName.dpo)
+    sign_in_staff(client, staff_id)
+    return staff_id
+
+
+def token(client: TestClient) -> str:
+    return client.get("/dpo").context["csrf_token"]
+
+
+def load(client: TestClient, request_id: int) -> DataRequest:
+    with session_scope(client.app.state.engine) as db:
+        return db.get(DataRequest, request_id)
+
+
+def plans(client: TestClient, request_id: int) -> list[StoredPlan]:
+    with session_scope(client.app.state.engine) as db:
+        statement = select(StoredPlan).where(StoredPlan.request_id == request_id)
+        return list(db.exec(statement.order_by(StoredPlan.version)))
+
+
+def file_erasure_as_person(client: TestClient, key: str) -> int:
+    """The person files an erasure through the pages (so it is planned), then the client is
+    handed back to the caller's staff session."""
+    subject_id = add_person(client, key)
+    sign_in_subject(client, subject_id)
+    csrf = client.get("/me/requests/new?type=erasure").context["csrf_token"]
+    response = client.post("/me/requests/new", data={"type": "erasure", "csrf_token": csrf})
+    assert response.status_code == 303
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+def post(client: TestClient, request_id: int, action: str, **data: str):
+    return client.post(
+        f"/dpo/requests/{request_id}/{action}", data={**data, "csrf_token": token(client)}
+    )
+
+
+class TestRole:
+    def test_needs_sign_in(self, client: TestClient) -> None:
+        assert client.get("/dpo").status_code == 303
+
+    def test_staff_without_dpo_role_is_refused(self, client: TestClient) -> None:
+        subject_id = add_person(client, "ordinary")
+        request_id = file_by_hand(client, subject_id, RequestType.access)
+        sign_in_staff(client, add_staff(client, StaffRoleName.staff, sub="cs"))
+        assert client.get("/dpo").status_code == 403
+        assert client.get(f"/dpo/requests/{request_id}").status_code == 403
+        csrf = client.get("/staff").context["csrf_token"]
+        refused = client.post(
+            f"/dpo/requests/{request_id}/reject", data={"reason": "x", "csrf_token": csrf}
+        )
+        assert refused.status_code == 403
+        assert load(client, request_id).status == RequestStatus.verified
+        assert 'href="/dpo"' not in client.get("/staff").text
+
+    def test_a_person_is_refused(self, client: TestClient) -> None:
+        sign_in_subject(client, add_person(client, "ordinary"))
+        assert client.get("/dpo").status_code == 403
+
+    def test_staff_page_links_the_queue_for_the_dpo(self, client: TestClient, dpo: int) -> None:
+        assert 'href="/dpo"' in client.get("/staff").text
+
+
+def test_queue_is_ordered_by_deadline_and_flags_the_overdue(
+    client: TestClient, clock: Clock, dpo: int
+) -> None:
+    person = add_person(client, "ordinary")
+    today = file_by_hand(client, person, RequestType.access)
+    old = file_by_hand(client, person, RequestType.erasure, now=clock.now - timedelta(days=40))
+    recent = file_by_hand(
+        client, person, RequestType.objection, now=clock.now - timedelta(days=10), details="x"
+    )
+    done = file_by_hand(client, person, RequestType.portability, now=clock.now - timedelta(days=50))
+    with session_scope(client.app.state.engine) as db:
+        db.get(DataRequest, done).status = RequestStatus.completed
+    response = client.get("/dpo")
+    assert response.template.name == "dpo/queue.html"
+    page = response.context["page"]
+    assert page.status == "open"
+    assert [row.id for row in page.requests] == [old, recent, today]
+    assert [row.overdue for row in page.requests] == [True, False, False]
+    assert page.requests[0].days_left < 0
+    assert page.requests[2].days_left >= 28
+    assert page.overdue == 1
+    assert "is-overdue" in response.text
+    # Filters by status; the URL carries only the status, never a person.
+    completed = client.get("/dpo?status=completed").context["page"]
+    assert [row.id for row in completed.requests] == [done]
+    everything = client.get("/dpo?status=all").context["page"]
+    assert [row.id for row in everything.requests] == [done, old, recent, today]
+    assert client.get("/dpo?status=nonsense").context["page"].status == "open"
+    # Time passes (the app's clock): the objection becomes overdue too. The session would
+    # have gone idle meanwhile, so it is moved along with the clock.
+    clock.now += timedelta(days=25)
+    with session_scope(client.app.state.engine) as db:
+        for session in db.exec(select(WebSession)):
+            session.created_at = session.last_seen_at = clock.now
+            db.add(session)
+    assert [row.overdue for row in client.get("/dpo").context["page"].requests] == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_case_page_shows_the_person_and_logs_the_view(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.rectification, details="Wrong address")
+    response = client.get(f"/dpo/requests/{request_id}")
+    assert response.template.name == "dpo/request.html"
+    page = response.context["page"]
+    assert page.person == "Kari Nordmann"
+    assert page.details == "Wrong address"
+    assert page.actions == {"extend", "reject", "outcome"}
+    assert "approve" not in page.actions and "verify" not in page.actions
+    with session_scope(client.app.state.engine) as db:
+        [entry] = db.exec(select(AuditEntry).where(AuditEntry.action == "request.view")).all()
+    assert (entry.actor, entry.actor_id, entry.subject_id) == ("staff", dpo, person)
+    assert entry.details == {"request_id": request_id}
+    assert client.get("/dpo/requests/999999").status_code == 404
+
+
+def test_approve_flow_end_to_end(client: TestClient, dpo: int) -> None:
+    request_id = file_erasure_as_person(client, "ordinary")
+    sign_in_staff(client, dpo)
+    queue = client.get("/dpo").context["page"]
+    assert [row.id for row in queue.requests] == [request_id]
+    page = client.get(f"/dpo/requests/{request_id}").context["page"]
+    assert page.request.status == "awaiting approval"
+    assert page.plan is not None and page.plan.proposed
+    assert sum(t.erase + t.anonymise + t.retain for t in page.plan.tables) > 0
+    assert page.plan.lines
+    assert "approve" in page.actions
+    response = post(client, request_id, "approve", plan_id=str(page.plan.id))
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dpo/requests/{request_id}"
+    assert load(client, request_id).status == RequestStatus.in_progress
+    [stored] = plans(client, request_id)
+    assert stored.status == PlanStatus.approved and stored.approved_by == dpo
+    with session_scope(client.app.state.engine) as db:
+        jobs = db.exec(select(Job).where(Job.kind == "erasure.execute")).all()
+    assert [job.payload for job in jobs] == [{"plan_id": stored.id}]
+    after = client.get(f"/dpo/requests/{request_id}")
+    assert after.context["flash"].startswith("The plan is approved")
+    assert "approve" not in after.context["page"].actions
+    # Approving again (an old tab) is refused in words; nothing more is queued.
+    again = post(client, request_id, "approve", plan_id=str(stored.id))
+    assert again.status_code == 409
+    assert again.context["page"].error
+    with session_scope(client.app.state.engine) as db:
+        assert len(db.exec(select(Job).where(Job.kind == "erasure.execute")).all()) == 1
+
+
+def test_hold_and_release_re_plan(client: TestClient, dpo: int) -> None:
+    request_id = file_erasure_as_person(client, "ordinary")
+    sign_in_staff(client, dpo)
+    missing = post(client, request_id, "hold", kind="litigation", reason=" ")
+    assert missing.status_code == 400
+    assert set(missing.context["page"].errors) == {"reason"}
+    assert len(plans(client, request_id)) == 1
+    response = post(
+        client,
+        request_id,
+        "hold",
+        kind="litigation",
+        reason="Lawsuit 24-123456TVI-OTIR",
+        review_at="2027-06-01",
+    )
+    assert response.status_code == 303
+    first, second = plans(client, request_id)
+    assert first.status == PlanStatus.superseded and second.status == PlanStatus.proposed
+    page = client.get(f"/dpo/requests/{request_id}").context["page"]
+    [hold] = page.holds
+    assert hold.reason == "Lawsuit 24-123456TVI-OTIR" and hold.review_on
+    assert page.plan.version == 2 and page.plan.keeps_anything
+    # The old version can no longer be approved.
+    stale = post(client, request_id, "approve", plan_id=str(first.id))
+    assert stale.status_code == 409
+    assert load(client, request_id).status == RequestStatus.awaiting_approval
+    released = post(client, request_id, "release", hold_id=str(hold.id), reason="Settled")
+    assert released.status_code == 303
+    assert [p.version for p in plans(client, request_id)] == [1, 2, 3]
+    with session_scope(client.app.state.engine) as db:
+        record = db.get(CaseHoldRecord, hold.id)
+    assert record.released_by == dpo and record.release_reason == "Settled"
+    assert client.get(f"/dpo/requests/{request_id}").context["page"].holds == ()
+
+
+def test_extend_the_deadline(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    due = load(client, request_id).due_at
+    wrong = post(client, request_id, "extend", months="3", reason="Complex")
+    assert wrong.status_code == 400
+    assert set(wrong.context["page"].errors) == {"months"}
+    assert wrong.context["page"].values["reason"] == "Complex"
+    no_reason = post(client, request_id, "extend", months="2", reason="")
+    assert no_reason.status_code == 400
+    assert load(client, request_id).extended_at is None
+    assert post(client, request_id, "extend", months="2", reason="Complex").status_code == 303
+    extended = load(client, request_id)
+    assert extended.due_at == add_months(due, 2)
+    assert extended.extension_reason == "Complex"
+    page = client.get(f"/dpo/requests/{request_id}").context["page"]
+    assert page.extended and "extend" not in page.actions
+    twice = post(client, request_id, "extend", months="1", reason="Again")
+    assert twice.status_code == 409
+    assert twice.context["page"].error == "The deadline has already been extended once."
+
+
+def test_reject_needs_a_reason(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    assert post(client, request_id, "reject", reason="").status_code == 400
+    assert load(client, request_id).status == RequestStatus.verified
+    reason = "The fifth identical request this month (art. 12(5))."
+    assert post(client, request_id, "reject", reason=reason).status_code == 303
+    rejected = load(client, request_id)
+    assert rejected.status == RequestStatus.rejected and rejected.outcome == reason
+
+
+def test_verify_a_low_assurance_erasure_then_it_is_planned(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    with session_scope(client.app.state.engine) as db:
+        request_id = file_request(
+            db,
+            subject_id=person,
+            type=RequestType.erasure,
+            assurance=Assurance.low,
+            actor=Actor.person,
+        ).id
+    page = client.get(f"/dpo/requests/{request_id}").context["page"]
+    assert "verify" in page.actions and "approve" not in page.actions
+    assert post(client, request_id, "verify").status_code == 303
+    assert load(client, request_id).status == RequestStatus.awaiting_approval
+    assert [p.version for p in plans(client, request_id)] == [1]
+    again = post(client, request_id, "verify")
+    assert again.status_code == 409
+
+
+def test_record_a_rectification_outcome(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.rectification, details="Wrong")
+    assert post(client, request_id, "outcome", outcome=" ").status_code == 400
+    assert load(client, request_id).status == RequestStatus.verified
+    done = post(client, request_id, "outcome", outcome="Address corrected in the CRM.")
+    assert done.status_code == 303
+    completed = load(client, request_id)
+    assert completed.status == RequestStatus.completed
+    assert completed.outcome == "Address corrected in the CRM."
+
+
+def test_unknown_action_and_post_without_token(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    assert post(client, request_id, "delete_everything").status_code == 409
+    refused = client.post(f"/dpo/requests/{request_id}/reject", data={"reason": "x"})
+    assert refused.status_code == 403
+    assert load(client, request_id).status == RequestStatus.verified

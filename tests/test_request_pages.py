@@ -1,0 +1,312 @@
+"""A person's request pages: list, file each type, follow, cancel; never someone else's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlmodel import select
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.db import session_scope, utcnow
+from portal.demo import EDGE_CASES_BY_KEY
+from portal.i18n import translations
+from portal.models import Assurance, Subject
+from portal.settings import Settings
+from portal.workflows.erasure_service import latest_plan
+from portal.workflows.records import PlanStatus
+from portal.workflows.requests import (
+    Actor,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    apply,
+    file_request,
+)
+from tests.conftest import TEST_SECRET
+from tests.support import signed_in_client
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(settings, now=clock, sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def add_person(client: TestClient, key: str) -> int:
+    case = EDGE_CASES_BY_KEY[key]
+    with session_scope(client.app.state.engine) as db:
+        subject = Subject(
+            national_id=case.national_id,
+            country="SE" if len(case.national_id) == 12 else "NO",
+            given_name=case.given_name,
+            family_name=case.family_name,
+        )
+        db.add(subject)
+        db.flush()
+        return subject.id
+
+
+def sign_in_as(client: TestClient, key: str, authenticated_at: datetime | None = None) -> int:
+    """A demo person, signed in (just now, unless said otherwise); returns their subject id."""
+    subject_id = add_person(client, key)
+    sign_in_subject(client, subject_id, authenticated_at)
+    return subject_id
+
+
+def sign_in_subject(
+    client: TestClient, subject_id: int, authenticated_at: datetime | None = None
+) -> None:
+    signed_in_client(
+        client,
+        secret_key=TEST_SECRET,
+        subject_id=subject_id,
+        authenticated_at=authenticated_at or client.app.state.now(),
+    )
+
+
+def token(client: TestClient) -> str:
+    return client.get("/me/requests").context["csrf_token"]
+
+
+def requests_of(client: TestClient, subject_id: int) -> list[DataRequest]:
+    with session_scope(client.app.state.engine) as db:
+        return list(db.exec(select(DataRequest).where(DataRequest.subject_id == subject_id)))
+
+
+def file_by_hand(client: TestClient, subject_id: int, type: RequestType, **kwargs) -> int:
+    with session_scope(client.app.state.engine) as db:
+        filed = file_request(
+            db,
+            subject_id=subject_id,
+            type=type,
+            assurance=kwargs.pop("assurance", Assurance.high),
+            actor=Actor.person,
+            now=kwargs.pop("now", client.app.state.now()),
+            **kwargs,
+        )
+        return filed.id
+
+
+def test_list_starts_empty_and_needs_sign_in(client: TestClient) -> None:
+    assert client.get("/me/requests").status_code == 303
+    sign_in_as(client, "ordinary")
+    response = client.get("/me/requests")
+    assert response.status_code == 200
+    assert response.template.name == "requests/list.html"
+    assert response.context["page"].requests == ()
+    assert 'href="/me/requests/new"' in response.text
+
+
+def test_my_data_page_links_the_rights_to_the_request_form(client: TestClient) -> None:
+    sign_in_as(client, "ordinary")
+    text = client.get("/me").text
+    for kind in RequestType:
+        assert f'href="/me/requests/new?type={kind}"' in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "details"),
+    [
+        ("access", ""),
+        ("portability", ""),
+        ("rectification", "My address is wrong: it is Storgata 1, not Storgata 2."),
+        ("restriction", "I dispute the debt, stop using it while you check."),
+        ("objection", "The credit scoring."),
+    ],
+)
+def test_filing_each_type(client: TestClient, kind: str, details: str) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    form = client.get(f"/me/requests/new?type={kind}")
+    assert form.template.name == "requests/new.html"
+    assert form.context["page"].type == kind
+    response = client.post(
+        "/me/requests/new",
+        data={"type": kind, "details": details, "csrf_token": form.context["csrf_token"]},
+    )
+    assert response.status_code == 303
+    [filed] = requests_of(client, subject_id)
+    assert response.headers["location"] == f"/me/requests/{filed.id}"
+    assert filed.type == kind
+    assert filed.assurance == Assurance.high
+    assert filed.status == RequestStatus.verified
+    assert filed.details == (details or None)
+    page = client.get(response.headers["location"])
+    assert page.template.name == "requests/detail.html"
+    assert page.context["flash"]
+    assert page.context["page"].timeline[0].what
+    assert page.context["page"].can_cancel
+    listed = client.get("/me/requests").context["page"].requests
+    assert [row.id for row in listed] == [filed.id]
+    assert listed[0].deadline and listed[0].days_left >= 28
+
+
+def test_objection_to_direct_marketing_needs_no_reason(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    response = client.post(
+        "/me/requests/new",
+        data={"type": "objection", "marketing": "yes", "details": "", "csrf_token": token(client)},
+    )
+    assert response.status_code == 303
+    [filed] = requests_of(client, subject_id)
+    assert filed.type == RequestType.objection
+    # Stored as the person read it, in their language (bokmål here).
+    assert translations("nb").gettext("Direct marketing (art. 21(3)).") in filed.details
+
+
+@pytest.mark.parametrize("kind", ["rectification", "restriction", "objection"])
+def test_missing_text_re_renders_with_an_error_and_creates_nothing(
+    client: TestClient, kind: str
+) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    response = client.post(
+        "/me/requests/new", data={"type": kind, "details": "  ", "csrf_token": token(client)}
+    )
+    assert response.status_code == 400
+    assert response.template.name == "requests/new.html"
+    page = response.context["page"]
+    assert set(page.errors) == {"details"}
+    assert page.type == kind
+    assert page.errors["details"] in response.text
+    assert requests_of(client, subject_id) == []
+
+
+def test_no_type_chosen_is_an_error(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    response = client.post("/me/requests/new", data={"csrf_token": token(client)})
+    assert response.status_code == 400
+    assert set(response.context["page"].errors) == {"type"}
+    assert requests_of(client, subject_id) == []
+
+
+def test_erasure_needs_a_fresh_sign_in(
+    client: TestClient, clock: Clock, settings: Settings
+) -> None:
+    stale = clock.now - timedelta(seconds=settings.fresh_sign_in_seconds + 1)
+    subject_id = sign_in_as(client, "ordinary", authenticated_at=stale)
+    expected = "/auth/login?next=%2Fme%2Frequests%2Fnew%3Ftype%3Derasure&fresh=1"
+    response = client.get("/me/requests/new?type=erasure")
+    assert response.status_code == 303
+    assert response.headers["location"] == expected
+    response = client.post(
+        "/me/requests/new", data={"type": "erasure", "csrf_token": token(client)}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == expected
+    assert requests_of(client, subject_id) == []
+    # Other types do not need it.
+    assert client.get("/me/requests/new?type=access").status_code == 200
+
+
+def test_filing_erasure_plans_it_and_shows_the_plan_in_plain_words(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    form = client.get("/me/requests/new?type=erasure")
+    assert form.status_code == 200
+    assert form.context["page"].erasure
+    assert 'id="erasure-explained"' in form.text
+    response = client.post(
+        "/me/requests/new", data={"type": "erasure", "csrf_token": form.context["csrf_token"]}
+    )
+    assert response.status_code == 303
+    [filed] = requests_of(client, subject_id)
+    assert filed.status == RequestStatus.awaiting_approval
+    with session_scope(client.app.state.engine) as db:
+        stored = latest_plan(db, filed.id)
+    assert stored is not None and stored.status == PlanStatus.proposed
+    page = client.get(response.headers["location"])
+    plan = page.context["page"].plan
+    assert plan is not None and plan.version == 1
+    # Kari has accounts the Bookkeeping Act keeps: the plan says so, in Norwegian.
+    assert any("slettes" in line for line in plan.lines)
+    assert any("bokføringsloven" in line for line in plan.lines)
+    for line in plan.lines:
+        assert line in page.text.replace("&#39;", "'")
+    assert page.context["page"].can_cancel
+
+
+def test_cancel_allowed_then_refused(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    client.cookies.set("lang", "en")
+    request_id = file_by_hand(client, subject_id, RequestType.access)
+    response = client.post(f"/me/requests/{request_id}/cancel", data={"csrf_token": token(client)})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/me/requests/{request_id}"
+    [cancelled] = requests_of(client, subject_id)
+    assert cancelled.status == RequestStatus.cancelled
+    page = client.get(f"/me/requests/{request_id}")
+    assert page.context["flash"] == "Your request is cancelled."
+    assert not page.context["page"].can_cancel
+    assert "/cancel" not in page.text
+    # A second cancel (an old tab) is refused in words, and changes nothing.
+    again = client.post(f"/me/requests/{request_id}/cancel", data={"csrf_token": token(client)})
+    assert again.status_code == 409
+    assert again.template.name == "requests/detail.html"
+    assert again.context["page"].error == "A request that is cancelled cannot be cancelled."
+    assert [r.status for r in requests_of(client, subject_id)] == [RequestStatus.cancelled]
+
+
+def test_a_request_in_progress_cannot_be_cancelled(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    request_id = file_by_hand(client, subject_id, RequestType.access)
+    with session_scope(client.app.state.engine) as db:
+        apply(db, db.get(DataRequest, request_id), "start", actor=Actor.system)
+    page = client.get(f"/me/requests/{request_id}").context["page"]
+    assert not page.can_cancel
+    response = client.post(f"/me/requests/{request_id}/cancel", data={"csrf_token": token(client)})
+    assert response.status_code == 409
+    assert response.context["page"].error
+    assert [r.status for r in requests_of(client, subject_id)] == [RequestStatus.in_progress]
+
+
+def test_another_persons_request_is_not_found(client: TestClient) -> None:
+    other = add_person(client, "shared_phone_b")
+    theirs = file_by_hand(client, other, RequestType.rectification, details="secret")
+    sign_in_as(client, "shared_phone_a")
+    response = client.get(f"/me/requests/{theirs}")
+    assert response.status_code == 404
+    assert "secret" not in response.text
+    assert client.get(f"/me/requests/{theirs + 1000}").status_code == 404
+    cancel = client.post(f"/me/requests/{theirs}/cancel", data={"csrf_token": token(client)})
+    assert cancel.status_code == 404
+    assert [r.status for r in requests_of(client, other)] == [RequestStatus.verified]
+    assert client.get("/me/requests").context["page"].requests == ()
+
+
+def test_post_without_csrf_token_is_refused(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    response = client.post("/me/requests/new", data={"type": "access"})
+    assert response.status_code == 403
+    assert response.context["reason"] == "csrf"
+    assert requests_of(client, subject_id) == []
+
+
+def test_extension_and_outcome_are_shown_to_the_person(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    request_id = file_by_hand(client, subject_id, RequestType.rectification, details="wrong")
+    with session_scope(client.app.state.engine) as db:
+        request = db.get(DataRequest, request_id)
+        apply(db, request, "extend", actor=Actor.dpo, reason="Many systems", data={"months": 1})
+        apply(db, request, "start", actor=Actor.dpo)
+        apply(db, request, "complete", actor=Actor.dpo, reason="Corrected in the CRM.")
+    response = client.get(f"/me/requests/{request_id}")
+    page = response.context["page"]
+    assert page.extended and page.extension_reason == "Many systems"
+    assert page.outcome == "Corrected in the CRM."
+    assert "Many systems" in response.text and "Corrected in the CRM." in response.text
+    assert len(page.timeline) == 4
