@@ -359,8 +359,10 @@ def file_new_request(
     now: datetime,
     datamap: DataMap,
     sources: Mapping[str, Engine],
+    auto_approve: bool = False,
 ) -> DataRequest:
-    """File a checked form for a person signed in with BankID; an erasure is planned at once."""
+    """File a checked form for a person signed in with BankID; an erasure is planned at once
+    (and approved at once when `auto_approve` is on and the plan keeps nothing)."""
     kind = RequestType(form.type)
     details = form.details if kind in DETAILS_LABELS else None
     if kind == RequestType.objection and form.marketing:
@@ -378,7 +380,12 @@ def file_new_request(
     )
     if kind == RequestType.erasure:
         erasure_service.plan_request(
-            db, filed.id or 0, datamap=datamap, sources=sources, today=now.date()
+            db,
+            filed.id or 0,
+            datamap=datamap,
+            sources=sources,
+            today=now.date(),
+            auto_approve=auto_approve,
         )
     return filed
 
@@ -840,6 +847,7 @@ def submit_new_request(
     now: datetime,
     datamap: DataMap,
     sources: Mapping[str, Engine],
+    auto_approve: bool = False,
 ) -> Done | Refused:
     filled = check_new_request(form)
     if filled.errors:
@@ -854,6 +862,7 @@ def submit_new_request(
                 now=now,
                 datamap=datamap,
                 sources=sources,
+                auto_approve=auto_approve,
             )
     except (TransitionRefused, ValueError) as exc:
         filled.errors["type"] = str(exc)

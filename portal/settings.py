@@ -39,6 +39,8 @@ class Settings:
     datamap_file: Path
     session_idle_minutes: int
     fresh_sign_in_seconds: int
+    # Approve erasure plans that keep nothing without waiting for the DPO (off by default).
+    erasure_auto_approve: bool = False
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -102,6 +104,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         datamap_file=_datamap_file(env),
         session_idle_minutes=_positive_int(env, "SESSION_IDLE_MINUTES", 30),
         fresh_sign_in_seconds=_positive_int(env, "FRESH_SIGN_IN_SECONDS", 300),
+        erasure_auto_approve=_switch(env, "ERASURE_AUTO_APPROVE", default=False),
     )
 
 
@@ -126,6 +129,18 @@ def _required_in_production(
     if production:
         raise SettingsError(f"{name} is required when PORTAL_ENV=production")
     return dev_default
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -25,7 +27,7 @@ from portal.workflows.requests import (
     apply,
     file_request,
 )
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, make_settings
 from tests.support import signed_in_client
 
 
@@ -310,3 +312,37 @@ def test_extension_and_outcome_are_shown_to_the_person(client: TestClient) -> No
     assert page.outcome == "Corrected in the CRM."
     assert "Many systems" in response.text and "Corrected in the CRM." in response.text
     assert len(page.timeline) == 4
+
+
+@pytest.mark.parametrize(
+    ("setting", "key", "status", "plan_status"),
+    [
+        ("off", "nothing_held", RequestStatus.awaiting_approval, PlanStatus.proposed),
+        ("on", "nothing_held", RequestStatus.in_progress, PlanStatus.approved),
+        # A plan that keeps anything always waits for the DPO, whatever the setting.
+        ("on", "ordinary", RequestStatus.awaiting_approval, PlanStatus.proposed),
+    ],
+)
+def test_auto_approval_is_a_setting_for_plans_that_keep_nothing(
+    database_url: str,
+    var_dir: Path,
+    engine: Engine,  # migrates, and empties the tables after the test
+    demo_sources: dict[str, Engine],
+    clock: Clock,
+    setting: str,
+    key: str,
+    status: RequestStatus,
+    plan_status: PlanStatus,
+) -> None:
+    settings = make_settings(database_url, var_dir, ERASURE_AUTO_APPROVE=setting)
+    app = create_app(settings, now=clock, sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as client:
+        subject_id = sign_in_as(client, key)
+        response = client.post(
+            "/me/requests/new", data={"type": "erasure", "csrf_token": token(client)}
+        )
+        assert response.status_code == 303
+        [filed] = requests_of(client, subject_id)
+        with session_scope(app.state.engine) as db:
+            stored = latest_plan(db, filed.id)
+    assert (filed.status, stored.status) == (status, plan_status)

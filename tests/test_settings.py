@@ -101,3 +101,16 @@ def test_serve_refuses_a_database_that_is_not_up_to_date(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     assert cli.main(["serve", "--port", "1"]) == 2
     assert "run `portal db upgrade`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, False), ("on", True), ("off", False)])
+def test_erasure_auto_approval_is_off_unless_switched_on(
+    tmp_path: Path, raw: str | None, expected: bool
+) -> None:
+    env = {} if raw is None else {"ERASURE_AUTO_APPROVE": raw}
+    assert build(tmp_path, **env).erasure_auto_approve is expected
+
+
+def test_erasure_auto_approval_must_be_on_or_off(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ERASURE_AUTO_APPROVE must be on or off"):
+        build(tmp_path, ERASURE_AUTO_APPROVE="maybe")

@@ -62,6 +62,7 @@ async def new_request(request: Request) -> Response:
             now=state.now(),
             datamap=state.datamap,
             sources=state.sources,
+            auto_approve=state.settings.erasure_auto_approve,
         )
     )
     if isinstance(result, view.Done):
