@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from babel.dates import format_datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal import i18n, jobs
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap
 from portal.db import session_scope
@@ -931,3 +933,45 @@ def act_on_case(
             page = case_page(db, found, language, runtime.now, error=refused, values=typed)
             return Refused(page, 409 if not refused.errors else 400)
     return Done(location, message)
+
+
+# --- parked jobs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParkedJob:
+    id: int
+    kind: str
+    attempts: int
+    last_error: str  # the exception's class and first line: no personal data (portal.jobs)
+    parked_at: str
+
+
+def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
+    """/dpo/jobs: work the worker gave up on, newest first, for the DPO to look into."""
+    with session_scope(engine) as db:
+        return tuple(
+            ParkedJob(
+                id=job.id or 0,
+                kind=job.kind,
+                attempts=job.attempts,
+                last_error=job.last_error or "",
+                parked_at=format_datetime(job.finished_at, "short", locale=_locale())
+                if job.finished_at
+                else "",
+            )
+            for job in jobs.parked_jobs(db)
+        )
+
+
+def retry_job(engine: Engine, job_id: int, now: datetime) -> Done | None:
+    try:
+        with session_scope(engine) as db:
+            jobs.retry_parked(db, job_id, now)
+    except LookupError:
+        return None
+    return Done("/dpo/jobs", _("The job is queued again."))
+
+
+def _locale() -> str:
+    return {"nb": "nb_NO", "sv": "sv_SE"}.get(i18n.current_language(), "en_GB")

@@ -322,3 +322,33 @@ def test_unknown_action_and_post_without_token(client: TestClient, dpo: int) -> 
     refused = client.post(f"/dpo/requests/{request_id}/reject", data={"reason": "x"})
     assert refused.status_code == 403
     assert load(client, request_id).status == RequestStatus.verified
+
+
+def test_parked_jobs_are_shown_to_the_dpo_and_can_run_again(client: TestClient, dpo: int) -> None:
+    from portal.jobs import Job, JobStatus, enqueue
+
+    with session_scope(client.app.state.engine) as db:
+        job_id = enqueue(db, "erasure.execute", {"plan_id": 1})
+        job = db.get(Job, job_id)
+        job.status = JobStatus.parked
+        job.attempts = 8
+        job.last_error = "OperationalError: database is locked"
+        job.finished_at = client.app.state.now()
+    page = client.get("/dpo/jobs")
+    assert page.status_code == 200
+    [shown] = page.context["page"]
+    assert (shown.id, shown.kind, shown.attempts) == (job_id, "erasure.execute", 8)
+    assert "database is locked" in page.text
+    response = client.post(f"/dpo/jobs/{job_id}/retry", data={"csrf_token": token(client)})
+    assert response.status_code == 303
+    with session_scope(client.app.state.engine) as db:
+        assert db.get(Job, job_id).status == JobStatus.queued
+    assert client.get("/dpo/jobs").context["page"] == ()
+    assert (
+        client.post(f"/dpo/jobs/{job_id}/retry", data={"csrf_token": token(client)}).status_code
+        == 404
+    )
+
+
+def test_parked_jobs_need_the_dpo_role(client: TestClient) -> None:
+    assert client.get("/dpo/jobs").status_code == 303

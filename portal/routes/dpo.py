@@ -69,8 +69,29 @@ async def act(request: Request) -> Response:
     return view.render(request, "dpo/request.html", result.page, result.status)
 
 
+@staff_required("dpo")
+async def parked(request: Request) -> Response:
+    """Jobs that failed for good (e.g. a source database that refused an erasure)."""
+    jobs = await anyio.to_thread.run_sync(view.load_parked_jobs, request.app.state.engine)
+    return view.render(request, "dpo/jobs.html", jobs)
+
+
+@staff_required("dpo")
+async def retry(request: Request) -> Response:
+    state = request.app.state
+    done = await anyio.to_thread.run_sync(
+        view.retry_job, state.engine, request.path_params["id"], state.now()
+    )
+    if done is None:
+        return state.render_error(request, 404)
+    view.flash(request, done.message)
+    return RedirectResponse(done.location, status_code=303)
+
+
 routes = [
     Route("/dpo", queue),
+    Route("/dpo/jobs", parked),
+    Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
     Route("/dpo/requests/{id:int}", case),
     Route("/dpo/requests/{id:int}/{action:str}", act, methods=["POST"]),
 ]
