@@ -47,7 +47,7 @@ lint: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext \
 		-o portal/translations/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching -N -d portal/translations -D messages \
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -N -d portal/translations -D messages \
 		-i portal/translations/messages.pot
 
 # Re-pin dependencies after editing pyproject.toml (needs uv: pip install uv).
