@@ -109,6 +109,7 @@ HOLD_KIND_LABELS = {
     CaseHoldKind.litigation: _l("Litigation"),
     CaseHoldKind.complaint: _l("Complaint"),
     CaseHoldKind.authority_request: _l("Request from an authority"),
+    CaseHoldKind.restriction: _l("Restriction of processing (art. 18)"),
     CaseHoldKind.other: _l("Other"),
 }
 
@@ -330,6 +331,31 @@ def new_request_form(type: str = "", details: str = "", marketing: bool = False)
     return NewRequestForm(chosen, details, marketing, choices=choices)
 
 
+def restrict_processing(db: Session, subject_id: int, request_id: int, now: datetime) -> None:
+    """Art. 18: from the moment the person asks, their data is only stored. A case hold on the
+    person keeps every record from erasure and marks it restricted; the DPO lifts it, after
+    telling the person (art. 18(3)), on the request's page."""
+    hold = CaseHoldRecord(
+        subject_id=subject_id,
+        kind=CaseHoldKind.restriction,
+        reason=_("The person asked for restriction of processing (request %(id)d).", id=request_id),
+        scope="person",
+        set_at=now,
+    )
+    db.add(hold)
+    db.flush()
+    record(
+        db,
+        actor=AuditActor.person,
+        actor_id=subject_id,
+        action="case_hold.set",
+        subject_id=subject_id,
+        reason="restriction",
+        details={"hold_id": hold.id, "request_id": request_id},
+        now=now,
+    )
+
+
 def check_new_request(form: Mapping[str, Any]) -> NewRequestForm:
     """The form as posted, with `errors` filled in if it cannot be filed as it is."""
     filled = new_request_form(
@@ -380,6 +406,8 @@ def file_new_request(
         language=language,
         now=now,
     )
+    if kind == RequestType.restriction:
+        restrict_processing(db, subject_id, filed.id or 0, now)
     if kind == RequestType.erasure:
         erasure_service.plan_request(
             db,

@@ -39,7 +39,7 @@ from portal.datamap.model import (
     Text,
 )
 
-CaseHoldKind = Literal["litigation", "complaint", "authority_request", "other"]
+CaseHoldKind = Literal["litigation", "complaint", "authority_request", "restriction", "other"]
 HoldSource = Literal["rule", "case"]
 RowId = tuple[str, Any]  # (table, key)
 
@@ -84,6 +84,15 @@ CASE_HOLD_TEXTS: dict[str, tuple[Text, Text]] = {  # kind -> (name, citation)
             nb="personvernforordningen artikkel 17 nr. 3 bokstav b",
             sv="dataskyddsförordningen artikel 17.3 b",
             en="GDPR article 17(3)(b)",
+        ),
+    ),
+    # Art. 18: while processing is restricted the data is only stored, never erased or used.
+    "restriction": (
+        Text(nb="Begrenset behandling", sv="Begränsad behandling", en="Restriction of processing"),
+        Text(
+            nb="personvernforordningen artikkel 18",
+            sv="dataskyddsförordningen artikel 18",
+            en="GDPR article 18",
         ),
     ),
     "other": (

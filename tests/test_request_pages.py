@@ -346,3 +346,32 @@ def test_auto_approval_is_a_setting_for_plans_that_keep_nothing(
         with session_scope(app.state.engine) as db:
             stored = latest_plan(db, filed.id)
     assert (filed.status, stored.status) == (status, plan_status)
+
+
+def test_restriction_marks_everything_restricted_until_the_dpo_lifts_it(
+    client: TestClient,
+) -> None:
+    from portal.audit import entries_for
+    from portal.workflows.erasure import ErasurePlan
+    from portal.workflows.records import case_holds_for
+
+    subject_id = sign_in_as(client, "ordinary")
+    response = client.post(
+        "/me/requests/new",
+        data={"type": "restriction", "details": "I dispute the debt.", "csrf_token": token(client)},
+    )
+    assert response.status_code == 303
+    with session_scope(client.app.state.engine) as db:
+        [hold] = case_holds_for(db, subject_id)
+        assert (hold.kind, hold.scope, hold.released_at) == ("restriction", "person", None)
+        assert [e.action for e in entries_for(db, subject_id)] == ["case_hold.set"]
+    # While restricted, an erasure keeps everything: nothing is erased or anonymised.
+    response = client.post(
+        "/me/requests/new", data={"type": "erasure", "csrf_token": token(client)}
+    )
+    erasure = next(r for r in requests_of(client, subject_id) if r.type == "erasure")
+    with session_scope(client.app.state.engine) as db:
+        plan = ErasurePlan.from_dict(latest_plan(db, erasure.id).plan)
+    assert plan.steps
+    assert {step.action for step in plan.steps} == {"retain"}
+    assert all(step.until is None for step in plan.steps)

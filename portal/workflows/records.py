@@ -61,6 +61,8 @@ class CaseHoldKind(StrEnum):
     litigation = "litigation"
     complaint = "complaint"
     authority_request = "authority_request"
+    # Set when a person asks for restriction (art. 18); lifted by the DPO after telling them.
+    restriction = "restriction"
     other = "other"
 
 
