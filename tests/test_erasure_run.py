@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import String, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from sqlmodel import select as sm_select
 
 from portal import jobs
 from portal.audit import AuditEntry
@@ -31,7 +32,7 @@ from portal.db import session_scope, utcnow
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from portal.jobs import Job
-from portal.models import Assurance, StaffMember, Subject
+from portal.models import Assurance, StaffMember, Subject, SubjectIdentifier, WebSession
 from portal.outbox import OutboxMessage
 from portal.worker import Worker
 from portal.workflows import erasure_run
@@ -447,8 +448,20 @@ def test_no_identifier_of_an_erased_person_is_left(
     assert len(values) >= 4
     hits_before = _scan(datamap, demo, values)
     assert hits_before
-    erase(engine, "ordinary", runtime, dpo)
+    request_id = new_request(engine, "ordinary")
+    person = subject_id(engine, request_id)
+    with session_scope(engine) as db:
+        db.add(SubjectIdentifier(subject_id=person, kind="email", value="kari@old.example",
+                                 assurance="staff"))  # fmt: skip
+        db.add(WebSession(id="s" * 64, subject_id=person))
+    approve(engine, plan(engine, request_id, runtime), dpo)
+    run_jobs(engine)
     assert _scan(datamap, demo, values) == []
+    # The portal forgets too: linked identifiers and live sessions, not the evidence.
+    with session_scope(engine) as db:
+        assert db.exec(sm_select(SubjectIdentifier)).all() == []
+        assert db.get(WebSession, "s" * 64).ended_at is not None
+        assert db.get(Subject, person) is not None
 
 
 def _scan(datamap: DataMap, demo: Engine, values: set[str]) -> list[tuple[str, str]]:

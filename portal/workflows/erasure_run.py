@@ -40,7 +40,7 @@ from portal.datamap.model import DataMap
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.jobs import JobContext, enqueue, handler
-from portal.models import Subject
+from portal.models import Subject, SubjectIdentifier, WebSession
 from portal.outbox import queue_message
 from portal.retention import CaseHold, RetentionReport, _Sweep, due_for_retention
 from portal.workflows import erasure
@@ -375,6 +375,8 @@ def _finish(
             else:
                 apply(db, request, "complete", actor=Actor.system, now=now)
     schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan")
+    if request.subject_id is not None:
+        forget_in_portal(db, request.subject_id, now)
     counts = {action: sum(s.action == action for s in plan.steps) for action in erasure.ACTIONS}
     queue_message(
         db,
@@ -391,6 +393,18 @@ def _finish(
         subject_id=request.subject_id,
         details={"plan_id": stored.id, "request_id": request.id, **counts},
         now=now,
+    )
+
+
+def forget_in_portal(db: Session, subject_id: int, now: datetime) -> None:
+    """The portal's own traces the erasure also removes: the identifiers staff linked (they would
+    lead back to kept rows) and every live session. The subject row stays: the request, its plan
+    and the audit log point at it as evidence that the request was handled (README)."""
+    db.execute(delete(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject_id))
+    db.execute(
+        update(WebSession)
+        .where(WebSession.subject_id == subject_id, WebSession.ended_at.is_(None))
+        .values(ended_at=now)
     )
 
 
