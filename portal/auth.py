@@ -123,8 +123,15 @@ def safe_next(value: str | None, default: str = "/me") -> str:
     return value
 
 
-def sign_in_redirect(request: Request, *, fresh: bool = False) -> RedirectResponse:
-    params = {"next": request.url.path}
+def sign_in_redirect(
+    request: Request, *, fresh: bool = False, next_url: str | None = None
+) -> RedirectResponse:
+    """To the provider, and back to `next_url`, or to the page asked for (with its query)."""
+    if next_url is None:
+        next_url = request.url.path
+        if request.method == "GET" and request.url.query:
+            next_url += f"?{request.url.query}"
+    params = {"next": next_url}
     if fresh:
         params["fresh"] = "1"
     return RedirectResponse(f"/auth/login?{urlencode(params)}", status_code=303)

@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 from itsdangerous import BadSignature, Signer
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -182,18 +181,6 @@ class SessionStore:
                 record.last_seen_at = now
                 db.add(record)
                 state.record = record
-
-    def end_all_for_subject(self, subject_id: int) -> int:
-        """End every live session of a person (used when they ask, and after erasure)."""
-        with session_scope(self.engine) as db:
-            rows = db.exec(
-                select(WebSession).where(
-                    WebSession.subject_id == subject_id, WebSession.ended_at.is_(None)
-                )
-            ).all()
-            for row in rows:
-                row.ended_at = self.now()
-            return len(rows)
 
 
 class SessionMiddleware:

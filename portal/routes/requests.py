@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from urllib.parse import urlencode
 
 import anyio
 from starlette.requests import Request
@@ -12,19 +11,13 @@ from starlette.routing import Route
 
 from portal import i18n
 from portal import requests_view as view
-from portal.auth import is_fresh, person_required
+from portal.auth import is_fresh, person_required, sign_in_redirect
 from portal.workflows.requests import RequestType
 
 
 def _done(request: Request, done: view.Done) -> Response:
     view.flash(request, done.message)
     return RedirectResponse(done.location, status_code=303)
-
-
-def _fresh_sign_in(request: Request) -> Response:
-    """Like `fresh_sign_in_required`, but back to the erasure form, not just its path."""
-    query = urlencode({"next": "/me/requests/new?type=erasure", "fresh": "1"})
-    return RedirectResponse(f"/auth/login?{query}", status_code=303)
 
 
 @person_required
@@ -46,7 +39,8 @@ async def new_request(request: Request) -> Response:
     form for it and to file it."""
     form = await request.form() if request.method == "POST" else request.query_params
     if form.get("type") == RequestType.erasure and not is_fresh(request):
-        return _fresh_sign_in(request)
+        # Back to the erasure form afterwards, also when the stale sign-in showed on a POST.
+        return sign_in_redirect(request, fresh=True, next_url="/me/requests/new?type=erasure")
     if request.method == "GET":
         return view.render(
             request, "requests/new.html", view.new_request_form(form.get("type", ""))
