@@ -46,14 +46,11 @@ from sqlalchemy.engine import Engine
 from portal.datamap import (
     Collection,
     DataMap,
-    Resolution,
     collect,
-    create_engines,
-    dispose_engines,
     load_datamap,
     resolve,
 )
-from portal.datamap.collect import may_hold_more, stream
+from portal.datamap.collect import stream
 from portal.db import make_engine, session_scope, utcnow
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo import schema as demo
@@ -94,6 +91,8 @@ class Options:
     warmup: int
     profile: bool
     fresh: bool
+    workers: int = 2
+    caches: tuple[int, ...] = (60, 0)
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -106,6 +105,14 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--rows", type=int, help="rows per benchmark person (default 2000)")
     parser.add_argument("--clients", default="1,20", help="concurrent clients per run")
     parser.add_argument("--time-limit", type=float, help="seconds per run at most (default 60)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--cache",
+        default="60,0",
+        help="ME_CACHE_SECONDS values to run with, one server each (default 60,0: on, off)",
+    )
     parser.add_argument("--profile", action="store_true", help="time /me phase by phase too")
     parser.add_argument("--fresh", action="store_true", help="seed again, even if reusable")
     parser.add_argument("--quick", action="store_true", help="a small run: is the script OK?")
@@ -135,6 +142,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         warmup=2,
         profile=args.profile,
         fresh=args.fresh,
+        workers=max(1, args.workers),
+        caches=tuple(int(n) for n in args.cache.split(",")),
     )
 
 
@@ -560,39 +569,39 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _server_environment(config: dict[str, Any]) -> dict[str, str]:
+    return {
+        "DATABASE_URL": config["database_url"],
+        "SECRET_KEY": config["secret_key"],
+        "PORTAL_VAR_DIR": config["var_dir"],
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{config['port']}",
+        "ME_CACHE_SECONDS": str(config.get("cache", 60)),
+        demo.URL_ENV: config["demo_url"],
+    }
+
+
 def _server_settings(config: dict[str, Any]) -> Any:
     from portal.settings import Settings
 
-    return Settings.from_env(
-        {
-            "DATABASE_URL": config["database_url"],
-            "SECRET_KEY": config["secret_key"],
-            "PORTAL_VAR_DIR": config["var_dir"],
-            "PORTAL_BASE_URL": f"http://127.0.0.1:{config['port']}",
-        }
-    )
+    return Settings.from_env(_server_environment(config))
 
 
 def run_server(config: dict[str, Any]) -> None:
-    """The child process: the portal as `portal serve` runs it (one uvicorn worker, request log
-    on), its data map's sources pointed at the seeded demo company."""
+    """The child process: the portal as `portal serve --workers N` runs it (uvicorn, request
+    log on), its data map's sources pointed at the seeded demo company by the environment."""
     import uvicorn
 
-    from portal.app import create_app
-    from portal.cli import tune_gc
-    from portal.request_log import configure_logging
-
-    settings = _server_settings(config)
-    sources = create_engines(
-        load_datamap(settings.datamap_file), environ={demo.URL_ENV: config["demo_url"]}
+    os.environ.update(_server_environment(config))
+    uvicorn.run(
+        "portal.cli:worker_app",
+        factory=True,
+        workers=config["workers"],
+        http="portal.http_protocol:NoDelayH11Protocol",
+        host="127.0.0.1",
+        port=config["port"],
+        access_log=False,
+        log_config=None,
     )
-    configure_logging()
-    app = create_app(settings, sources=sources)
-    tune_gc()
-    try:
-        uvicorn.run(app, host="127.0.0.1", port=config["port"], access_log=False, log_config=None)
-    finally:
-        dispose_engines(sources)
 
 
 @contextmanager
@@ -635,6 +644,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 @dataclass
 class Run:
     database: str
+    cache: int
     clients: int
     latencies: list[float]
     elapsed: float
@@ -726,7 +736,12 @@ async def drive(url: str, load: _Load, clients: int, warmup: int, time_limit: fl
 
 
 def measure(
-    kind: str, url: str, cookies: list[list[str]], subjects: list[BenchSubject], options: Options
+    kind: str,
+    cache: int,
+    url: str,
+    cookies: list[list[str]],
+    subjects: list[BenchSubject],
+    options: Options,
 ) -> list[Run]:
     runs = []
     names = [s.person.given_name for s in subjects]
@@ -736,7 +751,7 @@ def measure(
         elapsed = asyncio.run(drive(url, load, clients, options.warmup, options.time_limit))
         if load.errors:
             print(f"[{kind}] {len(load.errors)} errors, first: {load.errors[0]}", file=sys.stderr)
-        runs.append(Run(kind, clients, load.latencies, elapsed, len(load.errors)))
+        runs.append(Run(kind, cache, clients, load.latencies, elapsed, len(load.errors)))
     return runs
 
 
@@ -782,23 +797,32 @@ def phases(
 ) -> dict[str, float]:
     """Median seconds of each step of /me for one person, called directly (no HTTP)."""
     from portal.app import create_app
+    from portal.datamap.paging import read
     from portal.my_data import build_page
 
     sources = _sources(datamap, engine)
     nid = subject.person.national_id
     results: dict[str, float] = {}
     results["identity.resolve"], resolution = _timed(lambda: resolve(datamap, sources, nid), repeat)
-    results["read rows (stream)"], tables = _timed(
-        lambda: {p.name: tuple(p.rows) for p in stream(datamap, sources, resolution)}, repeat
+
+    def reader(wanted: Any) -> Collection:
+        return read(datamap, sources, resolution, wanted)
+
+    results["build_page (reads the rows shown)"], page = _timed(
+        lambda: build_page(datamap, resolution, reader, "nb", date.today()), repeat
     )
-    collection = _collection(datamap, resolution, tables)
-    results["Collection.by_category"], _ = _timed(collection.by_category, repeat)
-    results["build_page (incl. by_category)"], page = _timed(
-        lambda: build_page(datamap, collection, "nb", date.today()), repeat
+    results["read every row (before paging)"], _ = _timed(
+        lambda: {p.name: tuple(p.rows) for p in stream(datamap, sources, resolution)}, repeat
     )
     with tempfile.TemporaryDirectory() as var_dir:
         settings = _server_settings(
-            {"database_url": "sqlite://", "secret_key": secret_key, "var_dir": var_dir, "port": 1}
+            {
+                "database_url": "sqlite://",
+                "secret_key": secret_key,
+                "var_dir": var_dir,
+                "port": 1,
+                "demo_url": engine.url.render_as_string(hide_password=False),
+            }
         )
         app = create_app(settings, sources=sources)
         request = _fake_request(app, subject, secret_key)
@@ -811,29 +835,22 @@ def phases(
     return results
 
 
-def _collection(datamap: DataMap, resolution: Resolution, tables: dict[str, Any]) -> Collection:
-    return Collection(
-        national_id=resolution.national_id,
-        datamap_version=datamap.version,
-        identifiers=resolution.identifiers,
-        tables=tables,
-        withheld=resolution.withheld,
-        shared_identifiers=resolution.shared_identifiers,
-        may_hold_more=may_hold_more(datamap),
-        category_order=tuple(datamap.categories),
-    )
-
-
 def hot_spots(engine: Engine, datamap: DataMap, subject: BenchSubject, limit: int = 18) -> str:
-    """cProfile of collect + build_page for one person, the functions with most own time."""
+    """cProfile of resolve + build_page for one person, the functions with most own time."""
+    from portal.datamap.paging import read
     from portal.my_data import build_page
 
     sources = _sources(datamap, engine)
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(5):
+        resolution = resolve(datamap, sources, subject.person.national_id)
         build_page(
-            datamap, collect(datamap, sources, subject.person.national_id), "nb", date.today()
+            datamap,
+            resolution,
+            lambda wanted, r=resolution: read(datamap, sources, r, wanted),
+            "nb",
+            date.today(),
         )
     profiler.disable()
     out = io.StringIO()
@@ -855,6 +872,7 @@ def print_phases(kind: str, engine: Engine, datamap: DataMap, subject: BenchSubj
 
 HEADERS = (
     "database",
+    "cache",
     "clients",
     "requests",
     "p50 ms",
@@ -880,6 +898,7 @@ def row_for(run: Run) -> tuple[str, ...]:
         target, met = "–", None
     return (
         run.database,
+        f"{run.cache} s" if run.cache else "off",
         str(run.clients),
         f"{len(run.latencies)}" + (f" ({run.errors} err)" if run.errors else ""),
         f"{p50 * 1000:.1f}",
@@ -928,15 +947,23 @@ def _serve_and_measure(
         with portal_database(kind, workdir) as portal_url:
             secret_key = secrets.token_urlsafe(48)
             cookies = sign_in(portal_url, secret_key, subjects, max(options.clients))
-            config = {
-                "database_url": portal_url,
-                "demo_url": engine.url.render_as_string(hide_password=False),
-                "secret_key": secret_key,
-                "var_dir": str(workdir),
-            }
-            with served(config, workdir / "server.log") as url:
-                print(f"[{kind}] portal served at {url} (uvicorn, one worker process)")
-                return measure(kind, url, cookies, subjects, options)
+            runs = []
+            for cache in options.caches:
+                config = {
+                    "database_url": portal_url,
+                    "demo_url": engine.url.render_as_string(hide_password=False),
+                    "secret_key": secret_key,
+                    "var_dir": str(workdir),
+                    "workers": options.workers,
+                    "cache": cache,
+                }
+                with served(config, workdir / f"server_cache{cache}.log") as url:
+                    print(
+                        f"[{kind}] portal served at {url} (uvicorn, {options.workers} worker "
+                        f"processes, ME_CACHE_SECONDS={cache})"
+                    )
+                    runs += measure(kind, cache, url, cookies, subjects, options)
+            return runs
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

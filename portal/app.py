@@ -28,6 +28,7 @@ from portal.request_log import RequestLogMiddleware
 from portal.routes import auth, dpo, me, public, staff
 from portal.routes import requests as request_routes
 from portal.security import SecurityHeadersMiddleware, content_security_policy
+from portal.session_memory import ForgetOnChange, SessionMemory
 from portal.sessions import SessionMiddleware, SessionStore
 from portal.settings import Settings
 from portal.templating import make_templates
@@ -88,6 +89,7 @@ def create_app(
         response = render_error(Request(scope, receive), 403, reason="csrf")
         await response(scope, receive, send)
 
+    memory = SessionMemory(settings.me_cache_seconds)
     form_origins = () if settings.mock_idp_mounted else (settings.oidc_origin,)
     middleware = [
         Middleware(RequestLogMiddleware),
@@ -107,6 +109,7 @@ def create_app(
             secure=settings.production,
         ),
         Middleware(ViewerMiddleware, engine=engine),
+        Middleware(ForgetOnChange, memory=memory),
         Middleware(
             CSRFMiddleware,
             on_failure=csrf_failed,
@@ -144,6 +147,7 @@ def create_app(
     app.state.templates = templates
     app.state.render_error = render_error
     app.state.now = now
+    app.state.memory = memory
     app.state.relying_party = RelyingParty(settings, client_kwargs=relying_party_kwargs)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,13 +53,36 @@ def serve(args: argparse.Namespace) -> int:
         from portal.worker import start_in_thread
 
         worker = start_in_thread(app.state.engine)
+    # Our own request log replaces uvicorn's, which would print query strings and addresses.
+    options: dict = {"host": args.host, "port": args.port, "access_log": False, "log_config": None}
     try:
-        # Our own request log replaces uvicorn's, which would print query strings and addresses.
-        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+        if args.workers > 1:
+            # Each process builds its own app (and engines) from the same environment; this
+            # one keeps `app` only for the in-process job worker.
+            uvicorn.run(
+                "portal.cli:worker_app",
+                factory=True,
+                workers=args.workers,
+                http="portal.http_protocol:NoDelayH11Protocol",
+                **options,
+            )
+        else:
+            uvicorn.run(app, **options)
     finally:
         if worker is not None:
             worker.stop(timeout=10)
     return 0
+
+
+def worker_app() -> object:
+    """The app of one of several `portal serve --workers N` processes."""
+    from portal.app import create_app
+    from portal.request_log import configure_logging
+
+    configure_logging()
+    app = create_app(_settings())
+    tune_gc()
+    return app
 
 
 def tune_gc() -> None:
@@ -102,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--upgrade", action="store_true", help="apply migrations first")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="web server processes (default: WEB_CONCURRENCY, else 1)",
+    )
     p.add_argument(
         "--no-worker", action="store_true", help="development: do not run a worker in-process"
     )

@@ -11,19 +11,20 @@ decisions (h).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from math import ceil
 from typing import Any
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from portal import i18n
-from portal.datamap import Collection, DataMap, Period, Row
+from portal.datamap import Collection, DataMap, Period, Resolution, Row
+from portal.datamap.collect import may_hold_more
 from portal.datamap.model import FieldSpec, Processor, TableSpec
+from portal.datamap.paging import Section, sections, with_relatives
 from portal.national_id import mask_national_id, parse_national_id
 from portal.retention import describe, holds_for, latest_until, retention_for
 
@@ -135,19 +136,32 @@ class MyDataPage:
         return self.total == 0
 
 
-def build_page(datamap: DataMap, collection: Collection, language: str, today: date) -> MyDataPage:
-    grouped = collection.by_category()
-    view = _View(datamap, collection, language, today)
+# Reads whole rows of the person by key (paging.read bound to the sources and the resolution).
+RowReader = Callable[[Mapping[str, Iterable[Any]]], Collection]
+
+
+def build_page(
+    datamap: DataMap, resolution: Resolution, read: RowReader, language: str, today: date
+) -> MyDataPage:
+    """The page with the first page of every table; counts come from the resolution, and only
+    the rows shown (and those their retention needs) are read."""
+    grouped = sections(datamap, resolution)
+    shown = {
+        (section.category, section.table): section.page(1, PAGE_SIZE)
+        for category in grouped.values()
+        for section in category
+    }
+    view = _View(datamap, resolution, read, shown, language, today)
     categories = tuple(view.category(key, tables) for key, tables in grouped.items())
     controller = datamap.controller
     return MyDataPage(
-        total=sum(len(rows) for rows in collection.tables.values()),
+        total=sum(len(keys) for keys in resolution.keys.values()),
         categories=categories,
-        identifiers=_identifiers(collection),
+        identifiers=_identifiers(resolution.identifiers),
         may_hold_more=tuple(
-            datamap.tables[name].name.get(language) for name in collection.may_hold_more
+            datamap.tables[name].name.get(language) for name in may_hold_more(datamap)
         ),
-        withheld=sum(collection.withheld.values()),
+        withheld=sum(resolution.withheld.values()),
         automated_decisions=_automated_decisions(datamap, grouped, language),
         controller_name=controller.name,
         controller_contact=controller.contact,
@@ -158,7 +172,8 @@ def build_page(datamap: DataMap, collection: Collection, language: str, today: d
 
 def table_page(
     datamap: DataMap,
-    collection: Collection,
+    resolution: Resolution,
+    read: RowReader,
     category: str,
     table: str,
     page: int,
@@ -166,74 +181,85 @@ def table_page(
     today: date,
 ) -> TableSection | None:
     """One page of one table within a category (for paging), or None if there is no such."""
-    rows = collection.by_category().get(category, {}).get(table)
-    if rows is None:
+    found = [s for s in sections(datamap, resolution).get(category, []) if s.table == table]
+    if not found:
         return None
-    return _View(datamap, collection, language, today).table(category, table, rows, page)
+    section = found[0]
+    shown = {(category, table): section.page(page, PAGE_SIZE)}
+    return _View(datamap, resolution, read, shown, language, today).table(section)
 
 
 class _View:
     """Builds the sections of one person's page in one language, as of one day."""
 
     def __init__(
-        self, datamap: DataMap, collection: Collection, language: str, today: date
+        self,
+        datamap: DataMap,
+        resolution: Resolution,
+        read: RowReader,
+        shown: Mapping[tuple[str, str], tuple[int, int, tuple[Any, ...]]],
+        language: str,
+        today: date,
     ) -> None:
         self.datamap = datamap
-        self.collection = collection
         self.language = language
         self.today = today
-        # Category sections hold only that category's columns; retention needs whole rows.
+        self.shown = shown
+        # One read for every page shown: their rows, and what their retention needs.
+        keys: dict[str, set[Any]] = {}
+        for (_, table), (_, _, page_keys) in shown.items():
+            keys.setdefault(table, set()).update(page_keys)
+        self.rows = read(with_relatives(datamap, resolution, keys))
         self.whole = {
-            (name, row.key): row for name, rows in collection.tables.items() for row in rows
+            (name, row.key): row for name, rows in self.rows.tables.items() for row in rows
         }
         # A row appears in every category it has fields in; its retention is the same in each.
         self._kept: dict[tuple[str, object], str] = {}
 
-    def category(self, key: str, tables: dict[str, list[Row]]) -> CategorySection:
+    def category(self, key: str, tables: list[Section]) -> CategorySection:
         datamap, language = self.datamap, self.language
         category = datamap.categories[key]
-        specs = [item.spec for rows in tables.values() for item in rows[0].fields]
+        specs = [
+            datamap.tables[section.table].fields[column]
+            for section in tables
+            for column in section.columns
+        ]
         return CategorySection(
             key=key,
             name=category.name.get(language),
             description=category.description.get(language) if category.description else None,
             special=category.special,
-            count=sum(len(rows) for rows in tables.values()),
+            count=sum(len(section.keys) for section in tables),
             purposes=_purposes(datamap, specs, language),
             origins=_unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
             recipients=_recipients(datamap, specs, language),
-            tables=tuple(self.table(key, name, rows, 1) for name, rows in tables.items()),
+            tables=tuple(self.table(section) for section in tables),
         )
 
-    def table(self, category: str, name: str, rows: list[Row], page: int) -> TableSection:
+    def table(self, section: Section) -> TableSection:
         datamap, language = self.datamap, self.language
-        spec = datamap.tables[name]
-        # Within a category only that category's columns are present; the date may not be one.
-        timeline = spec.timeline if any(f.name == spec.timeline for f in rows[0].fields) else None
-        if timeline:
-            rows = sorted(rows, key=lambda row: _sortable(row.value(timeline)), reverse=True)
-        pages = max(1, ceil(len(rows) / PAGE_SIZE))
-        page = min(max(page, 1), pages)
-        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        columns = tuple(
-            Column(item.name, field_label(item.name, item.spec, language))
-            for item in rows[0].fields
-        )
+        spec = datamap.tables[section.table]
+        page, pages, keys = self.shown[(section.category, section.table)]
+        rows = [self.whole[(section.table, key)] for key in keys]
         return TableSection(
-            category=category,
-            key=name,
+            category=section.category,
+            key=section.table,
             name=spec.name.get(language),
             description=spec.description.get(language) if spec.description else None,
             source=datamap.sources[spec.source].name.get(language),
-            columns=columns,
-            rows=tuple(
-                tuple(format_value(item.value, language) for item in row.fields) for row in shown
+            columns=tuple(
+                Column(name, field_label(name, spec.fields[name], language))
+                for name in section.columns
             ),
-            kept=tuple(self.kept(self.whole[(name, row.key)]) for row in shown),
-            total=len(rows),
+            rows=tuple(
+                tuple(format_value(row.value(name), language) for name in section.columns)
+                for row in rows
+            ),
+            kept=tuple(self.kept(row) for row in rows),
+            total=len(section.keys),
             page=page,
             pages=pages,
-            timeline=timeline is not None,
+            timeline=section.timeline,
             retention=describe_retention(datamap, spec, language),
         )
 
@@ -245,12 +271,12 @@ class _View:
         return self._kept[cache_key]
 
     def _describe_kept(self, row: Row) -> str:
-        holds = holds_for(self.datamap, self.collection, row, self.today)
+        holds = holds_for(self.datamap, self.rows, row, self.today)
         if holds:
             until = latest_until(holds)
             binding = next(hold for hold in holds if hold.until == until)
             return describe(binding, self.language)
-        outcome = retention_for(self.datamap, self.collection, row)
+        outcome = retention_for(self.datamap, self.rows, row)
         return describe(outcome, self.language) if outcome else i18n.gettext("No set time")
 
 
@@ -363,9 +389,9 @@ def _recipient(processor: Processor, language: str) -> Recipient:
     )
 
 
-def _identifiers(collection: Collection) -> tuple[Identifier, ...]:
+def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier, ...]:
     result = []
-    for kind, values in collection.identifiers.items():
+    for kind, values in identifiers.items():
         for value in values:
             if kind == "national_id":
                 value = mask_national_id(parse_national_id(value))
@@ -374,14 +400,14 @@ def _identifiers(collection: Collection) -> tuple[Identifier, ...]:
 
 
 def _automated_decisions(
-    datamap: DataMap, grouped: dict[str, dict[str, list[Row]]], language: str
+    datamap: DataMap, grouped: dict[str, list[Section]], language: str
 ) -> tuple[AutomatedDecision, ...]:
     used = _unique(
         purpose
         for tables in grouped.values()
-        for rows in tables.values()
-        for item in rows[0].fields
-        for purpose in item.spec.purposes
+        for section in tables
+        for column in section.columns
+        for purpose in datamap.tables[section.table].fields[column].purposes
     )
     return tuple(
         AutomatedDecision(
@@ -395,12 +421,3 @@ def _automated_decisions(
 
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def _sortable(value: Any) -> tuple[int, str]:
-    # None sorts last in a newest-first timeline; dates and datetimes compare as ISO text.
-    return (
-        (0, "")
-        if value is None
-        else (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
-    )

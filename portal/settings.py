@@ -41,6 +41,8 @@ class Settings:
     fresh_sign_in_seconds: int
     # Approve erasure plans that keep nothing without waiting for the DPO (off by default).
     erasure_auto_approve: bool = False
+    # How long /me is remembered per session, in memory (portal/session_memory.py).
+    me_cache_seconds: int = 60
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -105,6 +107,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         session_idle_minutes=_positive_int(env, "SESSION_IDLE_MINUTES", 30),
         fresh_sign_in_seconds=_positive_int(env, "FRESH_SIGN_IN_SECONDS", 300),
         erasure_auto_approve=_switch(env, "ERASURE_AUTO_APPROVE", default=False),
+        me_cache_seconds=_positive_int(env, "ME_CACHE_SECONDS", 60, minimum=0),
     )
 
 
@@ -143,7 +146,7 @@ def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -151,8 +154,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be greater than zero, not {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
 
 

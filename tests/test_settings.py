@@ -51,7 +51,8 @@ def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> No
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
         ({"OIDC_DISCOVERY_URL": "idp.example"}, "OIDC_DISCOVERY_URL must be an absolute"),
         ({"SESSION_IDLE_MINUTES": "ten"}, "SESSION_IDLE_MINUTES must be a whole number"),
-        ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be greater than zero"),
+        ({"SESSION_IDLE_MINUTES": "0"}, "SESSION_IDLE_MINUTES must be at least 1"),
+        ({"ME_CACHE_SECONDS": "-1"}, "ME_CACHE_SECONDS must be at least 0"),
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a sqlite:/// or postgresql://"),
     ],
 )

@@ -137,7 +137,7 @@ def stream(
     for name in datamap.table_order():
         keys = resolution.keys.get(name, ())
         spec = datamap.tables[name]
-        rows = _read_rows(datamap, engines, name, keys, resolution.via.get(name, {}), chunk_size)
+        rows = read_rows(datamap, engines, name, keys, resolution.via.get(name, {}), chunk_size)
         yield TableStream(name=name, spec=spec, count=len(keys), rows=rows)
 
 
@@ -156,7 +156,7 @@ def may_hold_more(datamap: DataMap) -> dict[str, tuple[str, ...]]:
     return found
 
 
-def _read_rows(
+def read_rows(
     datamap: DataMap,
     engines: Mapping[str, Engine],
     name: str,

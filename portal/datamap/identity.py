@@ -69,6 +69,10 @@ class Resolution:
     withheld: dict[str, int]  # table -> rows under a shared identifier, not shown
     shared_identifiers: dict[str, tuple[str, ...]]  # the person's identifiers others also have
     queries: int  # statements issued, for tests of the per-table bound
+    # table -> key -> the columns read to decide ownership (the key, the link columns, the
+    # columns children link to, the timeline date) of each of the person's rows: enough to
+    # order a table and find a row's relatives without reading the rows themselves.
+    skeleton: dict[str, dict[Any, dict[str, Any]]] = field(default_factory=dict)
 
     def count(self, table_name: str) -> int:
         return len(self.keys.get(table_name, ()))
@@ -259,15 +263,17 @@ class _Resolver:
     def _resolution(self, national_id: str, contested: frozenset[tuple[str, str]]) -> Resolution:
         keys: dict[str, tuple[Any, ...]] = {}
         via: dict[str, dict[Any, str]] = {}
+        skeleton: dict[str, dict[Any, dict[str, Any]]] = {}
         withheld: dict[str, int] = {}
         for name in self.map.tables:
-            mine = {
-                key: row.via
+            rows = {
+                key: row
                 for key, row in self.rows[name].items()
                 if row.status in (Status.anchored, Status.floating)
             }
-            keys[name] = tuple(_sorted(mine))
-            via[name] = mine
+            keys[name] = tuple(_sorted(rows))
+            via[name] = {key: row.via for key, row in rows.items()}
+            skeleton[name] = {key: row.values for key, row in rows.items()}
             held = sum(1 for row in self.rows[name].values() if row.status is Status.withheld)
             if held:
                 withheld[name] = held
@@ -283,6 +289,7 @@ class _Resolver:
             withheld=withheld,
             shared_identifiers={kind: tuple(sorted(values)) for kind, values in shared.items()},
             queries=self.queries,
+            skeleton=skeleton,
         )
 
     # --- database access -------------------------------------------------------------------
@@ -293,6 +300,8 @@ class _Resolver:
         for name, spec in self.map.tables.items():
             needed.setdefault(name, [])
             needed[name] += [spec.key, *(link.column for link in spec.links)]
+            if spec.timeline:
+                needed[name].append(spec.timeline)
             for link in spec.parent_links:
                 needed.setdefault(link.table or "", []).append(self.map.parent_key(link))
         return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}

@@ -2,36 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import anyio
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
 from portal.auth import person_required
-from portal.datamap import Collection, collect
+from portal.datamap import Resolution, resolve
+from portal.datamap.paging import read
 from portal.db import session_scope
 from portal.identifiers import proven_identifiers
 from portal.models import Subject
-from portal.my_data import build_page, table_page
+from portal.my_data import RowReader, build_page, table_page
 
 
-def _collection(request: Request) -> Collection:
-    """Everything held about the signed-in person, found from their proven identifiers."""
+def _holdings(request: Request) -> tuple[Resolution, RowReader]:
+    """Whose rows are whose (from this session's short memory when fresh), and a reader of
+    whole rows by key. Runs in a worker thread: it queries the company's databases."""
     state = request.app.state
-    with session_scope(state.engine) as db:
-        subject = db.get(Subject, request.scope["viewer"].id)
-        proven = proven_identifiers(db, subject.id)
-        national_id = subject.national_id
-    return collect(state.datamap, state.sources, national_id, proven=proven)
+    viewer_id = request.scope["viewer"].id
+
+    def resolve_now() -> Resolution:
+        with session_scope(state.engine) as db:
+            subject = db.get(Subject, viewer_id)
+            proven = proven_identifiers(db, subject.id)
+            national_id = subject.national_id
+        return resolve(state.datamap, state.sources, national_id, proven=proven)
+
+    resolution = state.memory.get(_session_key(request), viewer_id, "resolution", resolve_now)
+
+    def reader(wanted: Any) -> Any:
+        return read(state.datamap, state.sources, resolution, wanted)
+
+    return resolution, reader
+
+
+def _session_key(request: Request) -> str:
+    return request.scope["web_session"].record.id
+
+
+async def _in_thread(build: Callable[[], Any]) -> Any:
+    # anyio runs the function in a copy of this context, so the request's language holds.
+    return await anyio.to_thread.run_sync(build)
 
 
 @person_required
 async def home(request: Request) -> Response:
-    collection = await anyio.to_thread.run_sync(_collection, request)
     state = request.app.state
-    page = build_page(state.datamap, collection, i18n.current_language(), state.now().date())
-    return request.app.state.templates.TemplateResponse(request, "me/home.html", {"page": page})
+    language, today = i18n.current_language(), state.now().date()
+    # The rendered page is remembered briefly for the session (portal/session_memory.py).
+    remembered = (_session_key(request), request.scope["viewer"].id, ("/me", language, today))
+    body = state.memory.recall(*remembered)
+    if body is not None:
+        return HTMLResponse(body)
+
+    def build() -> Any:
+        resolution, reader = _holdings(request)
+        return build_page(state.datamap, resolution, reader, language, today)
+
+    page = await _in_thread(build)
+    response = state.templates.TemplateResponse(request, "me/home.html", {"page": page})
+    state.memory.keep(*remembered, response.body)
+    return response
 
 
 @person_required
@@ -41,20 +77,21 @@ async def table(request: Request) -> Response:
         number = int(request.query_params.get("page", "1"))
     except ValueError:
         number = 1
-    collection = await anyio.to_thread.run_sync(_collection, request)
-    section = table_page(
-        request.app.state.datamap,
-        collection,
-        request.path_params["category"],
-        request.path_params["table"],
-        number,
-        i18n.current_language(),
-        request.app.state.now().date(),
-    )
+    state = request.app.state
+    language, today = i18n.current_language(), state.now().date()
+    category, name = request.path_params["category"], request.path_params["table"]
+
+    def build() -> Any:
+        resolution, reader = _holdings(request)
+        return table_page(
+            state.datamap, resolution, reader, category, name, number, language, today
+        )
+
+    section = await _in_thread(build)
     if section is None:
-        return request.app.state.render_error(request, 404)
-    name = "me/_table.html" if request.headers.get("hx-request") else "me/table.html"
-    return request.app.state.templates.TemplateResponse(request, name, {"table": section})
+        return state.render_error(request, 404)
+    template = "me/_table.html" if request.headers.get("hx-request") else "me/table.html"
+    return state.templates.TemplateResponse(request, template, {"table": section})
 
 
 routes = [

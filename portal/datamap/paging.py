@@ -1,0 +1,182 @@
+"""A person's rows a page at a time, for the "my data" page.
+
+The resolution (identity.py) already holds every one of the person's rows in outline: its key,
+its link columns and its timeline date. That is enough to count a table, put it in display order
+and pick a page without reading the table; only the rows shown are then read in full, with the
+rows their retention needs (retention.holds_for reads the rows a row hangs under and the rows
+whose holds cover it). A person with 2,000 rows thus costs the resolution plus about a page per
+table, not 2,000 rows. Exports and erasure read everything, through collect.stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from portal.datamap.collect import Collection, may_hold_more, read_rows
+from portal.datamap.identity import DEFAULT_CHUNK, Resolution
+from portal.datamap.model import DataMap
+from portal.retention import nearest_common, table_ancestors
+
+RowId = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table's rows within one category, every key in display order."""
+
+    category: str
+    table: str
+    columns: tuple[str, ...]  # the table's fields of this category, in the map's order
+    keys: tuple[Any, ...]
+    # A history (addresses, consents) is shown newest first, when its date is in the category.
+    timeline: bool
+
+    def page(self, number: int, size: int) -> tuple[int, int, tuple[Any, ...]]:
+        """(page number clamped to what exists, pages, the keys on that page)."""
+        pages = max(1, -(-len(self.keys) // size))
+        number = min(max(number, 1), pages)
+        return number, pages, self.keys[(number - 1) * size : number * size]
+
+
+def sections(datamap: DataMap, resolution: Resolution) -> dict[str, list[Section]]:
+    """category -> its sections, categories in the map's order, tables in the map's order."""
+    found: dict[str, list[Section]] = {}
+    for name in datamap.table_order():
+        keys = resolution.keys.get(name, ())
+        if not keys:
+            continue
+        spec = datamap.tables[name]
+        columns: dict[str, list[str]] = {}
+        for column, field_spec in spec.fields.items():
+            columns.setdefault(field_spec.category, []).append(column)
+        for category, names in columns.items():
+            timeline = spec.timeline is not None and spec.timeline in names
+            ordered = _newest_first(resolution, name, spec.timeline) if timeline else keys
+            found.setdefault(category, []).append(
+                Section(category, name, tuple(names), ordered, timeline)
+            )
+    return {key: found[key] for key in datamap.categories if key in found}
+
+
+def _newest_first(resolution: Resolution, table: str, column: str | None) -> tuple[Any, ...]:
+    outline = resolution.skeleton[table]
+    # Keys ascend, and the sort is stable: rows of the same day stay in key order.
+    return tuple(
+        sorted(
+            resolution.keys[table],
+            key=lambda key: _sortable(outline[key][column]),
+            reverse=True,
+        )
+    )
+
+
+def _sortable(value: Any) -> tuple[int, str]:
+    # None sorts last newest first; dates, datetimes and SQLite's ISO text compare as text.
+    if value is None:
+        return (0, "")
+    return (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
+def with_relatives(
+    datamap: DataMap, resolution: Resolution, shown: Mapping[str, Iterable[Any]]
+) -> dict[str, set[Any]]:
+    """The shown rows and every row their retention reads: the rows they hang under, the rows
+    whose holds cover them, and the rows those hang under."""
+    family = _Family(datamap, resolution)
+    wanted = {(table, key) for table, keys in shown.items() for key in keys}
+    for table in {table for table, _ in wanted}:
+        wanted |= family.covering(table, {key for name, key in wanted if name == table})
+    for row in list(wanted):
+        wanted |= family.ancestors(row)
+    found: dict[str, set[Any]] = {}
+    for table, key in wanted:
+        found.setdefault(table, set()).add(key)
+    return found
+
+
+class _Family:
+    """Parents, ancestors and covering rows of the person's rows, from the resolution's outline."""
+
+    def __init__(self, datamap: DataMap, resolution: Resolution) -> None:
+        self.map = datamap
+        self.outline = resolution.skeleton
+        self._by_value: dict[tuple[str, str], dict[Any, list[Any]]] = {}
+        self._ancestors: dict[RowId, frozenset[RowId]] = {}
+
+    def _lookup(self, table: str, column: str) -> dict[Any, list[Any]]:
+        index = self._by_value.get((table, column))
+        if index is None:
+            index = {}
+            for key, values in self.outline.get(table, {}).items():
+                index.setdefault(values[column], []).append(key)
+            self._by_value[(table, column)] = index
+        return index
+
+    def ancestors(self, row: RowId) -> frozenset[RowId]:
+        known = self._ancestors.get(row)
+        if known is None:
+            table, key = row
+            found: set[RowId] = set()
+            values = self.outline[table][key]
+            for link in self.map.tables[table].parent_links:
+                value = values[link.column]
+                if value is None:
+                    continue
+                parent_table = link.table or ""
+                index = self._lookup(parent_table, self.map.parent_key(link))
+                for parent in index.get(value, ()):
+                    found.add((parent_table, parent))
+                    found |= self.ancestors((parent_table, parent))
+            known = self._ancestors[row] = frozenset(found)
+        return known
+
+    def covering(self, target: str, keys: set[Any]) -> set[RowId]:
+        """Rows of other tables whose holds may cover these rows of ``target`` (a superset of
+        what retention.holds_for finds: it also checks each hold's conditions)."""
+        found: set[RowId] = set()
+        shown = {(target, key) for key in keys}
+        for source, spec in self.map.tables.items():
+            if not any(target in ref.covers for ref in spec.holds):
+                continue
+            rows = [(source, key) for key in self.outline.get(source, {})]
+            if target in table_ancestors(self.map, source):
+                # Up: an order line's complaint period holds its order.
+                found |= {row for row in rows if self.ancestors(row) & shown}
+                continue
+            # Sideways or down, through the nearest tables both hang under.
+            common = set(nearest_common(self.map, source, target))
+            anchors = {
+                above for row in shown for above in self.ancestors(row) if above[0] in common
+            }
+            found |= {row for row in rows if row in anchors or self.ancestors(row) & anchors}
+        return found
+
+
+def read(
+    datamap: DataMap,
+    engines: Mapping[str, Engine],
+    resolution: Resolution,
+    wanted: Mapping[str, Iterable[Any]],
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Collection:
+    """These rows of the person, read in full: a Collection holding only them."""
+    tables = {}
+    for name in datamap.table_order():
+        mine = set(resolution.keys.get(name, ()))
+        keys = tuple(sorted(key for key in wanted.get(name, ()) if key in mine))
+        via = resolution.via.get(name, {})
+        tables[name] = tuple(read_rows(datamap, engines, name, keys, via, chunk_size))
+    return Collection(
+        national_id=resolution.national_id,
+        datamap_version=datamap.version,
+        identifiers=resolution.identifiers,
+        tables=tables,
+        withheld=resolution.withheld,
+        shared_identifiers=resolution.shared_identifiers,
+        may_hold_more=may_hold_more(datamap),
+        category_order=tuple(datamap.categories),
+    )

@@ -1,0 +1,128 @@
+"""/me reads a page per table, not every row: it must show exactly what reading everything shows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from portal.datamap import Collection, DataMap, collect, load_datamap, resolve
+from portal.datamap.paging import read, sections
+from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
+from portal.my_data import PAGE_SIZE, build_page, format_value, table_page
+from portal.retention import describe, holds_for, latest_until, retention_for
+from tests.conftest import DEMO_TODAY
+
+CASES = [case.key for case in EDGE_CASES]
+
+
+@pytest.fixture(scope="module")
+def datamap() -> DataMap:
+    return load_datamap(DATAMAP_PATH)
+
+
+def expected_kept(datamap: DataMap, everything: Collection, row: Any, today: date) -> str:
+    """The retention text as the page showed it when it read every row (the oracle)."""
+    holds = holds_for(datamap, everything, row, today)
+    if holds:
+        until = latest_until(holds)
+        return describe(next(hold for hold in holds if hold.until == until), "en")
+    outcome = retention_for(datamap, everything, row)
+    return describe(outcome, "en") if outcome else "No set time"
+
+
+def expected_order(datamap: DataMap, rows: tuple[Any, ...], columns: tuple[str, ...]) -> list:
+    """Key order, or newest first when the table's timeline date is among the columns."""
+    timeline = datamap.tables[rows[0].table].timeline
+    if timeline not in columns:
+        return list(rows)
+
+    def newest(row: Any) -> tuple[int, str]:
+        value = row.value(timeline)
+        return (0, "") if value is None else (1, value.isoformat())
+
+    return sorted(rows, key=newest, reverse=True)
+
+
+class CountingReader:
+    """paging.read, counting the rows it reads."""
+
+    def __init__(self, datamap: DataMap, sources: Mapping[str, Engine], resolution) -> None:
+        self.args = (datamap, sources, resolution)
+        self.rows = 0
+
+    def __call__(self, wanted: Mapping[str, Any]) -> Collection:
+        found = read(*self.args, wanted)
+        self.rows += sum(len(rows) for rows in found.tables.values())
+        return found
+
+
+@pytest.mark.parametrize("key", CASES)
+def test_every_page_shows_what_reading_everything_shows(
+    datamap: DataMap, demo_sources: dict[str, Engine], english: None, key: str
+) -> None:
+    national_id = EDGE_CASES_BY_KEY[key].national_id
+    everything = collect(datamap, demo_sources, national_id)
+    resolution = resolve(datamap, demo_sources, national_id)
+    reader = CountingReader(datamap, demo_sources, resolution)
+    page = build_page(datamap, resolution, reader, "en", DEMO_TODAY)
+
+    assert page.total == sum(len(rows) for rows in everything.tables.values())
+    split = {
+        (category, table): section
+        for category, found in sections(datamap, resolution).items()
+        for section in found
+        for table in [section.table]
+    }
+    shown = [(c.key, t) for c in page.categories for t in c.tables]
+    assert [(c, t.key) for c, t in shown] == list(split)
+    for category, first in shown:
+        section = split[(category, first.key)]
+        rows = expected_order(datamap, everything.tables[first.key], section.columns)
+        for number in range(1, first.pages + 1):
+            # Each page on its own, as the pager asks for it: it must read its own relatives.
+            table = table_page(
+                datamap, resolution, reader, category, first.key, number, "en", DEMO_TODAY
+            )
+            if number == 1:
+                assert table == first
+            assert table is not None and table.total == len(rows)
+            on_page = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+            assert table.rows == tuple(
+                tuple(format_value(row.value(c), "en") for c in section.columns) for row in on_page
+            )
+            assert table.kept == tuple(
+                expected_kept(datamap, everything, row, DEMO_TODAY) for row in on_page
+            )
+
+
+def test_the_first_page_reads_a_page_per_table_not_every_row(
+    datamap: DataMap, demo_sources: dict[str, Engine]
+) -> None:
+    buyer = EDGE_CASES_BY_KEY["frequent_buyer"].national_id
+    resolution = resolve(datamap, demo_sources, buyer)
+    reader = CountingReader(datamap, demo_sources, resolution)
+    page = build_page(datamap, resolution, reader, "en", DEMO_TODAY)
+    tables_shown = {t.key for c in page.categories for t in c.tables}
+    assert page.total > 700
+    # A page per table, and what retention needs: each shown order's lines (two or so each).
+    assert reader.rows <= len(tables_shown) * PAGE_SIZE * 3
+    assert reader.rows < page.total / 2
+
+
+def test_a_page_past_the_end_shows_the_last_page(
+    datamap: DataMap, demo_sources: dict[str, Engine]
+) -> None:
+    buyer = EDGE_CASES_BY_KEY["frequent_buyer"].national_id
+    resolution = resolve(datamap, demo_sources, buyer)
+    reader = CountingReader(datamap, demo_sources, resolution)
+    last = table_page(datamap, resolution, reader, "purchase", "shop_orders", 999, "en", DEMO_TODAY)
+    assert last is not None and last.page == last.pages > 1
+    assert 0 < len(last.rows) <= PAGE_SIZE
+    assert (
+        table_page(datamap, resolution, reader, "purchase", "no_such_table", 1, "en", DEMO_TODAY)
+        is None
+    )
