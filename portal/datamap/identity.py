@@ -106,6 +106,9 @@ class _Resolver:
         self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
         self.ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
         self.columns = self._needed_columns()
+        # The map's link lists are computed properties: read them once, not once per row.
+        self.id_links = {name: spec.identifier_links for name, spec in datamap.tables.items()}
+        self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
         self.clauses = {name: self._clause(name) for name in self.order}
         self.queries = 0
 
@@ -126,9 +129,9 @@ class _Resolver:
         learnt = False
         for name in self.order:
             spec = self.map.tables[name]
-            for link in spec.identifier_links:
+            for link in self.id_links[name]:
                 learnt |= self._follow_identifier(name, spec, link)
-            for link in spec.parent_links:
+            for link in self.parent_links[name]:
                 learnt |= self._follow_parent(name, link)
             self._classify(name, frozenset())
             learnt |= self._learn(name, spec)
@@ -170,7 +173,7 @@ class _Resolver:
     def _learn(self, name: str, spec: TableSpec) -> bool:
         """Identifiers on the person's anchored rows become theirs."""
         learnt = False
-        for link in spec.identifier_links:
+        for link in self.id_links[name]:
             kind = link.identifier or ""
             for row in self.rows[name].values():
                 value = row.values[link.column]
@@ -184,10 +187,9 @@ class _Resolver:
     # --- ownership -------------------------------------------------------------------------
 
     def _classify(self, name: str, contested: frozenset[tuple[str, str]]) -> None:
-        spec = self.map.tables[name]
-        parents = {link.column: self._parent_index(link) for link in spec.parent_links}
+        parents = {link.column: self._parent_index(link) for link in self.parent_links[name]}
         for row in self.rows[name].values():
-            row.status, row.via = self._status(spec, row, parents, contested)
+            row.status, row.via = self._status(name, row, parents, contested)
 
     def _parent_index(self, link: Link) -> dict[Any, Status]:
         """The best status among the parent's rows for each referenced value."""
@@ -203,20 +205,20 @@ class _Resolver:
 
     def _status(
         self,
-        spec: TableSpec,
+        name: str,
         row: _Row,
         parents: dict[str, dict[Any, Status]],
         contested: frozenset[tuple[str, str]],
     ) -> tuple[Status, str]:
         for kind in ANCHOR_KINDS:
-            for link in spec.identifier_links:
+            for link in self.id_links[name]:
                 value = row.values[link.column]
                 if link.identifier == kind and value is not None:
                     mine = normalise(kind, value) in self.ids[kind]
                     return (Status.anchored if mine else Status.foreign), kind
         seen = [
             (parents[link.column].get(row.values[link.column], Status.foreign), link.table or "")
-            for link in spec.parent_links
+            for link in self.parent_links[name]
             if row.values[link.column] is not None
         ]
         for wanted in (Status.anchored, Status.floating):
@@ -225,14 +227,14 @@ class _Resolver:
                     return status, f"table:{parent}"
         if seen:
             return Status.foreign, ""
-        return self._contact_status(spec, row, contested)
+        return self._contact_status(name, row, contested)
 
     def _contact_status(
-        self, spec: TableSpec, row: _Row, contested: frozenset[tuple[str, str]]
+        self, name: str, row: _Row, contested: frozenset[tuple[str, str]]
     ) -> tuple[Status, str]:
         matched = sorted(
             (link.identifier or "", normalise(link.identifier or "", row.values[link.column]))
-            for link in spec.identifier_links
+            for link in self.id_links[name]
             if row.values[link.column] is not None
             and normalise(link.identifier or "", row.values[link.column])
             in self.ids[link.identifier or ""]
@@ -328,14 +330,17 @@ class _Resolver:
         clause = self.clauses[name]
         connection = self._connection(spec.source)
         store = self.rows[name]
+        names = self.columns[name]
+        key_index = names.index(spec.key)
         for chunk in chunks(values, self.chunk_size):
             self.queries += 1
+            # Plain tuples: a RowMapping per row was a good part of the resolution's time.
             result = connection.execute(select(*clause.c).where(expression.in_(chunk)))
-            for mapping in result.mappings():
-                key = mapping[spec.key]
+            for values_row in result:
+                key = values_row[key_index]
                 row = store.get(key)
                 if row is None:
-                    row = store[key] = _Row(dict(mapping))
+                    row = store[key] = _Row(dict(zip(names, values_row, strict=True)))
                 yield row
 
 
