@@ -25,7 +25,11 @@ from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
 from portal.errors import error_renderer
 from portal.request_log import RequestLogMiddleware
+from portal.routes import api as api_routes
 from portal.routes import auth, dpo, me, public, staff
+from portal.routes import block_list as block_list_routes
+from portal.routes import consent as consent_routes
+from portal.routes import exports as export_routes
 from portal.routes import requests as request_routes
 from portal.security import SecurityHeadersMiddleware, content_security_policy
 from portal.session_memory import ForgetOnChange, SessionMemory
@@ -78,8 +82,12 @@ def create_app(
         *auth.routes,
         *me.routes,
         *request_routes.routes,
+        *export_routes.routes,
         *staff.routes,
         *dpo.routes,
+        *consent_routes.routes,
+        *block_list_routes.routes,
+        *api_routes.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if settings.mock_idp_mounted:
@@ -114,8 +122,12 @@ def create_app(
             CSRFMiddleware,
             on_failure=csrf_failed,
             # The mock provider's forms carry their own signed transaction; its token endpoint
-            # is a back channel authenticated by the client secret.
-            exempt_prefixes=(MOCK_IDP_PREFIX + "/",) if settings.mock_idp_mounted else (),
+            # is a back channel authenticated by the client secret. The API under /api/ takes
+            # bearer tokens, never the session cookie.
+            exempt_prefixes=(
+                "/api/",
+                *((MOCK_IDP_PREFIX + "/",) if settings.mock_idp_mounted else ()),
+            ),
             token_for=lambda scope: scope["web_session"].csrf_token,
         ),
     ]

@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks when idle")
     p.set_defaults(func=worker)
 
+    from portal.block_list_cli import register as register_block_list
     from portal.datamap.cli import register as register_datamap
     from portal.demo.cli import register as register_demo
     from portal.identifiers_cli import register as register_identifier
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_datamap(sub)
     register_demo(sub)
     register_identifier(sub)
+    register_block_list(sub)
     return parser
 
 

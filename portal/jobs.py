@@ -51,7 +51,14 @@ BACKOFF_CAP = timedelta(hours=1)
 ERROR_LENGTH = 500
 
 # Modules whose import registers the portal's own handlers (the worker imports them all).
-HANDLER_MODULES: tuple[str, ...] = ("portal.workflows.erasure_run",)
+HANDLER_MODULES: tuple[str, ...] = (
+    "portal.workflows.erasure_run",
+    "portal.exports.jobs",
+    "portal.workflows.reminders",
+    "portal.withdrawal",
+    "portal.registers",
+    "portal.washing",
+)
 
 
 class JobStatus(StrEnum):

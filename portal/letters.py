@@ -3,7 +3,9 @@
 ``render_outcome_letter`` turns an erasure plan into an A4 letter in the person's language: the
 controller as letterhead, what was erased, what was anonymised, and what is kept, why (the law or
 the case) and until when, with the person's rights. ``queue_outcome_message`` puts the e-mail in
-the outbox; ``render_outcome_email`` is what the e-mail issue renders it with.
+the outbox (execution calls it when a plan is done); ``render_outcome_email`` is what the e-mail
+issue renders it with. The e-mail links the request's page, where the owner downloads the letter
+(``letter_facts``); the DPO downloads it from the case page.
 
 Texts are English source strings in ``_()`` (translated through portal/translations); the plan's
 own texts (table names, hold names, law citations) are already in every language. Dates use
@@ -25,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.datamap.model import Controller
@@ -36,13 +38,16 @@ from portal.outbox import OutboxMessage, queue_message
 from portal.retention import format_day
 from portal.templating import TEMPLATES_DIR
 from portal.workflows.erasure import ErasurePlan, Reason, Step, describe_plan
-from portal.workflows.records import StoredPlan
-from portal.workflows.requests import DataRequest
+from portal.workflows.records import PlanStatus, StoredPlan
+from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
 LETTER_TEMPLATE = "pdf/outcome_letter.html"
 LETTER_STYLESHEET = TEMPLATES_DIR / "pdf" / "letter.css"
 EMAIL_TEMPLATE = "emails/erasure_outcome.txt"
 MESSAGE_KIND = "erasure_outcome"
+# The person's page for a request, where the letter can be downloaded after signing in: the
+# e-mail links it, with nothing in the URL but the request number.
+REQUEST_PAGE = "/me/requests/{id}"
 # The controller's local day: a request received at 00:30 in Oslo was received that day.
 _TIME_ZONES = {"NO": "Europe/Oslo", "SE": "Europe/Stockholm"}
 
@@ -249,6 +254,12 @@ def _refusing_fetcher() -> Any:
     return URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
 
 
+# Public names for the export report (portal/exports/report.py), rendered the same way.
+PDF_ENV = _ENV
+in_language = _in_language
+refusing_fetcher = _refusing_fetcher
+
+
 def _letter_html(
     plan: ErasurePlan,
     *,
@@ -310,6 +321,65 @@ def render_outcome_letter(
         return _write_pdf(html)
 
     return _in_language(language, render)
+
+
+# --- a completed request's letter ---------------------------------------------------------------
+
+# A letter exists once the erasure is done: completed, or completed with some records kept.
+LETTER_STATUSES = frozenset({RequestStatus.completed, RequestStatus.partially_completed})
+
+
+@dataclass(frozen=True)
+class LetterFacts:
+    """What a completed erasure request's letter is made from, read in one transaction and
+    rendered after it (rendering takes a while; the database need not wait)."""
+
+    plan: ErasurePlan
+    request_id: int
+    received_at: datetime
+    completed_at: datetime
+    person_name: str
+    language: str  # the request's: the language of the e-mail the person got
+
+    def render(self, controller: Controller, language: str) -> bytes:
+        return render_outcome_letter(
+            self.plan,
+            person_name=self.person_name,
+            request_id=self.request_id,
+            received_at=self.received_at,
+            completed_at=self.completed_at,
+            controller=controller,
+            language=language,
+        )
+
+
+def executed_plan(db: Session, request: DataRequest) -> StoredPlan | None:
+    """The plan a completed erasure request was carried out by; None for any other request
+    (not erasure, not completed yet, cancelled or rejected)."""
+    if request.type != RequestType.erasure or request.status not in LETTER_STATUSES:
+        return None
+    statement = (
+        select(StoredPlan)
+        .where(StoredPlan.request_id == request.id, StoredPlan.status == PlanStatus.executed)
+        .order_by(col(StoredPlan.version).desc())
+        .limit(1)
+    )
+    return db.exec(statement).first()
+
+
+def letter_facts(db: Session, request: DataRequest, person_name: str) -> LetterFacts | None:
+    """The request's outcome letter, ready to render; None when it has none."""
+    stored = executed_plan(db, request)
+    if stored is None or request.id is None:
+        return None
+    return LetterFacts(
+        plan=ErasurePlan.from_dict(stored.plan),
+        request_id=request.id,
+        received_at=request.received_at,
+        completed_at=stored.executed_at or request.closed_at or request.received_at,
+        person_name=person_name,
+        language=request.language,
+    )
 
 
 # --- the e-mail ----------------------------------------------------------------------------------
@@ -376,14 +446,30 @@ def queue_outcome_message(
     )
 
 
-def render_outcome_email(context: Mapping[str, Any], language: str) -> tuple[str, str]:
-    """The e-mail's subject line and plain-text body, from a queued message's context. The
-    template's first line is the subject; the body follows a blank line."""
+def request_url(base_url: str, request_id: int) -> str:
+    """The request's page under the portal's public URL (PORTAL_BASE_URL)."""
+    return base_url.rstrip("/") + REQUEST_PAGE.format(id=request_id)
 
-    def render() -> str:
-        received = format_day(date.fromisoformat(context["received_on"]), language)
-        return _ENV.get_template(EMAIL_TEMPLATE).render(**context, received=received)
 
-    text = _in_language(language, render)
+def render_outcome_email(
+    context: Mapping[str, Any], language: str, *, base_url: str
+) -> tuple[str, str]:
+    """The e-mail's subject line and plain-text body, from a queued message's context and the
+    portal's public URL (``Settings.base_url``, so a link is right even if the URL changed
+    after the message was queued). The template's first line is the subject; the body follows
+    a blank line. The letter itself is not attached: the person downloads it from the request's
+    page after signing in, so it never travels by e-mail."""
+
+    received = format_day(date.fromisoformat(context["received_on"]), language)
+    url = request_url(base_url, int(context["request_id"]))
+    return render_email(
+        EMAIL_TEMPLATE, {**context, "received": received, "request_url": url}, language
+    )
+
+
+def render_email(template: str, context: Mapping[str, Any], language: str) -> tuple[str, str]:
+    """A plain-text e-mail template (templates/emails/) in ``language``: its first line is the
+    subject, the body follows a blank line."""
+    text = _in_language(language, _ENV.get_template(template).render, **context)
     subject, _blank, body = text.partition("\n\n")
     return subject.strip(), body.strip() + "\n"

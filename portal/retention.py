@@ -27,7 +27,7 @@ from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from portal.datamap.collect import Collection, FieldValue, Row, _reflected
+from portal.datamap.collect import Collection, FieldValue, Row, reflected_table
 from portal.datamap.identity import DEFAULT_CHUNK, chunks, resolve
 from portal.datamap.model import (
     DataMap,
@@ -630,7 +630,7 @@ def due_for_retention(
     ``holds_for``, exactly as an erasure plan judges them. ``case_holds`` are record holds;
     person holds come as ``held_people`` (national ID -> holds), each person resolved once.
     """
-    sweep = _Sweep(datamap, engines, chunk_size)
+    sweep = SweepReader(datamap, engines, chunk_size)
     records = [case for case in case_holds if case.scope == "record"]
     people = _people_held(datamap, engines, today, held_people or {}, chunk_size)
     due: dict[tuple[str, str], list[Any]] = {}
@@ -699,7 +699,7 @@ def _people_held(
     return found
 
 
-class _Sweep:
+class SweepReader:
     """Reads rows for a sweep: a table in key-ordered chunks, and related rows by key."""
 
     def __init__(self, datamap: DataMap, engines: Mapping[str, Engine], chunk_size: int) -> None:
@@ -713,7 +713,7 @@ class _Sweep:
         engine = self.engines[spec.source]
         with engine.connect() as connection:
             schema = self.datamap.sources[spec.source].schema_
-            table = _reflected(engine, connection, self.datamap.db_table(name), schema)
+            table = reflected_table(engine, connection, self.datamap.db_table(name), schema)
             key = table.c[spec.key]
             statement = select(*(table.c[column] for column in spec.fields)).order_by(key)
             if where is not None:

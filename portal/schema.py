@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+import portal.api_tokens
 import portal.audit
+import portal.block_list
+import portal.consent
+import portal.exports.models
 import portal.jobs
 import portal.models
 import portal.outbox
+import portal.washing
 import portal.workflows.records
 import portal.workflows.requests  # noqa: F401
 

@@ -43,6 +43,14 @@ class Settings:
     erasure_auto_approve: bool = False
     # How long /me is remembered per session, in memory (portal/session_memory.py).
     me_cache_seconds: int = 60
+    # Export downloads: how long a ready export's files and links last (days), and the number of
+    # rows above which the worker builds it while the page shows progress.
+    export_link_days: int = 7
+    export_background_rows: int = 500
+    # The country a phone number without a country code belongs to (block list, washing).
+    phone_region: str = "NO"
+    # The DPO's mailbox for deadline reminders (empty: no reminders; portal/workflows/reminders.py).
+    dpo_email: str = ""
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -107,7 +115,11 @@ def _build(env: Mapping[str, str]) -> Settings:
         session_idle_minutes=_positive_int(env, "SESSION_IDLE_MINUTES", 30),
         fresh_sign_in_seconds=_positive_int(env, "FRESH_SIGN_IN_SECONDS", 300),
         erasure_auto_approve=_switch(env, "ERASURE_AUTO_APPROVE", default=False),
+        phone_region=phone_region_from(env),
+        dpo_email=dpo_email_from(env),
         me_cache_seconds=_positive_int(env, "ME_CACHE_SECONDS", 60, minimum=0),
+        export_link_days=_positive_int(env, "EXPORT_LINK_DAYS", 7),
+        export_background_rows=_positive_int(env, "EXPORT_BACKGROUND_ROWS", 500, minimum=0),
     )
 
 
@@ -156,6 +168,24 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int 
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def phone_region_from(env: Mapping[str, str]) -> str:
+    import phonenumbers
+
+    value = env.get("PHONE_REGION", "NO").strip().upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(f"PHONE_REGION must be a two-letter country code, not {value!r}")
+    return value
+
+
+def dpo_email_from(env: Mapping[str, str]) -> str:
+    """DPO_EMAIL: one e-mail address, or empty (the worker reads it without the rest)."""
+    value = env.get("DPO_EMAIL", "").strip()
+    local, _at, domain = value.partition("@")
+    if value and (not local or "." not in domain or any(c.isspace() for c in value)):
+        raise SettingsError(f"DPO_EMAIL must be one e-mail address, not {value!r}")
     return value
 
 

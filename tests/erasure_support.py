@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from portal.datamap import Collection, DataMap, Row, collect, parse_datamap
+from portal.datamap import Collection, DataMap, Row, collect, load_datamap, parse_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from tests.support import postgres_database
@@ -55,3 +56,23 @@ def person(datamap: DataMap, engines: dict[str, Engine], key: str) -> Collection
 
 def rows(collection: Collection, table: str) -> tuple[Row, ...]:
     return collection.tables[table]
+
+
+# Module-scoped fixtures for the tests that only read the demo company (plans, retention):
+# import them into the test module (`from tests.erasure_support import datamap, demo, engines`).
+
+
+@pytest.fixture(scope="module")
+def demo(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with seeded_demo(db_kind, tmp_path_factory.mktemp("demo")) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def datamap() -> DataMap:
+    return load_datamap(DATAMAP_PATH)
+
+
+@pytest.fixture(scope="module")
+def engines(datamap: DataMap, demo: Engine) -> dict[str, Engine]:
+    return dict.fromkeys(datamap.sources, demo)

@@ -30,7 +30,13 @@ from portal.workflows.requests import (
 )
 from tests.conftest import TEST_SECRET
 from tests.support import signed_in_client
-from tests.test_request_pages import Clock, add_person, file_by_hand, sign_in_subject
+from tests.test_request_pages import (
+    Clock,
+    add_person,
+    completed_erasure,
+    file_by_hand,
+    sign_in_subject,
+)
 
 
 @pytest.fixture
@@ -249,6 +255,157 @@ def test_hold_and_release_re_plan(client: TestClient, dpo: int) -> None:
         record = db.get(CaseHoldRecord, hold.id)
     assert record.released_by == dpo and record.release_reason == "Settled"
     assert client.get(f"/dpo/requests/{request_id}").context["page"].holds == ()
+
+
+def test_the_dpo_downloads_the_outcome_letter_and_the_view_is_logged(
+    client: TestClient, dpo: int
+) -> None:
+    subject_id, request_id = completed_erasure(client)
+    sign_in_staff(client, dpo)
+    page = client.get(f"/dpo/requests/{request_id}")
+    assert page.context["page"].letter
+    href = f"/dpo/requests/{request_id}/letter.pdf"
+    assert f'href="{href}"' in page.text
+    response = client.get(href)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    with session_scope(client.app.state.engine) as db:
+        [entry] = db.exec(
+            select(AuditEntry).where(AuditEntry.action == "outcome_letter.view")
+        ).all()
+    assert (entry.actor, entry.actor_id, entry.subject_id) == ("staff", dpo, subject_id)
+    assert entry.details == {"request_id": request_id}
+    # No letter for a request that is not a completed erasure; nothing logged for it.
+    other = file_by_hand(client, add_person(client, "ordinary"), RequestType.erasure)
+    assert client.get(f"/dpo/requests/{other}/letter.pdf").status_code == 404
+    assert client.get("/dpo/requests/999999/letter.pdf").status_code == 404
+    assert not client.get(f"/dpo/requests/{other}").context["page"].letter
+    # Other staff and people may not.
+    sign_in_staff(client, add_staff(client, StaffRoleName.staff, sub="cs"))
+    assert client.get(href).status_code == 403
+    sign_in_subject(client, subject_id)
+    assert client.get(href).status_code == 403
+    with session_scope(client.app.state.engine) as db:
+        logged = db.exec(select(AuditEntry).where(AuditEntry.action == "outcome_letter.view"))
+        assert len(logged.all()) == 1
+
+
+def test_a_hold_on_one_record_of_the_plan(client: TestClient, dpo: int) -> None:
+    from portal.workflows.erasure import ErasurePlan
+
+    request_id = file_erasure_as_person(client, "ordinary")
+    sign_in_staff(client, dpo)
+    response = client.get(f"/dpo/requests/{request_id}")
+    page = response.context["page"]
+    assert "record_hold" in page.actions and 'id="record-hold-form"' in response.text
+    [first] = plans(client, request_id)
+    steps = ErasurePlan.from_dict(first.plan).steps
+    index, step = next((i, s) for i, s in enumerate(steps) if s.action == "erase")
+    assert page.records[index].index == index and str(step.key) in page.records[index].label
+    # The form names the record by its place in the plan; a wrong place or an old plan is
+    # refused with a message, and nothing changes.
+    bad = post(
+        client,
+        request_id,
+        "record_hold",
+        plan_id=str(first.id),
+        record="99999",
+        kind="litigation",
+        reason="Claim",
+    )
+    assert bad.status_code == 400 and set(bad.context["page"].errors) == {"record"}
+    stale = post(
+        client,
+        request_id,
+        "record_hold",
+        plan_id="0",
+        record=str(index),
+        kind="litigation",
+        reason="Claim",
+    )
+    assert stale.status_code == 409
+    assert len(plans(client, request_id)) == 1
+    response = post(
+        client,
+        request_id,
+        "record_hold",
+        plan_id=str(first.id),
+        record=str(index),
+        kind="complaint",
+        reason="Complaint about this delivery",
+        review_at="2027-03-01",
+    )
+    assert response.status_code == 303
+    with session_scope(client.app.state.engine) as db:
+        [hold] = db.exec(select(CaseHoldRecord)).all()
+    assert (hold.scope, hold.table_name, hold.row_key) == ("record", step.table, str(step.key))
+    assert hold.set_by == dpo and str(hold.review_at) == "2027-03-01"
+    # The new version keeps that record, under the hold; the other records are as before.
+    first_again, second = plans(client, request_id)
+    assert first_again.status == PlanStatus.superseded
+    new_steps = ErasurePlan.from_dict(second.plan).steps
+    kept = next(s for s in new_steps if (s.table, s.key) == (step.table, step.key))
+    assert kept.action == "retain" and kept.until is None
+    assert [r.key for r in kept.reasons] == [f"case:{hold.id}"]
+    changed = [(a.table, a.key) for a, b in zip(steps, new_steps, strict=True) if a != b]
+    assert (step.table, step.key) in changed
+    page = client.get(f"/dpo/requests/{request_id}")
+    [shown] = page.context["page"].holds
+    assert shown.record and str(step.key) in shown.record
+    assert any("until the hold is released" in line for line in page.context["page"].plan.lines)
+
+
+def test_the_dpo_lifts_a_restriction_and_the_person_is_told(client: TestClient, dpo: int) -> None:
+    from portal.outbox import OutboxMessage
+
+    subject_id = add_person(client, "ordinary")
+    sign_in_subject(client, subject_id)
+    csrf = client.get("/me/requests/new").context["csrf_token"]
+    filed = client.post(
+        "/me/requests/new",
+        data={"type": "restriction", "details": "I dispute the debt.", "csrf_token": csrf},
+    )
+    request_id = int(filed.headers["location"].rsplit("/", 1)[1])
+    sign_in_staff(client, dpo)
+    response = client.get(f"/dpo/requests/{request_id}")
+    page = response.context["page"]
+    [hold] = page.holds
+    assert hold.restriction and "release" in page.actions and "hold" not in page.actions
+    assert "art. 18(3)" in response.text
+    released = post(client, request_id, "release", hold_id=str(hold.id), reason="Checked")
+    assert released.status_code == 303
+    with session_scope(client.app.state.engine) as db:
+        [message] = db.exec(select(OutboxMessage)).all()
+        assert db.get(CaseHoldRecord, hold.id).released_at is not None
+    assert (message.kind, message.subject_id, message.language) == (
+        "restriction_lifted",
+        subject_id,
+        "nb",
+    )
+    assert client.get(f"/dpo/requests/{request_id}").context["page"].holds == ()
+
+
+def test_the_timeline_speaks_to_each_viewer(client: TestClient, dpo: int) -> None:
+    from portal.workflows.requests import apply
+
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    with session_scope(client.app.state.engine) as db:
+        found = db.get(DataRequest, request_id)
+        apply(db, found, "ask_subject", actor=Actor.dpo, reason="Which year?")
+    dpo_view = client.get(f"/dpo/requests/{request_id}").context["page"].timeline
+    assert [(e.what, e.who) for e in dpo_view] == [
+        ("We asked the person a question", "the data protection officer"),
+        ("Request sent", "the person"),
+    ]
+    sign_in_subject(client, person)
+    client.cookies.set("lang", "en")
+    own = client.get(f"/me/requests/{request_id}").context["page"].timeline
+    assert [(e.what, e.who) for e in own] == [
+        ("We asked you a question", "the data protection officer"),
+        ("Request sent", "you"),
+    ]
 
 
 def test_extend_the_deadline(client: TestClient, dpo: int) -> None:

@@ -1,40 +1,23 @@
 """Erasure plans on seeded demo people: the acceptance scenarios of the issue, exactly."""
 
+# ruff: noqa: F811 - fixtures imported from tests.erasure_support are parameters here
+
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy.engine import Engine
 
-from portal.datamap import Collection, DataMap, load_datamap
-from portal.demo import DATAMAP_PATH
+from portal.datamap import Collection, DataMap
 from portal.retention import CaseHold
 from portal.workflows.erasure import ErasurePlan, Step, describe_plan, plan_erasure, pseudonym
-from tests.erasure_support import TODAY, person, seeded_demo
+from tests.erasure_support import TODAY, datamap, demo, engines, person  # noqa: F401 - fixtures
 
 ORDER_FIELDS = (("account_id",), ("email", "delivery_name", "delivery_street"))
 INVOICE_FIELDS = ((), ("customer_number", "billing_name", "billing_address"))
 RECEIPT_PAYMENT_FIELDS = (("card_last4",), ("payer_name",))  # paid by card
 INVOICE_PAYMENT_FIELDS = ((), ("payer_name",))  # paid by bank transfer: no card number
-
-
-@pytest.fixture(scope="module")
-def demo(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    with seeded_demo(db_kind, tmp_path_factory.mktemp("erasure")) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
-
-
-@pytest.fixture(scope="module")
-def engines(datamap: DataMap, demo: Engine) -> dict[str, Engine]:
-    return dict.fromkeys(datamap.sources, demo)
 
 
 def outline(plan: ErasurePlan) -> dict[str, list[tuple]]:

@@ -8,6 +8,7 @@ run does, and the retention sweep.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,11 +28,12 @@ from sqlmodel import select as sm_select
 from portal import jobs
 from portal.audit import AuditEntry
 from portal.datamap import Collection, DataMap, collect, load_datamap
-from portal.datamap.collect import _reflected
+from portal.datamap.collect import reflected_table
 from portal.db import session_scope, utcnow
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from portal.jobs import Job
+from portal.letters import outcome_context, render_outcome_email
 from portal.models import Assurance, StaffMember, Subject, SubjectIdentifier, WebSession
 from portal.outbox import OutboxMessage
 from portal.worker import Worker
@@ -190,7 +192,7 @@ def snapshot(datamap: DataMap, demo: Engine) -> dict[str, list[tuple]]:
     found: dict[str, list[tuple]] = {}
     with demo.connect() as connection:
         for name, spec in datamap.tables.items():
-            table = _reflected(demo, connection, datamap.db_table(name), None)
+            table = reflected_table(demo, connection, datamap.db_table(name), None)
             rows = connection.execute(select(table).order_by(table.c[spec.key]))
             found[name] = [tuple(str(value) for value in row) for row in rows]
     return found
@@ -199,7 +201,7 @@ def snapshot(datamap: DataMap, demo: Engine) -> dict[str, list[tuple]]:
 def row(demo: Engine, table: str, column: str, value: Any) -> dict[str, Any] | None:
     """The row of ``table`` whose ``column`` is ``value``, typed (dates as dates)."""
     with demo.connect() as connection:
-        reflected = _reflected(demo, connection, table, None)
+        reflected = reflected_table(demo, connection, table, None)
         statement = select(reflected).where(reflected.c[column] == value)
         found = connection.execute(statement).mappings().first()
         return dict(found) if found else None
@@ -272,7 +274,21 @@ def test_scenario_1_shop_customer(
     with Session(engine) as db:
         message = db.execute(select(OutboxMessage)).scalars().one()
         assert (message.kind, message.language) == ("erasure_outcome", "en")
-        assert message.context["plan_id"] == plan_id
+        # One code path: the message the letters module builds, with the plan in plain words.
+        expected = outcome_context(
+            ErasurePlan.from_dict(stored_plan(engine, plan_id).plan),
+            request_id=request_id,
+            plan_id=plan_id,
+            received_at=request.received_at,
+            controller=datamap.controller,
+            language="en",
+        )
+        assert message.context == json.loads(json.dumps(expected))
+        _subject, body = render_outcome_email(
+            message.context, "en", base_url="https://innsyn.example"
+        )
+        assert f"https://innsyn.example/me/requests/{request_id}\n" in body
+        assert "bookkeeping" in body.lower()
         done = db.execute(select(PlanSourceDone.source).order_by(PlanSourceDone.id))
         assert list(done.scalars()) == ["crm", "shop", "billing", "contact_log", "marketing"]
     deferred = job_rows(engine, "erasure.deferred")
@@ -454,14 +470,23 @@ def test_no_identifier_of_an_erased_person_is_left(
         db.add(SubjectIdentifier(subject_id=person, kind="email", value="kari@old.example",
                                  assurance="staff"))  # fmt: skip
         db.add(WebSession(id="s" * 64, subject_id=person))
+        named = db.get(Subject, person)
+        named.given_name, named.family_name = "Kari", "Nordmann"  # as a BankID sign-in sets
+        db.add(named)
     approve(engine, plan(engine, request_id, runtime), dpo)
     run_jobs(engine)
     assert _scan(datamap, demo, values) == []
-    # The portal forgets too: linked identifiers and live sessions, not the evidence.
+    # The portal forgets too: the name, linked identifiers and live sessions; the national ID
+    # stays, as the key of the evidence (the request, its plan, the audit log).
     with session_scope(engine) as db:
         assert db.exec(sm_select(SubjectIdentifier)).all() == []
         assert db.get(WebSession, "s" * 64).ended_at is not None
-        assert db.get(Subject, person) is not None
+        kept = db.get(Subject, person)
+        assert (kept.national_id, kept.given_name, kept.family_name) == (
+            national_id("ordinary"),
+            "",
+            "",
+        )
 
 
 def _scan(datamap: DataMap, demo: Engine, values: set[str]) -> list[tuple[str, str]]:
@@ -469,7 +494,7 @@ def _scan(datamap: DataMap, demo: Engine, values: set[str]) -> list[tuple[str, s
     hits: list[tuple[str, str]] = []
     with demo.connect() as connection:
         for name in datamap.tables:
-            table = _reflected(demo, connection, datamap.db_table(name), None)
+            table = reflected_table(demo, connection, datamap.db_table(name), None)
             for column in table.c:
                 if not isinstance(column.type, String):
                     continue

@@ -388,15 +388,20 @@ def test_the_email_renders_from_the_queued_context(
         controller=datamap.controller,
         language="sv",
     )
-    subject, body = render_outcome_email(json.loads(json.dumps(context)), "sv")
+    base = "https://innsyn.nordlys.example/"
+    subject, body = render_outcome_email(json.loads(json.dumps(context)), "sv", base_url=base)
     assert "4711" in subject and "\n" not in subject
+    # Not attached: the letter is downloaded from the request's page, whose URL holds only the
+    # request number (PORTAL_BASE_URL, no double slash).
+    assert "\nhttps://innsyn.nordlys.example/me/requests/4711\n" in body
+    assert "BankID" in body
     assert "3 november 2026" in body
     for line in describe_plan(plan, "sv"):
         assert f"- {line}\n" in body
     assert "Datatilsynet (Norge)" in body
     assert datamap.controller.dpo_contact in body
     assert not re.search(r"\n{3,}", body)
-    _subject, english = render_outcome_email({**context, "lines": []}, "en")
+    _subject, english = render_outcome_email({**context, "lines": []}, "en", base_url=base)
     assert "no longer linked to you" in english and "kept unchanged" in english
     _subject, empty = render_outcome_email(
         outcome_context(
@@ -408,6 +413,9 @@ def test_the_email_renders_from_the_queued_context(
             language="en",
         ),
         "en",
+        base_url="http://127.0.0.1:8000",
     )
     assert "we hold nothing about you" in empty
+    assert "download it from your request's page" in empty
+    assert "http://127.0.0.1:8000/me/requests/1\n" in empty
     assert "- " not in empty

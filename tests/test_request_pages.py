@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -375,3 +376,84 @@ def test_restriction_marks_everything_restricted_until_the_dpo_lifts_it(
     assert plan.steps
     assert {step.action for step in plan.steps} == {"retain"}
     assert all(step.until is None for step in plan.steps)
+
+
+# --- the outcome letter -------------------------------------------------------------------------
+
+
+def completed_erasure(client: TestClient, key: str = "nothing_held") -> tuple[int, int]:
+    """A demo person whose erasure was planned, approved and carried out (subject id, request
+    id). The person holds nothing, so the shared demo company is left as it is."""
+    from portal.workflows.erasure_run import execute_plan
+    from portal.workflows.erasure_service import approve_plan, plan_request
+
+    subject_id = add_person(client, key)
+    request_id = file_by_hand(client, subject_id, RequestType.erasure, language="en")
+    state = client.app.state
+    now = state.now()
+    with session_scope(state.engine) as db:
+        planned = plan_request(
+            db, request_id, datamap=state.datamap, sources=state.sources, today=now.date()
+        )
+        approved = approve_plan(db, planned.id, staff_id=None, now=now)
+        assert execute_plan(db, approved, datamap=state.datamap, sources=state.sources, now=now)
+    return subject_id, request_id
+
+
+def test_the_owner_downloads_the_outcome_letter_of_a_completed_erasure(
+    client: TestClient, english: None
+) -> None:
+    from pypdf import PdfReader
+
+    from portal.subjects import subject_for_sign_in
+
+    subject_id, request_id = completed_erasure(client)
+    case = EDGE_CASES_BY_KEY["nothing_held"]
+    with session_scope(client.app.state.engine) as db:
+        # The erasure blanked the name; the BankID sign-in to download the letter stores it.
+        assert db.get(Subject, subject_id).display_name == ""
+        claims = {"nnin": case.national_id, "given_name": case.given_name, "family_name": "F"}
+        subject_for_sign_in(db, claims, national_id_claim="nnin", now=client.app.state.now())
+    sign_in_subject(client, subject_id)
+    client.cookies.set("lang", "en")
+    page = client.get(f"/me/requests/{request_id}")
+    assert page.context["page"].letter
+    href = f"/me/requests/{request_id}/letter.pdf"
+    assert f'href="{href}"' in page.text
+    response = client.get(href)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="outcome-letter-{request_id}.pdf"'
+    )
+    assert response.headers["cache-control"] == "no-store"
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    assert "we hold nothing about you" in " ".join(text.split())
+    assert case.given_name in text  # addressed to the person signed in
+
+
+def test_no_letter_before_completion_for_others_or_on_a_stale_sign_in(
+    client: TestClient, clock: Clock, settings: Settings
+) -> None:
+    subject_id, request_id = completed_erasure(client)
+    # Someone else, signed in: the same 404 as for an id that does not exist.
+    sign_in_as(client, "ordinary")
+    assert client.get(f"/me/requests/{request_id}/letter.pdf").status_code == 404
+    assert client.get(f"/me/requests/{request_id + 1000}/letter.pdf").status_code == 404
+    # The owner's request that is not completed has no letter, and no link to one.
+    sign_in_subject(client, subject_id)
+    open_request = file_by_hand(client, subject_id, RequestType.erasure)
+    assert client.get(f"/me/requests/{open_request}/letter.pdf").status_code == 404
+    page = client.get(f"/me/requests/{open_request}")
+    assert not page.context["page"].letter and "letter.pdf" not in page.text
+    # A download needs a recent sign-in; afterwards the browser comes back to the letter.
+    stale = clock.now - timedelta(seconds=settings.fresh_sign_in_seconds + 1)
+    sign_in_subject(client, subject_id, authenticated_at=stale)
+    response = client.get(f"/me/requests/{request_id}/letter.pdf")
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        f"/auth/login?next=%2Fme%2Frequests%2F{request_id}%2Fletter.pdf&fresh=1"
+    )
+    # Signed out: to the sign-in page.
+    client.cookies.clear()
+    assert client.get(f"/me/requests/{request_id}/letter.pdf").status_code == 303

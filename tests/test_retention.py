@@ -1,17 +1,18 @@
 """Retention rules and holds: date arithmetic, conditions, covers, parent dates, the wording,
 the Swedish variant by changing only the map, and the retention sweep's dry run."""
 
+# ruff: noqa: F811 - fixtures imported from tests.erasure_support are parameters here
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from portal.datamap import DataMap, Period, load_datamap
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.datamap import DataMap, Period
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.retention import (
     ActiveHold,
     CaseHold,
@@ -25,24 +26,7 @@ from portal.retention import (
     period_start,
     retention_for,
 )
-from tests.erasure_support import TODAY, edited_map, person, rows, seeded_demo
-
-
-@pytest.fixture(scope="module")
-def demo(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    with seeded_demo(db_kind, tmp_path_factory.mktemp("retention")) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
-
-
-@pytest.fixture(scope="module")
-def engines(datamap: DataMap, demo: Engine) -> dict[str, Engine]:
-    return dict.fromkeys(datamap.sources, demo)
-
+from tests.erasure_support import TODAY, datamap, demo, edited_map, engines, person, rows  # noqa: F401 - fixtures
 
 # --- dates ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from portal.datamap.model import HoldRef, RetentionRef, TableSpec
+from portal.datamap.model import ConsentRecord, HoldRef, RetentionRef, TableSpec
 from portal.datamap.problems import Problems, where
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
         _check_anonymise(name, table, problems)
     _check_retention(parsed, name, table, problems)
     _check_holds(parsed, name, table, problems)
+    _check_deceased(parsed, name, table, problems)
 
 
 def _columns(parsed: Parsed, name: str) -> set[str]:
@@ -275,3 +276,32 @@ def _check_consents(parsed: Parsed, problems: Problems) -> None:
                         where(section="purpose", item=name, table=target.table, field=column),
                         "consent withdrawal names an unknown column",
                     )
+        _check_consent_record(parsed, name, purpose.consent.record, problems)
+
+
+def _check_consent_record(
+    parsed: Parsed, name: str, record: ConsentRecord | None, problems: Problems
+) -> None:
+    if record is None:
+        return
+    place = where(section="purpose", item=name, table=record.table)
+    if _unknown(parsed, "tables", record.table):
+        problems.add(place, "consent record names an unknown table")
+        return
+    columns = [record.given, record.withdrawn, record.version, *record.when]
+    for column in [c for c in columns if c is not None]:
+        if column not in _columns(parsed, record.table):
+            problems.add(
+                where(section="purpose", item=name, table=record.table, field=column),
+                "consent record names an unknown column",
+            )
+
+
+def _check_deceased(parsed: Parsed, name: str, table: TableSpec, problems: Problems) -> None:
+    if table.deceased is None:
+        return
+    place = where(table=name, field=table.deceased)
+    if table.deceased not in _columns(parsed, name):
+        problems.add(place, "the deceased column is not among the fields")
+    if not any(link.identifier == "national_id" for link in table.links):
+        problems.add(place, "a deceased column needs a table that links by national_id")

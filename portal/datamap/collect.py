@@ -170,7 +170,7 @@ def read_rows(
     schema = datamap.sources[spec.source].schema_
     engine = engines[spec.source]
     with engine.connect() as connection:
-        reflected = _reflected(engine, connection, datamap.db_table(name), schema)
+        reflected = reflected_table(engine, connection, datamap.db_table(name), schema)
         columns = [reflected.c[column_name] for column_name in spec.fields]
         key_column = reflected.c[spec.key]
         for chunk in chunks(keys, chunk_size):
@@ -192,7 +192,7 @@ _REFLECTED: weakref.WeakKeyDictionary[Engine, dict[tuple[str | None, str], Table
 _REFLECT_LOCK = threading.Lock()
 
 
-def _reflected(engine: Engine, connection: Connection, name: str, schema: str | None) -> Table:
+def reflected_table(engine: Engine, connection: Connection, name: str, schema: str | None) -> Table:
     with _REFLECT_LOCK:
         tables = _REFLECTED.setdefault(engine, {})
         if (schema, name) not in tables:

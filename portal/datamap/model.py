@@ -158,10 +158,30 @@ class ConsentTarget(_Item):
         return self
 
 
+MarketingChannel = Literal["phone", "sms", "email", "post"]
+
+
+class ConsentRecord(_Item):
+    """Where the company already keeps this consent: rows imported into the portal's history
+    (channel "import") until the person first acts on the purpose in the portal."""
+
+    table: str
+    given: Identifier  # the time the consent was given
+    withdrawn: Identifier | None = None  # the time it was withdrawn, if it was
+    version: Identifier | None = None  # the version of the text the person saw
+    when: dict[str, list[Scalar]] = Field(default_factory=dict)
+
+
 class Consent(_Item):
     lifetime: PeriodText | None = None  # e.g. NIX: a consent lasts 3 months
     jurisdiction: Jurisdiction = "EU"
     withdraw: list[ConsentTarget] = Field(default_factory=list)
+    # What the person reads beside the switch, and its version (recorded with each choice).
+    text: Text | None = None
+    version: str = Field(default="1", min_length=1, max_length=40)
+    # The marketing channels the consent covers: a withdrawn or expired consent blocks them.
+    channels: list[MarketingChannel] = Field(default_factory=list)
+    record: ConsentRecord | None = None
 
 
 class Purpose(_Item):
@@ -288,6 +308,8 @@ class TableSpec(_Item):
     defaults: FieldDefaults | None = None
     # A history (addresses, consents): the date column its rows are ordered by, as a timeline.
     timeline: Identifier | None = None
+    # A date column set when the person has died: their identifiers go on the block list.
+    deceased: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 
     @property

@@ -10,28 +10,29 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal import requests_view as view
 from portal.auth import staff_required
+from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs
+from portal.views.common import Done, flash, pdf_response, render
 
 
 @staff_required("dpo")
 async def queue(request: Request) -> Response:
     state = request.app.state
     page = await anyio.to_thread.run_sync(
-        view.load_queue,
+        dpo_queue.load_queue,
         state.engine,
         request.query_params.get("status"),
         i18n.current_language(),
         state.now(),
     )
-    return view.render(request, "dpo/queue.html", page)
+    return render(request, "dpo/queue.html", page)
 
 
 @staff_required("dpo")
 async def case(request: Request) -> Response:
     state = request.app.state
     page = await anyio.to_thread.run_sync(
-        view.load_case,
+        dpo_case.load_case,
         state.engine,
         request.path_params["id"],
         request.scope["viewer"].id,
@@ -40,7 +41,24 @@ async def case(request: Request) -> Response:
     )
     if page is None:
         return state.render_error(request, 404)
-    return view.render(request, "dpo/request.html", page)
+    return render(request, "dpo/request.html", page)
+
+
+@staff_required("dpo")
+async def outcome_letter(request: Request) -> Response:
+    """A completed erasure's outcome letter, in the person's language; audit-logged."""
+    state = request.app.state
+    facts = await anyio.to_thread.run_sync(
+        dpo_case.load_case_letter,
+        state.engine,
+        request.path_params["id"],
+        request.scope["viewer"].id,
+        state.now(),
+    )
+    if facts is None:
+        return state.render_error(request, 404)
+    pdf = await anyio.to_thread.run_sync(facts.render, state.datamap.controller, facts.language)
+    return pdf_response(pdf, facts.request_id)
 
 
 @staff_required("dpo")
@@ -48,10 +66,10 @@ async def act(request: Request) -> Response:
     """One of the case page's forms; a refusal shows the page again with the reason."""
     state = request.app.state
     form = dict(await request.form())
-    runtime = view.Runtime(state.datamap, state.sources, state.now())
+    runtime = dpo_actions.Runtime(state.datamap, state.sources, state.now())
     result = await anyio.to_thread.run_sync(
         partial(
-            view.act_on_case,
+            dpo_actions.act_on_case,
             state.engine,
             request.path_params["id"],
             request.path_params["action"],
@@ -63,28 +81,28 @@ async def act(request: Request) -> Response:
     )
     if result is None:
         return state.render_error(request, 404)
-    if isinstance(result, view.Done):
-        view.flash(request, result.message)
+    if isinstance(result, Done):
+        flash(request, result.message)
         return RedirectResponse(result.location, status_code=303)
-    return view.render(request, "dpo/request.html", result.page, result.status)
+    return render(request, "dpo/request.html", result.page, result.status)
 
 
 @staff_required("dpo")
 async def parked(request: Request) -> Response:
     """Jobs that failed for good (e.g. a source database that refused an erasure)."""
-    jobs = await anyio.to_thread.run_sync(view.load_parked_jobs, request.app.state.engine)
-    return view.render(request, "dpo/jobs.html", jobs)
+    jobs = await anyio.to_thread.run_sync(parked_jobs.load_parked_jobs, request.app.state.engine)
+    return render(request, "dpo/jobs.html", jobs)
 
 
 @staff_required("dpo")
 async def retry(request: Request) -> Response:
     state = request.app.state
     done = await anyio.to_thread.run_sync(
-        view.retry_job, state.engine, request.path_params["id"], state.now()
+        parked_jobs.retry_job, state.engine, request.path_params["id"], state.now()
     )
     if done is None:
         return state.render_error(request, 404)
-    view.flash(request, done.message)
+    flash(request, done.message)
     return RedirectResponse(done.location, status_code=303)
 
 
@@ -93,5 +111,6 @@ routes = [
     Route("/dpo/jobs", parked),
     Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
     Route("/dpo/requests/{id:int}", case),
+    Route("/dpo/requests/{id:int}/letter.pdf", outcome_letter),
     Route("/dpo/requests/{id:int}/{action:str}", act, methods=["POST"]),
 ]

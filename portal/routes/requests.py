@@ -10,13 +10,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal import requests_view as view
 from portal.auth import is_fresh, person_required, sign_in_redirect
+from portal.views import my_requests, request_form
+from portal.views.common import Done, flash, pdf_response, render
 from portal.workflows.requests import RequestType
 
 
-def _done(request: Request, done: view.Done) -> Response:
-    view.flash(request, done.message)
+def _done(request: Request, done: Done) -> Response:
+    flash(request, done.message)
     return RedirectResponse(done.location, status_code=303)
 
 
@@ -24,13 +25,13 @@ def _done(request: Request, done: view.Done) -> Response:
 async def list_requests(request: Request) -> Response:
     state = request.app.state
     page = await anyio.to_thread.run_sync(
-        view.load_my_requests,
+        my_requests.load_my_requests,
         state.engine,
         request.scope["viewer"].id,
         i18n.current_language(),
         state.now(),
     )
-    return view.render(request, "requests/list.html", page)
+    return render(request, "requests/list.html", page)
 
 
 @person_required
@@ -42,13 +43,13 @@ async def new_request(request: Request) -> Response:
         # Back to the erasure form afterwards, also when the stale sign-in showed on a POST.
         return sign_in_redirect(request, fresh=True, next_url="/me/requests/new?type=erasure")
     if request.method == "GET":
-        return view.render(
-            request, "requests/new.html", view.new_request_form(form.get("type", ""))
+        return render(
+            request, "requests/new.html", request_form.new_request_form(form.get("type", ""))
         )
     state = request.app.state
     result = await anyio.to_thread.run_sync(
         partial(
-            view.submit_new_request,
+            request_form.submit_new_request,
             state.engine,
             dict(form),
             subject_id=request.scope["viewer"].id,
@@ -59,16 +60,16 @@ async def new_request(request: Request) -> Response:
             auto_approve=state.settings.erasure_auto_approve,
         )
     )
-    if isinstance(result, view.Done):
+    if isinstance(result, Done):
         return _done(request, result)
-    return view.render(request, "requests/new.html", result.page, result.status)
+    return render(request, "requests/new.html", result.page, result.status)
 
 
 @person_required
 async def show_request(request: Request) -> Response:
     state = request.app.state
     page = await anyio.to_thread.run_sync(
-        view.load_my_request,
+        my_requests.load_my_request,
         state.engine,
         request.scope["viewer"].id,
         request.path_params["id"],
@@ -77,14 +78,14 @@ async def show_request(request: Request) -> Response:
     )
     if page is None:
         return state.render_error(request, 404)
-    return view.render(request, "requests/detail.html", page)
+    return render(request, "requests/detail.html", page)
 
 
 @person_required
 async def cancel_request(request: Request) -> Response:
     state = request.app.state
     result = await anyio.to_thread.run_sync(
-        view.cancel_my_request,
+        my_requests.cancel_my_request,
         state.engine,
         request.scope["viewer"].id,
         request.path_params["id"],
@@ -93,9 +94,30 @@ async def cancel_request(request: Request) -> Response:
     )
     if result is None:
         return state.render_error(request, 404)
-    if isinstance(result, view.Done):
+    if isinstance(result, Done):
         return _done(request, result)
-    return view.render(request, "requests/detail.html", result.page, result.status)
+    return render(request, "requests/detail.html", result.page, result.status)
+
+
+@person_required
+async def outcome_letter(request: Request) -> Response:
+    """The outcome letter of the person's own completed erasure (PDF, in the page's language).
+    A download of personal data: it needs a recent sign-in, as erasure does."""
+    if not is_fresh(request):
+        return sign_in_redirect(request, fresh=True)
+    state = request.app.state
+    facts = await anyio.to_thread.run_sync(
+        my_requests.load_my_letter,
+        state.engine,
+        request.scope["viewer"].id,
+        request.path_params["id"],
+    )
+    if facts is None:
+        return state.render_error(request, 404)
+    pdf = await anyio.to_thread.run_sync(
+        facts.render, state.datamap.controller, i18n.current_language()
+    )
+    return pdf_response(pdf, facts.request_id)
 
 
 routes = [
@@ -103,4 +125,5 @@ routes = [
     Route("/me/requests/new", new_request, methods=["GET", "POST"]),
     Route("/me/requests/{id:int}", show_request),
     Route("/me/requests/{id:int}/cancel", cancel_request, methods=["POST"]),
+    Route("/me/requests/{id:int}/letter.pdf", outcome_letter),
 ]

@@ -289,11 +289,14 @@ def _erase_or_anonymise(spec: TableSpec, row: Row, retention: RetentionOutcome |
             if spec.erasure == "anonymise" or retention is None
             else Reason("rule", retention.rule, _text(retention.name), _text(retention.citation))
         )
-        null, pseudonymise = _anonymise_fields(spec, row)
+        null, pseudonymise = anonymise_fields(spec, row)
         return Step(row.table, row.key, "anonymise", False, null, pseudonymise, reasons=(reason,))
     if spec.erasure == "delete_row" or any(f.spec.erasure == "delete_row" for f in row.fields):
         return Step(row.table, row.key, "erase", delete_row=True)
-    null, pseudonymise = _changed(row, {"null"}, set()), _changed(row, {"pseudonymise"}, set())
+    null, pseudonymise = (
+        changed_fields(row, {"null"}, set()),
+        changed_fields(row, {"pseudonymise"}, set()),
+    )
     return Step(row.table, row.key, "erase", False, null, pseudonymise)
 
 
@@ -301,12 +304,12 @@ def _identifier_columns(spec: TableSpec) -> set[str]:
     return {link.column for link in spec.identifier_links}
 
 
-def _anonymise_fields(spec: TableSpec, row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def anonymise_fields(spec: TableSpec, row: Row) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Identifier columns must lose the person even where the map says keep: anonymous means
     # unlinked (a pseudonymised link column stays pseudonymised, as the map allows).
     identifiers = _identifier_columns(spec)
-    pseudonymise = _changed(row, {"pseudonymise"}, set())
-    null = _changed(row, {"null"}, identifiers - set(pseudonymise))
+    pseudonymise = changed_fields(row, {"pseudonymise"}, set())
+    null = changed_fields(row, {"null"}, identifiers - set(pseudonymise))
     return null, pseudonymise
 
 
@@ -314,12 +317,12 @@ def _retain_fields(spec: TableSpec, row: Row) -> tuple[tuple[str, ...], tuple[st
     # Kept to a date: the identifiers become keyed hashes, so no search by the person finds
     # the row, yet a claim can still be matched; the key (an order number) is untouched.
     identifiers = _identifier_columns(spec) - {spec.key}
-    pseudonymise = _changed(row, {"pseudonymise"}, identifiers)
-    null = tuple(name for name in _changed(row, {"null"}, set()) if name not in pseudonymise)
+    pseudonymise = changed_fields(row, {"pseudonymise"}, identifiers)
+    null = tuple(name for name in changed_fields(row, {"null"}, set()) if name not in pseudonymise)
     return null, pseudonymise
 
 
-def _changed(row: Row, actions: set[str], also: set[str]) -> tuple[str, ...]:
+def changed_fields(row: Row, actions: set[str], also: set[str]) -> tuple[str, ...]:
     """Fields with one of these erasure actions (or named in ``also``) that hold a value, in
     the map's column order; a field already empty needs no change."""
     return tuple(

@@ -34,15 +34,15 @@ from sqlmodel import select as sm_select
 
 from portal import i18n
 from portal.audit import AuditActor, record
-from portal.datamap.collect import _reflected
+from portal.datamap.collect import reflected_table
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.jobs import JobContext, enqueue, handler
+from portal.letters import queue_outcome_message
 from portal.models import Subject, SubjectIdentifier, WebSession
-from portal.outbox import queue_message
-from portal.retention import CaseHold, RetentionReport, _Sweep, due_for_retention
+from portal.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
 from portal.workflows import erasure
 from portal.workflows.erasure import ErasurePlan, Step, plan_row
 from portal.workflows.records import (
@@ -182,7 +182,7 @@ class _Applier:
 
     def _table_obj(self, name: str) -> Any:
         schema = self.datamap.sources[self.datamap.tables[name].source].schema_
-        return _reflected(self.engine, self.connection, self.datamap.db_table(name), schema)
+        return reflected_table(self.engine, self.connection, self.datamap.db_table(name), schema)
 
     def _info(self, name: str) -> dict[str, ColumnInfo]:
         schema = self.datamap.sources[self.datamap.tables[name].source].schema_
@@ -363,6 +363,9 @@ def _finish(
     request = db.get(DataRequest, stored.request_id)
     if request is None:
         raise ErasureError(f"erasure plan {stored.id}: its request is gone")
+    subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
+    if subject is None:
+        raise ErasureError(f"erasure plan {stored.id}: its request has no person")
     kept = [step for step in plan.steps if step.action == "retain"]
     if request.status == RequestStatus.in_progress:
         with _language(request.language):
@@ -375,16 +378,17 @@ def _finish(
             else:
                 apply(db, request, "complete", actor=Actor.system, now=now)
     schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan")
-    if request.subject_id is not None:
-        forget_in_portal(db, request.subject_id, now)
-    counts = {action: sum(s.action == action for s in plan.steps) for action in erasure.ACTIONS}
-    queue_message(
+    # The outbox message (in the person's language) before the portal forgets them.
+    queue_outcome_message(
         db,
-        "erasure_outcome",
+        plan=stored,
+        request=request,
+        subject=subject,
+        controller=datamap.controller,
         language=request.language,
-        subject_id=request.subject_id,
-        context={"plan_id": stored.id, "request_id": request.id, "partial": bool(kept)},
     )
+    forget_in_portal(db, subject, now)
+    counts = {action: sum(s.action == action for s in plan.steps) for action in erasure.ACTIONS}
     record(
         db,
         actor=AuditActor.system,
@@ -396,10 +400,16 @@ def _finish(
     )
 
 
-def forget_in_portal(db: Session, subject_id: int, now: datetime) -> None:
-    """The portal's own traces the erasure also removes: the identifiers staff linked (they would
-    lead back to kept rows) and every live session. The subject row stays: the request, its plan
-    and the audit log point at it as evidence that the request was handled (README)."""
+def forget_in_portal(db: Session, subject: Subject, now: datetime) -> None:
+    """The portal's own traces the erasure also removes: the person's name, the identifiers
+    staff linked (they would lead back to kept rows) and every live session. The subject row
+    stays with the national ID only: the request, its plan and the audit log point at it as
+    evidence that the request was handled, and a later BankID sign-in finds the request and
+    its letter by it (README, "What the portal keeps")."""
+    subject_id = subject.id
+    subject.given_name = ""
+    subject.family_name = ""
+    db.add(subject)
     db.execute(delete(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject_id))
     db.execute(
         update(WebSession)
@@ -450,7 +460,7 @@ def run_deferred(
     date) and erase or anonymise those nothing keeps. Returns counts per action."""
     today = now.date()
     spec = datamap.tables[table]
-    sweep = _Sweep(datamap, sources, DEFAULT_CHUNK)
+    sweep = SweepReader(datamap, sources, DEFAULT_CHUNK)
     rows = sweep.load(table, spec.key, keys)
     if not rows:
         return {}
@@ -548,14 +558,14 @@ def _sweep_steps(
             steps.extend(Step(item.table, key, "erase", delete_row=True) for key in item.keys)
             continue
         spec = datamap.tables[item.table]
-        rows = _Sweep(datamap, sources, DEFAULT_CHUNK).load(item.table, spec.key, item.keys)
+        rows = SweepReader(datamap, sources, DEFAULT_CHUNK).load(item.table, spec.key, item.keys)
         for row in rows:
             if item.then == "anonymise":
-                null, pseudonymise = erasure._anonymise_fields(spec, row)
+                null, pseudonymise = erasure.anonymise_fields(spec, row)
                 steps.append(Step(row.table, row.key, "anonymise", False, null, pseudonymise))
             else:
-                null = erasure._changed(row, {"null"}, set())
-                pseudonymise = erasure._changed(row, {"pseudonymise"}, set())
+                null = erasure.changed_fields(row, {"null"}, set())
+                pseudonymise = erasure.changed_fields(row, {"pseudonymise"}, set())
                 steps.append(Step(row.table, row.key, "erase", False, null, pseudonymise))
     return steps
 

@@ -39,6 +39,7 @@ from portal.workflows.requests import (
     TransitionRefused,
     apply,
 )
+from portal.workflows.restriction import tell_before_lifting
 
 SCOPES = ("person", "record")
 
@@ -282,6 +283,9 @@ def release_case_hold(
         raise CaseHoldRefused(_("There is no such hold."))
     if hold.released_at is not None:
         raise CaseHoldRefused(_("This hold has already been released."))
+    if hold.kind == CaseHoldKind.restriction:
+        # Art. 18(3): the person is told before the restriction is lifted.
+        tell_before_lifting(db, hold, now)
     hold.released_at = now
     hold.released_by = staff_id
     hold.release_reason = reason.strip()

@@ -1,0 +1,481 @@
+"""The global block list: who must not be contacted for marketing, on which channel, and why.
+
+One list across every customer list and campaign (seed 002), keyed by normalised identifiers:
+phone numbers as E.164, e-mail addresses lower-cased, national IDs in compact form. Entries come
+from the person (reservation, objection, withdrawn or expired consent: ``sync_person``), from
+staff for a caller (``add_staff_entry``), from the company's register of deceased people
+(``sync_deceased``) and from external registers (``registers.py``). Washing and the API ask
+``lookup``: one set-based query per chunk of values, never one per value.
+
+Entries staff or a person removed stay, marked removed (who, when, why); entries of a source that
+is replaced as a whole (a register re-import, the deceased list) are deleted and re-inserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Index,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlmodel import Field, Session, SQLModel
+
+from portal import audit
+from portal.consent import Choices
+from portal.db import utcnow
+from portal.i18n import gettext as _
+from portal.national_id import InvalidNationalId, parse_national_id
+from portal.phone_numbers import normalise_phone
+
+CHUNK = 2000  # values per lookup query: far below SQLite's and PostgreSQL's parameter limits
+INSERT_CHUNK = 10_000
+
+
+class Kind(StrEnum):
+    phone = "phone"
+    email = "email"
+    national_id = "national_id"
+
+
+class Channel(StrEnum):
+    phone = "phone"
+    sms = "sms"
+    email = "email"
+    post = "post"
+    all = "all"
+
+
+class Reason(StrEnum):
+    # In the order a washed row's reasons are listed.
+    deceased = "deceased"
+    objected = "objected"  # art. 21(2)-(3): absolute, every channel
+    reserved = "reserved"  # the person (or staff on a caller's word) reserved a channel
+    external_register = "external_register"  # Reservasjonsregisteret, NIX-Telefon
+    consent_withdrawn = "consent_withdrawn"
+    consent_expired = "consent_expired"
+
+
+# Sources the portal itself keeps; any other source is an external register's name.
+PERSON, STAFF, CONSENT, DECEASED = "person", "staff", "consent", "deceased"
+OWN_SOURCES = (PERSON, STAFF, CONSENT, DECEASED)
+
+
+class BlockEntry(SQLModel, table=True):
+    __tablename__ = "block_entry"
+    __table_args__ = (Index("ix_block_entry_kind_value", "kind", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: Kind = Field(sa_type=String(12))
+    value: str = Field(max_length=320)
+    reason: Reason = Field(sa_type=String(20))
+    channel: Channel = Field(sa_type=String(10))
+    source: str = Field(max_length=60, index=True)
+    # An external register's file date; for consents, the purpose (topic).
+    source_date: date | None = Field(default=None, sa_type=Date)
+    topic: str | None = Field(default=None, max_length=60)
+    subject_id: int | None = Field(default=None, foreign_key="subject.id", index=True)
+    # A consent that runs out later blocks from then on.
+    active_from: datetime | None = None
+    note: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    removed_at: datetime | None = None
+    removed_by: int | None = Field(default=None, foreign_key="staff_member.id")
+    removal_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class BlockRefused(ValueError):
+    """A change that cannot be made; the message is for people and holds no personal data."""
+
+
+@dataclass(frozen=True)
+class Match:
+    reason: Reason
+    channel: Channel
+    source: str
+    topic: str | None
+    source_date: date | None
+
+    @property
+    def label(self) -> str:
+        """The reason as a washed file states it: ``reserved:phone``, ``external_register:nix``."""
+        detail = {
+            Reason.reserved: self.channel,
+            Reason.external_register: self.source,
+            Reason.consent_withdrawn: self.topic,
+            Reason.consent_expired: self.topic,
+        }.get(self.reason)
+        return f"{self.reason}:{detail}" if detail else str(self.reason)
+
+
+# --- normalising ---------------------------------------------------------------------------------
+
+
+def normalise(kind: Kind | str, value: str, region: str) -> str | None:
+    """The block list's form of an identifier, or None when it is not one."""
+    text = value.strip()
+    if not text:
+        return None
+    if kind == Kind.phone:
+        return normalise_phone(text, region)
+    if kind == Kind.email:
+        email = text.lower()
+        local, at, domain = email.rpartition("@")
+        if not at or not local or "." not in domain or any(c.isspace() for c in email):
+            return None
+        return email
+    try:
+        return parse_national_id(text).number
+    except InvalidNationalId:
+        return None
+
+
+def person_identifiers(
+    identifiers: Mapping[str, Iterable[str]], national_id: str, region: str
+) -> dict[Kind, set[str]]:
+    """The person's identifiers (from ``identity.resolve``) in the block list's form."""
+    found: dict[Kind, set[str]] = {Kind.national_id: {national_id}, Kind.phone: set()}
+    found[Kind.email] = set()
+    for kind in (Kind.phone, Kind.email):
+        for value in identifiers.get(kind, ()):
+            normal = normalise(kind, str(value), region)
+            if normal is not None:
+                found[kind].add(normal)
+    return found
+
+
+# --- looking up ----------------------------------------------------------------------------------
+
+
+def lookup(
+    db: Session,
+    kind: Kind,
+    values: Collection[str],
+    *,
+    channel: Channel | str,
+    now: datetime,
+    purpose: str | None = None,
+) -> dict[str, list[Match]]:
+    """value -> the entries that block it on ``channel``; values with none are left out.
+
+    A withdrawn or expired consent blocks only lists for its own purpose when ``purpose`` is
+    given; without one, any consent withdrawn on the channel blocks (the careful reading).
+    """
+    found: dict[str, list[Match]] = {}
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    postgres = db.get_bind().dialect.name == "postgresql"
+    columns = (
+        table.c.value,
+        table.c.reason,
+        table.c.channel,
+        table.c.source,
+        table.c.topic,
+        table.c.source_date,
+    )
+    for chunk in _chunks(sorted(set(values)), CHUNK):
+        statement = select(*columns).where(
+            table.c.kind == kind,
+            table.c.removed_at.is_(None),
+            table.c.channel.in_([str(channel), Channel.all]),
+            or_(table.c.active_from.is_(None), table.c.active_from <= now),
+        )
+        if postgres:
+            # One array parameter joined as a table: the planner hashes or probes the index,
+            # where "= ANY(array)" would compare every row with every value.
+            wanted = (
+                func.unnest(literal(chunk, ARRAY(String)))
+                .table_valued("value")
+                .render_derived(name="wanted")
+            )
+            statement = statement.join_from(table, wanted, table.c.value == wanted.c.value)
+        else:
+            statement = statement.where(table.c.value.in_(chunk))
+        for value, reason, entry_channel, source, topic, source_date in db.execute(statement):
+            reason = Reason(reason)
+            is_consent = reason in (Reason.consent_withdrawn, Reason.consent_expired)
+            if is_consent and purpose is not None and topic != purpose:
+                continue
+            match = Match(reason, Channel(entry_channel), source, topic, source_date)
+            found.setdefault(value, []).append(match)
+    for matches in found.values():
+        matches.sort(key=lambda m: (list(Reason).index(m.reason), m.label))
+    return found
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def active_entries(db: Session, kind: Kind, value: str) -> list[BlockEntry]:
+    statement = (
+        select(BlockEntry)
+        .where(BlockEntry.kind == kind, BlockEntry.value == value)
+        .where(BlockEntry.removed_at.is_(None))  # type: ignore[union-attr]
+        .order_by(BlockEntry.created_at, BlockEntry.id)
+    )
+    return list(db.scalars(statement))
+
+
+# --- the person's own entries -------------------------------------------------------------------
+
+_Key = tuple[str, str, str, str, str | None, datetime | None]
+
+
+def desired_entries(choices: Choices, identifiers: Mapping[Kind, Iterable[str]]) -> set[_Key]:
+    """(source, reason, channel, topic, active_from) for each of the person's identifiers."""
+    wanted: set[tuple[str, str, str, str | None, datetime | None]] = set()
+    for channel in choices.reserved:
+        wanted.add((PERSON, Reason.reserved, channel, None, None))
+    if choices.objected:
+        wanted.add((PERSON, Reason.objected, Channel.all, None, None))
+    for state in choices.consents:
+        if state.since is None:
+            continue
+        for channel in state.channels:
+            if not state.given and not state.expired:
+                wanted.add((CONSENT, Reason.consent_withdrawn, channel, state.purpose, None))
+            elif state.expires_at is not None:
+                # Expired already, or will: the entry blocks from the moment it runs out.
+                wanted.add(
+                    (CONSENT, Reason.consent_expired, channel, state.purpose, state.expires_at)
+                )
+    return {
+        (str(kind), value, *item)  # type: ignore[misc]
+        for kind, values in identifiers.items()
+        for value in values
+        for item in wanted
+    }
+
+
+def sync_person(
+    db: Session,
+    *,
+    subject_id: int,
+    choices: Choices,
+    identifiers: Mapping[Kind, Iterable[str]],
+    now: datetime,
+) -> tuple[int, int]:
+    """Make the person's entries match their choices; returns (added, removed).
+
+    Identifiers already on the person's entries are kept in the set, so a number that no longer
+    shows in the company's data (erased, changed) stays blocked until the person changes their mind.
+    """
+    current = list(
+        db.scalars(
+            select(BlockEntry).where(
+                BlockEntry.subject_id == subject_id,
+                BlockEntry.source.in_((PERSON, CONSENT)),  # type: ignore[attr-defined]
+                BlockEntry.removed_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+    )
+    ids: dict[Kind, set[str]] = {kind: set(values) for kind, values in identifiers.items()}
+    for entry in current:
+        ids.setdefault(Kind(entry.kind), set()).add(entry.value)
+    wanted = desired_entries(choices, ids)
+    have = {_key(entry): entry for entry in current}
+    removed = 0
+    for key, entry in have.items():
+        if key not in wanted:
+            entry.removed_at = now
+            entry.removal_reason = "changed by the person"
+            db.add(entry)
+            removed += 1
+    for kind, value, source, reason, channel, topic, active_from in wanted - set(have):
+        db.add(
+            BlockEntry(
+                kind=Kind(kind),
+                value=value,
+                reason=Reason(reason),
+                channel=Channel(channel),
+                source=source,
+                topic=topic,
+                subject_id=subject_id,
+                active_from=active_from,
+                created_at=now,
+            )
+        )
+    db.flush()
+    return len(wanted - set(have)), removed
+
+
+def _key(entry: BlockEntry) -> _Key:
+    active_from = entry.active_from
+    if active_from is not None and active_from.tzinfo is None:
+        active_from = active_from.replace(tzinfo=UTC)
+    return (
+        str(entry.kind),
+        entry.value,
+        entry.source,
+        str(entry.reason),
+        str(entry.channel),
+        entry.topic,
+        active_from,
+    )
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+def add_staff_entry(
+    db: Session,
+    *,
+    kind: str,
+    value: str,
+    channel: str,
+    note: str,
+    staff_id: int,
+    region: str,
+    now: datetime,
+) -> BlockEntry:
+    """Staff block a caller's number (or address) on a channel, with the caller's reason."""
+    if kind not in set(Kind):
+        raise BlockRefused(_("Choose phone number, e-mail address or national ID."))
+    if channel not in set(Channel):
+        raise BlockRefused(_("Choose a channel."))
+    normal = normalise(kind, value, region)
+    if normal is None:
+        raise BlockRefused(
+            {
+                Kind.phone: _("That is not a phone number."),
+                Kind.email: _("That is not an e-mail address."),
+                Kind.national_id: _("That is not a valid national identity number."),
+            }[Kind(kind)]
+        )
+    if not note.strip():
+        raise BlockRefused(_("Give the reason the caller gave."))
+    entry = BlockEntry(
+        kind=Kind(kind),
+        value=normal,
+        reason=Reason.reserved,
+        channel=Channel(channel),
+        source=STAFF,
+        note=note.strip()[:2000],
+        created_at=now,
+        created_by=staff_id,
+    )
+    db.add(entry)
+    db.flush()
+    audit.record(
+        db,
+        actor=audit.AuditActor.staff,
+        actor_id=staff_id,
+        action="block_list.add",
+        reason=entry.note,
+        details={"entry_id": entry.id, "kind": str(kind), "channel": str(channel)},
+        now=now,
+    )
+    return entry
+
+
+def remove_staff_entry(
+    db: Session, entry_id: int, *, reason: str, staff_id: int, now: datetime
+) -> BlockEntry:
+    """Staff lift an entry staff made. A person's own entries are theirs to change, registers
+    change by re-import, and the deceased list follows the company's register."""
+    entry = db.get(BlockEntry, entry_id)
+    if entry is None or entry.removed_at is not None:
+        raise BlockRefused(_("That entry is not on the block list."))
+    if entry.source != STAFF:
+        raise BlockRefused(_("Only entries staff added can be removed here."))
+    if not reason.strip():
+        raise BlockRefused(_("Give a reason for removing the entry."))
+    entry.removed_at = now
+    entry.removed_by = staff_id
+    entry.removal_reason = reason.strip()[:2000]
+    db.add(entry)
+    db.flush()
+    audit.record(
+        db,
+        actor=audit.AuditActor.staff,
+        actor_id=staff_id,
+        action="block_list.remove",
+        reason=entry.removal_reason,
+        details={"entry_id": entry.id, "kind": str(entry.kind), "channel": str(entry.channel)},
+        now=now,
+    )
+    return entry
+
+
+# --- sources replaced as a whole -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    kind: Kind
+    value: str
+    reason: Reason
+    channel: Channel
+    subject_id: int | None = None
+
+
+def replace_source(
+    db: Session,
+    source: str,
+    entries: Iterable[NewEntry],
+    *,
+    now: datetime,
+    source_date: date | None = None,
+) -> int:
+    """Put ``entries`` in place of every entry of ``source``, in the caller's transaction (so
+    a failed import leaves the old entries). Returns the number inserted; duplicates count once."""
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    db.execute(delete(table).where(table.c.source == source))
+    seen: set[tuple[str, str, str, str]] = set()
+    batch: list[dict] = []
+    count = 0
+    for item in entries:
+        key = (item.kind, item.value, item.reason, item.channel)
+        if key in seen:
+            continue
+        seen.add(key)
+        batch.append(
+            {
+                "kind": str(item.kind),
+                "value": item.value,
+                "reason": str(item.reason),
+                "channel": str(item.channel),
+                "source": source,
+                "source_date": source_date,
+                "subject_id": item.subject_id,
+                "created_at": now,
+            }
+        )
+        if len(batch) >= INSERT_CHUNK:
+            db.execute(insert(table), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        db.execute(insert(table), batch)
+        count += len(batch)
+    if db.get_bind().dialect.name == "postgresql":
+        # Fresh statistics after a bulk load, so that look-ups use the index at once.
+        db.execute(text("ANALYZE block_entry"))
+    return count
+
+
+def source_counts(db: Session) -> dict[str, int]:
+    """Active entries per source, for the staff page."""
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    statement = (
+        select(table.c.source, func.count())
+        .where(table.c.removed_at.is_(None))
+        .group_by(table.c.source)
+        .order_by(table.c.source)
+    )
+    return {source: count for source, count in db.execute(statement)}

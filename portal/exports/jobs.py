@@ -1,0 +1,37 @@
+"""The worker's export jobs: build a large export, delete an export's files when it expires, and
+an hourly sweep that deletes any expired files a missed job left behind.
+
+Registered by listing this module in portal.jobs.HANDLER_MODULES. Payloads hold the export's
+random id only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from portal.exports import service
+from portal.exports.models import Export
+from portal.jobs import JobContext, handler
+
+CLEANUP_EVERY = timedelta(hours=1)
+
+
+@handler(service.BUILD_JOB)
+def build_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    last = ctx.attempt >= ctx.max_attempts
+    service.build_in_job(db, str(payload["export_id"]), service.runtime(), ctx.now, last)
+
+
+@handler(service.EXPIRE_JOB)
+def expire_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    export = db.get(Export, str(payload["export_id"]))
+    if export is not None:
+        service.expire(db, export, service.runtime().store, ctx.now)
+
+
+@handler(service.CLEANUP_JOB, every=CLEANUP_EVERY)
+def cleanup_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    service.expire_due(db, service.runtime().store, ctx.now)

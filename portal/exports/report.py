@@ -1,0 +1,343 @@
+"""The export as a PDF report to read and print (WeasyPrint), in nb, sv or en.
+
+A cover, a table of contents with page numbers, then one section per data category: what it
+is, why we have it and on which legal basis, where it came from, who receives it, and per
+table how long it is kept and the rows themselves, each with how long it is kept and under
+which law. It ends with how the data was found and the person's rights. Pages are numbered
+"Page 3 of 97" in the person's language.
+
+A person with more than ``ROW_LIMIT`` rows gets the same report without the rows (counts per
+table instead): a PDF of tens of thousands of rows helps nobody, and the JSON and CSV files hold
+every row. Rendering follows the outcome letter (portal/letters.py): no base URL, a fetcher
+that refuses everything but ``data:`` URLs, fonts from fontconfig, the language set in a copied
+context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from portal import i18n
+from portal.datamap import Collection, DataMap, FieldSpec, Row
+from portal.exports.document import exported_fields
+from portal.exports.models import ExportScope
+from portal.i18n import gettext as _
+from portal.letters import PDF_ENV, in_language, local_day, page_counter_content, refusing_fetcher
+from portal.my_data import describe_retention, field_label, format_value
+from portal.retention import describe, format_day, holds_for, latest_until, retention_for
+from portal.templating import TEMPLATES_DIR
+
+REPORT_TEMPLATE = "pdf/report.html"
+REPORT_STYLESHEET = TEMPLATES_DIR / "pdf" / "report.css"
+# Above this many rows the report gives counts, not rows (the JSON and CSV have them all):
+# 2,000 rows make about 100 pages, take 9 s and 450 MB to render (benchmarks/exports.py).
+ROW_LIMIT = 2500
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    legal_basis: str  # "GDPR art. 6(1)(b) – contract"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    country: str
+    description: str
+    safeguard: str | None
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """Rows kept for the same time under the same law, in the table's order. Rows that read
+    the same within a category (the name on each of 150 orders) are shown once, counted."""
+
+    kept: str
+    rows: tuple[tuple[tuple[str, ...], int], ...]  # (formatted values, how many rows)
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    key: str
+    name: str
+    source: str
+    retention: tuple[str, ...]
+    columns: tuple[str, ...]
+    groups: tuple[RowGroup, ...]  # empty when rows are not listed
+    repeated: bool  # some rows are shown once for several: the table has a count column
+    count: int
+
+
+@dataclass(frozen=True)
+class ReportCategory:
+    key: str
+    name: str
+    description: str | None
+    special: str | None
+    count: int
+    purposes: tuple[Purpose, ...]
+    origins: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+    tables: tuple[ReportTable, ...]
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """The documented context of pdf/report.html."""
+
+    person_name: str
+    made_on: str
+    scope: ExportScope
+    datamap_version: str
+    total: int
+    rows_listed: bool
+    categories: tuple[ReportCategory, ...]
+    identifiers: tuple[tuple[str, str], ...]  # (label, value)
+    withheld: int
+    may_hold_more: tuple[str, ...]
+    automated_decisions: tuple[tuple[str, str], ...]  # (purpose, explanation)
+
+
+IDENTIFIER_LABELS = {
+    "national_id": i18n.lazy_gettext("National identity number"),
+    "customer_number": i18n.lazy_gettext("Customer number"),
+    "email": i18n.lazy_gettext("E-mail address"),
+    "phone": i18n.lazy_gettext("Phone number"),
+}
+
+
+def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def kept_text(
+    datamap: DataMap, collection: Collection, row: Row, today: date, language: str
+) -> str:
+    """How long a row is kept: the hold that keeps it longest, else the retention rule that
+    ends it first, in plain words with the law (as on the "my data" page)."""
+    holds = holds_for(datamap, collection, row, today)
+    if holds:
+        until = latest_until(holds)
+        return describe(next(hold for hold in holds if hold.until == until), language)
+    outcome = retention_for(datamap, collection, row)
+    return describe(outcome, language) if outcome else _("No set time")
+
+
+class _Builder:
+    def __init__(self, datamap: DataMap, scope: ExportScope, language: str, today: date) -> None:
+        self.datamap = datamap
+        self.scope = scope
+        self.language = language
+        self.today = today
+
+    def columns(self, table: str) -> dict[str, list[str]]:
+        """category -> the table's exported columns of that category, in the map's order."""
+        spec = self.datamap.tables[table]
+        split: dict[str, list[str]] = {}
+        for name in exported_fields(self.datamap, spec, self.scope):
+            split.setdefault(spec.fields[name].category, []).append(name)
+        return split
+
+    def category(
+        self, key: str, tables: list[ReportTable], specs: list[FieldSpec]
+    ) -> ReportCategory:
+        datamap, language = self.datamap, self.language
+        category = datamap.categories[key]
+        purposes = _unique((p, spec.legal_basis) for spec in specs for p in spec.purposes)
+        recipients = _unique(r for spec in specs for r in spec.recipients)
+        return ReportCategory(
+            key=key,
+            name=category.name.get(language),
+            description=category.description.get(language) if category.description else None,
+            special=category.special,
+            count=sum(table.count for table in tables),
+            purposes=tuple(self.purpose(p, basis) for p, basis in purposes),
+            origins=_unique(datamap.origins[s.origin].name.get(language) for s in specs),
+            recipients=tuple(self.recipient(r) for r in recipients),
+            tables=tuple(tables),
+        )
+
+    def purpose(self, key: str, basis_key: str) -> Purpose:
+        basis = self.datamap.legal_bases[basis_key]
+        return Purpose(
+            self.datamap.purposes[key].name.get(self.language),
+            _(
+                "GDPR art. %(article)s – %(name)s",
+                article=basis.article,
+                name=basis.name.get(self.language),
+            ),
+        )
+
+    def recipient(self, key: str) -> Recipient:
+        item = self.datamap.processors[key]
+        safeguard = item.transfer_safeguard.get(self.language) if item.transfer_safeguard else None
+        return Recipient(item.name, item.country, item.description.get(self.language), safeguard)
+
+    def table(
+        self, name: str, columns: list[str], rows: list[Row], count: int, kept: Any
+    ) -> ReportTable:
+        spec, language = self.datamap.tables[name], self.language
+        if spec.timeline in columns:
+            rows = sorted(rows, key=lambda row: _sortable(row.value(spec.timeline)), reverse=True)
+        # Grouped by how long they are kept, so the reason is said once, not on every row.
+        groups: dict[str, dict[tuple[str, ...], int]] = {}
+        for row in rows:
+            values = tuple(format_value(row.value(c), language) for c in columns)
+            same = groups.setdefault(kept(row), {})
+            same[values] = same.get(values, 0) + 1
+        return ReportTable(
+            key=name,
+            name=spec.name.get(language),
+            source=self.datamap.sources[spec.source].name.get(language),
+            retention=describe_retention(self.datamap, spec, language),
+            columns=tuple(field_label(c, spec.fields[c], language) for c in columns),
+            groups=tuple(RowGroup(text, tuple(same.items())) for text, same in groups.items()),
+            repeated=any(n > 1 for same in groups.values() for n in same.values()),
+            count=count,
+        )
+
+
+def _sortable(value: Any) -> tuple[int, str]:
+    if value is None:
+        return (0, "")
+    return (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
+def report_content(
+    datamap: DataMap,
+    *,
+    collection: Collection | None,
+    counts: Mapping[str, int],
+    identifiers: Mapping[str, tuple[str, ...]],
+    withheld: int,
+    person_name: str,
+    scope: ExportScope,
+    language: str,
+    made_at: datetime,
+) -> ReportContent:
+    """The report's content. ``collection`` holds every row when they are to be listed (at most
+    ROW_LIMIT); without it, ``counts`` (table -> rows) alone gives a report without rows."""
+    return in_language(
+        language,
+        _content,
+        datamap,
+        collection,
+        counts,
+        identifiers,
+        withheld,
+        person_name,
+        scope,
+        language,
+        made_at,
+    )
+
+
+def _content(
+    datamap: DataMap,
+    collection: Collection | None,
+    counts: Mapping[str, int],
+    identifiers: Mapping[str, tuple[str, ...]],
+    withheld: int,
+    person_name: str,
+    scope: ExportScope,
+    language: str,
+    made_at: datetime,
+) -> ReportContent:
+    today = local_day(made_at, datamap.controller.country)
+    builder = _Builder(datamap, scope, language, today)
+    by_category: dict[str, list[ReportTable]] = {}
+    specs: dict[str, list[FieldSpec]] = {}
+    for name in datamap.table_order():
+        count = counts.get(name, 0)
+        if not count:
+            continue
+        rows = list(collection.tables.get(name, ())) if collection is not None else []
+        cache: dict[Any, str] = {}
+
+        def kept(row: Row, cache: dict[Any, str] = cache) -> str:
+            if row.key not in cache:
+                assert collection is not None
+                cache[row.key] = kept_text(datamap, collection, row, today, language)
+            return cache[row.key]
+
+        for category, columns in builder.columns(name).items():
+            by_category.setdefault(category, []).append(
+                builder.table(name, columns, rows, count, kept)
+            )
+            spec = datamap.tables[name]
+            specs.setdefault(category, []).extend(spec.fields[c] for c in columns)
+    categories = tuple(
+        builder.category(key, by_category[key], specs[key])
+        for key in datamap.categories
+        if key in by_category
+    )
+    used_purposes = _unique(p for items in specs.values() for spec in items for p in spec.purposes)
+    return ReportContent(
+        person_name=person_name,
+        made_on=format_day(today, language),
+        scope=scope,
+        datamap_version=datamap.version,
+        total=sum(counts.values()),
+        rows_listed=collection is not None,
+        categories=categories,
+        identifiers=_identifiers(identifiers),
+        withheld=withheld,
+        may_hold_more=_may_hold_more(datamap, language),
+        automated_decisions=tuple(
+            (datamap.purposes[key].name.get(language), item.get(language))
+            for key in used_purposes
+            if (item := datamap.purposes[key].automated_decision) is not None
+        ),
+    )
+
+
+def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
+    from portal.national_id import mask_national_id, parse_national_id
+
+    found = []
+    for kind, values in identifiers.items():
+        for value in values:
+            shown = mask_national_id(parse_national_id(value)) if kind == "national_id" else value
+            found.append((str(IDENTIFIER_LABELS.get(kind, kind)), shown))
+    return tuple(found)
+
+
+def _may_hold_more(datamap: DataMap, language: str) -> tuple[str, ...]:
+    from portal.datamap.collect import may_hold_more
+
+    return tuple(datamap.tables[name].name.get(language) for name in may_hold_more(datamap))
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def report_html(content: ReportContent, datamap: DataMap, language: str) -> str:
+    controller = datamap.controller
+    context = {
+        "language": language,
+        "content": content,
+        "controller": controller,
+        "authority": controller.supervisory_authority.get(language),
+    }
+    return in_language(language, PDF_ENV.get_template(REPORT_TEMPLATE).render, context)
+
+
+def render_report(content: ReportContent, datamap: DataMap, language: str) -> bytes:
+    """The report as PDF bytes, in ``language`` (nb, sv or en; anything else: nb)."""
+    from weasyprint import CSS, HTML
+
+    language = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    html = report_html(content, datamap, language)
+    footer = in_language(
+        language, lambda: page_counter_content(i18n.raw_gettext("Page %(page)s of %(pages)s"))
+    )
+    fetcher = refusing_fetcher()
+    stylesheets = [
+        CSS(string=REPORT_STYLESHEET.read_text(encoding="utf-8"), url_fetcher=fetcher),
+        CSS(string=f"@page {{ @bottom-right {{ content: {footer}; }} }}\n", url_fetcher=fetcher),
+    ]
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets)

@@ -1,0 +1,78 @@
+"""Phone numbers as E.164, the one form the block list, washing and the API compare.
+
+``phonenumbers`` decides every case; the fast path below only spares it the common shapes of a
+call list (``+47 912 34 567``, ``0047 91234567``, ``91234567``), where it costs most of the time
+of a million-row wash. The fast path returns exactly what ``phonenumbers`` would (a test compares
+the two over many generated numbers) and hands everything else to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+# Separators people type inside numbers; removed before the fast path looks at the digits.
+_SEPARATORS = str.maketrans("", "", " -.()/\u00a0\t")
+
+
+@dataclass(frozen=True)
+class _Region:
+    code: str  # the country calling code, e.g. "47"
+    national_prefix: str  # "0" in Sweden, "" in Norway
+    lengths: frozenset[int]  # possible lengths of the national number
+
+
+@lru_cache(maxsize=64)
+def _region(region: str) -> _Region | None:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None
+    lengths = frozenset(metadata.general_desc.possible_length or ())
+    return _Region(str(metadata.country_code), metadata.national_prefix or "", lengths)
+
+
+def normalise_phone(text: str, region: str) -> str | None:
+    """The number in E.164 (``+4791234567``), or None when it is not a possible phone number."""
+    compact = text.translate(_SEPARATORS)
+    fast = _fast(compact, region)
+    return fast if fast is not None else _slow(text.strip(), region)
+
+
+def _fast(compact: str, region: str) -> str | None:
+    known = _region(region)
+    if known is None or not compact:
+        return None
+    if compact[0] == "+":
+        digits = compact[1:]
+    elif compact.startswith("00"):
+        digits = compact[2:]
+    else:
+        digits = ""
+    if digits:
+        national = digits[len(known.code) :]
+        if not digits.startswith(known.code) or not national.isdigit():
+            return None
+    else:
+        if not compact.isdigit():
+            return None
+        prefix = known.national_prefix
+        if prefix and not compact.startswith(prefix):
+            return None
+        national = compact[len(prefix) :]
+    # A national number starting with the trunk prefix (or 0 at all) is left to phonenumbers.
+    if not national or national[0] == "0" or len(national) not in known.lengths:
+        return None
+    return f"+{known.code}{national}"
+
+
+@lru_cache(maxsize=4096)
+def _slow(text: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,141 @@
+"""A person's exports: ask for one, watch it being made, download its files; and the published
+JSON Schema of the export format."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import i18n
+from portal.auth import is_fresh, person_required, sign_in_redirect
+from portal.db import session_scope
+from portal.exports import links, pages, service
+from portal.exports.document import SCHEMA_FILE, SCHEMA_PATH
+from portal.exports.models import Export, ExportScope
+
+
+def _runtime(request: Request) -> service.ExportRuntime:
+    state = request.app.state
+    return service.runtime_for(state.settings, state.datamap, state.sources)
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _list_page(request: Request, error: str | None = None) -> pages.ExportsPage:
+    state = request.app.state
+    with session_scope(state.engine) as db:
+        return pages.exports_page(
+            db, request.scope["viewer"].id, i18n.current_language(), state.now(), error
+        )
+
+
+def _start(request: Request, form: dict[str, str]) -> Export:
+    state = request.app.state
+    scope = ExportScope.portability if form.get("scope") == "portability" else ExportScope.access
+    return service.ask_for_export(
+        state.engine,
+        subject_id=request.scope["viewer"].id,
+        rt=_runtime(request),
+        now=state.now(),
+        language=i18n.current_language(),
+        scope=scope,
+        request_id=int(form["request"]) if form.get("request", "").isdigit() else None,
+    )
+
+
+@person_required
+async def list_exports(request: Request) -> Response:
+    """The person's exports and the form for a new one (GET), or asking for one (POST)."""
+    if request.method == "POST":
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        try:
+            export = await anyio.to_thread.run_sync(_start, request, form)
+        except service.ExportRefused as refused:
+            page = await anyio.to_thread.run_sync(_list_page, request, str(refused))
+            return _render(request, "exports/list.html", {"page": page}, 400)
+        return RedirectResponse(f"/me/exports/{export.id}", status_code=303)
+    page = await anyio.to_thread.run_sync(_list_page, request)
+    return _render(request, "exports/list.html", {"page": page})
+
+
+def _export_page(request: Request) -> pages.ExportPage | None:
+    state = request.app.state
+    with session_scope(state.engine) as db:
+        return pages.export_page(
+            db,
+            request.scope["viewer"].id,
+            request.path_params["id"],
+            i18n.current_language(),
+            state.now(),
+            state.settings.secret_key,
+            state.settings.export_link_days,
+        )
+
+
+@person_required
+async def show_export(request: Request) -> Response:
+    """One export: its progress while it is made (the htmx fragment polls), then its files."""
+    page = await anyio.to_thread.run_sync(_export_page, request)
+    if page is None:
+        return request.app.state.render_error(request, 404)
+    name = "exports/_progress.html" if request.headers.get("hx-request") else "exports/detail.html"
+    return _render(request, name, {"page": page})
+
+
+def _refused(request: Request, reason: str, status: int) -> Response:
+    context = {"reason": reason, "sign_in_href": None}
+    if reason == "fresh":
+        back = f"{request.url.path}?{request.url.query}"
+        context["sign_in_href"] = "/auth/login?" + urlencode({"next": back, "fresh": "1"})
+    return _render(request, "exports/refused.html", context, status)
+
+
+async def download(request: Request) -> Response:
+    """A file, for the person the link was made for, within its time, after a fresh sign-in."""
+    state = request.app.state
+    viewer = request.scope.get("viewer")
+    if viewer is None or viewer.kind != "person":
+        return sign_in_redirect(request, fresh=True)
+    try:
+        link = links.read(state.settings.secret_key, request.query_params.get("link", ""))
+        links.check(link, viewer.id, state.now())
+    except links.LinkRefused as refused:
+        status = {"invalid": 400, "other_person": 403, "expired": 410}[refused.reason]
+        return _refused(request, refused.reason, status)
+    if not is_fresh(request):
+        return _refused(request, "fresh", 403)
+    store = _runtime(request).store
+    path = await anyio.to_thread.run_sync(
+        partial(_open, state.engine, link, viewer.id, store, state.now())
+    )
+    if path is None:
+        return _refused(request, "gone", 410)
+    filename = f"innsyn-{link.export_id[:8]}-{link.file.filename}"
+    return FileResponse(path, media_type=link.file.media_type, filename=filename)
+
+
+def _open(engine: Any, link: links.DownloadLink, subject_id: int, store: Any, now: Any) -> Any:
+    with session_scope(engine) as db:
+        return service.open_download(db, link, subject_id, store, now)
+
+
+async def schema(request: Request) -> Response:
+    """The export format's JSON Schema, public, at a stable address."""
+    return FileResponse(SCHEMA_FILE, media_type="application/schema+json")
+
+
+routes = [
+    Route("/me/exports", list_exports, methods=["GET", "POST"]),
+    # The signed link goes in the query string: the request log writes paths, never queries.
+    Route("/me/exports/download", download),
+    Route("/me/exports/{id}", show_export),
+    Route(SCHEMA_PATH, schema),
+]

@@ -1,0 +1,74 @@
+"""What every request page shares: flash messages, rendering, dates, and the outcome of a POST."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.retention import format_day
+
+FLASH_KEY = "flash"
+
+
+class ActionRefused(Exception):
+    """What the person or the DPO asked for was refused; nothing changed. `errors` names the
+    form fields at fault (for the page to mark), `message` says why."""
+
+    def __init__(self, message: str, errors: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = dict(errors or {})
+
+
+@dataclass(frozen=True)
+class Done:
+    """A POST succeeded: flash `message`, go to `location` (303)."""
+
+    location: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A POST was refused and nothing changed: show `page` again, with the reason."""
+
+    page: Any
+    status: int = 400
+
+
+def day(moment: datetime | date, language: str) -> str:
+    if isinstance(moment, datetime):
+        moment = aware(moment).date()
+    return format_day(moment, language)
+
+
+def aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored datetime is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def flash(request: Request, message: str) -> None:
+    """A message for the next page the browser shows (after a POST's redirect)."""
+    request.scope["web_session"].data[FLASH_KEY] = message
+
+
+def take_flash(request: Request) -> str | None:
+    return request.scope["web_session"].data.pop(FLASH_KEY, None)
+
+
+def render(request: Request, name: str, page: object, status: int = 200) -> Response:
+    """A request page: `page` (its dataclass) and the flash message, if any."""
+    context = {"page": page, "flash": take_flash(request)}
+    templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def pdf_response(pdf: bytes, request_id: int) -> Response:
+    """An outcome letter as a download; the file name carries the request number only."""
+    disposition = f'attachment; filename="outcome-letter-{request_id}.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})

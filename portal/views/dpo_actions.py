@@ -1,0 +1,293 @@
+"""The DPO's forms on a case page: approve, holds, re-plan, extend, reject, verify, outcome.
+
+Each form posts to /dpo/requests/{id}/{action}; `act_on_case` runs it all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from portal.datamap import DataMap
+from portal.db import session_scope
+from portal.i18n import gettext as _
+from portal.views.common import ActionRefused, Done, Refused
+from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
+from portal.workflows import erasure_service
+from portal.workflows.erasure import ErasurePlan
+from portal.workflows.records import CaseHoldRecord, StoredPlan
+from portal.workflows.requests import (
+    MAX_EXTENSION_MONTHS,
+    Actor,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    TransitionRefused,
+    apply,
+)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the DPO's actions need from the app besides the database."""
+
+    datamap: DataMap
+    sources: Mapping[str, Engine]
+    now: datetime
+
+
+def act(
+    db: Session,
+    request: DataRequest,
+    action: str,
+    form: Mapping[str, str],
+    *,
+    staff_id: int,
+    runtime: Runtime,
+) -> str:
+    """Carry out one of the DPO's forms; returns the message to flash. Raises ActionRefused
+    (and the caller rolls back) when the form is incomplete or the workflow refuses."""
+    handler = _HANDLERS.get(action)
+    if handler is None:
+        raise ActionRefused(_("There is no such action."))
+    try:
+        return handler(db, request, form, staff_id, runtime)
+    except (TransitionRefused, ValueError) as exc:
+        raise ActionRefused(str(exc)) from exc
+
+
+def act_on_case(
+    engine: Engine,
+    request_id: int,
+    action: str,
+    form: Mapping[str, str],
+    *,
+    staff_id: int,
+    language: str,
+    runtime: Runtime,
+) -> Done | Refused | None:
+    """The route's unit of work: one form, all or nothing (a refusal rolls every change back
+    and shows the case page again with the reason and what was typed)."""
+    location = f"/dpo/requests/{request_id}"
+    try:
+        with session_scope(engine) as db:
+            found = db.get(DataRequest, request_id, with_for_update=True)
+            if found is None:
+                return None
+            message = act(db, found, action, form, staff_id=staff_id, runtime=runtime)
+    except ActionRefused as refused:
+        with session_scope(engine) as db:
+            found = db.get(DataRequest, request_id)
+            assert found is not None
+            audit_view(db, found, staff_id, runtime.now)
+            typed = {key: value for key, value in form.items() if key != "csrf_token"}
+            page = case_page(db, found, language, runtime.now, error=refused, values=typed)
+            return Refused(page, 409 if not refused.errors else 400)
+    return Done(location, message)
+
+
+# --- reading the form ---------------------------------------------------------------------------
+
+
+def _text(form: Mapping[str, str], name: str) -> str:
+    return str(form.get(name, "")).strip()
+
+
+def _reason(form: Mapping[str, str], name: str = "reason") -> str:
+    reason = _text(form, name)
+    if not reason:
+        raise ActionRefused(_("Please give a reason."), {name: _("Please give a reason.")})
+    return reason
+
+
+def _int(form: Mapping[str, str], name: str, message: str) -> int:
+    try:
+        return int(_text(form, name))
+    except ValueError:
+        raise ActionRefused(message, {name: message}) from None
+
+
+# --- the actions --------------------------------------------------------------------------------
+
+
+def _replan(db: Session, request: DataRequest, staff_id: int, runtime: Runtime) -> None:
+    if request.type == RequestType.erasure and request.status in (
+        RequestStatus.verified,
+        RequestStatus.awaiting_approval,
+    ):
+        erasure_service.plan_request(
+            db,
+            request.id or 0,
+            datamap=runtime.datamap,
+            sources=runtime.sources,
+            today=runtime.now.date(),
+            actor=Actor.dpo,
+            actor_id=staff_id,
+        )
+
+
+def _approve(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    plan_id = _int(form, "plan_id", _("There is no such plan."))
+    stored = db.get(StoredPlan, plan_id)
+    if stored is None or stored.request_id != request.id:
+        raise ActionRefused(_("There is no such plan."))
+    erasure_service.approve_plan(db, plan_id, staff_id=staff_id, now=rt.now)
+    return _("The plan is approved. The erasure will be carried out shortly.")
+
+
+def _review_date(form: Mapping[str, str]) -> date | None:
+    if not _text(form, "review_at"):
+        return None
+    try:
+        return date.fromisoformat(_text(form, "review_at"))
+    except ValueError:
+        message = _("Give the review date as a date (YYYY-MM-DD).")
+        raise ActionRefused(message, {"review_at": message}) from None
+
+
+def _hold(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """A case hold on the person: every record found for them is kept."""
+    if request.subject_id is None:
+        raise ActionRefused(_("There is no such person."))
+    erasure_service.set_case_hold(
+        db,
+        subject_id=request.subject_id,
+        kind=_text(form, "kind"),
+        reason=_reason(form),
+        scope="person",
+        review_at=_review_date(form),
+        staff_id=staff_id,
+        now=rt.now,
+        datamap=rt.datamap,
+    )
+    _replan(db, request, staff_id, rt)
+    return _("The hold is set, and the erasure plan was made again.")
+
+
+def _record_hold(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """A case hold on one record of the latest plan (and the records under it), picked by its
+    place in the plan: the form never carries a key the plan does not hold."""
+    if request.subject_id is None:
+        raise ActionRefused(_("There is no such person."))
+    message = _("Choose a record of the plan.")
+    stored = erasure_service.latest_plan(db, request.id or 0)
+    if stored is None or str(stored.id) != _text(form, "plan_id"):
+        raise ActionRefused(_("The plan has changed since the page was loaded. Try again."))
+    steps = ErasurePlan.from_dict(stored.plan).steps
+    index = _int(form, "record", message)
+    if not 0 <= index < len(steps):
+        raise ActionRefused(message, {"record": message})
+    reason = _reason(form)
+    erasure_service.set_case_hold(
+        db,
+        subject_id=request.subject_id,
+        kind=_text(form, "kind"),
+        reason=reason,
+        scope="record",
+        table_name=steps[index].table,
+        row_key=steps[index].key,
+        review_at=_review_date(form),
+        staff_id=staff_id,
+        now=rt.now,
+        datamap=rt.datamap,
+    )
+    _replan(db, request, staff_id, rt)
+    return _("The hold on the record is set, and the erasure plan was made again.")
+
+
+def _release(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    hold_id = _int(form, "hold_id", _("There is no such hold."))
+    hold = db.get(CaseHoldRecord, hold_id)
+    if hold is None or hold.subject_id != request.subject_id:
+        raise ActionRefused(_("There is no such hold."))
+    erasure_service.release_case_hold(
+        db, hold_id, staff_id=staff_id, reason=_reason(form), now=rt.now, datamap=rt.datamap
+    )
+    _replan(db, request, staff_id, rt)
+    return _("The hold is released, and the erasure plan was made again.")
+
+
+def _replan_action(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    if request.status not in (RequestStatus.verified, RequestStatus.awaiting_approval):
+        raise ActionRefused(_("This request cannot be planned now."))
+    _replan(db, request, staff_id, rt)
+    return _("The erasure plan was made again.")
+
+
+def _extend(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    message = _("The deadline can be extended by one or two months.")
+    months = _int(form, "months", message)
+    if not 1 <= months <= MAX_EXTENSION_MONTHS:
+        raise ActionRefused(message, {"months": message})
+    reason = _reason(form)
+    apply(
+        db,
+        request,
+        "extend",
+        actor=Actor.dpo,
+        actor_id=staff_id,
+        reason=reason,
+        now=rt.now,
+        data={"months": months},
+    )
+    return _("The deadline is extended. The person is told why.")
+
+
+def _reject(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    apply(
+        db, request, "reject", actor=Actor.dpo, actor_id=staff_id, reason=_reason(form), now=rt.now
+    )
+    return _("The request is rejected. The person is told why.")
+
+
+def _verify(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    apply(db, request, "verify", actor=Actor.dpo, actor_id=staff_id, now=rt.now)
+    _replan(db, request, staff_id, rt)
+    return _("The person is verified.")
+
+
+def _outcome(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    if request.type not in OUTCOME_TYPES:
+        raise ActionRefused(_("You are not allowed to do that with this request."))
+    reason = _reason(form, "outcome")
+    if request.status == RequestStatus.verified:
+        apply(db, request, "start", actor=Actor.dpo, actor_id=staff_id, now=rt.now)
+    apply(db, request, "complete", actor=Actor.dpo, actor_id=staff_id, reason=reason, now=rt.now)
+    return _("The outcome is recorded and the request is completed.")
+
+
+Handler = Callable[[Session, DataRequest, Mapping[str, str], int, Runtime], str]
+
+_HANDLERS: dict[str, Handler] = {
+    "approve": _approve,
+    "hold": _hold,
+    "record_hold": _record_hold,
+    "release": _release,
+    "replan": _replan_action,
+    "extend": _extend,
+    "reject": _reject,
+    "verify": _verify,
+    "outcome": _outcome,
+}

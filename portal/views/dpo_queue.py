@@ -1,0 +1,64 @@
+"""/dpo: the DPO's request queue, ordered by deadline, with a status filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from portal.db import session_scope
+from portal.i18n import gettext as _
+from portal.views.request_summary import RequestRow, request_row
+from portal.workflows.requests import OPEN, STATUS_LABELS, DataRequest, RequestStatus
+
+QUEUE_FILTERS = ("open", *[str(status) for status in RequestStatus], "all")
+
+
+@dataclass(frozen=True)
+class StatusFilter:
+    value: str
+    label: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """Requests ordered by deadline, soonest (and overdue) first. `status` is the filter:
+    "open" (the default), "all", or one status."""
+
+    status: str
+    filters: tuple[StatusFilter, ...]
+    requests: tuple[RequestRow, ...]
+
+    @property
+    def overdue(self) -> int:
+        return sum(row.overdue for row in self.requests)
+
+
+def queue(db: Session, status: str | None, language: str, now: datetime) -> QueuePage:
+    status = status if status in QUEUE_FILTERS else "open"
+    statement = select(DataRequest).order_by(col(DataRequest.due_at), col(DataRequest.id))
+    if status == "open":
+        statement = statement.where(col(DataRequest.status).in_([str(s) for s in OPEN]))
+    elif status != "all":
+        statement = statement.where(DataRequest.status == status)
+    labels = {"open": _("Open"), "all": _("All")}
+    filters = tuple(
+        StatusFilter(
+            value,
+            labels.get(value) or str(STATUS_LABELS[RequestStatus(value)]).capitalize(),
+            value == status,
+        )
+        for value in QUEUE_FILTERS
+    )
+    rows = tuple(
+        request_row(item, language, now, f"/dpo/requests/{item.id}") for item in db.exec(statement)
+    )
+    return QueuePage(status, filters, rows)
+
+
+def load_queue(engine: Engine, status: str | None, language: str, now: datetime) -> QueuePage:
+    with session_scope(engine) as db:
+        return queue(db, status, language, now)

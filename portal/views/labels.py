@@ -1,0 +1,81 @@
+"""The words the request pages use for types, states, events, actors and holds."""
+
+from __future__ import annotations
+
+from portal.i18n import lazy_gettext as _l
+from portal.workflows.records import CaseHoldKind, PlanStatus
+from portal.workflows.requests import Actor, RequestType
+
+TYPE_LABELS = {
+    RequestType.access: _l("Access: a copy of your data"),
+    RequestType.portability: _l("Portability: your data in a machine-readable file"),
+    RequestType.erasure: _l("Erasure: delete your data"),
+    RequestType.rectification: _l("Rectification: correct your data"),
+    RequestType.restriction: _l("Restriction: limit how we use your data"),
+    RequestType.objection: _l("Objection: object to how we use your data"),
+}
+
+# One short name per type, for tables.
+TYPE_NAMES = {
+    RequestType.access: _l("Access"),
+    RequestType.portability: _l("Portability"),
+    RequestType.erasure: _l("Erasure"),
+    RequestType.rectification: _l("Rectification"),
+    RequestType.restriction: _l("Restriction"),
+    RequestType.objection: _l("Objection"),
+}
+
+# What the text box asks for, per type; a type not here has no text.
+DETAILS_LABELS = {
+    RequestType.rectification: _l("What is wrong, and what should it say?"),
+    RequestType.restriction: _l("Why should we limit the use of your data?"),
+    RequestType.objection: _l("Which use of your data do you object to, and why?"),
+}
+
+# What happened, as the person reads it: "Request sent (by you)".
+EVENT_LABELS = {
+    "file": _l("Request sent"),
+    "verify": _l("Identity verified"),
+    "submit_plan": _l("Erasure plan made, waiting for approval"),
+    "approve": _l("Erasure plan approved"),
+    "start": _l("Work started"),
+    "ask_subject": _l("We asked you a question"),
+    "subject_replied": _l("Answer sent"),
+    "complete": _l("Completed"),
+    "complete_partially": _l("Partially completed"),
+    "reject": _l("Rejected"),
+    "cancel": _l("Cancelled"),
+    "extend": _l("Deadline extended"),
+    "export_started": _l("Export started"),
+    "export_ready": _l("Export ready"),
+    "export_downloaded": _l("Export downloaded"),
+    "export_deleted": _l("Export files deleted"),
+}
+
+# The DPO reads the same history about someone else: "We asked the person a question".
+DPO_EVENT_LABELS = {**EVENT_LABELS, "ask_subject": _l("We asked the person a question")}
+
+ACTOR_LABELS = {
+    Actor.person: _l("you"),
+    Actor.staff: _l("customer service"),
+    Actor.dpo: _l("the data protection officer"),
+    Actor.system: _l("Innsyn"),
+}
+
+# The DPO sees "the person", not "you".
+DPO_ACTOR_LABELS = {**ACTOR_LABELS, Actor.person: _l("the person")}
+
+HOLD_KIND_LABELS = {
+    CaseHoldKind.litigation: _l("Litigation"),
+    CaseHoldKind.complaint: _l("Complaint"),
+    CaseHoldKind.authority_request: _l("Request from an authority"),
+    CaseHoldKind.restriction: _l("Restriction of processing (art. 18)"),
+    CaseHoldKind.other: _l("Other"),
+}
+
+PLAN_STATUS_LABELS = {
+    PlanStatus.proposed: _l("waiting for approval"),
+    PlanStatus.superseded: _l("replaced by a newer version"),
+    PlanStatus.approved: _l("approved, being carried out"),
+    PlanStatus.executed: _l("carried out"),
+}

@@ -1,0 +1,167 @@
+"""/me/requests and /me/requests/{id}: the signed-in person's own requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from portal.db import session_scope
+from portal.exports.pages import RequestExports, request_exports
+from portal.i18n import gettext as _
+from portal.letters import LetterFacts, executed_plan, letter_facts
+from portal.models import Subject
+from portal.views.common import ActionRefused, Done, Refused
+from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
+from portal.views.request_summary import (
+    PlanView,
+    RequestRow,
+    TimelineEntry,
+    plan_view,
+    request_row,
+    timeline,
+)
+from portal.workflows import erasure_service
+from portal.workflows.requests import (
+    Actor,
+    DataRequest,
+    RequestType,
+    TransitionRefused,
+    allowed_actions,
+    apply,
+    history,
+)
+
+
+@dataclass(frozen=True)
+class MyRequestsPage:
+    """/me/requests: the person's requests, newest first."""
+
+    requests: tuple[RequestRow, ...]
+
+
+@dataclass(frozen=True)
+class MyRequestPage:
+    """/me/requests/{id}: one of the person's requests, with its history and, for erasure,
+    what the latest plan does. `error` is a refusal of what the person just tried."""
+
+    request: RequestRow
+    type_label: str
+    details: str | None
+    extended: bool
+    extension_reason: str | None
+    outcome: str | None
+    timeline: tuple[TimelineEntry, ...]
+    plan: PlanView | None
+    erasure: bool
+    can_cancel: bool
+    # A completed erasure's outcome letter can be downloaded (LETTER_PATH).
+    letter: bool = False
+    error: str | None = None
+    # Access and portability: the request's exports (exports/_for_request.html).
+    exports: RequestExports | None = None
+
+    @property
+    def letter_href(self) -> str:
+        return LETTER_PATH.format(id=self.request.id)
+
+
+LETTER_PATH = "/me/requests/{id}/letter.pdf"
+
+
+def my_requests(db: Session, subject_id: int, language: str, now: datetime) -> MyRequestsPage:
+    rows = db.exec(
+        select(DataRequest)
+        .where(DataRequest.subject_id == subject_id)
+        .order_by(col(DataRequest.received_at).desc(), col(DataRequest.id).desc())
+    )
+    return MyRequestsPage(
+        tuple(request_row(item, language, now, f"/me/requests/{item.id}") for item in rows)
+    )
+
+
+def own_request(db: Session, subject_id: int, request_id: int) -> DataRequest | None:
+    """The request if it is the person's own; None both when it is missing and when it is
+    someone else's, so the answer (404) never tells whether an id exists."""
+    found = db.get(DataRequest, request_id)
+    if found is None or found.subject_id != subject_id:
+        return None
+    return found
+
+
+def my_request_page(
+    db: Session, request: DataRequest, language: str, now: datetime, error: str | None = None
+) -> MyRequestPage:
+    kind = RequestType(request.type)
+    plan = erasure_service.latest_plan(db, request.id or 0) if kind == RequestType.erasure else None
+    return MyRequestPage(
+        request=request_row(request, language, now, f"/me/requests/{request.id}"),
+        type_label=str(TYPE_LABELS[kind]),
+        details=request.details,
+        extended=request.extended_at is not None,
+        extension_reason=request.extension_reason,
+        outcome=request.outcome,
+        timeline=timeline(history(db, request.id or 0), language, ACTOR_LABELS),
+        plan=plan_view(plan, language),
+        erasure=kind == RequestType.erasure,
+        can_cancel="cancel" in allowed_actions(request, Actor.person),
+        letter=executed_plan(db, request) is not None,
+        error=error,
+        exports=request_exports(db, request, language, now),
+    )
+
+
+def cancel_own(db: Session, request: DataRequest, subject_id: int, now: datetime) -> None:
+    try:
+        apply(db, request, "cancel", actor=Actor.person, actor_id=subject_id, now=now)
+    except TransitionRefused as exc:
+        raise ActionRefused(str(exc)) from exc
+
+
+# --- units of work, as the routes call them (in a thread: they block) ------------------------
+
+
+def load_my_requests(
+    engine: Engine, subject_id: int, language: str, now: datetime
+) -> MyRequestsPage:
+    with session_scope(engine) as db:
+        return my_requests(db, subject_id, language, now)
+
+
+def load_my_request(
+    engine: Engine, subject_id: int, request_id: int, language: str, now: datetime
+) -> MyRequestPage | None:
+    with session_scope(engine) as db:
+        found = own_request(db, subject_id, request_id)
+        return my_request_page(db, found, language, now) if found else None
+
+
+def load_my_letter(engine: Engine, subject_id: int, request_id: int) -> LetterFacts | None:
+    """The outcome letter of the person's own completed erasure request; None when the request
+    is not theirs or has no letter (the route answers 404 either way)."""
+    with session_scope(engine) as db:
+        found = own_request(db, subject_id, request_id)
+        subject = db.get(Subject, subject_id)
+        if found is None or subject is None:
+            return None
+        # The name comes from this session's BankID sign-in (sign-in stores it again).
+        return letter_facts(db, found, subject.display_name)
+
+
+def cancel_my_request(
+    engine: Engine, subject_id: int, request_id: int, language: str, now: datetime
+) -> Done | Refused | None:
+    try:
+        with session_scope(engine) as db:
+            found = own_request(db, subject_id, request_id)
+            if found is None:
+                return None
+            cancel_own(db, found, subject_id, now)
+    except ActionRefused as refused:
+        with session_scope(engine) as db:
+            found = own_request(db, subject_id, request_id)
+            assert found is not None
+            return Refused(my_request_page(db, found, language, now, refused.message), 409)
+    return Done(f"/me/requests/{request_id}", _("Your request is cancelled."))

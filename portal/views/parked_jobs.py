@@ -1,0 +1,53 @@
+"""/dpo/jobs: work the worker gave up on (parked jobs), and queueing one again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel.dates import format_datetime
+from sqlalchemy.engine import Engine
+
+from portal import i18n, jobs
+from portal.db import session_scope
+from portal.i18n import gettext as _
+from portal.views.common import Done
+
+
+@dataclass(frozen=True)
+class ParkedJob:
+    id: int
+    kind: str
+    attempts: int
+    last_error: str  # the exception's class and first line: no personal data (portal.jobs)
+    parked_at: str
+
+
+def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
+    """Parked jobs, newest first, for the DPO to look into."""
+    with session_scope(engine) as db:
+        return tuple(
+            ParkedJob(
+                id=job.id or 0,
+                kind=job.kind,
+                attempts=job.attempts,
+                last_error=job.last_error or "",
+                parked_at=format_datetime(job.finished_at, "short", locale=_locale())
+                if job.finished_at
+                else "",
+            )
+            for job in jobs.parked_jobs(db)
+        )
+
+
+def retry_job(engine: Engine, job_id: int, now: datetime) -> Done | None:
+    try:
+        with session_scope(engine) as db:
+            jobs.retry_parked(db, job_id, now)
+    except LookupError:
+        return None
+    return Done("/dpo/jobs", _("The job is queued again."))
+
+
+def _locale() -> str:
+    return {"nb": "nb_NO", "sv": "sv_SE"}.get(i18n.current_language(), "en_GB")

@@ -1,0 +1,159 @@
+"""/me/requests/new: the form for filing a request, its checks, and filing it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from portal.datamap import DataMap
+from portal.db import session_scope
+from portal.i18n import gettext as _
+from portal.models import Assurance
+from portal.views.common import Done, Refused
+from portal.views.labels import DETAILS_LABELS, TYPE_LABELS
+from portal.workflows import erasure_service
+from portal.workflows.requests import (
+    Actor,
+    DataRequest,
+    RequestType,
+    TransitionRefused,
+    file_request,
+)
+from portal.workflows.restriction import restrict_processing
+
+
+@dataclass(frozen=True)
+class TypeChoice:
+    value: str
+    label: str
+    details_label: str | None
+
+
+@dataclass
+class NewRequestForm:
+    """The form, as filled in; `errors` by field name when it was refused."""
+
+    type: str = ""
+    details: str = ""
+    marketing: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+    choices: tuple[TypeChoice, ...] = ()
+
+    @property
+    def erasure(self) -> bool:
+        return self.type == RequestType.erasure
+
+
+def new_request_form(type: str = "", details: str = "", marketing: bool = False) -> NewRequestForm:
+    choices = tuple(
+        TypeChoice(
+            value=str(kind),
+            label=str(TYPE_LABELS[kind]),
+            details_label=str(DETAILS_LABELS[kind]) if kind in DETAILS_LABELS else None,
+        )
+        for kind in RequestType
+    )
+    chosen = type if type in set(RequestType) else ""
+    return NewRequestForm(chosen, details, marketing, choices=choices)
+
+
+def check_new_request(form: Mapping[str, Any]) -> NewRequestForm:
+    """The form as posted, with `errors` filled in if it cannot be filed as it is."""
+    filled = new_request_form(
+        str(form.get("type", "")),
+        str(form.get("details", "")).strip(),
+        form.get("marketing") == "yes",
+    )
+    if filled.type == "":
+        filled.errors["type"] = _("Choose what you want us to do.")
+        return filled
+    kind = RequestType(filled.type)
+    if kind == RequestType.objection and filled.marketing:
+        return filled  # direct marketing: absolute (art. 21(3)), no reason needed
+    if kind in DETAILS_LABELS and not filled.details:
+        filled.errors["details"] = {
+            RequestType.rectification: _("Tell us what is wrong."),
+            RequestType.restriction: _("Tell us why we should limit the use of your data."),
+            RequestType.objection: _("Tell us which use of your data you object to."),
+        }[kind]
+    return filled
+
+
+def file_new_request(
+    db: Session,
+    form: NewRequestForm,
+    *,
+    subject_id: int,
+    language: str,
+    now: datetime,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    auto_approve: bool = False,
+) -> DataRequest:
+    """File a checked form for a person signed in with BankID; an erasure is planned at once
+    (and approved at once when `auto_approve` is on and the plan keeps nothing)."""
+    kind = RequestType(form.type)
+    details = form.details if kind in DETAILS_LABELS else None
+    if kind == RequestType.objection and form.marketing:
+        details = "\n\n".join(filter(None, [_("Direct marketing (art. 21(3))."), form.details]))
+    filed = file_request(
+        db,
+        subject_id=subject_id,
+        type=kind,
+        assurance=Assurance.high,
+        actor=Actor.person,
+        actor_id=subject_id,
+        details=details,
+        language=language,
+        now=now,
+    )
+    if kind == RequestType.restriction:
+        restrict_processing(db, subject_id, filed.id or 0, now)
+    if kind == RequestType.erasure:
+        erasure_service.plan_request(
+            db,
+            filed.id or 0,
+            datamap=datamap,
+            sources=sources,
+            today=now.date(),
+            auto_approve=auto_approve,
+        )
+    return filed
+
+
+def submit_new_request(
+    engine: Engine,
+    form: Mapping[str, Any],
+    *,
+    subject_id: int,
+    language: str,
+    now: datetime,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    auto_approve: bool = False,
+) -> Done | Refused:
+    """The route's unit of work: check the form, file it in one transaction."""
+    filled = check_new_request(form)
+    if filled.errors:
+        return Refused(filled)
+    try:
+        with session_scope(engine) as db:
+            filed = file_new_request(
+                db,
+                filled,
+                subject_id=subject_id,
+                language=language,
+                now=now,
+                datamap=datamap,
+                sources=sources,
+                auto_approve=auto_approve,
+            )
+    except (TransitionRefused, ValueError) as exc:
+        filled.errors["type"] = str(exc)
+        return Refused(filled, 409)
+    return Done(f"/me/requests/{filed.id}", _("We have received your request."))

@@ -1,0 +1,131 @@
+"""One request as the pages show it: its row in a list, its timeline and its erasure plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from portal.views.common import day
+from portal.views.labels import EVENT_LABELS, PLAN_STATUS_LABELS, TYPE_NAMES
+from portal.workflows.erasure import ErasurePlan, describe_plan
+from portal.workflows.records import PlanStatus, StoredPlan
+from portal.workflows.requests import (
+    OPEN,
+    STATUS_LABELS,
+    Actor,
+    DataRequest,
+    RequestEvent,
+    RequestStatus,
+    RequestType,
+    days_left,
+)
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One request in a list: the person's own, or the DPO's queue."""
+
+    id: int
+    type: str
+    status: str
+    received: str
+    deadline: str
+    days_left: int
+    overdue: bool
+    open: bool
+    href: str
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: str
+    what: str
+    who: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    """One table of a plan: how many rows are erased, anonymised and kept."""
+
+    name: str
+    erase: int
+    anonymise: int
+    retain: int
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """The latest erasure plan of a request, in plain words (describe_plan) and counts."""
+
+    id: int
+    version: int
+    status: str
+    proposed: bool
+    planned_on: str
+    lines: tuple[str, ...]
+    tables: tuple[PlanTable, ...]
+    keeps_anything: bool
+    withheld: int
+
+
+def request_row(request: DataRequest, language: str, now: datetime, href: str) -> RequestRow:
+    left = days_left(request, now)
+    is_open = RequestStatus(request.status) in OPEN
+    return RequestRow(
+        id=request.id or 0,
+        type=str(TYPE_NAMES[RequestType(request.type)]),
+        status=str(STATUS_LABELS[RequestStatus(request.status)]),
+        received=day(request.received_at, language),
+        deadline=day(request.due_at, language),
+        days_left=left,
+        overdue=is_open and left < 0,
+        open=is_open,
+        href=href,
+    )
+
+
+def timeline(
+    events: list[RequestEvent],
+    language: str,
+    actors: Mapping[Actor, Any],
+    labels: Mapping[str, Any] = EVENT_LABELS,
+) -> tuple[TimelineEntry, ...]:
+    """The events, newest first (like every history in the portal), in the viewer's words:
+    the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's."""
+    return tuple(
+        TimelineEntry(
+            when=day(event.at, language),
+            what=str(labels.get(event.action, event.action)),
+            who=str(actors[Actor(event.actor)]),
+            reason=event.reason,
+        )
+        for event in reversed(events)
+    )
+
+
+def plan_view(stored: StoredPlan | None, language: str) -> PlanView | None:
+    if stored is None:
+        return None
+    plan = ErasurePlan.from_dict(stored.plan)
+    return PlanView(
+        id=stored.id or 0,
+        version=stored.version,
+        status=str(PLAN_STATUS_LABELS[PlanStatus(stored.status)]),
+        proposed=stored.status == PlanStatus.proposed,
+        planned_on=day(plan.planned_on, language),
+        lines=tuple(describe_plan(plan, language)),
+        tables=tuple(
+            PlanTable(
+                name=summary.name.get(language, summary.table),
+                erase=summary.erase,
+                anonymise=summary.anonymise,
+                retain=summary.retain,
+            )
+            for summary in plan.tables
+        ),
+        keeps_anything=plan.holds_anything,
+        withheld=sum(plan.withheld.values()),
+    )

@@ -1,0 +1,648 @@
+"""Washing call lists against the block list (seed 001: "NIX-tvätt" and "NIX-märkning").
+
+Staff upload a CSV in any column order, say which columns hold phone numbers, e-mail addresses
+or national IDs, and get it back either cleaned (blocked rows removed) or marked (a reason column
+added). The file is read as a stream in batches: each batch's values are normalised and looked
+up with one set-based query per kind and chunk (``block_list.lookup``), and written out before the
+next batch is read, so memory stays flat whatever the file's size.
+
+Rows that cannot be washed (a number that is not one, the wrong number of columns) are left out
+of the result and reported by line number; the rest is washed. Messages never quote a value.
+
+Files live under ``<var_dir>/washing``, named by the wash's random id; both the upload and the
+result are personal data and are deleted ``KEEP_FILES`` after the upload (``wash.cleanup``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import JSON, Column, String, Text, update
+from sqlmodel import Field, Session, SQLModel, select
+
+from portal import audit
+from portal.block_list import Channel, Kind, Match, Reason, lookup, normalise
+from portal.db import utcnow
+from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
+from portal.jobs import JobContext, enqueue, handler
+
+BATCH = 5000  # rows per lookup round
+SAMPLE = 64 * 1024  # bytes read to detect encoding, delimiter and header
+INLINE_BYTES = 256 * 1024  # smaller files are washed while staff wait; larger ones by a job
+KEEP_FILES = timedelta(hours=24)
+MAX_REPORTED = 100  # bad rows listed by line number; beyond that only counted
+DELIMITERS = (",", ";", "\t")
+ENCODINGS = ("utf-8", "cp1252")
+REASON_COLUMN = "block_reason"
+# Binary formats people upload by mistake, by their first bytes.
+_MAGIC = (b"PK\x03\x04", b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\xd0\xcf\x11\xe0")
+# Header names that suggest a column's kind (lower-case, compared without spaces).
+_HINTS = {
+    Kind.phone: ("phone", "telefon", "telefonnummer", "tlf", "mobil", "mobile", "nummer", "msisdn"),
+    Kind.email: ("email", "e-mail", "epost", "e-post", "mail"),
+    Kind.national_id: (
+        "fødselsnummer",
+        "fodselsnummer",
+        "fnr",
+        "personnummer",
+        "pnr",
+        "national_id",
+        "nationalid",
+    ),
+}
+
+
+class WashStatus(StrEnum):
+    uploaded = "uploaded"  # waiting for staff to choose the columns
+    queued = "queued"  # a job will run it
+    running = "running"
+    done = "done"
+    failed = "failed"  # the message says why; nothing to download
+    expired = "expired"  # the files were deleted (KEEP_FILES)
+
+
+class WashMode(StrEnum):
+    remove = "remove"  # leave blocked rows out
+    mark = "mark"  # keep every row, add the reason column
+
+
+class WashError(ValueError):
+    """The file cannot be washed: ``code`` (and the line) say why, ``message()`` in words for
+    staff, in the language of the page that shows it. Never a value from the file."""
+
+    def __init__(self, code: str, line: int | None = None, encoding: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.line = line
+        self.encoding = encoding
+
+    def stored(self) -> dict[str, Any]:
+        return {"code": self.code, "line": self.line, "encoding": self.encoding}
+
+    def message(self) -> str:
+        return error_message(self.stored())
+
+
+def error_message(error: dict[str, Any]) -> str:
+    code, line = error.get("code"), error.get("line")
+    if code == "empty":
+        return _("The file is empty.")
+    if code == "not_text":
+        return _("This is not a CSV file: it is neither UTF-8 nor Windows-1252 text.")
+    if code == "encoding":
+        name = "UTF-8" if error.get("encoding") == "utf-8" else "Windows-1252"
+        return _(
+            "Line %(line)s is not %(encoding)s text. Choose the other encoding and try again.",
+            line=line,
+            encoding=name,
+        )
+    if code == "csv":
+        return _("Line %(line)s cannot be read as CSV (a quote is not closed).", line=line)
+    return _(
+        "This is not a CSV file. Save the list as CSV (comma or semicolon separated) and "
+        "upload it again."
+    )
+
+
+def problem_message(problem: dict[str, Any]) -> str:
+    """A bad row's problem, in words."""
+    kind = problem.get("problem")
+    if kind == "columns":
+        return _(
+            "%(found)s columns, not %(expected)s",
+            found=problem.get("found"),
+            expected=problem.get("expected"),
+        )
+    return {
+        Kind.phone: _("not a phone number"),
+        Kind.email: _("not an e-mail address"),
+        Kind.national_id: _("not a valid national identity number"),
+    }.get(kind, _("cannot be read"))
+
+
+class Wash(SQLModel, table=True):
+    __tablename__ = "wash_job"
+
+    # Random and unguessable: it names the files and appears in the staff pages' addresses.
+    id: str = Field(primary_key=True, max_length=32)
+    staff_id: int = Field(foreign_key="staff_member.id", index=True)
+    # The role the wash was made under: staff holding it may download the result too.
+    role: str = Field(max_length=10)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    status: WashStatus = Field(default=WashStatus.uploaded, sa_type=String(10))
+    directory: str = Field(max_length=500)
+    size_bytes: int = 0
+    encoding: str = Field(default="utf-8", max_length=10)
+    delimiter: str = Field(default=",", max_length=1)
+    has_header: bool = True
+    # The header's names, or "1", "2"... without one. Column names are not personal data.
+    columns: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    phone_column: int | None = None
+    email_column: int | None = None
+    national_id_column: int | None = None
+    channel: str = Field(default=Channel.phone, max_length=10)
+    purpose: str | None = Field(default=None, max_length=60)
+    mode: WashMode = Field(default=WashMode.remove, sa_type=String(10))
+    region: str = Field(default="NO", max_length=2)
+    bytes_done: int = 0
+    rows_done: int = 0
+    summary: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    bad_rows: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, sa_type=Text)
+    finished_at: datetime | None = None
+
+    @property
+    def upload_path(self) -> Path:
+        return Path(self.directory) / f"{self.id}.csv"
+
+    @property
+    def result_path(self) -> Path:
+        return Path(self.directory) / f"{self.id}.result.csv"
+
+    @property
+    def error_text(self) -> str | None:
+        return error_message(json.loads(self.error)) if self.error else None
+
+    @property
+    def progress(self) -> int:
+        """Per cent of the file read."""
+        if self.status == WashStatus.done:
+            return 100
+        return min(99, self.bytes_done * 100 // self.size_bytes) if self.size_bytes else 0
+
+
+# --- upload and detection ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detected:
+    encoding: str
+    delimiter: str
+    has_header: bool
+    columns: list[str]
+    guesses: dict[str, int]  # kind -> column index
+
+
+def store_upload(
+    db: Session,
+    stream: BinaryIO,
+    *,
+    directory: Path,
+    staff_id: int,
+    role: str,
+    region: str,
+    now: datetime,
+) -> Wash:
+    """Save the uploaded file under a random name and detect its shape; refuses a non-CSV file
+    (the file is then deleted and nothing is recorded)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wash_id = secrets.token_hex(16)
+    path = directory / f"{wash_id}.csv"
+    size = 0
+    with path.open("wb") as out:
+        os.chmod(path, 0o600)
+        while chunk := stream.read(1024 * 1024):
+            out.write(chunk)
+            size += len(chunk)
+    try:
+        with path.open("rb") as handle:
+            detected = detect(handle.read(SAMPLE), complete=size <= SAMPLE, region=region)
+    except WashError:
+        path.unlink(missing_ok=True)
+        raise
+    wash = Wash(
+        id=wash_id,
+        staff_id=staff_id,
+        role=role,
+        created_at=now,
+        directory=str(directory.resolve()),
+        size_bytes=size,
+        encoding=detected.encoding,
+        delimiter=detected.delimiter,
+        has_header=detected.has_header,
+        columns=detected.columns,
+        phone_column=detected.guesses.get(Kind.phone),
+        email_column=detected.guesses.get(Kind.email),
+        national_id_column=detected.guesses.get(Kind.national_id),
+        region=region,
+    )
+    db.add(wash)
+    db.flush()
+    return wash
+
+
+def detect(sample: bytes, *, complete: bool, region: str = "NO") -> Detected:
+    """Encoding, delimiter, header and likely columns, from the file's first bytes."""
+    if not sample.strip():
+        raise WashError("empty")
+    if sample.startswith(_MAGIC) or b"\x00" in sample:
+        raise WashError("not_csv")
+    text, encoding = _decode_sample(sample, complete=complete)
+    lines = text.splitlines()
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end inside a line
+    delimiter = _delimiter(lines[:50])
+    first = next(csv.reader(lines[:1], delimiter=delimiter), [])
+    has_header = not any(_looks_like_value(cell, region) for cell in first)
+    columns = [c.strip() for c in first] if has_header else [str(i + 1) for i in range(len(first))]
+    guesses: dict[str, int] = {}
+    if has_header:
+        for index, name in enumerate(columns):
+            compact = name.lower().replace(" ", "")
+            for kind, hints in _HINTS.items():
+                if kind not in guesses and any(hint in compact for hint in hints):
+                    guesses[kind] = index
+                    break
+    elif len(columns) == 1:
+        guesses[Kind.phone] = 0
+    return Detected(encoding, delimiter, has_header, columns, guesses)
+
+
+def _decode_sample(sample: bytes, *, complete: bool) -> tuple[str, str]:
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        return decoder.decode(sample, final=complete), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return sample.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        raise WashError("not_text") from None
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The candidate found the same number of times (at least once) on the most lines."""
+    best, best_score = ",", (0, 0)
+    for candidate in DELIMITERS:
+        counts = [len(row) - 1 for row in csv.reader(lines, delimiter=candidate) if row]
+        if not counts or counts[0] == 0:
+            continue
+        score = (sum(1 for c in counts if c == counts[0]), counts[0])
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _looks_like_value(cell: str, region: str) -> bool:
+    text = cell.strip()
+    return any(normalise(kind, text, region) is not None for kind in Kind) if text else False
+
+
+# --- choosing the columns ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    phone_column: int | None
+    email_column: int | None
+    national_id_column: int | None
+    channel: str
+    mode: str
+    encoding: str
+    delimiter: str
+    has_header: bool
+    purpose: str | None = None
+
+
+def configure(wash: Wash, options: Options, *, purposes: list[str]) -> dict[str, str]:
+    """Apply the staff's choices; returns problems by field (then nothing changes)."""
+    errors: dict[str, Any] = {}
+    chosen = [options.phone_column, options.email_column, options.national_id_column]
+    if all(column is None for column in chosen):
+        errors["columns"] = _l("Choose at least one column to wash by.")
+    width = len(wash.columns)
+    if any(column is not None and not 0 <= column < width for column in chosen):
+        errors["columns"] = _l("Choose columns the file has.")
+    if options.channel not in {str(c) for c in Channel if c != Channel.all}:
+        errors["channel"] = _l("Choose the channel the list is for.")
+    if options.mode not in set(WashMode):
+        errors["mode"] = _l("Choose what to do with blocked rows.")
+    if options.encoding not in ENCODINGS:
+        errors["encoding"] = _l("Choose the file's character encoding.")
+    if options.delimiter not in DELIMITERS:
+        errors["delimiter"] = _l("Choose the separator between columns.")
+    if options.purpose and options.purpose not in purposes:
+        errors["purpose"] = _l("Choose one of the purposes listed.")
+    if errors:
+        return {name: str(message) for name, message in errors.items()}
+    wash.phone_column = options.phone_column
+    wash.email_column = options.email_column
+    wash.national_id_column = options.national_id_column
+    wash.channel = options.channel
+    wash.mode = WashMode(options.mode)
+    wash.encoding = options.encoding
+    wash.delimiter = options.delimiter
+    wash.purpose = options.purpose or None
+    if options.has_header != wash.has_header:
+        wash.has_header = options.has_header
+        wash.columns = _columns_again(wash)
+    return {}
+
+
+def _columns_again(wash: Wash) -> list[str]:
+    with wash.upload_path.open("rb") as handle:
+        text, _enc = _decode_sample(handle.read(SAMPLE), complete=wash.size_bytes <= SAMPLE)
+    first = next(csv.reader(text.splitlines()[:1], delimiter=wash.delimiter), [])
+    if wash.has_header:
+        return [c.strip() for c in first]
+    return [str(i + 1) for i in range(len(first))]
+
+
+def start(db: Session, wash: Wash, *, staff_id: int, now: datetime) -> bool:
+    """Queue the wash; True when it is small enough for the caller to run it at once."""
+    audit.record(
+        db,
+        actor=audit.AuditActor.staff,
+        actor_id=staff_id,
+        action="wash.start",
+        details={"wash_id": wash.id, "mode": str(wash.mode), "channel": wash.channel},
+        now=now,
+    )
+    inline = wash.size_bytes <= INLINE_BYTES
+    wash.status = WashStatus.running if inline else WashStatus.queued
+    db.add(wash)
+    if not inline:
+        enqueue(db, "wash.run", {"wash_id": wash.id})
+    db.flush()
+    return inline
+
+
+# --- the wash itself -----------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    rows: int = 0  # data rows read
+    written: int = 0
+    blocked: int = 0
+    bad: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows with it
+    bad_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "written": self.written,
+            "blocked": self.blocked,
+            "bad": self.bad,
+            "reasons": self.reasons,
+        }
+
+
+Progress = Callable[[int, int], None]  # (bytes read, rows read)
+
+
+def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = None) -> Summary:
+    """Wash the uploaded file into the result file; raises ``WashError`` if it cannot be read."""
+    kinds = [
+        (Kind.phone, wash.phone_column),
+        (Kind.email, wash.email_column),
+        (Kind.national_id, wash.national_id_column),
+    ]
+    columns = [(kind, index) for kind, index in kinds if index is not None]
+    summary = Summary()
+    tmp = wash.result_path.with_suffix(".part")
+    with (
+        wash.upload_path.open("rb") as raw,
+        tmp.open("w", encoding=wash.encoding, newline="") as out,
+    ):
+        os.chmod(tmp, 0o600)
+        reader = csv.reader(_Lines(raw, wash.encoding), delimiter=wash.delimiter)
+        writer = csv.writer(out, delimiter=wash.delimiter, lineterminator="\r\n")
+        width = len(wash.columns)
+        rows = _numbered(reader)
+        if wash.has_header:
+            header = next(rows, None)
+            if header is not None:
+                width = len(header[1])
+                writer.writerow(header[1] + ([REASON_COLUMN] if wash.mode == WashMode.mark else []))
+        for batch in _batches(rows, BATCH):
+            _wash_batch(db, wash, batch, columns, width, writer, summary, now)
+            if progress is not None:
+                progress(raw.tell(), summary.rows)
+    tmp.replace(wash.result_path)
+    return summary
+
+
+class _Lines:
+    """The file's lines, decoded one at a time, so that a decoding error names its line."""
+
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+        self.raw = raw
+        self.encoding = encoding
+
+    def __iter__(self) -> Iterator[str]:
+        for number, data in enumerate(self.raw, start=1):
+            if number == 1 and self.encoding == "utf-8":
+                data = data.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield data.decode(self.encoding)
+            except UnicodeDecodeError:
+                raise WashError("encoding", number, self.encoding) from None
+
+
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) per record; blank lines are skipped."""
+    line = 0
+    try:
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            if row:
+                yield start, row
+    except csv.Error:
+        raise WashError("csv", line + 1) from None
+
+
+def _batches(
+    rows: Iterator[tuple[int, list[str]]], size: int
+) -> Iterator[list[tuple[int, list[str]]]]:
+    batch: list[tuple[int, list[str]]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _wash_batch(
+    db: Session,
+    wash: Wash,
+    batch: list[tuple[int, list[str]]],
+    columns: list[tuple[Kind, int]],
+    width: int,
+    writer: Any,
+    summary: Summary,
+    now: datetime,
+) -> None:
+    keys: list[list[tuple[Kind, str]] | None] = []
+    wanted: dict[Kind, set[str]] = {kind: set() for kind, _index in columns}
+    for line, row in batch:
+        summary.rows += 1
+        if len(row) != width:
+            _bad(
+                summary, {"line": line, "problem": "columns", "found": len(row), "expected": width}
+            )
+            keys.append(None)
+            continue
+        found: list[tuple[Kind, str]] = []
+        problem = None
+        for kind, index in columns:
+            cell = row[index].strip()
+            if not cell:
+                continue
+            normal = normalise(kind, cell, wash.region)
+            if normal is None:
+                problem = str(kind)
+                break
+            found.append((kind, normal))
+            wanted[kind].add(normal)
+        if problem is not None:
+            _bad(summary, {"line": line, "problem": problem})
+            keys.append(None)
+            continue
+        keys.append(found)
+    matches: dict[Kind, dict[str, list[Match]]] = {
+        kind: lookup(db, kind, values, channel=wash.channel, now=now, purpose=wash.purpose)
+        for kind, values in wanted.items()
+        if values
+    }
+    for (_line, row), found in zip(batch, keys, strict=True):
+        if found is None:
+            continue
+        reasons = _reasons(found, matches)
+        if reasons:
+            summary.blocked += 1
+            for reason in {label.split(":")[0] for label in reasons}:
+                summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
+        if wash.mode == WashMode.mark:
+            writer.writerow([*row, "; ".join(reasons)])
+        elif reasons:
+            continue
+        else:
+            writer.writerow(row)
+        summary.written += 1
+
+
+def _reasons(
+    found: list[tuple[Kind, str]], matches: dict[Kind, dict[str, list[Match]]]
+) -> list[str]:
+    labels: list[str] = []
+    for kind, value in found:
+        for match in matches.get(kind, {}).get(value, ()):
+            if match.label not in labels:
+                labels.append(match.label)
+    order = list(Reason)
+    return sorted(labels, key=lambda label: (order.index(Reason(label.split(":")[0])), label))
+
+
+def _bad(summary: Summary, problem: dict[str, Any]) -> None:
+    summary.bad += 1
+    if len(summary.bad_rows) < MAX_REPORTED:
+        summary.bad_rows.append(problem)
+
+
+def finish(
+    db: Session, wash: Wash, summary: Summary | None, error: WashError | None, now: datetime
+) -> None:
+    """Record the outcome in the caller's transaction."""
+    wash.status = WashStatus.failed if error else WashStatus.done
+    wash.error = json.dumps(error.stored()) if error else None
+    wash.finished_at = now
+    if summary is not None:
+        wash.summary = summary.as_dict()
+        wash.bad_rows = summary.bad_rows
+        wash.rows_done = summary.rows
+        wash.bytes_done = wash.size_bytes
+    db.add(wash)
+    audit.record(
+        db,
+        actor=audit.AuditActor.system,
+        actor_id=None,
+        action="wash.finished",
+        details={"wash_id": wash.id, "status": str(wash.status), **(wash.summary or {})},
+        now=now,
+    )
+
+
+def run_and_finish(
+    db: Session, wash: Wash, *, now: datetime, progress: Progress | None = None
+) -> None:
+    try:
+        summary = run(db, wash, now=now, progress=progress)
+    except WashError as exc:
+        wash.result_path.with_suffix(".part").unlink(missing_ok=True)
+        finish(db, wash, None, exc, now)
+        return
+    finish(db, wash, summary, None, now)
+
+
+@handler("wash.run")
+def wash_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    wash = db.get(Wash, str(payload["wash_id"]))
+    if wash is None or wash.status not in (WashStatus.queued, WashStatus.running):
+        return  # deleted, expired or already done: nothing to do
+    engine = db.get_bind()
+
+    def progress(done: int, rows: int) -> None:
+        # Its own short transaction, so the page sees progress while the job's is still open.
+        with Session(engine) as other:
+            other.execute(
+                update(Wash)
+                .where(Wash.id == wash.id)
+                .values(status=WashStatus.running, bytes_done=done, rows_done=rows)
+            )
+            other.commit()
+
+    run_and_finish(db, wash, now=ctx.now, progress=progress)
+
+
+# --- access and clean-up -------------------------------------------------------------------------
+
+
+def may_see(wash: Wash, staff_id: int, roles: tuple[str, ...]) -> bool:
+    """The uploader, or staff holding the role it was made under."""
+    return wash.staff_id == staff_id or wash.role in roles
+
+
+def recent(db: Session, roles: tuple[str, ...], staff_id: int, limit: int = 20) -> list[Wash]:
+    statement = (
+        select(Wash)
+        .where((Wash.staff_id == staff_id) | Wash.role.in_(roles))  # type: ignore[attr-defined]
+        .order_by(Wash.created_at.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    )
+    return list(db.exec(statement))
+
+
+def expire(db: Session, now: datetime) -> int:
+    """Delete the files of washes uploaded more than KEEP_FILES ago; returns how many."""
+    statement = select(Wash).where(
+        Wash.created_at < now - KEEP_FILES, Wash.status != WashStatus.expired
+    )
+    count = 0
+    for wash in db.exec(statement):
+        for path in (wash.upload_path, wash.result_path, wash.result_path.with_suffix(".part")):
+            path.unlink(missing_ok=True)
+        wash.status = WashStatus.expired
+        db.add(wash)
+        count += 1
+    db.flush()
+    return count
+
+
+@handler("wash.cleanup", every=timedelta(hours=1))
+def cleanup_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    expire(db, ctx.now)

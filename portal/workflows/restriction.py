@@ -1,0 +1,96 @@
+"""Restriction of processing (GDPR art. 18): set when the person asks, lifted by the DPO.
+
+While restricted, the person's data is only stored: a "restriction" case hold on the person
+keeps every record from erasure. Art. 18(3): the person must be told before the restriction is
+lifted, so releasing that hold queues a message to them in the same transaction
+(`tell_before_lifting`, called by `erasure_service.release_case_hold`): the hold is never
+released without the message, nor the message written for a release that was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from portal import i18n
+from portal.audit import AuditActor, record
+from portal.i18n import gettext as _
+from portal.letters import render_email, request_url
+from portal.models import Subject
+from portal.outbox import OutboxMessage, queue_message
+from portal.retention import format_day
+from portal.workflows.records import CaseHoldKind, CaseHoldRecord
+from portal.workflows.requests import DataRequest, RequestType
+
+MESSAGE_KIND = "restriction_lifted"
+EMAIL_TEMPLATE = "emails/restriction_lifted.txt"
+
+
+def restrict_processing(db: Session, subject_id: int, request_id: int, now: datetime) -> None:
+    """From the moment the person asks, their data is only stored: a case hold on the person
+    keeps every record from erasure and marks it restricted, until the DPO lifts it."""
+    hold = CaseHoldRecord(
+        subject_id=subject_id,
+        kind=CaseHoldKind.restriction,
+        reason=_("The person asked for restriction of processing (request %(id)d).", id=request_id),
+        scope="person",
+        set_at=now,
+    )
+    db.add(hold)
+    db.flush()
+    record(
+        db,
+        actor=AuditActor.person,
+        actor_id=subject_id,
+        action="case_hold.set",
+        subject_id=subject_id,
+        reason="restriction",
+        details={"hold_id": hold.id, "request_id": request_id},
+        now=now,
+    )
+
+
+def tell_before_lifting(db: Session, hold: CaseHoldRecord, now: datetime) -> OutboxMessage:
+    """The art. 18(3) message for a restriction hold about to be released, in the person's
+    language (their latest restriction request's). Names the request, never the data."""
+    if hold.kind != CaseHoldKind.restriction:
+        raise ValueError("only a restriction hold is lifted with a message to the person")
+    request = db.exec(
+        select(DataRequest)
+        .where(
+            DataRequest.subject_id == hold.subject_id,
+            DataRequest.type == RequestType.restriction,
+        )
+        .order_by(col(DataRequest.received_at).desc(), col(DataRequest.id).desc())
+        .limit(1)
+    ).first()
+    subject = db.get(Subject, hold.subject_id)
+    language = (
+        request.language
+        if request is not None
+        else (subject.preferred_language if subject else None) or i18n.DEFAULT_LANGUAGE
+    )
+    context = {
+        "hold_id": hold.id,
+        "request_id": request.id if request is not None else None,
+        "lifted_on": now.date().isoformat(),
+    }
+    return queue_message(
+        db, MESSAGE_KIND, language=language, subject_id=hold.subject_id, context=context
+    )
+
+
+def render_lifted_email(
+    context: Mapping[str, Any], language: str, *, base_url: str
+) -> tuple[str, str]:
+    """The message's subject and plain-text body (the e-mail issue sends it)."""
+    request_id = context.get("request_id")
+    values = {
+        **context,
+        "lifted": format_day(datetime.fromisoformat(context["lifted_on"]).date(), language),
+        "request_url": request_url(base_url, int(request_id)) if request_id else None,
+    }
+    return render_email(EMAIL_TEMPLATE, values, language)
