@@ -26,7 +26,7 @@ from portal.datamap.collect import may_hold_more
 from portal.datamap.model import FieldSpec, Processor, TableSpec
 from portal.datamap.paging import Section, sections, with_relatives
 from portal.national_id import mask_national_id, parse_national_id
-from portal.retention import describe, holds_for, latest_until, retention_for
+from portal.retention import kept_text
 
 PAGE_SIZE = 25
 LOCALES = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
@@ -267,17 +267,10 @@ class _View:
         """The hold that keeps the row longest, else the retention rule that ends it first."""
         cache_key = (row.table, row.key)
         if cache_key not in self._kept:
-            self._kept[cache_key] = self._describe_kept(row)
+            self._kept[cache_key] = kept_text(
+                self.datamap, self.rows, row, self.today, self.language
+            )
         return self._kept[cache_key]
-
-    def _describe_kept(self, row: Row) -> str:
-        holds = holds_for(self.datamap, self.rows, row, self.today)
-        if holds:
-            until = latest_until(holds)
-            binding = next(hold for hold in holds if hold.until == until)
-            return describe(binding, self.language)
-        outcome = retention_for(self.datamap, self.rows, row)
-        return describe(outcome, self.language) if outcome else i18n.gettext("No set time")
 
 
 def field_label(name: str, spec: FieldSpec, language: str) -> str:

@@ -27,6 +27,7 @@ from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from portal import i18n
 from portal.datamap.collect import Collection, FieldValue, Row, reflected_table
 from portal.datamap.identity import DEFAULT_CHUNK, chunks, resolve
 from portal.datamap.model import (
@@ -491,6 +492,19 @@ def format_day(day: date, language: str) -> str:
 
 def name_and_citation(name: Text, citation: Text, language: str) -> str:
     return f"{name.get(language)}, {citation.get(language)}"
+
+
+def kept_text(
+    datamap: DataMap, collection: Collection, row: Row, today: date, language: str
+) -> str:
+    """How long a row is kept, in plain words with the law: the hold that keeps it longest,
+    else the retention rule that ends it first (the "my data" page and the PDF report)."""
+    holds = holds_for(datamap, collection, row, today)
+    if holds:
+        until = latest_until(holds)
+        return describe(next(hold for hold in holds if hold.until == until), language)
+    outcome = retention_for(datamap, collection, row)
+    return describe(outcome, language) if outcome else i18n.gettext("No set time")
 
 
 def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:

@@ -27,7 +27,7 @@ from portal.exports.models import ExportScope
 from portal.i18n import gettext as _
 from portal.letters import PDF_ENV, in_language, local_day, page_counter_content, refusing_fetcher
 from portal.my_data import describe_retention, field_label, format_value
-from portal.retention import describe, format_day, holds_for, latest_until, retention_for
+from portal.retention import format_day, kept_text
 from portal.templating import TEMPLATES_DIR
 
 REPORT_TEMPLATE = "pdf/report.html"
@@ -112,19 +112,6 @@ IDENTIFIER_LABELS = {
 
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def kept_text(
-    datamap: DataMap, collection: Collection, row: Row, today: date, language: str
-) -> str:
-    """How long a row is kept: the hold that keeps it longest, else the retention rule that
-    ends it first, in plain words with the law (as on the "my data" page)."""
-    holds = holds_for(datamap, collection, row, today)
-    if holds:
-        until = latest_until(holds)
-        return describe(next(hold for hold in holds if hold.until == until), language)
-    outcome = retention_for(datamap, collection, row)
-    return describe(outcome, language) if outcome else _("No set time")
 
 
 class _Builder:
