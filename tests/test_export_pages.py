@@ -34,6 +34,7 @@ from portal.workflows.requests import (
     RequestEvent,
     RequestStatus,
     RequestType,
+    apply,
     file_request,
 )
 from tests.conftest import TEST_SECRET, make_settings
@@ -341,3 +342,103 @@ def test_an_access_requests_page_offers_its_export_and_completes(
     assert 'action="/me/exports"' not in page.text  # and offers no second one
     timeline = [entry.what for entry in page.context["page"].timeline]
     assert timeline[:2] == ["Utlevering lastet ned", "Fullført"]  # the page is in bokmål
+
+
+@pytest.mark.parametrize(("kind", "scope"), [("access", "access"), ("portability", "portability")])
+def test_filing_an_access_or_portability_request_makes_the_copy_at_once(
+    client: TestClient, english: None, kind: str, scope: str
+) -> None:
+    subject_id = add_person(client, "ordinary")
+    sign_in(client, subject_id)
+    form = client.get(f"/me/requests/new?type={kind}")
+    response = client.post(
+        "/me/requests/new", data={"type": kind, "csrf_token": csrf_token_from(form.text)}
+    )
+    assert response.status_code == 303
+    address = response.headers["location"]
+    assert address.startswith("/me/exports/")
+    with Session(client.app.state.engine) as db:
+        export = db.exec(select(Export)).one()
+        request = db.get(DataRequest, export.request_id)
+    assert address == f"/me/exports/{export.id}"
+    assert (request.subject_id, request.type, str(export.scope)) == (subject_id, kind, scope)
+    assert request.status == RequestStatus.completed
+    page = client.get(address)
+    assert page.context["flash"] == "We have received your request, and your copy is ready."
+    assert len(page.context["page"].export.downloads) == 3
+    assert client.get(address).context["flash"] is None  # shown once
+
+
+def test_a_large_filed_request_goes_to_its_exports_progress(
+    database_url: str, var_dir: Path, engine, demo_sources, clock: Clock, english: None
+) -> None:
+    settings = make_settings(database_url, var_dir, EXPORT_BACKGROUND_ROWS="100")
+    for client in make_client(settings, demo_sources, clock):
+        sign_in(client, add_person(client, "frequent_buyer"))
+        form = client.get("/me/requests/new?type=access")
+        response = client.post(
+            "/me/requests/new", data={"type": "access", "csrf_token": csrf_token_from(form.text)}
+        )
+        page = client.get(response.headers["location"])
+        assert page.context["page"].export.working
+        assert "shown here when it is ready" in page.context["flash"]
+        with Session(client.app.state.engine) as db:
+            export = db.exec(select(Export)).one()
+            assert db.get(DataRequest, export.request_id).status == RequestStatus.in_progress
+
+
+def test_a_head_on_a_link_answers_without_recording_a_download(
+    client: TestClient, ready: tuple[int, str, dict[str, str]]
+) -> None:
+    response = client.head(ready[2]["zip"])
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    assert downloads_recorded(client) == 0
+    assert client.get(ready[2]["zip"]).status_code == 200
+    assert downloads_recorded(client) == 1
+
+
+def test_an_export_ready_after_staff_closed_its_request_is_recorded(
+    database_url: str, var_dir: Path, engine, demo_sources, clock: Clock
+) -> None:
+    settings = make_settings(database_url, var_dir, EXPORT_BACKGROUND_ROWS="100")
+    for client in make_client(settings, demo_sources, clock):
+        sign_in(client, add_person(client, "frequent_buyer"))
+        ask_for_export(client)
+        with session_scope(client.app.state.engine) as db:
+            export = db.exec(select(Export)).one()
+            request = db.get(DataRequest, export.request_id)
+            apply(db, request, "complete", actor=Actor.dpo, reason="Sent by post.")
+        service.set_runtime(service.runtime_for(settings, client.app.state.datamap, demo_sources))
+        try:
+            worker = Worker(client.app.state.engine, "t", jobs.HANDLERS, now=clock, schedule=[])
+            assert worker.run_once()
+        finally:
+            service.set_runtime(None)
+        with Session(client.app.state.engine) as db:
+            events = db.exec(
+                select(RequestEvent)
+                .where(RequestEvent.request_id == export.request_id)
+                .order_by(RequestEvent.id)
+            ).all()
+            assert db.get(Export, export.id).status == ExportStatus.ready
+        assert [event.action for event in events][-2:] == ["complete", "export_ready"]
+        assert events[-1].data == {"export": export.id}
+        assert events[-1].from_status == events[-1].to_status == RequestStatus.completed
+
+
+def test_an_access_request_with_a_question_stays_open_for_the_dpo(
+    client: TestClient, english: None
+) -> None:
+    sign_in(client, add_person(client, "ordinary"))
+    form = client.get("/me/requests/new?type=access")
+    question = "Who did you give my phone number to in 2024?"
+    data = {"type": "access", "details": question, "csrf_token": csrf_token_from(form.text)}
+    address = client.post("/me/requests/new", data=data).headers["location"]
+    assert client.get(address).context["page"].export.status == ExportStatus.ready
+    with Session(client.app.state.engine) as db:
+        request = db.exec(select(DataRequest)).one()
+        actions = [e.action for e in db.exec(select(RequestEvent).order_by(RequestEvent.id))]
+    assert request.details == question
+    assert request.status == RequestStatus.in_progress  # the DPO answers the question
+    assert actions == ["file", "start", "export_ready"]

@@ -127,8 +127,6 @@ def test_my_data_page_links_the_rights_to_the_request_form(client: TestClient) -
 @pytest.mark.parametrize(
     ("kind", "details"),
     [
-        ("access", ""),
-        ("portability", ""),
         ("rectification", "My address is wrong: it is Storgata 1, not Storgata 2."),
         ("restriction", "I dispute the debt, stop using it while you check."),
         ("objection", "The credit scoring."),

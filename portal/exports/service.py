@@ -53,6 +53,7 @@ EXPIRE_JOB = "exports.expire"
 CLEANUP_JOB = "exports.cleanup"
 # Request events that change no status (the others come from the workflow's own actions).
 EVENT_STARTED = "export_started"
+EVENT_READY = "export_ready"
 EVENT_DOWNLOADED = "export_downloaded"
 EVENT_DELETED = "export_deleted"
 EXPORT_TYPES = {
@@ -255,6 +256,35 @@ def ask_for_export(
     return export
 
 
+def export_for_filed_request(
+    engine: Engine,
+    request_id: int,
+    *,
+    subject_id: int,
+    rt: ExportRuntime,
+    now: datetime,
+    language: str,
+) -> Export | None:
+    """An access or portability request the person has just filed in the portal gets its
+    export at once (the copy is what they asked for); None for other requests, or when the
+    export cannot start (the request page then offers it)."""
+    with session_scope(engine) as db:
+        request = db.get(DataRequest, request_id)
+        if request is None or request.type not in EXPORT_TYPES:
+            return None
+    try:
+        return ask_for_export(
+            engine,
+            subject_id=subject_id,
+            rt=rt,
+            now=now,
+            language=language,
+            request_id=request_id,
+        )
+    except ExportRefused:
+        return None
+
+
 # --- building ----------------------------------------------------------------------------------
 
 
@@ -357,8 +387,12 @@ def finish(
     request = db.get(DataRequest, export.request_id)
     assert request is not None
     data = {"export": export.id, "rows": built.rows, "files": sorted(built.files)}
-    if request.status == RequestStatus.in_progress:
+    if request.status == RequestStatus.in_progress and not request.details:
         apply(db, request, "complete", actor=Actor.system, now=now, data=data)
+    else:
+        # A question in the request waits for the DPO's answer; a request staff closed
+        # meanwhile stays closed. Either way the delivery is recorded.
+        note(db, export.request_id, EVENT_READY, Actor.system, None, now, export_id=export.id)
     enqueue(
         db,
         EXPIRE_JOB,
@@ -375,10 +409,17 @@ def finish(
 
 
 def open_download(
-    db: Session, link: DownloadLink, subject_id: int, store: ExportStore, now: datetime
+    db: Session,
+    link: DownloadLink,
+    subject_id: int,
+    store: ExportStore,
+    now: datetime,
+    *,
+    record: bool = True,
 ) -> Path | None:
-    """The file a checked link points at, with the download recorded on the request; None when
-    the export is not the person's, not ready, past its time or its file is gone."""
+    """The file a checked link points at, with the download recorded on the request (unless
+    `record` is off: a HEAD); None when the export is not the person's, not ready, past its
+    time or its file is gone."""
     export = db.get(Export, link.export_id)
     if (
         export is None
@@ -391,6 +432,8 @@ def open_download(
     path = store.path(export.id, link.file)
     if not path.is_file():
         return None
+    if not record:
+        return path
     export.downloads += 1
     db.add(export)
     note(

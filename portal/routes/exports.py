@@ -18,6 +18,7 @@ from portal.db import session_scope
 from portal.exports import links, pages, service
 from portal.exports.document import SCHEMA_FILE, SCHEMA_PATH
 from portal.exports.models import Export, ExportScope
+from portal.views.common import render
 
 
 def _runtime(request: Request) -> service.ExportRuntime:
@@ -86,8 +87,9 @@ async def show_export(request: Request) -> Response:
     page = await anyio.to_thread.run_sync(_export_page, request)
     if page is None:
         return request.app.state.render_error(request, 404)
-    name = "exports/_progress.html" if request.headers.get("hx-request") else "exports/detail.html"
-    return _render(request, name, {"page": page})
+    if request.headers.get("hx-request"):
+        return _render(request, "exports/_progress.html", {"page": page})
+    return render(request, "exports/detail.html", page)  # with the flash of a filed request
 
 
 def _refused(request: Request, reason: str, status: int) -> Response:
@@ -114,7 +116,8 @@ async def download(request: Request) -> Response:
         return _refused(request, "fresh", 403)
     store = _runtime(request).store
     path = await anyio.to_thread.run_sync(
-        partial(_open, state.engine, link, viewer.id, store, state.now())
+        # A HEAD (a browser or download manager looking first) is answered, not recorded.
+        partial(_open, state.engine, link, viewer.id, store, state.now(), request.method != "HEAD")
     )
     if path is None:
         return _refused(request, "gone", 410)
@@ -122,9 +125,11 @@ async def download(request: Request) -> Response:
     return FileResponse(path, media_type=link.file.media_type, filename=filename)
 
 
-def _open(engine: Any, link: links.DownloadLink, subject_id: int, store: Any, now: Any) -> Any:
+def _open(
+    engine: Any, link: links.DownloadLink, subject_id: int, store: Any, now: Any, record: bool
+) -> Any:
     with session_scope(engine) as db:
-        return service.open_download(db, link, subject_id, store, now)
+        return service.open_download(db, link, subject_id, store, now, record=record)
 
 
 async def schema(request: Request) -> Response:

@@ -11,6 +11,9 @@ from starlette.routing import Route
 
 from portal import i18n
 from portal.auth import is_fresh, person_required, sign_in_redirect
+from portal.exports.models import ExportStatus
+from portal.exports.service import export_for_filed_request, runtime_for
+from portal.i18n import gettext as _
 from portal.views import my_requests, request_form
 from portal.views.common import Done, flash, pdf_response, render
 from portal.workflows.requests import RequestType
@@ -61,8 +64,31 @@ async def new_request(request: Request) -> Response:
         )
     )
     if isinstance(result, Done):
-        return _done(request, result)
+        return _done(request, await anyio.to_thread.run_sync(_with_export, request, result))
     return render(request, "requests/new.html", result.page, result.status)
+
+
+def _with_export(request: Request, done: Done) -> Done:
+    """An access or portability request goes on to its export's page, where the copy is made
+    (at once, or with progress); other requests stay on their own page."""
+    state = request.app.state
+    if done.request_id is None:
+        return done
+    export = export_for_filed_request(
+        state.engine,
+        done.request_id,
+        subject_id=request.scope["viewer"].id,
+        rt=runtime_for(state.settings, state.datamap, state.sources),
+        now=state.now(),
+        language=i18n.current_language(),
+    )
+    if export is None:
+        return done
+    if export.status == ExportStatus.ready:
+        message = _("We have received your request, and your copy is ready.")
+    else:
+        message = _("We have received your request. Your copy is shown here when it is ready.")
+    return Done(f"/me/exports/{export.id}", message)
 
 
 @person_required

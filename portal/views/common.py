@@ -31,6 +31,7 @@ class Done:
 
     location: str
     message: str
+    request_id: int | None = None  # the request the POST filed, when it filed one
 
 
 @dataclass(frozen=True)

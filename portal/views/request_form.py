@@ -98,7 +98,7 @@ def file_new_request(
     """File a checked form for a person signed in with BankID; an erasure is planned at once
     (and approved at once when `auto_approve` is on and the plan keeps nothing)."""
     kind = RequestType(form.type)
-    details = form.details if kind in DETAILS_LABELS else None
+    details = form.details or None  # optional for the kinds that do not require it
     if kind == RequestType.objection and form.marketing:
         details = "\n\n".join(filter(None, [_("Direct marketing (art. 21(3))."), form.details]))
     filed = file_request(
@@ -156,4 +156,4 @@ def submit_new_request(
     except (TransitionRefused, ValueError) as exc:
         filled.errors["type"] = str(exc)
         return Refused(filled, 409)
-    return Done(f"/me/requests/{filed.id}", _("We have received your request."))
+    return Done(f"/me/requests/{filed.id}", _("We have received your request."), filed.id)
