@@ -681,11 +681,13 @@ async def _get(client: httpx2.AsyncClient, cookie: str) -> httpx2.Response:
 
 
 async def _warm_up(client: httpx2.AsyncClient, load: _Load, index: int, rounds: int) -> None:
-    """The first client visits every person `rounds` times, the others once (reflection
-    caches, pools, connections); every answer must be the person's own page."""
+    """Every client opens each of its sessions' pages, the first client `rounds` times
+    (reflection caches, pools, connections); every answer must be the person's own page.
+    So the runs measure the same thing at 1 and at 20 clients: with the session memory on,
+    pages their sessions have seen; with it off, every request a first view."""
     pairs = list(zip(load.cookies[index], load.names, strict=True))
     for _ in range(rounds if index == 0 else 1):
-        for cookie, name in pairs if index == 0 else pairs[:1]:
+        for cookie, name in pairs:
             response = await _get(client, cookie)
             if response.status_code != 200 or name not in response.text:
                 load.errors.append(f"warm-up: {response.status_code} for {name}")

@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache, lru_cache
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
@@ -218,21 +220,14 @@ class _View:
 
     def category(self, key: str, tables: list[Section]) -> CategorySection:
         datamap, language = self.datamap, self.language
-        category = datamap.categories[key]
         specs = [
             datamap.tables[section.table].fields[column]
             for section in tables
             for column in section.columns
         ]
         return CategorySection(
-            key=key,
-            name=category.name.get(language),
-            description=category.description.get(language) if category.description else None,
-            special=category.special,
+            **category_facts(datamap, key, specs, language),
             count=sum(len(section.keys) for section in tables),
-            purposes=_purposes(datamap, specs, language),
-            origins=_unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
-            recipients=_recipients(datamap, specs, language),
             tables=tuple(self.table(section) for section in tables),
         )
 
@@ -280,18 +275,30 @@ def field_label(name: str, spec: FieldSpec, language: str) -> str:
 
 
 def format_value(value: Any, language: str) -> str:
-    locale = LOCALES.get(language, "nb_NO")
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
         return i18n.gettext("Yes") if value else i18n.gettext("No")
+    if isinstance(value, date | Decimal | float):
+        return _localised(value, language)
+    return str(value)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _localised(value: date | Decimal | float, language: str) -> str:
+    # Babel's formatting is a good part of the page's time, and a person's dates and amounts
+    # repeat (the order date on every line): formatted once per value and language.
+    locale = _locale(language)
     if isinstance(value, datetime):
         return format_datetime(value, "medium", locale=locale)
     if isinstance(value, date):
         return format_date(value, "long", locale=locale)
-    if isinstance(value, Decimal | float):
-        return format_decimal(value, locale=locale)
-    return str(value)
+    return format_decimal(value, locale=locale)
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(LOCALES.get(language, "nb_NO"))
 
 
 def describe_retention(datamap: DataMap, spec: TableSpec, language: str) -> tuple[str, ...]:
@@ -343,6 +350,24 @@ def describe_period(period: str, counts_from: str) -> str:
             length=length,
         )
     return length
+
+
+def category_facts(
+    datamap: DataMap, key: str, specs: list[FieldSpec], language: str
+) -> dict[str, Any]:
+    """What a category's section says besides its tables and count (art. 15(1)(a)–(c), (g)):
+    its name and description, and the purposes, sources and recipients of the fields shown.
+    The "my data" page and the PDF report both say it."""
+    category = datamap.categories[key]
+    return {
+        "key": key,
+        "name": category.name.get(language),
+        "description": category.description.get(language) if category.description else None,
+        "special": category.special,
+        "purposes": _purposes(datamap, specs, language),
+        "origins": _unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
+        "recipients": _recipients(datamap, specs, language),
+    }
 
 
 def _purposes(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Purpose, ...]:

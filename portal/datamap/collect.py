@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
-from portal.datamap.identity import DEFAULT_CHUNK, Resolution, chunks, resolve
+from portal.datamap.identity import DEFAULT_CHUNK, Resolution, among, chunks, resolve
 from portal.datamap.model import CONTACT_KINDS, DataMap, FieldSpec, TableSpec
 
 
@@ -171,15 +171,17 @@ def read_rows(
     engine = engines[spec.source]
     with engine.connect() as connection:
         reflected = reflected_table(engine, connection, datamap.db_table(name), schema)
-        columns = [reflected.c[column_name] for column_name in spec.fields]
         key_column = reflected.c[spec.key]
+        # The key first, labelled: it may be one of the fields as well.
+        columns = [key_column.label("row_key"), *(reflected.c[c] for c in spec.fields)]
+        described = tuple(spec.fields.items())
         for chunk in chunks(keys, chunk_size):
-            statement = select(*columns).where(key_column.in_(chunk)).order_by(key_column)
-            for mapping in connection.execute(statement).mappings():
-                key = mapping[spec.key]
+            where = among(connection, key_column, chunk)
+            statement = select(*columns).where(where).order_by(key_column)
+            for key, *values in connection.execute(statement).all():
                 fields = tuple(
-                    FieldValue(column_name, mapping[column_name], field_spec)
-                    for column_name, field_spec in spec.fields.items()
+                    FieldValue(column_name, value, field_spec)
+                    for (column_name, field_spec), value in zip(described, values, strict=True)
                 )
                 yield Row(table=name, key=key, via=via.get(key, ""), fields=fields)
 

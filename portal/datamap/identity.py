@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import column, func, select, table
+from sqlalchemy import any_, bindparam, column, func, select, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
 
@@ -111,6 +111,12 @@ class _Resolver:
         self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
         self.clauses = {name: self._clause(name) for name in self.order}
         self.queries = 0
+        # What classifying a table depends on, versioned, so that a table none of whose inputs
+        # changed since its last classification is not classified again (most of a round).
+        self.ids_version = 0
+        self.status_version = dict.fromkeys(self.order, 0)
+        self.classified: dict[str, tuple[Any, ...]] = {}
+        self.parent_seen: dict[tuple[str, str], tuple[int, int]] = {}
 
     # --- the rounds -----------------------------------------------------------------------
 
@@ -154,6 +160,10 @@ class _Resolver:
 
     def _follow_parent(self, name: str, link: Link) -> bool:
         parent = link.table or ""
+        seen = (len(self.rows[parent]), self.status_version[parent])
+        if self.parent_seen.get((name, link.column)) == seen:
+            return False  # the parent's rows and their statuses are as last time
+        self.parent_seen[(name, link.column)] = seen
         reference = self.map.parent_key(link)
         mine = {
             row.values[reference]
@@ -167,7 +177,7 @@ class _Resolver:
             return False
         done.update(new)
         spec = self.map.tables[name]
-        list(self._select(name, spec, self._column(name, link.column), new))
+        list(self._select(name, spec, self._column(name, link.column), new, keys=True))
         return True
 
     def _learn(self, name: str, spec: TableSpec) -> bool:
@@ -182,14 +192,32 @@ class _Resolver:
                     if text not in self.ids[kind]:
                         self.ids[kind].add(text)
                         learnt = True
+        if learnt:
+            self.ids_version += 1
         return learnt
 
     # --- ownership -------------------------------------------------------------------------
 
     def _classify(self, name: str, contested: frozenset[tuple[str, str]]) -> None:
-        parents = {link.column: self._parent_index(link) for link in self.parent_links[name]}
+        links = self.parent_links[name]
+        inputs = (
+            len(self.rows[name]),
+            self.ids_version,
+            contested,
+            *(self.status_version[link.table or ""] for link in links),
+        )
+        if self.classified.get(name) == inputs:
+            return
+        self.classified[name] = inputs
+        parents = {link.column: self._parent_index(link) for link in links}
+        changed = False
         for row in self.rows[name].values():
-            row.status, row.via = self._status(name, row, parents, contested)
+            status, via = self._status(name, row, parents, contested)
+            if status is not row.status or via != row.via:
+                row.status, row.via = status, via
+                changed = True
+        if changed:
+            self.status_version[name] += 1
 
     def _parent_index(self, link: Link) -> dict[Any, Status]:
         """The best status among the parent's rows for each referenced value."""
@@ -325,8 +353,10 @@ class _Resolver:
         return self.connections[id(engine)]
 
     def _select(
-        self, name: str, spec: TableSpec, expression: Any, values: set[Any]
+        self, name: str, spec: TableSpec, expression: Any, values: set[Any], keys: bool = False
     ) -> Iterator[_Row]:
+        """Rows whose ``expression`` is among ``values``; ``keys`` when the values are keys
+        read from the database (of the column's own type), which may go as one array."""
         clause = self.clauses[name]
         connection = self._connection(spec.source)
         store = self.rows[name]
@@ -334,14 +364,25 @@ class _Resolver:
         key_index = names.index(spec.key)
         for chunk in chunks(values, self.chunk_size):
             self.queries += 1
-            # Plain tuples: a RowMapping per row was a good part of the resolution's time.
-            result = connection.execute(select(*clause.c).where(expression.in_(chunk)))
-            for values_row in result:
+            where = among(connection, expression, chunk) if keys else expression.in_(chunk)
+            # Plain tuples, fetched at once: a RowMapping per row, or a fetch per row, was a
+            # good part of the resolution's time.
+            for values_row in connection.execute(select(*clause.c).where(where)).all():
                 key = values_row[key_index]
                 row = store.get(key)
                 if row is None:
                     row = store[key] = _Row(dict(zip(names, values_row, strict=True)))
                 yield row
+
+
+def among(connection: Connection, expression: Any, keys: list[Any]) -> Any:
+    """``expression IN keys``. On PostgreSQL one array parameter (``= ANY(%s)``): the same
+    statement whatever the number of keys, so the driver neither re-parses it nor binds and
+    casts a parameter per key. Only for keys read from the database, whose type is the
+    column's (an array of text against an integer column would not compare)."""
+    if connection.dialect.name == "postgresql":
+        return expression == any_(bindparam("keys", keys))
+    return expression.in_(keys)
 
 
 def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
