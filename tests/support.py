@@ -21,7 +21,8 @@ from starlette.types import ASGIApp
 
 from portal.app import create_app
 from portal.db import session_scope, utcnow
-from portal.models import WebSession
+from portal.demo import EDGE_CASES_BY_KEY
+from portal.models import Subject, WebSession
 from portal.sessions import _hash
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -117,6 +118,31 @@ def live_server(app_factory) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+class Clock:
+    """A clock a test can move, for ``create_app(now=...)``."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def add_demo_subject(engine, key: str) -> int:
+    """A demo edge case's person as the portal's subject (as a first sign-in makes them)."""
+    case = EDGE_CASES_BY_KEY[key]
+    with session_scope(engine) as db:
+        subject = Subject(
+            national_id=case.national_id,
+            country="SE" if len(case.national_id) == 12 else "NO",
+            given_name=case.given_name,
+            family_name=case.family_name,
+        )
+        db.add(subject)
+        db.flush()
+        return subject.id
 
 
 def signed_in_client(

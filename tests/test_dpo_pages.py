@@ -29,9 +29,8 @@ from portal.workflows.requests import (
     file_request,
 )
 from tests.conftest import TEST_SECRET
-from tests.support import signed_in_client
+from tests.support import Clock, signed_in_client
 from tests.test_request_pages import (
-    Clock,
     add_person,
     completed_erasure,
     file_by_hand,

@@ -19,12 +19,12 @@ from starlette.testclient import TestClient
 import portal.exports.jobs  # noqa: F401 - registers the handlers
 from portal import jobs
 from portal.app import create_app
-from portal.db import session_scope, utcnow
+from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.exports import service
 from portal.exports.document import SCHEMA_FILE
 from portal.exports.models import Export, ExportStatus
-from portal.models import Assurance, Subject, WebSession
+from portal.models import Assurance, WebSession
 from portal.sessions import _hash
 from portal.settings import Settings
 from portal.worker import Worker
@@ -38,15 +38,7 @@ from portal.workflows.requests import (
     file_request,
 )
 from tests.conftest import TEST_SECRET, make_settings
-from tests.support import csrf_token_from, signed_in_client
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support import Clock, add_demo_subject, csrf_token_from, signed_in_client
 
 
 @pytest.fixture
@@ -66,17 +58,18 @@ def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClien
 
 
 def add_person(client: TestClient, key: str) -> int:
-    case = EDGE_CASES_BY_KEY[key]
-    with session_scope(client.app.state.engine) as db:
-        subject = Subject(
-            national_id=case.national_id,
-            country="SE" if len(case.national_id) == 12 else "NO",
-            given_name=case.given_name,
-            family_name=case.family_name,
-        )
-        db.add(subject)
-        db.flush()
-        return subject.id
+    return add_demo_subject(client.app.state.engine, key)
+
+
+def run_worker_once(client: TestClient, settings: Settings, clock: Clock) -> None:
+    """The worker builds the export the page asked for, with the app's data map and sources."""
+    state = client.app.state
+    service.set_runtime(service.runtime_for(settings, state.datamap, state.sources))
+    try:
+        worker = Worker(state.engine, "t", jobs.HANDLERS, now=clock, schedule=[])
+        assert worker.run_once()
+    finally:
+        service.set_runtime(None)
 
 
 def sign_in(client: TestClient, subject_id: int, at: datetime | None = None) -> None:
@@ -185,12 +178,7 @@ def test_a_large_export_shows_progress_until_the_worker_is_done(
         assert fragment.template.name == "exports/_progress.html"
         assert "<html" not in fragment.text
 
-        service.set_runtime(service.runtime_for(settings, client.app.state.datamap, demo_sources))
-        try:
-            worker = Worker(client.app.state.engine, "t", jobs.HANDLERS, now=clock, schedule=[])
-            assert worker.run_once()
-        finally:
-            service.set_runtime(None)
+        run_worker_once(client, settings, clock)
         fragment = client.get(address, headers={"HX-Request": "true"})
         export = fragment.context["page"].export
         assert export.status == ExportStatus.ready and export.percent == 100
@@ -350,6 +338,7 @@ def test_filing_an_access_or_portability_request_makes_the_copy_at_once(
 ) -> None:
     subject_id = add_person(client, "ordinary")
     sign_in(client, subject_id)
+    client.cookies.set("lang", "en")
     form = client.get(f"/me/requests/new?type={kind}")
     response = client.post(
         "/me/requests/new", data={"type": kind, "csrf_token": csrf_token_from(form.text)}
@@ -375,6 +364,7 @@ def test_a_large_filed_request_goes_to_its_exports_progress(
     settings = make_settings(database_url, var_dir, EXPORT_BACKGROUND_ROWS="100")
     for client in make_client(settings, demo_sources, clock):
         sign_in(client, add_person(client, "frequent_buyer"))
+        client.cookies.set("lang", "en")
         form = client.get("/me/requests/new?type=access")
         response = client.post(
             "/me/requests/new", data={"type": "access", "csrf_token": csrf_token_from(form.text)}
@@ -409,12 +399,7 @@ def test_an_export_ready_after_staff_closed_its_request_is_recorded(
             export = db.exec(select(Export)).one()
             request = db.get(DataRequest, export.request_id)
             apply(db, request, "complete", actor=Actor.dpo, reason="Sent by post.")
-        service.set_runtime(service.runtime_for(settings, client.app.state.datamap, demo_sources))
-        try:
-            worker = Worker(client.app.state.engine, "t", jobs.HANDLERS, now=clock, schedule=[])
-            assert worker.run_once()
-        finally:
-            service.set_runtime(None)
+        run_worker_once(client, settings, clock)
         with Session(client.app.state.engine) as db:
             events = db.exec(
                 select(RequestEvent)

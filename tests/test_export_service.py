@@ -22,7 +22,7 @@ from portal.exports.message import MESSAGE_KIND, render_ready_email
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.store import ExportStore
 from portal.jobs import Job, JobStatus
-from portal.models import Assurance, Subject
+from portal.models import Assurance
 from portal.outbox import OutboxMessage
 from portal.worker import Worker
 from portal.workflows.requests import (
@@ -34,6 +34,7 @@ from portal.workflows.requests import (
     apply,
     file_request,
 )
+from tests.support import add_demo_subject as add_subject
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -56,20 +57,6 @@ def rt(datamap: DataMap, demo_sources, tmp_path: Path) -> Iterator[service.Expor
     service.set_runtime(runtime)
     yield runtime
     service.set_runtime(None)
-
-
-def add_subject(engine: Engine, key: str) -> int:
-    case = EDGE_CASES_BY_KEY[key]
-    with session_scope(engine) as db:
-        subject = Subject(
-            national_id=case.national_id,
-            country="SE" if len(case.national_id) == 12 else "NO",
-            given_name=case.given_name,
-            family_name=case.family_name,
-        )
-        db.add(subject)
-        db.flush()
-        return subject.id
 
 
 def start(engine: Engine, subject_id: int, rt: service.ExportRuntime, **kwargs) -> Export:

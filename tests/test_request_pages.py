@@ -13,7 +13,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.db import session_scope, utcnow
+from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.i18n import translations
 from portal.models import Assurance, Subject
@@ -29,15 +29,7 @@ from portal.workflows.requests import (
     file_request,
 )
 from tests.conftest import TEST_SECRET, make_settings
-from tests.support import signed_in_client
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support import Clock, add_demo_subject, signed_in_client
 
 
 @pytest.fixture
@@ -53,17 +45,7 @@ def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClien
 
 
 def add_person(client: TestClient, key: str) -> int:
-    case = EDGE_CASES_BY_KEY[key]
-    with session_scope(client.app.state.engine) as db:
-        subject = Subject(
-            national_id=case.national_id,
-            country="SE" if len(case.national_id) == 12 else "NO",
-            given_name=case.given_name,
-            family_name=case.family_name,
-        )
-        db.add(subject)
-        db.flush()
-        return subject.id
+    return add_demo_subject(client.app.state.engine, key)
 
 
 def sign_in_as(client: TestClient, key: str, authenticated_at: datetime | None = None) -> int:

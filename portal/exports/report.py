@@ -24,9 +24,16 @@ from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
 from portal.exports.document import exported_fields
 from portal.exports.models import ExportScope
-from portal.i18n import gettext as _
 from portal.letters import PDF_ENV, in_language, local_day, page_counter_content, refusing_fetcher
-from portal.my_data import describe_retention, field_label, format_value
+from portal.my_data import (
+    IDENTIFIER_LABELS,
+    Purpose,
+    Recipient,
+    category_facts,
+    describe_retention,
+    field_label,
+    format_value,
+)
 from portal.retention import format_day, kept_text
 from portal.templating import TEMPLATES_DIR
 
@@ -35,20 +42,6 @@ REPORT_STYLESHEET = TEMPLATES_DIR / "pdf" / "report.css"
 # Above this many rows the report gives counts, not rows (the JSON and CSV have them all):
 # 2,000 rows make about 100 pages, take 9 s and 450 MB to render (benchmarks/exports.py).
 ROW_LIMIT = 2500
-
-
-@dataclass(frozen=True)
-class Purpose:
-    name: str
-    legal_basis: str  # "GDPR art. 6(1)(b) – contract"
-
-
-@dataclass(frozen=True)
-class Recipient:
-    name: str
-    country: str
-    description: str
-    safeguard: str | None
 
 
 @dataclass(frozen=True)
@@ -102,14 +95,6 @@ class ReportContent:
     automated_decisions: tuple[tuple[str, str], ...]  # (purpose, explanation)
 
 
-IDENTIFIER_LABELS = {
-    "national_id": i18n.lazy_gettext("National identity number"),
-    "customer_number": i18n.lazy_gettext("Customer number"),
-    "email": i18n.lazy_gettext("E-mail address"),
-    "phone": i18n.lazy_gettext("Phone number"),
-}
-
-
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
 
@@ -132,37 +117,11 @@ class _Builder:
     def category(
         self, key: str, tables: list[ReportTable], specs: list[FieldSpec]
     ) -> ReportCategory:
-        datamap, language = self.datamap, self.language
-        category = datamap.categories[key]
-        purposes = _unique((p, spec.legal_basis) for spec in specs for p in spec.purposes)
-        recipients = _unique(r for spec in specs for r in spec.recipients)
         return ReportCategory(
-            key=key,
-            name=category.name.get(language),
-            description=category.description.get(language) if category.description else None,
-            special=category.special,
+            **category_facts(self.datamap, key, specs, self.language),
             count=sum(table.count for table in tables),
-            purposes=tuple(self.purpose(p, basis) for p, basis in purposes),
-            origins=_unique(datamap.origins[s.origin].name.get(language) for s in specs),
-            recipients=tuple(self.recipient(r) for r in recipients),
             tables=tuple(tables),
         )
-
-    def purpose(self, key: str, basis_key: str) -> Purpose:
-        basis = self.datamap.legal_bases[basis_key]
-        return Purpose(
-            self.datamap.purposes[key].name.get(self.language),
-            _(
-                "GDPR art. %(article)s – %(name)s",
-                article=basis.article,
-                name=basis.name.get(self.language),
-            ),
-        )
-
-    def recipient(self, key: str) -> Recipient:
-        item = self.datamap.processors[key]
-        safeguard = item.transfer_safeguard.get(self.language) if item.transfer_safeguard else None
-        return Recipient(item.name, item.country, item.description.get(self.language), safeguard)
 
     def table(
         self, name: str, columns: list[str], rows: list[Row], count: int, kept: Any

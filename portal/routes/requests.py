@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -17,6 +19,8 @@ from portal.i18n import gettext as _
 from portal.views import my_requests, request_form
 from portal.views.common import Done, flash, pdf_response, render
 from portal.workflows.requests import RequestType
+
+T = TypeVar("T")
 
 
 def _done(request: Request, done: Done) -> Response:
@@ -94,14 +98,7 @@ def _with_export(request: Request, done: Done) -> Done:
 @person_required
 async def show_request(request: Request) -> Response:
     state = request.app.state
-    page = await anyio.to_thread.run_sync(
-        my_requests.load_my_request,
-        state.engine,
-        request.scope["viewer"].id,
-        request.path_params["id"],
-        i18n.current_language(),
-        state.now(),
-    )
+    page = await _mine(request, my_requests.load_my_request, i18n.current_language(), state.now())
     if page is None:
         return state.render_error(request, 404)
     return render(request, "requests/detail.html", page)
@@ -110,14 +107,8 @@ async def show_request(request: Request) -> Response:
 @person_required
 async def cancel_request(request: Request) -> Response:
     state = request.app.state
-    result = await anyio.to_thread.run_sync(
-        my_requests.cancel_my_request,
-        state.engine,
-        request.scope["viewer"].id,
-        request.path_params["id"],
-        i18n.current_language(),
-        state.now(),
-    )
+    lang, now = i18n.current_language(), state.now()
+    result = await _mine(request, my_requests.cancel_my_request, lang, now)
     if result is None:
         return state.render_error(request, 404)
     if isinstance(result, Done):
@@ -132,18 +123,20 @@ async def outcome_letter(request: Request) -> Response:
     if not is_fresh(request):
         return sign_in_redirect(request, fresh=True)
     state = request.app.state
-    facts = await anyio.to_thread.run_sync(
-        my_requests.load_my_letter,
-        state.engine,
-        request.scope["viewer"].id,
-        request.path_params["id"],
-    )
+    facts = await _mine(request, my_requests.load_my_letter)
     if facts is None:
         return state.render_error(request, 404)
     pdf = await anyio.to_thread.run_sync(
         facts.render, state.datamap.controller, i18n.current_language()
     )
     return pdf_response(pdf, facts.request_id)
+
+
+async def _mine(request: Request, function: Callable[..., T], *more: Any) -> T:
+    """``function(engine, the person's id, the request id in the path, *more)``, in a thread."""
+    state = request.app.state
+    viewer_id, request_id = request.scope["viewer"].id, request.path_params["id"]
+    return await anyio.to_thread.run_sync(function, state.engine, viewer_id, request_id, *more)
 
 
 routes = [
