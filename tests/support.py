@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from portal.app import create_app
 from portal.db import session_scope, utcnow
 from portal.demo import EDGE_CASES_BY_KEY
-from portal.models import Subject, WebSession
+from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
 from portal.sessions import _hash
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -176,6 +176,20 @@ def signed_in_client(
     # (after sign-out) replaces this one instead of standing beside it.
     client.cookies.set(cookie_name, value, domain="testserver.local")
     return sid
+
+
+def sign_in_staff(client: TestClient, *roles: StaffRoleName, sub: str = "officer") -> int:
+    """A member of staff with these roles, signed in, reading English; returns their id."""
+    with session_scope(client.app.state.engine) as db:
+        member = StaffMember(issuer="https://idp", sub=sub, name=sub)
+        db.add(member)
+        db.flush()
+        for role in roles:
+            db.add(StaffRole(staff_id=member.id, role=role))
+        staff_id = member.id
+    signed_in_client(client, secret_key=client.app.state.settings.secret_key, staff_id=staff_id)
+    client.cookies.set("lang", "en")
+    return staff_id
 
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -18,10 +18,9 @@ from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.block_list import Channel, Kind, NewEntry, Reason
 from portal.db import session_scope
-from portal.models import StaffMember, StaffRole, StaffRoleName
+from portal.models import StaffRoleName
 from portal.settings import Settings
-from tests.conftest import TEST_SECRET
-from tests.support import csrf_token_from, signed_in_client
+from tests.support import csrf_token_from, sign_in_staff
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 CHECK = "/api/v1/block-list/check"
@@ -33,19 +32,6 @@ def client(settings: Settings, demo_sources) -> Iterator[TestClient]:
     with TestClient(app, follow_redirects=False) as c:
         c.cookies.set("lang", "en")
         yield c
-
-
-def sign_in_staff(client: TestClient, *roles: StaffRoleName, sub: str = "admin") -> int:
-    with session_scope(client.app.state.engine) as db:
-        member = StaffMember(issuer="https://idp", sub=sub, name="Ada Admin")
-        db.add(member)
-        db.flush()
-        for role in roles:
-            db.add(StaffRole(staff_id=member.id, role=role))
-        staff_id = member.id
-    signed_in_client(client, secret_key=TEST_SECRET, staff_id=staff_id)
-    client.cookies.set("lang", "en")
-    return staff_id
 
 
 def create_token(client: TestClient, name: str = "Dialer 1") -> str:

@@ -19,11 +19,11 @@ from portal.datamap import load_datamap
 from portal.db import make_engine, session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
-from portal.models import StaffMember, StaffRole, StaffRoleName, Subject
+from portal.models import StaffRoleName, Subject
 from portal.settings import Settings
 from portal.washing import Wash
 from tests.conftest import DEMO_TODAY, TEST_SECRET
-from tests.support import csrf_token_from, signed_in_client
+from tests.support import csrf_token_from, sign_in_staff, signed_in_client
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 KARI = EDGE_CASES_BY_KEY["ordinary"]
@@ -53,19 +53,6 @@ def sign_in_person(client: TestClient) -> int:
     signed_in_client(client, secret_key=TEST_SECRET, subject_id=subject_id)
     client.cookies.set("lang", "en")
     return subject_id
-
-
-def sign_in_staff(client: TestClient, *roles: StaffRoleName, sub: str = "agent") -> int:
-    with session_scope(client.app.state.engine) as db:
-        member = StaffMember(issuer="https://idp", sub=sub, name=sub)
-        db.add(member)
-        db.flush()
-        for role in roles:
-            db.add(StaffRole(staff_id=member.id, role=role))
-        staff_id = member.id
-    signed_in_client(client, secret_key=TEST_SECRET, staff_id=staff_id)
-    client.cookies.set("lang", "en")
-    return staff_id
 
 
 def post(client: TestClient, page: str, url: str, data: dict, **kwargs: object):

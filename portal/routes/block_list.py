@@ -1,11 +1,16 @@
-"""Staff: the block list (look up, add a caller, remove with a reason) and call-list washing.
+"""Staff: the block list (look up, add a caller, remove with a reason), importing an external
+register, and call-list washing.
 
 Customer service (role "staff") and the DPO use the block list; customer service washes lists.
-Numbers and addresses travel only in POST bodies, never in addresses or query strings.
+The DPO and administrators import registers: an import replaces a whole register at once, a
+decision about the company's compliance (DPO) or the operator's routine (admin, who had the
+command line), not a caller's request. Numbers and addresses travel only in POST bodies, never
+in addresses or query strings.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -15,18 +20,22 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import audit, block_list, washing
+from portal import audit, block_list, registers, washing
 from portal.auth import staff_required
 from portal.block_list import BlockRefused
 from portal.consent import consent_purposes
 from portal.db import session_scope
 from portal.i18n import gettext as _
+from portal.register_page import import_message, import_page, regions_for
+from portal.registers import ImportResult, RegisterError
 from portal.views.common import flash, render
 from portal.wash_page import block_list_page, parse_options, wash_page
 from portal.washing import Options, Wash, WashError, WashStatus
 
 BLOCK_LIST_ROLES = ("staff", "dpo")
+IMPORT_ROLES = ("dpo", "admin")
 WASH_ROLE = "staff"
+IMPORT_PATH = "/staff/block-list/import"
 
 
 def _staff(request: Request) -> tuple[int, tuple[str, ...]]:
@@ -115,6 +124,68 @@ async def remove_entry(request: Request) -> Response:
         return render(request, "staff/block_list.html", page, 400)
     flash(request, _("The entry was removed from the block list."))
     return RedirectResponse("/staff/block-list", status_code=303)
+
+
+# --- importing an external register --------------------------------------------------------------
+
+
+@staff_required(*IMPORT_ROLES)
+async def show_import(request: Request) -> Response:
+    state = request.app.state
+    page = await anyio.to_thread.run_sync(import_page, state.engine, state.settings.phone_region)
+    return render(request, "staff/register_import.html", page)
+
+
+@staff_required(*IMPORT_ROLES)
+async def run_import(request: Request) -> Response:
+    state = request.app.state
+    staff_id, _roles = _staff(request)
+    async with request.form() as form:
+        source = str(form.get("source", "")).strip().lower()
+        typed_date = str(form.get("source_date", "")).strip()
+        region = str(form.get("region", "")) or state.settings.phone_region
+        file = form.get("file")
+        try:
+            source_date = registers.parse_file_date(typed_date, state.now().date())
+            if region not in regions_for(state.settings.phone_region):
+                raise RegisterError("region")
+            if not isinstance(file, UploadFile) or not file.filename:
+                registers.check_source_name(source)  # the name's problem first, if it has one
+                raise RegisterError("no_file")
+            result = await anyio.to_thread.run_sync(
+                partial(_import, state, source, file, source_date, region, staff_id)
+            )
+        except RegisterError as exc:
+            error = exc.message()
+        else:
+            flash(request, import_message(result))
+            return RedirectResponse(IMPORT_PATH, status_code=303)
+    typed = {"source": source, "source_date": typed_date, "region": region}
+    build = partial(import_page, state.engine, state.settings.phone_region, typed, error)
+    page = await anyio.to_thread.run_sync(build)
+    return render(request, "staff/register_import.html", page, 400)
+
+
+def _import(
+    state: Any,
+    source: str,
+    file: UploadFile,
+    source_date: date | None,
+    region: str,
+    staff_id: int,
+) -> ImportResult:
+    # session_scope rolls back on RegisterError, so a refused file leaves the old entries.
+    with session_scope(state.engine) as db:
+        return registers.import_register(
+            db,
+            source,
+            file.file,
+            region=region,
+            source_date=source_date,
+            now=state.now(),
+            staff_id=staff_id,
+            max_bytes=registers.MAX_UPLOAD_BYTES,
+        )
 
 
 # --- washing -------------------------------------------------------------------------------------
@@ -263,6 +334,8 @@ routes = [
     Route("/staff/block-list/search", search_block_list, methods=["POST"]),
     Route("/staff/block-list/add", add_entry, methods=["POST"]),
     Route("/staff/block-list/{id:int}/remove", remove_entry, methods=["POST"]),
+    Route(IMPORT_PATH, show_import),
+    Route(IMPORT_PATH, run_import, methods=["POST"]),
     Route("/staff/wash", washes),
     Route("/staff/wash", upload, methods=["POST"]),
     Route("/staff/wash/{id:str}", show_wash),
