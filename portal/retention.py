@@ -450,35 +450,6 @@ def latest_until(holds: Iterable[ActiveHold]) -> date | None:
 
 _DATE_LOCALES = {"nb": ("nb", "dd.MM.y"), "sv": ("sv", "d MMMM y"), "en": ("en_GB", "d MMM y")}
 
-PHRASES: dict[str, dict[str, str]] = {
-    "until": {
-        "nb": "Oppbevares til {date} etter {citation}",
-        "sv": "Sparas till {date} enligt {citation}",
-        "en": "Kept until {date} under {citation}",
-    },
-    "open": {
-        "nb": "Oppbevares så lenge saken er åpen ({names})",
-        "sv": "Sparas så länge ärendet pågår ({names})",
-        "en": "Kept while the case is open ({names})",
-    },
-    "case": {
-        "nb": "Oppbevares til tilbakeholdet oppheves ({names})",
-        "sv": "Sparas tills spärren hävs ({names})",
-        "en": "Kept until the hold is released ({names})",
-    },
-    "delete_after": {
-        "nb": "Slettes etter {date} ({names})",
-        "sv": "Raderas efter {date} ({names})",
-        "en": "Erased after {date} ({names})",
-    },
-    "anonymise_after": {
-        "nb": "Anonymiseres etter {date} ({names})",
-        "sv": "Anonymiseras efter {date} ({names})",
-        "en": "Anonymised after {date} ({names})",
-    },
-    "not_started": {"nb": "{names}", "sv": "{names}", "en": "{names}"},
-}
-
 
 def language_of(language: str) -> str:
     return language if language in _DATE_LOCALES else "en"
@@ -514,19 +485,24 @@ def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:
     en "Erased after 31 Dec 2029 (Bookkeeping records (Norway), Norwegian Bookkeeping Act …)".
     """
     language = language_of(language)
+    words = i18n.Translator(language)
     names = name_and_citation(item.name, item.citation, language)
     if isinstance(item, ActiveHold):
         if item.source == "case":
-            return PHRASES["case"][language].format(names=names)
+            return words.gettext("Kept until the hold is released (%(names)s)", names=names)
         if item.until is None:
-            return PHRASES["open"][language].format(names=names)
-        return PHRASES["until"][language].format(
-            date=format_day(item.until, language), citation=item.citation.get(language)
+            return words.gettext("Kept while the case is open (%(names)s)", names=names)
+        return words.gettext(
+            "Kept until %(date)s under %(citation)s",
+            date=format_day(item.until, language),
+            citation=item.citation.get(language),
         )
     if item.ends_on is None:
-        return PHRASES["not_started"][language].format(names=names)
-    phrase = "anonymise_after" if item.then == "anonymise" else "delete_after"
-    return PHRASES[phrase][language].format(date=format_day(item.ends_on, language), names=names)
+        return names  # the period has not started: there is no date to state
+    day = format_day(item.ends_on, language)
+    if item.then == "anonymise":
+        return words.gettext("Anonymised after %(date)s (%(names)s)", date=day, names=names)
+    return words.gettext("Erased after %(date)s (%(names)s)", date=day, names=names)
 
 
 # --- retention sweeps: the one part that reads the databases -----------------------------------
@@ -583,47 +559,34 @@ class RetentionReport:
     def describe(self, language: str) -> list[str]:
         """The dry run in plain words, one line per table and rule or hold."""
         language = language_of(language)
-        lines = [
-            _SWEEP[item.then if item.then == "anonymise" else "delete"][language].format(
-                table=item.table_name.get(language),
-                n=item.count,
-                names=name_and_citation(item.name, item.citation, language),
+        words = i18n.Translator(language)
+        lines: list[str] = []
+        for due in self.due:
+            values = _sweep_values(due, language)
+            if due.then == "anonymise":
+                lines.append(
+                    words.gettext("%(table)s: %(num)s due for anonymisation (%(names)s).", **values)
+                )
+            else:
+                lines.append(
+                    words.gettext("%(table)s: %(num)s due for erasure (%(names)s).", **values)
+                )
+        for held in self.held:
+            lines.append(
+                words.gettext(
+                    "%(table)s: %(num)s past their retention period but kept (%(names)s).",
+                    **_sweep_values(held, language),
+                )
             )
-            for item in self.due
-        ]
-        lines += [
-            _SWEEP["held"][language].format(
-                table=item.table_name.get(language),
-                n=item.count,
-                names=name_and_citation(item.name, item.citation, language),
-            )
-            for item in self.held
-        ]
-        return lines or [_SWEEP["nothing"][language]]
+        return lines or [words.gettext("Nothing is due.")]
 
 
-_SWEEP: dict[str, dict[str, str]] = {
-    "delete": {
-        "nb": "{table}: {n} skal slettes ({names}).",
-        "sv": "{table}: {n} ska raderas ({names}).",
-        "en": "{table}: {n} due for erasure ({names}).",
-    },
-    "anonymise": {
-        "nb": "{table}: {n} skal anonymiseres ({names}).",
-        "sv": "{table}: {n} ska anonymiseras ({names}).",
-        "en": "{table}: {n} due for anonymisation ({names}).",
-    },
-    "held": {
-        "nb": "{table}: {n} har passert lagringstiden, men oppbevares ({names}).",
-        "sv": "{table}: {n} har passerat lagringstiden men sparas ({names}).",
-        "en": "{table}: {n} past their retention period but kept ({names}).",
-    },
-    "nothing": {
-        "nb": "Ingenting skal slettes.",
-        "sv": "Ingenting ska raderas.",
-        "en": "Nothing is due.",
-    },
-}
+def _sweep_values(item: DueRows | HeldRows, language: str) -> dict[str, object]:
+    return {
+        "table": item.table_name.get(language),
+        "num": item.count,
+        "names": name_and_citation(item.name, item.citation, language),
+    }
 
 
 def due_for_retention(

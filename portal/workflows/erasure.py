@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from portal import i18n
 from portal.datamap.collect import Collection, Row
 from portal.datamap.identity import normalise
 from portal.datamap.model import DataMap, TableSpec, Text
@@ -346,44 +347,6 @@ def pseudonym(key: bytes, kind: str, value: Any) -> str:
 
 # --- plain words --------------------------------------------------------------------------------
 
-_LINES: dict[str, dict[str, str]] = {
-    "erase": {
-        "nb": "{table}: {n} slettes.",
-        "sv": "{table}: {n} raderas.",
-        "en": "{table}: {n} will be erased.",
-    },
-    "anonymise": {
-        "nb": "{table}: {n} anonymiseres og beholdes uten kobling til deg.",
-        "sv": "{table}: {n} anonymiseras och sparas utan koppling till dig.",
-        "en": "{table}: {n} will be anonymised and kept without any link to you.",
-    },
-    "until": {
-        "nb": "{table}: {n} oppbevares til {date} etter {citations}, og {then} deretter.",
-        "sv": "{table}: {n} sparas till {date} enligt {citations} och {then} sedan.",
-        "en": "{table}: {n} {be} kept until {date} under {citations}, then {then}.",
-    },
-    "open": {
-        "nb": "{table}: {n} oppbevares så lenge saken er åpen ({names}).",
-        "sv": "{table}: {n} sparas så länge ärendet pågår ({names}).",
-        "en": "{table}: {n} {be} kept while the case is open ({names}).",
-    },
-    "case": {
-        "nb": "{table}: {n} oppbevares til tilbakeholdet oppheves ({names}).",
-        "sv": "{table}: {n} sparas tills spärren hävs ({names}).",
-        "en": "{table}: {n} {be} kept until the hold is released ({names}).",
-    },
-    "nothing": {
-        "nb": "Vi har ingen opplysninger om deg.",
-        "sv": "Vi har inga uppgifter om dig.",
-        "en": "We hold nothing about you.",
-    },
-}
-_THEN = {
-    "erase": {"nb": "slettes", "sv": "raderas", "en": "erased"},
-    "anonymise": {"nb": "anonymiseres", "sv": "anonymiseras", "en": "anonymised"},
-}
-_AND = {"nb": " og ", "sv": " och ", "en": " and "}
-
 
 def describe_plan(plan: ErasurePlan, language: str) -> list[str]:
     """The plan in plain words, one line per table and outcome, in nb, sv or en (else en):
@@ -391,23 +354,34 @@ def describe_plan(plan: ErasurePlan, language: str) -> list[str]:
     oppbevares til 31.12.2029 etter bokføringsloven § 13 andre ledd, og slettes deretter."
     """
     language = language_of(language)
+    words = i18n.Translator(language)
     if not plan.steps:
-        return [_LINES["nothing"][language]]
+        return [words.gettext("We hold nothing about you.")]
     lines: list[str] = []
     for summary in plan.tables:
         steps = [step for step in plan.steps if step.table == summary.table]
         table = summary.name.get(language, summary.table)
-        for action in ("erase", "anonymise"):
-            count = sum(step.action == action for step in steps)
-            if count:
-                lines.append(_LINES[action][language].format(table=table, n=count))
+        erased = sum(step.action == "erase" for step in steps)
+        if erased:
+            lines.append(
+                words.gettext("%(table)s: %(num)s will be erased.", table=table, num=erased)
+            )
+        anonymised = sum(step.action == "anonymise" for step in steps)
+        if anonymised:
+            lines.append(
+                words.gettext(
+                    "%(table)s: %(num)s will be anonymised and kept without any link to you.",
+                    table=table,
+                    num=anonymised,
+                )
+            )
         groups: dict[tuple[Any, ...], int] = {}
         for step in steps:
             if step.action == "retain":
                 group = _retain_group(step)
                 groups[group] = groups.get(group, 0) + 1
         for group in sorted(groups, key=_group_order):
-            lines.append(_retain_line(table, groups[group], group, language))
+            lines.append(_retain_line(words, table, groups[group], group))
     return lines
 
 
@@ -427,24 +401,53 @@ def _group_order(group: tuple[Any, ...]) -> tuple[Any, ...]:
     return (until is None, until or date.min, cases, then or "", [item[0] for item in binding])
 
 
-def _retain_line(table: str, count: int, group: tuple[Any, ...], language: str) -> str:
+def _retain_line(words: i18n.Translator, table: str, count: int, group: tuple[Any, ...]) -> str:
     until, cases, then, binding = group
+    language = words.language
     texts = [(dict(name), dict(citation)) for _key, name, citation in binding]
-    be = "is" if count == 1 else "are"
     if until is not None:
-        citations = _AND[language].join(
-            dict.fromkeys(citation.get(language, "") for _name, citation in texts)
-        )
-        return _LINES["until"][language].format(
-            table=table,
-            n=count,
-            be=be,
-            date=format_day(until, language),
-            citations=citations,
-            then=_THEN[then or "erase"][language],
+        citations = dict.fromkeys(citation.get(language, "") for _name, citation in texts)
+        values = {
+            "table": table,
+            "date": format_day(until, language),
+            "citations": _and(words, citations),
+        }
+        if then == "anonymise":
+            return words.ngettext(
+                "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then anonymised.",
+                "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then anonymised.",
+                count,
+                **values,
+            )
+        return words.ngettext(
+            "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then erased.",
+            "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then erased.",
+            count,
+            **values,
         )
     names = "; ".join(
         f"{name.get(language, '')}, {citation.get(language, '')}" for name, citation in texts
     )
-    phrase = "case" if cases else "open"
-    return _LINES[phrase][language].format(table=table, n=count, be=be, names=names)
+    if cases:
+        return words.ngettext(
+            "%(table)s: %(num)s is kept until the hold is released (%(names)s).",
+            "%(table)s: %(num)s are kept until the hold is released (%(names)s).",
+            count,
+            table=table,
+            names=names,
+        )
+    return words.ngettext(
+        "%(table)s: %(num)s is kept while the case is open (%(names)s).",
+        "%(table)s: %(num)s are kept while the case is open (%(names)s).",
+        count,
+        table=table,
+        names=names,
+    )
+
+
+def _and(words: i18n.Translator, items: Iterable[str]) -> str:
+    """The citations joined as the plan has always read them: "A and B and C"."""
+    first, *rest = list(items) or [""]
+    for item in rest:
+        first = words.gettext("%(first)s and %(second)s", first=first, second=item)
+    return first
