@@ -45,7 +45,7 @@ lint: $(STAMP)
 
 # Re-extract the message catalog after changing texts, then translate the .po files.
 messages: $(STAMP)
-	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext \
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -k _l -k lazy_gettext -k raw_gettext \
 		-o portal/translations/messages.pot .
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -N -d portal/translations -D messages \
 		-i portal/translations/messages.pot

@@ -182,10 +182,12 @@ def test_the_pdf_holds_the_name_and_every_category_heading(
     assert re.search(second_page_footer("nb"), text)
 
 
+FOOTERS = {"nb": r"Side 2 av \d+", "sv": r"Sida 2 av \d+", "en": r"Page 2 of \d+"}
+
+
 def second_page_footer(language: str) -> str:
-    """A pattern for page 2's footer (the cover has none), as the language's catalog words it."""
-    words = re.escape(i18n.translations(language).gettext("Page %(page)s of %(pages)s"))
-    return words.replace(re.escape("%(page)s"), "2").replace(re.escape("%(pages)s"), r"\d+")
+    """A pattern for page 2's footer (the cover has none), in the report's language."""
+    return FOOTERS[language]
 
 
 def _flat(text: str) -> str:
@@ -357,3 +359,36 @@ def test_a_report_of_many_rows_gives_counts_not_rows(
     assert all(number in full for number in numbers)
     # The JSON and CSV still hold every row.
     assert read_json(store.directory("summary"))["row_count"] == 772
+
+
+def test_a_long_table_prints_a_line_per_row_and_a_short_one_its_columns(
+    datamap: DataMap, demo_sources, english: None
+) -> None:
+    from portal.exports import report
+
+    case = EDGE_CASES_BY_KEY["frequent_buyer"]
+    found = collect(datamap, demo_sources, case.national_id)
+    counts = {name: len(rows) for name, rows in found.tables.items() if rows}
+    content = report.report_content(
+        datamap,
+        collection=found,
+        counts=counts,
+        identifiers=found.identifiers,
+        withheld=0,
+        person_name=case.name,
+        scope=ExportScope.access,
+        language="en",
+        made_at=MADE_AT,
+    )
+    tables = {(c.key, t.key): t for c in content.categories for t in c.tables}
+    orders = tables[("purchase", "shop_orders")]
+    assert orders.count == 150 > report.COMPACT_ROWS and orders.compact
+    customer = tables[("identity", "crm_customers")]
+    assert customer.count == 1 and not customer.compact
+    html = report.report_html(content, datamap, "en")
+    assert html.count('class="records compact"') == sum(t.compact for t in tables.values())
+    # A compact row names every value of the row on one line, in the columns' order.
+    order = found.tables["shop_orders"][0]
+    assert order.value("order_number") in html
+    header = " · ".join(orders.columns)
+    assert f'<th scope="col">{header}' in html

@@ -9,9 +9,6 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.support import NullTranslations, Translations
 from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -48,38 +45,7 @@ NAME = "Åse Ørnæs-Bäckström"
 RECEIVED = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # 3 Nov in Oslo
 COMPLETED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
-# The bokmål and Swedish texts the tests read, until the lead's catalogs have them; a text the
-# real catalog translates wins over these (they are a fallback, used only in these tests).
-PROVISIONAL = {
-    "nb": {
-        "Page %(page)s of %(pages)s": "Side %(page)s av %(pages)s",
-        "What we keep, why, and until when": "Hva vi beholder, hvorfor og hvor lenge",
-        "until the hold is released": "til tilbakeholdet oppheves",
-        "Why we keep it": "Hvorfor vi beholder det",
-    },
-    "sv": {
-        "Page %(page)s of %(pages)s": "Sida %(page)s av %(pages)s",
-        "What we keep, why, and until when": "Vad vi sparar, varför och hur länge",
-        "until the hold is released": "tills spärren hävs",
-    },
-}
 FOOTER = {"nb": "Side {} av {}", "sv": "Sida {} av {}", "en": "Page {} of {}"}
-
-
-@pytest.fixture(autouse=True)
-def provisional_catalogs(monkeypatch: pytest.MonkeyPatch) -> None:
-    def translations(language: str) -> NullTranslations:
-        real = Translations.load(str(i18n.TRANSLATIONS_DIR), [language], domain="messages")
-        catalog = Catalog(locale=language)
-        for source, text in PROVISIONAL.get(language, {}).items():
-            catalog.add(source, text)
-        buffer = io.BytesIO()
-        write_mo(buffer, catalog)
-        buffer.seek(0)
-        real.add_fallback(Translations(buffer))
-        return real
-
-    monkeypatch.setattr(i18n, "translations", translations)
 
 
 @pytest.fixture(scope="module")

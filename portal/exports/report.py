@@ -42,6 +42,11 @@ REPORT_STYLESHEET = TEMPLATES_DIR / "pdf" / "report.css"
 # Above this many rows the report gives counts, not rows (the JSON and CSV have them all):
 # 2,000 rows make about 100 pages, take 9 s and 450 MB to render (benchmarks/exports.py).
 ROW_LIMIT = 2500
+# A table listing more rows than this prints each row as one line, its columns named once above:
+# WeasyPrint lays out every table cell as its own box, and a line per row instead of a cell per
+# value halves the time of a 2,000-row report (benchmarks/exports.py). Shorter tables keep
+# their columns.
+COMPACT_ROWS = 60
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ReportTable:
     groups: tuple[RowGroup, ...]  # empty when rows are not listed
     repeated: bool  # some rows are shown once for several: the table has a count column
     count: int
+    compact: bool = False  # a line per row (COMPACT_ROWS), not a cell per value
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class _Builder:
             values = tuple(format_value(row.value(c), language) for c in columns)
             same = groups.setdefault(kept(row), {})
             same[values] = same.get(values, 0) + 1
+        listed = sum(len(same) for same in groups.values())
         return ReportTable(
             key=name,
             name=spec.name.get(language),
@@ -144,6 +151,7 @@ class _Builder:
             groups=tuple(RowGroup(text, tuple(same.items())) for text, same in groups.items()),
             repeated=any(n > 1 for same in groups.values() for n in same.values()),
             count=count,
+            compact=listed > COMPACT_ROWS,
         )
 
 
