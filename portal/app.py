@@ -36,7 +36,7 @@ from portal.session_memory import ForgetOnChange, SessionMemory
 from portal.sessions import SessionMiddleware, SessionStore
 from portal.settings import Settings
 from portal.templating import make_templates
-from portal.viewer import ViewerMiddleware
+from portal.viewer import ViewerMiddleware, viewer_of_record
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MOCK_IDP_PREFIX = "/mock-idp"
@@ -110,7 +110,10 @@ def create_app(
         Middleware(
             SessionMiddleware,
             store=SessionStore(
-                engine, idle=timedelta(minutes=settings.session_idle_minutes), now=now
+                engine,
+                idle=timedelta(minutes=settings.session_idle_minutes),
+                now=now,
+                with_record=viewer_of_record,
             ),
             secret_key=settings.secret_key,
             cookie_name="__Host-innsyn" if settings.production else "innsyn_session",

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import anyio
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import session_scope
-from portal.models import StaffMember, Subject
+from portal.models import StaffMember, Subject, WebSession
 from portal.staff import roles_of
 
 
@@ -23,15 +24,25 @@ class Viewer:
 
 def load_viewer(engine: Engine, subject_id: int | None, staff_id: int | None) -> Viewer | None:
     with session_scope(engine) as db:
-        if subject_id is not None:
-            subject = db.get(Subject, subject_id)
-            if subject is not None:
-                return Viewer("person", subject_id, subject.display_name)
-        if staff_id is not None:
-            member = db.get(StaffMember, staff_id)
-            if member is not None:
-                return Viewer("staff", staff_id, member.name, tuple(roles_of(db, staff_id)))
+        return viewer_in(db, subject_id, staff_id)
+
+
+def viewer_in(db: Session, subject_id: int | None, staff_id: int | None) -> Viewer | None:
+    if subject_id is not None:
+        subject = db.get(Subject, subject_id)
+        if subject is not None:
+            return Viewer("person", subject_id, subject.display_name)
+    if staff_id is not None:
+        member = db.get(StaffMember, staff_id)
+        if member is not None:
+            return Viewer("staff", staff_id, member.name, tuple(roles_of(db, staff_id)))
     return None
+
+
+def viewer_of_record(db: Session, record: WebSession) -> Viewer | None:
+    """The viewer of a session record, read in the session's own transaction (SessionStore's
+    `with_record`)."""
+    return viewer_in(db, record.subject_id, record.staff_id)
 
 
 class ViewerMiddleware:
@@ -43,7 +54,9 @@ class ViewerMiddleware:
         if scope["type"] == "http":
             state = scope["web_session"]
             scope["viewer"] = None
-            if state.subject_id is not None or state.staff_id is not None:
+            if state.companion_loaded:  # read with the session record
+                scope["viewer"] = state.companion
+            elif state.subject_id is not None or state.staff_id is not None:
                 scope["viewer"] = await anyio.to_thread.run_sync(
                     load_viewer, self.engine, state.subject_id, state.staff_id
                 )
