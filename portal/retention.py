@@ -475,7 +475,9 @@ def kept_text(
         until = latest_until(holds)
         return describe(next(hold for hold in holds if hold.until == until), language)
     outcome = retention_for(datamap, collection, row)
-    return describe(outcome, language) if outcome else i18n.gettext("No set time")
+    if outcome is None:
+        return i18n.Translator(language_of(language)).gettext("No set time")
+    return describe(outcome, language)
 
 
 def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:

@@ -23,6 +23,7 @@ from portal.retention import (
     due_for_retention,
     fiscal_year_end,
     holds_for,
+    kept_text,
     period_start,
     retention_for,
 )
@@ -258,6 +259,22 @@ def test_wording(datamap: DataMap, engines: dict[str, Engine]) -> None:
     assert describe(case, "sv") == (
         "Sparas tills spärren hävs (Rättstvist, dataskyddsförordningen artikel 17.3 e)"
     )
+
+
+def test_a_row_no_rule_ends_says_so_in_the_language_asked_for(
+    datamap: DataMap, engines: dict[str, Engine]
+) -> None:
+    # The demo map gives every table a rule: take the customers' rule and holds away.
+    table = datamap.tables["crm_customers"].model_copy(update={"retention": (), "holds": ()})
+    bare = datamap.model_copy(update={"tables": {**datamap.tables, "crm_customers": table}})
+    marte = person(bare, engines, "shop_customer")
+    [customer] = rows(marte, "crm_customers")
+    assert retention_for(bare, marte, customer) is None
+    assert holds_for(bare, marte, customer, TODAY) == []
+    # Whatever the language of the current request (bokmål by default): the one asked for.
+    assert kept_text(bare, marte, customer, TODAY, "sv") == "Ingen bestämd tid"
+    assert kept_text(bare, marte, customer, TODAY, "en") == "No set time"
+    assert kept_text(bare, marte, customer, TODAY, "de") == "No set time"
 
 
 def _litigation_texts() -> tuple:
