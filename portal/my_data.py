@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -82,8 +82,14 @@ class Purpose:
     legal_basis: str  # the article and its name, e.g. "Art. 6(1)(b) – contract"
 
 
+TableT = TypeVar("TableT")
+
+
 @dataclass(frozen=True)
-class CategorySection:
+class CategorySection(Generic[TableT]):
+    """A category's section: on /me its tables are TableSections, in the PDF report
+    ReportTables (portal/exports/report.py)."""
+
     key: str
     name: str
     description: str | None
@@ -92,7 +98,7 @@ class CategorySection:
     purposes: tuple[Purpose, ...]
     origins: tuple[str, ...]
     recipients: tuple[Recipient, ...]
-    tables: tuple[TableSection, ...]
+    tables: tuple[TableT, ...]
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class MyDataPage:
     """The whole page. `empty` is true when the company holds nothing about the person."""
 
     total: int
-    categories: tuple[CategorySection, ...]
+    categories: tuple[CategorySection[TableSection], ...]
     identifiers: tuple[Identifier, ...]
     # Tables where rows under an e-mail address or phone number alone may exist; rows under
     # addresses the person has not proven are not shown, so the page says more may be held.
@@ -218,7 +224,7 @@ class _View:
         # A row appears in every category it has fields in; its retention is the same in each.
         self._kept: dict[tuple[str, object], str] = {}
 
-    def category(self, key: str, tables: list[Section]) -> CategorySection:
+    def category(self, key: str, tables: list[Section]) -> CategorySection[TableSection]:
         datamap, language = self.datamap, self.language
         specs = [
             datamap.tables[section.table].fields[column]

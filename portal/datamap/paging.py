@@ -68,14 +68,15 @@ def _newest_first(resolution: Resolution, table: str, column: str | None) -> tup
     return tuple(
         sorted(
             resolution.keys[table],
-            key=lambda key: _sortable(outline[key][column]),
+            key=lambda key: newest_first_key(outline[key][column]),
             reverse=True,
         )
     )
 
 
-def _sortable(value: Any) -> tuple[int, str]:
-    # None sorts last newest first; dates, datetimes and SQLite's ISO text compare as text.
+def newest_first_key(value: Any) -> tuple[int, str]:
+    """A timeline date as a sort key (reverse=True for newest first, /me and the PDF report):
+    None sorts last; dates, datetimes and SQLite's ISO text compare as text."""
     if value is None:
         return (0, "")
     return (1, value.isoformat() if hasattr(value, "isoformat") else str(value))

@@ -22,13 +22,13 @@ from typing import Any
 
 from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
+from portal.datamap.paging import newest_first_key
 from portal.exports.document import exported_fields
 from portal.exports.models import ExportScope
 from portal.letters import PDF_ENV, in_language, local_day, page_counter_content, refusing_fetcher
 from portal.my_data import (
     IDENTIFIER_LABELS,
-    Purpose,
-    Recipient,
+    CategorySection,
     category_facts,
     describe_retention,
     field_label,
@@ -72,19 +72,6 @@ class ReportTable:
 
 
 @dataclass(frozen=True)
-class ReportCategory:
-    key: str
-    name: str
-    description: str | None
-    special: str | None
-    count: int
-    purposes: tuple[Purpose, ...]
-    origins: tuple[str, ...]
-    recipients: tuple[Recipient, ...]
-    tables: tuple[ReportTable, ...]
-
-
-@dataclass(frozen=True)
 class ReportContent:
     """The documented context of pdf/report.html."""
 
@@ -94,7 +81,7 @@ class ReportContent:
     datamap_version: str
     total: int
     rows_listed: bool
-    categories: tuple[ReportCategory, ...]
+    categories: tuple[CategorySection[ReportTable], ...]
     identifiers: tuple[tuple[str, str], ...]  # (label, value)
     withheld: int
     may_hold_more: tuple[str, ...]
@@ -122,8 +109,8 @@ class _Builder:
 
     def category(
         self, key: str, tables: list[ReportTable], specs: list[FieldSpec]
-    ) -> ReportCategory:
-        return ReportCategory(
+    ) -> CategorySection[ReportTable]:
+        return CategorySection(
             **category_facts(self.datamap, key, specs, self.language),
             count=sum(table.count for table in tables),
             tables=tuple(tables),
@@ -134,7 +121,8 @@ class _Builder:
     ) -> ReportTable:
         spec, language = self.datamap.tables[name], self.language
         if spec.timeline in columns:
-            rows = sorted(rows, key=lambda row: _sortable(row.value(spec.timeline)), reverse=True)
+            timeline = spec.timeline
+            rows = sorted(rows, key=lambda row: newest_first_key(row.value(timeline)), reverse=True)
         # Grouped by how long they are kept, so the reason is said once, not on every row.
         groups: dict[str, dict[tuple[str, ...], int]] = {}
         for row in rows:
@@ -153,12 +141,6 @@ class _Builder:
             count=count,
             compact=listed > COMPACT_ROWS,
         )
-
-
-def _sortable(value: Any) -> tuple[int, str]:
-    if value is None:
-        return (0, "")
-    return (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
 
 
 def report_content(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -155,20 +156,7 @@ def _hold(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
     """A case hold on the person: every record found for them is kept."""
-    if request.subject_id is None:
-        raise ActionRefused(_("There is no such person."))
-    erasure_service.set_case_hold(
-        db,
-        subject_id=request.subject_id,
-        kind=_text(form, "kind"),
-        reason=_reason(form),
-        scope="person",
-        review_at=_review_date(form),
-        staff_id=staff_id,
-        now=rt.now,
-        datamap=rt.datamap,
-    )
-    _replan(db, request, staff_id, rt)
+    _set_hold(db, _subject_of(request), request, form, staff_id, rt, scope="person")
     return _("The hold is set, and the erasure plan was made again.")
 
 
@@ -177,8 +165,7 @@ def _record_hold(
 ) -> str:
     """A case hold on one record of the latest plan (and the records under it), picked by its
     place in the plan: the form never carries a key the plan does not hold."""
-    if request.subject_id is None:
-        raise ActionRefused(_("There is no such person."))
+    subject_id = _subject_of(request)
     message = _("Choose a record of the plan.")
     stored = erasure_service.latest_plan(db, request.id or 0)
     if stored is None or str(stored.id) != _text(form, "plan_id"):
@@ -187,22 +174,41 @@ def _record_hold(
     index = _int(form, "record", message)
     if not 0 <= index < len(steps):
         raise ActionRefused(message, {"record": message})
-    reason = _reason(form)
+    step = steps[index]
+    where = {"scope": "record", "table_name": step.table, "row_key": step.key}
+    _set_hold(db, subject_id, request, form, staff_id, rt, **where)
+    return _("The hold on the record is set, and the erasure plan was made again.")
+
+
+def _subject_of(request: DataRequest) -> int:
+    if request.subject_id is None:
+        raise ActionRefused(_("There is no such person."))
+    return request.subject_id
+
+
+def _set_hold(
+    db: Session,
+    subject_id: int,
+    request: DataRequest,
+    form: Mapping[str, str],
+    staff_id: int,
+    rt: Runtime,
+    **where: Any,
+) -> None:
+    """A case hold from the form's kind, reason and review date, on what ``where`` names (the
+    person, or one record); then the plan is made again."""
     erasure_service.set_case_hold(
         db,
-        subject_id=request.subject_id,
+        subject_id=subject_id,
         kind=_text(form, "kind"),
-        reason=reason,
-        scope="record",
-        table_name=steps[index].table,
-        row_key=steps[index].key,
+        reason=_reason(form),
         review_at=_review_date(form),
         staff_id=staff_id,
         now=rt.now,
         datamap=rt.datamap,
+        **where,
     )
     _replan(db, request, staff_id, rt)
-    return _("The hold on the record is set, and the erasure plan was made again.")
 
 
 def _release(
