@@ -166,24 +166,39 @@ def read_rows(
 ) -> Iterator[Row]:
     if not keys:
         return
+    engine = engines[datamap.tables[name].source]
+    with engine.connect() as connection:
+        yield from read_rows_on(connection, datamap, name, keys, via, chunk_size)
+
+
+def read_rows_on(
+    connection: Connection,
+    datamap: DataMap,
+    name: str,
+    keys: tuple[Any, ...],
+    via: Mapping[Any, str],
+    chunk_size: int,
+) -> Iterator[Row]:
+    """``read_rows`` on a connection to the table's source that the caller holds (a page
+    reads a few rows of every table: one connection for all of them, not one per table)."""
+    if not keys:
+        return
     spec = datamap.tables[name]
     schema = datamap.sources[spec.source].schema_
-    engine = engines[spec.source]
-    with engine.connect() as connection:
-        reflected = reflected_table(engine, connection, datamap.db_table(name), schema)
-        key_column = reflected.c[spec.key]
-        # The key first, labelled: it may be one of the fields as well.
-        columns = [key_column.label("row_key"), *(reflected.c[c] for c in spec.fields)]
-        described = tuple(spec.fields.items())
-        for chunk in chunks(keys, chunk_size):
-            where = among(connection, key_column, chunk)
-            statement = select(*columns).where(where).order_by(key_column)
-            for key, *values in connection.execute(statement).all():
-                fields = tuple(
-                    FieldValue(column_name, value, field_spec)
-                    for (column_name, field_spec), value in zip(described, values, strict=True)
-                )
-                yield Row(table=name, key=key, via=via.get(key, ""), fields=fields)
+    reflected = reflected_table(connection.engine, connection, datamap.db_table(name), schema)
+    key_column = reflected.c[spec.key]
+    # The key first, labelled: it may be one of the fields as well.
+    columns = [key_column.label("row_key"), *(reflected.c[c] for c in spec.fields)]
+    described = tuple(spec.fields.items())
+    for chunk in chunks(keys, chunk_size):
+        where = among(connection, key_column, chunk)
+        statement = select(*columns).where(where).order_by(key_column)
+        for key, *values in connection.execute(statement).all():
+            fields = tuple(
+                FieldValue(column_name, value, field_spec)
+                for (column_name, field_spec), value in zip(described, values, strict=True)
+            )
+            yield Row(table=name, key=key, via=via.get(key, ""), fields=fields)
 
 
 # Reflected tables per engine, so that values come back typed (dates, decimals, booleans) on

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import any_, bindparam, column, func, select, table
+from sqlalchemy import Select, any_, bindparam, column, func, select, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
 
@@ -50,7 +50,7 @@ def normalise(kind: str, value: Any) -> str:
     return text.lower() if kind == "email" else text
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     values: dict[str, Any]
     found_by: set[tuple[str, str]] = field(default_factory=set)  # contact identifiers that found it
@@ -110,6 +110,7 @@ class _Resolver:
         self.id_links = {name: spec.identifier_links for name, spec in datamap.tables.items()}
         self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
         self.clauses = {name: self._clause(name) for name in self.order}
+        self.statements: dict[tuple[str, str, bool, bool], Select[Any]] = {}
         self.queries = 0
         # What classifying a table depends on, versioned, so that a table none of whose inputs
         # changed since its last classification is not classified again (most of a round).
@@ -150,9 +151,7 @@ class _Resolver:
         if not new:
             return False
         done.update(new)
-        target = self._column(name, link.column)
-        expression = func.lower(target) if kind == "email" else target
-        for row in self._select(name, spec, expression, new):
+        for row in self._select(name, spec, link.column, new, lower=kind == "email"):
             value = row.values[link.column]
             if kind in CONTACT_KINDS and value is not None:
                 row.found_by.add((kind, normalise(kind, value)))
@@ -177,7 +176,7 @@ class _Resolver:
             return False
         done.update(new)
         spec = self.map.tables[name]
-        list(self._select(name, spec, self._column(name, link.column), new, keys=True))
+        self._select(name, spec, link.column, new, keys=True)
         return True
 
     def _learn(self, name: str, spec: TableSpec) -> bool:
@@ -353,26 +352,52 @@ class _Resolver:
         return self.connections[id(engine)]
 
     def _select(
-        self, name: str, spec: TableSpec, expression: Any, values: set[Any], keys: bool = False
-    ) -> Iterator[_Row]:
-        """Rows whose ``expression`` is among ``values``; ``keys`` when the values are keys
-        read from the database (of the column's own type), which may go as one array."""
-        clause = self.clauses[name]
+        self,
+        name: str,
+        spec: TableSpec,
+        column_name: str,
+        values: set[Any],
+        *,
+        lower: bool = False,
+        keys: bool = False,
+    ) -> list[_Row]:
+        """Rows whose ``column_name`` (lower-cased if ``lower``) is among ``values``; ``keys``
+        when the values are keys read from the database (of the column's own type), which may
+        go as one array."""
         connection = self._connection(spec.source)
+        statement = self._statement(connection, name, column_name, lower, keys)
         store = self.rows[name]
         names = self.columns[name]
         key_index = names.index(spec.key)
+        found = []
         for chunk in chunks(values, self.chunk_size):
             self.queries += 1
-            where = among(connection, expression, chunk) if keys else expression.in_(chunk)
             # Plain tuples, fetched at once: a RowMapping per row, or a fetch per row, was a
             # good part of the resolution's time.
-            for values_row in connection.execute(select(*clause.c).where(where)).all():
+            for values_row in connection.execute(statement, {"values": chunk}).all():
                 key = values_row[key_index]
                 row = store.get(key)
                 if row is None:
                     row = store[key] = _Row(dict(zip(names, values_row, strict=True)))
-                yield row
+                found.append(row)
+        return found
+
+    def _statement(
+        self, connection: Connection, name: str, column_name: str, lower: bool, keys: bool
+    ) -> Select[Any]:
+        """One statement per table and column, its values a parameter: SQLAlchemy compiles it
+        once, and no value is coerced into the statement (that was a part of each query)."""
+        cache_key = (name, column_name, lower, keys)
+        statement = self.statements.get(cache_key)
+        if statement is None:
+            target = self._column(name, column_name)
+            expression = func.lower(target) if lower else target
+            if keys:
+                where = among_parameter(connection, expression, "values")
+            else:
+                where = expression.in_(bindparam("values", expanding=True))
+            statement = self.statements[cache_key] = select(*self.clauses[name].c).where(where)
+        return statement
 
 
 def among(connection: Connection, expression: Any, keys: list[Any]) -> Any:
@@ -383,6 +408,13 @@ def among(connection: Connection, expression: Any, keys: list[Any]) -> Any:
     if connection.dialect.name == "postgresql":
         return expression == any_(bindparam("keys", keys))
     return expression.in_(keys)
+
+
+def among_parameter(connection: Connection, expression: Any, name: str) -> Any:
+    """``among``, the keys given at execution as parameter ``name``: a statement to reuse."""
+    if connection.dialect.name == "postgresql":
+        return expression == any_(bindparam(name))
+    return expression.in_(bindparam(name, expanding=True))
 
 
 def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -11,14 +11,15 @@ table, not 2,000 rows. Exports and erasure read everything, through collect.stre
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from portal.datamap.collect import Collection, may_hold_more, read_rows
+from portal.datamap.collect import Collection, may_hold_more, read_rows_on
 from portal.datamap.identity import DEFAULT_CHUNK, Resolution
-from portal.datamap.model import DataMap
+from portal.datamap.model import DataMap, Link
 from portal.retention import nearest_common, table_ancestors
 
 RowId = tuple[str, Any]
@@ -107,6 +108,7 @@ class _Family:
         self.outline = resolution.skeleton
         self._by_value: dict[tuple[str, str], dict[Any, list[Any]]] = {}
         self._ancestors: dict[RowId, frozenset[RowId]] = {}
+        self._child_links: dict[str, list[tuple[str, Link]]] | None = None
 
     def _lookup(self, table: str, column: str) -> dict[Any, list[Any]]:
         index = self._by_value.get((table, column))
@@ -143,18 +145,49 @@ class _Family:
         for source, spec in self.map.tables.items():
             if not any(target in ref.covers for ref in spec.holds):
                 continue
-            rows = [(source, key) for key in self.outline.get(source, {})]
             if target in table_ancestors(self.map, source):
                 # Up: an order line's complaint period holds its order.
-                found |= {row for row in rows if self.ancestors(row) & shown}
+                found |= self.below(shown, source)
                 continue
             # Sideways or down, through the nearest tables both hang under.
             common = set(nearest_common(self.map, source, target))
             anchors = {
                 above for row in shown for above in self.ancestors(row) if above[0] in common
             }
-            found |= {row for row in rows if row in anchors or self.ancestors(row) & anchors}
+            found |= {row for row in anchors if row[0] == source} | self.below(anchors, source)
         return found
+
+    def below(self, rows: set[RowId], source: str) -> set[RowId]:
+        """The rows of ``source`` that hang under any of ``rows``, any depth. Walks down from
+        ``rows`` (a page's worth) rather than up from every row of ``source`` (all of them)."""
+        path = table_ancestors(self.map, source) | {source}
+        found: set[RowId] = set()
+        frontier = rows
+        while frontier:
+            reached: set[RowId] = set()
+            for table, key in frontier:
+                values = self.outline[table][key]
+                for child, link in self._children(table):
+                    if child not in path:
+                        continue
+                    value = values[self.map.parent_key(link)]
+                    if value is None:
+                        continue
+                    index = self._lookup(child, link.column)
+                    reached.update((child, found_key) for found_key in index.get(value, ()))
+            reached -= found
+            found |= reached
+            frontier = reached
+        return {row for row in found if row[0] == source}
+
+    def _children(self, table: str) -> list[tuple[str, Link]]:
+        """The tables that link to ``table``, with their link."""
+        if self._child_links is None:
+            self._child_links = {}
+            for name, spec in self.map.tables.items():
+                for link in spec.parent_links:
+                    self._child_links.setdefault(link.table or "", []).append((name, link))
+        return self._child_links.get(table, [])
 
 
 def read(
@@ -166,11 +199,20 @@ def read(
 ) -> Collection:
     """These rows of the person, read in full: a Collection holding only them."""
     tables = {}
-    for name in datamap.table_order():
-        mine = set(resolution.keys.get(name, ()))
-        keys = tuple(sorted(key for key in wanted.get(name, ()) if key in mine))
-        via = resolution.via.get(name, {})
-        tables[name] = tuple(read_rows(datamap, engines, name, keys, via, chunk_size))
+    with ExitStack() as stack:
+        connections: dict[int, Connection] = {}
+        for name in datamap.table_order():
+            mine = set(resolution.keys.get(name, ()))
+            keys = tuple(sorted(key for key in wanted.get(name, ()) if key in mine))
+            via = resolution.via.get(name, {})
+            if not keys:
+                tables[name] = ()
+                continue
+            engine = engines[datamap.tables[name].source]
+            if id(engine) not in connections:
+                connections[id(engine)] = stack.enter_context(engine.connect())
+            rows = read_rows_on(connections[id(engine)], datamap, name, keys, via, chunk_size)
+            tables[name] = tuple(rows)
     return Collection(
         national_id=resolution.national_id,
         datamap_version=datamap.version,
