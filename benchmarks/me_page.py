@@ -18,6 +18,7 @@ import cProfile
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import pstats
 import secrets
@@ -40,8 +41,19 @@ from typing import Any
 import httpx2
 import psycopg
 from itsdangerous import Signer
-from sqlalchemy import Column, MetaData, String, Table, Text, func, inspect, select
+from sqlalchemy import (
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from portal.datamap import (
     Collection,
@@ -118,8 +130,20 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--quick", action="store_true", help="a small run: is the script OK?")
     parser.add_argument("--clean", action="store_true", help="drop the kept demo seeds, stop")
     args = parser.parse_args(argv)
-    quick = {"people": 2000, "requests": 60, "subjects": 3, "rows": 200, "time_limit": 15.0}
-    full = {"people": 100_000, "requests": 1000, "subjects": 5, "rows": 2000, "time_limit": 60.0}
+    quick = {
+        "people": 2000,
+        "requests": 60,
+        "subjects": 3,
+        "rows": 200,
+        "time_limit": 15.0,
+    }
+    full = {
+        "people": 100_000,
+        "requests": 1000,
+        "subjects": 5,
+        "rows": 2000,
+        "time_limit": 60.0,
+    }
     defaults = quick if args.quick else full
     databases = tuple(name.strip() for name in args.db.split(",") if name.strip())
     unknown = set(databases) - {"sqlite", "postgres"}
@@ -508,6 +532,60 @@ def raw_sql_times(
         connection.close()
 
 
+def raw_sql_throughput(
+    engine: Engine, datamap: DataMap, subjects: list[BenchSubject], clients: int, total: int
+) -> float:
+    """Subjects per second that ``clients`` processes, each with its own connection, fetch
+    with the baseline's SELECTs, started together: what the database and these cores allow
+    when nothing but the rows is asked for (the ceiling of a page that reads them)."""
+    placeholder = "?" if engine.dialect.name == "sqlite" else "%s"
+    work = [baseline_statements(datamap, subject, placeholder) for subject in subjects]
+    url = engine.url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")  # no inherited pool or connection
+    ready = context.Barrier(clients + 1)
+    # Each client's time.monotonic() when it started and when it was done.
+    started, finished = context.Array("d", clients), context.Array("d", clients)
+    share = max(1, total // clients)
+    processes = [
+        context.Process(
+            target=_raw_client, args=(url, work, index, share, ready, (started, finished))
+        )
+        for index in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    ready.wait()  # every client connected and warmed up
+    for process in processes:
+        process.join()
+    if any(process.exitcode for process in processes):
+        raise RuntimeError("a raw SQL client failed")
+    # Until the last client was done, not until the processes had exited.
+    return share * clients / (max(finished) - min(started))
+
+
+def _raw_client(
+    url: str,
+    work: list[list[tuple[str, tuple[Any, ...]]]],
+    index: int,
+    count: int,
+    ready: Any,
+    times: tuple[Any, Any],
+) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    connection = engine.raw_connection()
+    cursor = connection.cursor()
+    for number in range(index, index + count + len(work)):
+        if number == index + len(work):
+            ready.wait()  # the first round warmed up
+            times[0][index] = time.monotonic()
+        for sql, params in work[number % len(work)]:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+    times[1][index] = time.monotonic()
+    connection.rollback()
+    connection.close()
+
+
 # --- the portal's own database and sessions ---------------------------------------------------
 
 
@@ -646,14 +724,17 @@ class Run:
     database: str
     cache: int
     clients: int
-    latencies: list[float]
+    requests: int  # answered with the person's page
+    p50: float  # seconds
+    p95: float
     elapsed: float
     errors: int
     raw: list[float] = field(default_factory=list)
+    raw_rate: float = 0.0  # subjects/s of the raw SELECTs with as many clients as this run
 
     @property
     def requests_per_second(self) -> float:
-        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+        return self.requests / self.elapsed if self.elapsed else 0.0
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -753,7 +834,18 @@ def measure(
         elapsed = asyncio.run(drive(url, load, clients, options.warmup, options.time_limit))
         if load.errors:
             print(f"[{kind}] {len(load.errors)} errors, first: {load.errors[0]}", file=sys.stderr)
-        runs.append(Run(kind, cache, clients, load.latencies, elapsed, len(load.errors)))
+        runs.append(
+            Run(
+                kind,
+                cache,
+                clients,
+                len(load.latencies),
+                percentile(load.latencies, 0.5),
+                percentile(load.latencies, 0.95),
+                elapsed,
+                len(load.errors),
+            )
+        )
     return runs
 
 
@@ -880,6 +972,7 @@ HEADERS = (
     "p50 ms",
     "p95 ms",
     "req/s",
+    "raw req/s",
     "raw p50 ms",
     "raw p95 ms",
     "p95/raw p95",
@@ -889,7 +982,7 @@ HEADERS = (
 
 
 def row_for(run: Run) -> tuple[str, ...]:
-    p50, p95 = percentile(run.latencies, 0.5), percentile(run.latencies, 0.95)
+    p50, p95 = run.p50, run.p95
     raw50, raw95 = percentile(run.raw, 0.5), percentile(run.raw, 0.95)
     ratio = p95 / raw95 if raw95 else float("nan")
     if run.clients == 1:
@@ -902,10 +995,11 @@ def row_for(run: Run) -> tuple[str, ...]:
         run.database,
         f"{run.cache} s" if run.cache else "off",
         str(run.clients),
-        f"{len(run.latencies)}" + (f" ({run.errors} err)" if run.errors else ""),
+        f"{run.requests}" + (f" ({run.errors} err)" if run.errors else ""),
         f"{p50 * 1000:.1f}",
         f"{p95 * 1000:.1f}",
         f"{run.requests_per_second:.1f}",
+        f"{run.raw_rate:.1f}",
         f"{raw50 * 1000:.2f}",
         f"{raw95 * 1000:.2f}",
         f"{ratio:.1f}×",
@@ -931,11 +1025,19 @@ def bench_database(kind: str, options: Options, datamap: DataMap) -> list[Run]:
         subjects = prepare_subjects(kind, engine, datamap, max_ids, options)
         raw_iterations = options.requests
         raw = raw_sql_times(engine, datamap, subjects, raw_iterations)
+        rates = {
+            clients: raw_sql_throughput(engine, datamap, subjects, clients, raw_iterations)
+            for clients in options.clients
+        }
+        print(
+            f"[{kind}] raw SQL, subjects/s by clients: "
+            + ", ".join(f"{clients}: {rate:.1f}" for clients, rate in rates.items())
+        )
         if options.profile:
             print_phases(kind, engine, datamap, subjects[0])
         runs = _serve_and_measure(kind, engine, subjects, options)
         for run in runs:
-            run.raw = raw
+            run.raw, run.raw_rate = raw, rates[run.clients]
         return runs
     finally:
         engine.dispose()
