@@ -12,15 +12,13 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.datamap import collect, load_datamap
-from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.schema import metadata as demo_metadata
 from portal.demo.seed import seed
-from portal.models import Subject
 from portal.my_data import PAGE_SIZE
 from portal.settings import Settings
 from tests.conftest import DEMO_TODAY, TEST_SECRET
-from tests.support import signed_in_client
+from tests.support import add_demo_subject, signed_in_client
 
 
 @pytest.fixture
@@ -30,18 +28,7 @@ def client(settings: Settings, demo_sources) -> Iterator[TestClient]:
 
 
 def sign_in_as(client: TestClient, key: str) -> None:
-    case = EDGE_CASES_BY_KEY[key]
-    engine = client.app.state.engine
-    with session_scope(engine) as db:
-        subject = Subject(
-            national_id=case.national_id,
-            country="SE" if len(case.national_id) == 12 else "NO",
-            given_name=case.given_name,
-            family_name=case.family_name,
-        )
-        db.add(subject)
-        db.flush()
-        subject_id = subject.id
+    subject_id = add_demo_subject(client.app.state.engine, key)
     signed_in_client(client, secret_key=TEST_SECRET, subject_id=subject_id)
 
 
