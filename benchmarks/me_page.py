@@ -1046,6 +1046,7 @@ def bench_database(kind: str, options: Options, datamap: DataMap) -> list[Run]:
 def _serve_and_measure(
     kind: str, engine: Engine, subjects: list[BenchSubject], options: Options
 ) -> list[Run]:
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)  # not made yet when only PostgreSQL runs
     workdir = Path(tempfile.mkdtemp(prefix=f"run_{kind}_", dir=BENCH_DIR))
     try:
         with portal_database(kind, workdir) as portal_url:
