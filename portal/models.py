@@ -52,7 +52,11 @@ class Subject(SQLModel, table=True):
 
     @property
     def display_name(self) -> str:
-        return f"{self.given_name} {self.family_name}".strip()
+        return display_name(self.given_name, self.family_name)
+
+
+def display_name(given_name: str, family_name: str) -> str:
+    return f"{given_name} {family_name}".strip()
 
 
 class SubjectIdentifier(SQLModel, table=True):

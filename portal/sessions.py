@@ -18,8 +18,8 @@ from typing import Any
 
 import anyio
 from itsdangerous import BadSignature, Signer
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy.engine import Connection, Engine
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +30,9 @@ from portal.models import WebSession
 TOUCH_INTERVAL = timedelta(seconds=60)
 # However active, a session ends after this long and the person signs in again.
 ABSOLUTE_LIFETIME = timedelta(hours=12)
+
+
+_RECORD_COLUMNS = tuple(column.name for column in WebSession.__table__.columns)
 
 
 def _hash(sid: str) -> str:
@@ -102,6 +105,19 @@ class SessionState:
         digest = hmac.new(self.secret_key.encode(), b"csrf:" + self.sid.encode(), "sha256")
         return digest.hexdigest()
 
+    @property
+    def record_changed(self) -> bool:
+        return self.data.modified or self.new_cookie
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether `SessionStore.save` has anything to write (most requests: nothing)."""
+        if self.ended_sids:
+            return True
+        if self.record is not None:
+            return self.record_changed
+        return self.data.modified and bool(self.data)
+
     def sign_in(
         self,
         *,
@@ -136,6 +152,18 @@ class SessionState:
         self.new_cookie = True
 
 
+@dataclass(frozen=True)
+class Companion:
+    """What a store reads in the same statement as the record (the viewer: portal/viewer.py).
+    Every request needs both, so one statement, not a transaction of two.
+
+    `extend` adds outer joins and columns to the record's SELECT; `make` turns a row of it into
+    the companion, and may read more on the same connection (a member of staff's roles)."""
+
+    extend: Callable[[Select], Select]
+    make: Callable[[Connection, Row], Any]
+
+
 class SessionStore:
     """Loads and saves session records; the clock is injectable for tests of the timeout."""
 
@@ -145,42 +173,56 @@ class SessionStore:
         *,
         idle: timedelta,
         now: Callable[[], datetime] = utcnow,
-        with_record: Callable[[Session, WebSession], Any] | None = None,
+        with_record: Companion | None = None,
     ) -> None:
         self.engine = engine
         self.idle = idle
         self.now = now
-        # Read alongside a live record, in its transaction (the viewer: portal/viewer.py).
-        # Every page needs both; on PostgreSQL one transaction instead of two saves four
-        # round trips a request.
         self.with_record = with_record
+        # Every request reads its session: one statement on a connection in autocommit mode,
+        # no BEGIN or COMMIT (on PostgreSQL two round trips fewer); the rare write (an idle
+        # session ended, last_seen_at touched) is a single UPDATE of its own.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        table = WebSession.__table__
+        statement = select(table).where(table.c.id == bindparam("key"))
+        self._load_statement = with_record.extend(statement) if with_record else statement
 
     def load(self, sid: str) -> tuple[WebSession | None, bool, Any]:
         """The live record for `sid`, whether a record existed but has ended, and what
         `with_record` read with a live record (else None)."""
-        with session_scope(self.engine) as db:
-            record = db.get(WebSession, _hash(sid))
-            if record is None:
+        key = _hash(sid)
+        with self._reader.connect() as connection:
+            row = connection.execute(self._load_statement, {"key": key}).first()
+            if row is None:
                 return None, False, None
+            record = WebSession(**{name: row._mapping[name] for name in _RECORD_COLUMNS})
             if record.ended_at is not None:
                 return None, True, None
             now = self.now()
             if now - record.last_seen_at > self.idle or now - record.created_at > ABSOLUTE_LIFETIME:
-                record.ended_at = now
+                self._update(connection, key, ended_at=now)
                 return None, True, None
             if now - record.last_seen_at > TOUCH_INTERVAL:
+                self._update(connection, key, last_seen_at=now)
                 record.last_seen_at = now
-            companion = self.with_record(db, record) if self.with_record else None
+            companion = self.with_record.make(connection, row) if self.with_record else None
             return record, False, companion
 
+    @staticmethod
+    def _update(connection: Connection, key: str, **values: datetime) -> None:
+        table = WebSession.__table__
+        connection.execute(update(table).where(table.c.id == key).values(**values))
+
     def save(self, state: SessionState) -> None:
+        if not state.unsaved:
+            return
         now = self.now()
         with session_scope(self.engine) as db:
             for ended in state.ended_sids:
                 old = db.get(WebSession, ended)
                 if old is not None and old.ended_at is None:
                     old.ended_at = now
-            if state.record is not None and (state.data.modified or state.new_cookie):
+            if state.record is not None and state.record_changed:
                 record = db.get(WebSession, state.record.id) or state.record
                 record.data = dict(state.data)
                 record.last_seen_at = now
@@ -227,7 +269,8 @@ class SessionMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # The route may have replaced state.data (sign-in); Authlib may have written to it.
-                await anyio.to_thread.run_sync(self.store.save, state)
+                if state.unsaved:  # most requests write nothing: no thread, no connection
+                    await anyio.to_thread.run_sync(self.store.save, state)
                 if state.new_cookie:
                     headers = MutableHeaders(scope=message)
                     headers.append("set-cookie", self._cookie(state.sid))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import anyio
-from sqlalchemy.engine import Engine
+from sqlalchemy import Row, Select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.db import session_scope
-from portal.models import StaffMember, Subject, WebSession
+from portal.models import StaffMember, Subject, WebSession, display_name
+from portal.sessions import Companion
 from portal.staff import roles_of
 
 
@@ -39,10 +41,34 @@ def viewer_in(db: Session, subject_id: int | None, staff_id: int | None) -> View
     return None
 
 
-def viewer_of_record(db: Session, record: WebSession) -> Viewer | None:
-    """The viewer of a session record, read in the session's own transaction (SessionStore's
-    `with_record`)."""
-    return viewer_in(db, record.subject_id, record.staff_id)
+def _with_names(statement: Select) -> Select:
+    sessions, subjects, staff = WebSession.__table__, Subject.__table__, StaffMember.__table__
+    return statement.add_columns(
+        subjects.c.given_name.label("viewer_given_name"),
+        subjects.c.family_name.label("viewer_family_name"),
+        staff.c.name.label("viewer_staff_name"),
+    ).select_from(
+        sessions.outerjoin(subjects, subjects.c.id == sessions.c.subject_id).outerjoin(
+            staff, staff.c.id == sessions.c.staff_id
+        )
+    )
+
+
+def _viewer_of_row(connection: Connection, row: Row) -> Viewer | None:
+    names = row._mapping
+    if names["viewer_given_name"] is not None:
+        name = display_name(names["viewer_given_name"], names["viewer_family_name"])
+        return Viewer("person", row.subject_id, name)
+    if names["viewer_staff_name"] is not None:
+        with Session(bind=connection) as db:
+            roles = tuple(roles_of(db, row.staff_id))
+        return Viewer("staff", row.staff_id, names["viewer_staff_name"], roles)
+    return None
+
+
+# The viewer of a session record, read in the record's own statement (SessionStore's
+# `with_record`): a person's name, or a member of staff's name and then their roles.
+viewer_of_record = Companion(extend=_with_names, make=_viewer_of_row)
 
 
 class ViewerMiddleware:
