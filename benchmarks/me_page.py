@@ -675,11 +675,15 @@ def run_server(config: dict[str, Any]) -> None:
         "portal.cli:worker_app",
         factory=True,
         workers=config["workers"],
-        http=config.get("http", "portal.http_protocol:NoDelayH11Protocol"),
+        http="portal.http_protocol:NoDelayH11Protocol",
         host="127.0.0.1",
         port=config["port"],
         access_log=False,
         log_config=None,
+        # uvicorn closes a connection idle for 5 s. A client that finished its warm-up early
+        # waits for the others; its connection, and so its worker and that worker's session
+        # memory, must be the one it warmed up.
+        timeout_keep_alive=75,
     )
 
 
