@@ -78,7 +78,7 @@ class SessionState:
     expired: bool = False
     new_cookie: bool = False
     ended_sids: list[str] = field(default_factory=list)
-    # What the store's `with_record` read in the record's own transaction (the viewer), and
+    # What the store's `with_record` read in the record's own statement (the viewer), and
     # whether it ran: a later middleware need not open a second transaction for it.
     companion: Any = None
     companion_loaded: bool = False
