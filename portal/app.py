@@ -119,7 +119,7 @@ def create_app(
             cookie_name="__Host-innsyn" if settings.production else "innsyn_session",
             secure=settings.production,
         ),
-        Middleware(ViewerMiddleware, engine=engine),
+        Middleware(ViewerMiddleware),
         Middleware(ForgetOnChange, memory=memory),
         Middleware(
             CSRFMiddleware,

@@ -78,10 +78,9 @@ class SessionState:
     expired: bool = False
     new_cookie: bool = False
     ended_sids: list[str] = field(default_factory=list)
-    # What the store's `with_record` read in the record's own statement (the viewer), and
-    # whether it ran: a later middleware need not open a second transaction for it.
+    # What the store's `with_record` read in the record's own statement (the viewer), None
+    # without a live record: a later middleware need not read it again.
     companion: Any = None
-    companion_loaded: bool = False
 
     @property
     def subject_id(self) -> int | None:
@@ -214,8 +213,6 @@ class SessionStore:
         connection.execute(update(table).where(table.c.id == key).values(**values))
 
     def save(self, state: SessionState) -> None:
-        if not state.unsaved:
-            return
         now = self.now()
         with session_scope(self.engine) as db:
             for ended in state.ended_sids:
@@ -290,7 +287,6 @@ class SessionMiddleware:
                     record=record,
                     data=data,
                     companion=companion,
-                    companion_loaded=record is not None and self.store.with_record is not None,
                 )
             return SessionState(
                 sid=secrets.token_urlsafe(32),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import anyio
 from sqlalchemy import Row, Select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from portal.db import session_scope
 from portal.models import StaffMember, Subject, WebSession, display_name
 from portal.sessions import Companion
 from portal.staff import roles_of
@@ -22,23 +20,6 @@ class Viewer:
     id: int
     name: str
     roles: tuple[str, ...] = ()
-
-
-def load_viewer(engine: Engine, subject_id: int | None, staff_id: int | None) -> Viewer | None:
-    with session_scope(engine) as db:
-        return viewer_in(db, subject_id, staff_id)
-
-
-def viewer_in(db: Session, subject_id: int | None, staff_id: int | None) -> Viewer | None:
-    if subject_id is not None:
-        subject = db.get(Subject, subject_id)
-        if subject is not None:
-            return Viewer("person", subject_id, subject.display_name)
-    if staff_id is not None:
-        member = db.get(StaffMember, staff_id)
-        if member is not None:
-            return Viewer("staff", staff_id, member.name, tuple(roles_of(db, staff_id)))
-    return None
 
 
 def _with_names(statement: Select) -> Select:
@@ -72,18 +53,13 @@ viewer_of_record = Companion(extend=_with_names, make=_viewer_of_row)
 
 
 class ViewerMiddleware:
-    def __init__(self, app: ASGIApp, *, engine: Engine) -> None:
+    """Puts the viewer the session store read with the record (`viewer_of_record`) where
+    routes and templates look for it: ``scope["viewer"]``, None when nobody is signed in."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            state = scope["web_session"]
-            scope["viewer"] = None
-            if state.companion_loaded:  # read with the session record
-                scope["viewer"] = state.companion
-            elif state.subject_id is not None or state.staff_id is not None:
-                scope["viewer"] = await anyio.to_thread.run_sync(
-                    load_viewer, self.engine, state.subject_id, state.staff_id
-                )
+            scope["viewer"] = scope["web_session"].companion
         await self.app(scope, receive, send)

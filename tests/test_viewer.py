@@ -94,8 +94,7 @@ def test_the_middleware_uses_the_viewer_read_with_the_session() -> None:
         seen["viewer"] = scope["viewer"]
 
     viewer = Viewer("person", 7, "Kari Nordmann")
-    state = SessionState(sid="x", secret_key="k", companion=viewer, companion_loaded=True)
-    # No engine: a second lookup would fail.
-    middleware = ViewerMiddleware(app, engine=None)  # type: ignore[arg-type]
+    state = SessionState(sid="x", secret_key="k", companion=viewer)
+    middleware = ViewerMiddleware(app)
     asyncio.run(middleware({"type": "http", "web_session": state}, None, None))
     assert seen["viewer"] is viewer
