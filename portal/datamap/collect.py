@@ -181,8 +181,6 @@ def read_rows_on(
 ) -> Iterator[Row]:
     """``read_rows`` on a connection to the table's source that the caller holds (a page
     reads a few rows of every table: one connection for all of them, not one per table)."""
-    if not keys:
-        return
     spec = datamap.tables[name]
     schema = datamap.sources[spec.source].schema_
     reflected = reflected_table(connection.engine, connection, datamap.db_table(name), schema)

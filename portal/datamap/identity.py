@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
 
 from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap, Link, TableSpec
+from portal.datamap.sources import SourceConnections
 
 KINDS = (*ANCHOR_KINDS, *CONTACT_KINDS)
 DEFAULT_CHUNK = 1000
@@ -87,20 +87,16 @@ def resolve(
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Resolution:
     """Find the keys of every row that is the person's (see the module docstring for the rule)."""
-    with ExitStack() as stack:
-        resolver = _Resolver(datamap, engines, stack, chunk_size)
+    with SourceConnections(engines) as connections:
+        resolver = _Resolver(datamap, connections, chunk_size)
         return resolver.run(national_id, proven or {})
 
 
 class _Resolver:
-    def __init__(
-        self, datamap: DataMap, engines: Mapping[str, Engine], stack: ExitStack, chunk_size: int
-    ) -> None:
+    def __init__(self, datamap: DataMap, connections: SourceConnections, chunk_size: int) -> None:
         self.map = datamap
-        self.engines = engines
-        self.stack = stack
+        self.connections = connections
         self.chunk_size = chunk_size
-        self.connections: dict[int, Connection] = {}
         self.order = datamap.table_order()
         self.rows: dict[str, dict[Any, _Row]] = {name: {} for name in self.order}
         self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
@@ -345,12 +341,6 @@ class _Resolver:
     def _column(self, name: str, column_name: str) -> Any:
         return self.clauses[name].c[column_name]
 
-    def _connection(self, source: str) -> Connection:
-        engine = self.engines[source]
-        if id(engine) not in self.connections:
-            self.connections[id(engine)] = self.stack.enter_context(engine.connect())
-        return self.connections[id(engine)]
-
     def _select(
         self,
         name: str,
@@ -364,7 +354,7 @@ class _Resolver:
         """Rows whose ``column_name`` (lower-cased if ``lower``) is among ``values``; ``keys``
         when the values are keys read from the database (of the column's own type), which may
         go as one array."""
-        connection = self._connection(spec.source)
+        connection = self.connections.to(spec.source)
         statement = self._statement(connection, name, column_name, lower, keys)
         store = self.rows[name]
         names = self.columns[name]

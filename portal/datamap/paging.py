@@ -11,15 +11,15 @@ table, not 2,000 rows. Exports and erasure read everything, through collect.stre
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from portal.datamap.collect import Collection, may_hold_more, read_rows_on
 from portal.datamap.identity import DEFAULT_CHUNK, Resolution
 from portal.datamap.model import DataMap, Link
+from portal.datamap.sources import SourceConnections
 from portal.retention import nearest_common, table_ancestors
 
 RowId = tuple[str, Any]
@@ -199,20 +199,16 @@ def read(
 ) -> Collection:
     """These rows of the person, read in full: a Collection holding only them."""
     tables = {}
-    with ExitStack() as stack:
-        connections: dict[int, Connection] = {}
+    with SourceConnections(engines) as connections:
         for name in datamap.table_order():
             mine = set(resolution.keys.get(name, ()))
             keys = tuple(sorted(key for key in wanted.get(name, ()) if key in mine))
-            via = resolution.via.get(name, {})
-            if not keys:
+            if not keys:  # no connection opened for a source with nothing to read
                 tables[name] = ()
                 continue
-            engine = engines[datamap.tables[name].source]
-            if id(engine) not in connections:
-                connections[id(engine)] = stack.enter_context(engine.connect())
-            rows = read_rows_on(connections[id(engine)], datamap, name, keys, via, chunk_size)
-            tables[name] = tuple(rows)
+            connection = connections.to(datamap.tables[name].source)
+            via = resolution.via.get(name, {})
+            tables[name] = tuple(read_rows_on(connection, datamap, name, keys, via, chunk_size))
     return Collection(
         national_id=resolution.national_id,
         datamap_version=datamap.version,

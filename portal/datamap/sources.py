@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 from sqlalchemy import create_engine
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from portal.datamap.model import DataMap, Source
@@ -58,3 +59,20 @@ def create_engines(datamap: DataMap, environ: Mapping[str, str] | None = None) -
 def dispose_engines(engines: Mapping[str, Engine]) -> None:
     for engine in {id(engine): engine for engine in engines.values()}.values():
         engine.dispose()
+
+
+class SourceConnections(ExitStack):
+    """One connection per engine for a unit of work (a resolution, a page's rows), opened when
+    a source is first asked for and closed together at the end: sources that share a database
+    share the connection, and on PostgreSQL each checkout and return is a round trip."""
+
+    def __init__(self, engines: Mapping[str, Engine]) -> None:
+        super().__init__()
+        self.engines = engines
+        self._open: dict[int, Connection] = {}
+
+    def to(self, source: str) -> Connection:
+        engine = self.engines[source]
+        if id(engine) not in self._open:
+            self._open[id(engine)] = self.enter_context(engine.connect())
+        return self._open[id(engine)]
