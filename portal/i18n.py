@@ -16,6 +16,8 @@ from babel.support import LazyProxy, NullTranslations, Translations
 
 LANGUAGES: dict[str, str] = {"nb": "Norsk bokmål", "sv": "Svenska", "en": "English"}
 DEFAULT_LANGUAGE = "nb"
+# The Babel locale that formats dates and numbers in each language.
+BABEL_LOCALES: dict[str, str] = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
 COOKIE = "lang"
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
@@ -29,6 +31,10 @@ def translations(language: str) -> NullTranslations:
 
 def current_language() -> str:
     return _current.get()
+
+
+def babel_locale(language: str) -> str:
+    return BABEL_LOCALES.get(language, BABEL_LOCALES[DEFAULT_LANGUAGE])
 
 
 def set_language(language: str) -> None:

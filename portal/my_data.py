@@ -31,7 +31,6 @@ from portal.national_id import mask_national_id, parse_national_id
 from portal.retention import kept_text
 
 PAGE_SIZE = 25
-LOCALES = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
 
 
 @dataclass(frozen=True)
@@ -304,7 +303,7 @@ def _localised(value: date | Decimal | float, language: str) -> str:
 
 @cache
 def _locale(language: str) -> Locale:
-    return Locale.parse(LOCALES.get(language, "nb_NO"))
+    return Locale.parse(i18n.babel_locale(language))
 
 
 def describe_retention(datamap: DataMap, spec: TableSpec, language: str) -> tuple[str, ...]:

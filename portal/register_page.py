@@ -101,5 +101,4 @@ def import_message(result: ImportResult) -> str:
 
 
 def _number(value: int) -> str:
-    locale = {"nb": "nb_NO", "sv": "sv_SE"}.get(i18n.current_language(), "en_GB")
-    return format_decimal(value, locale=locale)
+    return format_decimal(value, locale=i18n.babel_locale(i18n.current_language()))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from babel.numbers import format_decimal
 from sqlmodel import Session, col, select
 
+from portal import i18n
 from portal.exports import links
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.service import EXPORT_TYPES, USABLE
@@ -41,8 +42,6 @@ FILE_LABELS = {
     ExportFile.json: _l("Everything in one machine-readable file (JSON)"),
 }
 
-LOCALES = {"nb": "nb_NO", "sv": "sv_SE", "en": "en_GB"}
-
 
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; every stored datetime is UTC.
@@ -50,7 +49,7 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _size(size: int, language: str) -> str:
-    locale = LOCALES.get(language, "nb_NO")
+    locale = i18n.babel_locale(language)
     if size < 1024 * 1024:
         return f"{format_decimal(max(size / 1024, 0.1), '#,##0.#', locale=locale)} kB"
     return f"{format_decimal(size / 1024 / 1024, '#,##0.#', locale=locale)} MB"

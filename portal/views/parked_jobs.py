@@ -25,6 +25,7 @@ class ParkedJob:
 
 def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
     """Parked jobs, newest first, for the DPO to look into."""
+    locale = i18n.babel_locale(i18n.current_language())
     with session_scope(engine) as db:
         return tuple(
             ParkedJob(
@@ -32,7 +33,7 @@ def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
                 kind=job.kind,
                 attempts=job.attempts,
                 last_error=job.last_error or "",
-                parked_at=format_datetime(job.finished_at, "short", locale=_locale())
+                parked_at=format_datetime(job.finished_at, "short", locale=locale)
                 if job.finished_at
                 else "",
             )
@@ -47,7 +48,3 @@ def retry_job(engine: Engine, job_id: int, now: datetime) -> Done | None:
     except LookupError:
         return None
     return Done("/dpo/jobs", _("The job is queued again."))
-
-
-def _locale() -> str:
-    return {"nb": "nb_NO", "sv": "sv_SE"}.get(i18n.current_language(), "en_GB")
