@@ -509,21 +509,32 @@ def baseline_statements(
     return statements
 
 
+Work = list[list[tuple[str, tuple[Any, ...]]]]  # per subject, its baseline SELECTs
+
+
+def _baseline_work(engine: Engine, datamap: DataMap, subjects: list[BenchSubject]) -> Work:
+    placeholder = "?" if engine.dialect.name == "sqlite" else "%s"
+    return [baseline_statements(datamap, subject, placeholder) for subject in subjects]
+
+
+def _fetch(cursor: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    for sql, params in statements:
+        cursor.execute(sql, params)
+        cursor.fetchall()
+
+
 def raw_sql_times(
     engine: Engine, datamap: DataMap, subjects: list[BenchSubject], iterations: int
 ) -> list[float]:
     """Seconds per subject to fetch all its rows with the DB-API cursor, round robin."""
-    placeholder = "?" if engine.dialect.name == "sqlite" else "%s"
-    work = [baseline_statements(datamap, subject, placeholder) for subject in subjects]
+    work = _baseline_work(engine, datamap, subjects)
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         times = []
         for index in range(iterations + len(work)):  # the first round warms up
             started = time.perf_counter()
-            for sql, params in work[index % len(work)]:
-                cursor.execute(sql, params)
-                cursor.fetchall()
+            _fetch(cursor, work[index % len(work)])
             if index >= len(work):
                 times.append(time.perf_counter() - started)
         cursor.close()
@@ -539,8 +550,7 @@ def raw_sql_throughput(
     """Subjects per second that ``clients`` processes, each with its own connection, fetch
     with the baseline's SELECTs, started together: what the database and these cores allow
     when nothing but the rows is asked for (the ceiling of a page that reads them)."""
-    placeholder = "?" if engine.dialect.name == "sqlite" else "%s"
-    work = [baseline_statements(datamap, subject, placeholder) for subject in subjects]
+    work = _baseline_work(engine, datamap, subjects)
     url = engine.url.render_as_string(hide_password=False)
     context = multiprocessing.get_context("spawn")  # no inherited pool or connection
     ready = context.Barrier(clients + 1)
@@ -566,7 +576,7 @@ def raw_sql_throughput(
 
 def _raw_client(
     url: str,
-    work: list[list[tuple[str, tuple[Any, ...]]]],
+    work: Work,
     index: int,
     count: int,
     ready: Any,
@@ -579,9 +589,7 @@ def _raw_client(
         if number == index + len(work):
             ready.wait()  # the first round warmed up
             times[0][index] = time.monotonic()
-        for sql, params in work[number % len(work)]:
-            cursor.execute(sql, params)
-            cursor.fetchall()
+        _fetch(cursor, work[number % len(work)])
     times[1][index] = time.monotonic()
     connection.rollback()
     connection.close()
