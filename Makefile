@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 DEMO_PEOPLE ?= 300
 
-.PHONY: run install catalogs system-deps test test-sqlite test-postgres lint messages lock clean
+.PHONY: run install catalogs system-deps test test-sqlite test-postgres test-shifted lint messages lock clean
 
 run: install
 	$(BIN)/portal db upgrade
@@ -38,6 +38,12 @@ test-sqlite:
 
 test-postgres:
 	$(BIN)/pytest --db=postgres
+
+# The suite again with the system clock moved ahead (libfaketime), to prove no test depends on
+# the day it runs. Tests marked real_clock (child processes, Chromium) cannot run under it.
+SHIFT ?= +400d
+test-shifted: install system-deps
+	faketime -f $(SHIFT) $(BIN)/pytest --db=sqlite -m "not real_clock"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

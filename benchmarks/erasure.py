@@ -197,9 +197,10 @@ def time_erasure(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[
             type=RequestType.erasure,
             assurance=Assurance.high,
             actor=Actor.person,
+            now=NOW,
         )
         started = time.perf_counter()
-        stored = plan_request(db, request.id or 0, datamap=datamap, sources=sources, today=TODAY)
+        stored = plan_request(db, request.id or 0, datamap=datamap, sources=sources, now=NOW)
         planned = time.perf_counter()
         approve_plan(db, stored.id or 0, staff_id=staff.id, now=NOW)
         execute_plan(db, stored, datamap=datamap, sources=sources, now=NOW)
@@ -220,7 +221,7 @@ def time_sweep(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[st
     sources = dict.fromkeys(datamap.sources, demo_engine)
     with Session(portal) as db:
         started = time.perf_counter()
-        report = sweep(db, datamap=datamap, sources=sources, today=TODAY)
+        report = sweep(db, datamap=datamap, sources=sources, today=TODAY, now=NOW)
         dry = time.perf_counter() - started
         started = time.perf_counter()
         sweep(db, datamap=datamap, sources=sources, today=TODAY, dry_run=False, now=NOW)

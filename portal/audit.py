@@ -56,10 +56,10 @@ def record(
     subject_id: int | None = None,
     reason: str | None = None,
     details: dict | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> AuditEntry:
     entry = AuditEntry(
-        at=now or utcnow(),
+        at=now,
         actor=actor,
         actor_id=actor_id,
         action=action,

@@ -134,5 +134,5 @@ def change(
             text_version=item.text_version,
         )
         if item.kind == TopicKind.consent and not item.active:
-            enqueue(db, "consent.withdrawal", {"event_id": recorded.id})
+            enqueue(db, "consent.withdrawal", {"event_id": recorded.id}, now=now)
         return _sync(db, datamap, subject_id, national_id, country, resolution, region, now)

@@ -14,7 +14,6 @@ import phonenumbers
 from sqlmodel import Session, select
 
 from portal.audit import AuditActor, record
-from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.models import Assurance, IdentifierKind, StaffMember, Subject, SubjectIdentifier
 
@@ -57,7 +56,7 @@ def link_identifier(
     staff_id: int,
     reason: str,
     region: str = "NO",
-    now: datetime | None = None,
+    now: datetime,
 ) -> SubjectIdentifier:
     normalised, existing = _validated(db, subject_id, kind, value, staff_id, reason, region)
     if any(row.subject_id == subject_id for row in existing):
@@ -72,7 +71,7 @@ def link_identifier(
         kind=IdentifierKind(kind),
         value=normalised,
         assurance=Assurance.staff,
-        created_at=now or utcnow(),
+        created_at=now,
     )
     db.add(link)
     db.flush()
@@ -89,7 +88,7 @@ def unlink_identifier(
     staff_id: int,
     reason: str,
     region: str = "NO",
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
     _normalised, existing = _validated(db, subject_id, kind, value, staff_id, reason, region)
     link = next((row for row in existing if row.subject_id == subject_id), None)
@@ -140,7 +139,7 @@ def _audit(
     link: SubjectIdentifier,
     staff_id: int,
     reason: str,
-    now: datetime | None,
+    now: datetime,
 ) -> None:
     # The value itself stays out of the log: the kind and the link's id identify it.
     record(

@@ -7,7 +7,7 @@ import sys
 
 from sqlmodel import select
 
-from portal.db import make_engine, session_scope
+from portal.db import make_engine, session_scope, utcnow
 from portal.identifiers import IdentifierRefused, link_identifier, unlink_identifier
 from portal.models import Subject
 from portal.national_id import InvalidNationalId, parse_national_id
@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
                 value=args.value,
                 staff_id=args.staff_id,
                 reason=args.reason,
+                now=utcnow(),
             )
     except (IdentifierRefused, InvalidNationalId) as exc:
         print(f"portal: {exc}", file=sys.stderr)

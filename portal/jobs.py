@@ -156,11 +156,13 @@ def enqueue(
     kind: str,
     payload: Mapping[str, Any] | None = None,
     *,
+    now: datetime,
     run_at: datetime | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> int | None:
-    """Add a job in the caller's transaction; returns its id, or None when `dedupe_key` is taken.
+    """Add a job in the caller's transaction, due at `run_at` (default: `now`); returns its id,
+    or None when `dedupe_key` is taken.
 
     The caller commits: the job then exists exactly when the change that caused it does.
     """
@@ -168,11 +170,11 @@ def enqueue(
         "kind": kind,
         "payload": dict(payload or {}),
         "status": JobStatus.queued,
-        "run_at": run_at or utcnow(),
+        "run_at": run_at or now,
         "attempts": 0,
         "max_attempts": max_attempts,
         "dedupe_key": dedupe_key,
-        "created_at": utcnow(),
+        "created_at": now,
     }
     # ON CONFLICT DO NOTHING, not a caught IntegrityError: on PostgreSQL an error would abort the
     # caller's whole transaction.
@@ -352,7 +354,7 @@ def parked_jobs(db: Session) -> list[Job]:
     return list(db.execute(statement).scalars())
 
 
-def retry_parked(db: Session, job_id: int, now: datetime | None = None) -> Job:
+def retry_parked(db: Session, job_id: int, now: datetime) -> Job:
     """Queue a parked job again with a fresh set of attempts (the DPO fixed the cause).
 
     Raises LookupError when there is no such parked job. The last error stays until the next run.
@@ -361,7 +363,7 @@ def retry_parked(db: Session, job_id: int, now: datetime | None = None) -> Job:
     if job is None or job.status != JobStatus.parked:
         raise LookupError(f"job {job_id} is not parked")
     job.status = JobStatus.queued
-    job.run_at = now or utcnow()
+    job.run_at = now
     job.attempts = 0
     job.finished_at = None
     db.add(job)
@@ -385,7 +387,7 @@ def enqueue_periodic(engine: Engine, schedule: Iterable[Periodic], now: datetime
             # Looking first keeps N polling workers from burning sequence numbers on conflicts.
             if db.execute(select(Job.id).where(Job.dedupe_key == key)).first() is not None:
                 continue
-            if enqueue(db, entry.kind, entry.payload, run_at=start, dedupe_key=key) is not None:
-                added += 1
+            job_id = enqueue(db, entry.kind, entry.payload, now=now, run_at=start, dedupe_key=key)
+            added += job_id is not None
         db.commit()
     return added

@@ -82,7 +82,7 @@ def block_list_page(
     search: tuple[str, str] | None = None,
     staff_id: int | None = None,
     region: str = "NO",
-    now: datetime | None = None,
+    now: datetime,
     add_error: str | None = None,
     add_form: Mapping[str, Any] | None = None,
     remove_error: str | None = None,

@@ -373,7 +373,7 @@ def start(db: Session, wash: Wash, *, staff_id: int, now: datetime) -> bool:
     wash.status = WashStatus.running if inline else WashStatus.queued
     db.add(wash)
     if not inline:
-        enqueue(db, "wash.run", {"wash_id": wash.id})
+        enqueue(db, "wash.run", {"wash_id": wash.id}, now=now)
     db.flush()
     return inline
 

@@ -392,7 +392,14 @@ def test_the_timeline_speaks_to_each_viewer(client: TestClient, dpo: int) -> Non
     request_id = file_by_hand(client, person, RequestType.access)
     with session_scope(client.app.state.engine) as db:
         found = db.get(DataRequest, request_id)
-        apply(db, found, "ask_subject", actor=Actor.dpo, reason="Which year?")
+        apply(
+            db,
+            found,
+            "ask_subject",
+            actor=Actor.dpo,
+            reason="Which year?",
+            now=client.app.state.now(),
+        )
     dpo_view = client.get(f"/dpo/requests/{request_id}").context["page"].timeline
     assert [(e.what, e.who) for e in dpo_view] == [
         ("We asked the person a question", "the data protection officer"),
@@ -449,6 +456,7 @@ def test_verify_a_low_assurance_erasure_then_it_is_planned(client: TestClient, d
             type=RequestType.erasure,
             assurance=Assurance.low,
             actor=Actor.person,
+            now=client.app.state.now(),
         ).id
     page = client.get(f"/dpo/requests/{request_id}").context["page"]
     assert "verify" in page.actions and "approve" not in page.actions
@@ -484,7 +492,7 @@ def test_parked_jobs_are_shown_to_the_dpo_and_can_run_again(client: TestClient, 
     from portal.jobs import Job, JobStatus, enqueue
 
     with session_scope(client.app.state.engine) as db:
-        job_id = enqueue(db, "erasure.execute", {"plan_id": 1})
+        job_id = enqueue(db, "erasure.execute", {"plan_id": 1}, now=client.app.state.now())
         job = db.get(Job, job_id)
         job.status = JobStatus.parked
         job.attempts = 8

@@ -29,7 +29,7 @@ from portal import jobs
 from portal.audit import AuditEntry
 from portal.datamap import Collection, DataMap, collect, load_datamap
 from portal.datamap.collect import reflected_table
-from portal.db import session_scope, utcnow
+from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from portal.jobs import Job
@@ -147,11 +147,9 @@ def subject_id(engine: Engine, request_id: int) -> int:
         return request.subject_id
 
 
-def plan(engine: Engine, request_id: int, rt: Runtime, today: date = TODAY, **kw: Any) -> int:
+def plan(engine: Engine, request_id: int, rt: Runtime, now: datetime = NOW, **kw: Any) -> int:
     with session_scope(engine) as db:
-        stored = plan_request(
-            db, request_id, datamap=rt.datamap, sources=rt.sources, today=today, **kw
-        )
+        stored = plan_request(db, request_id, datamap=rt.datamap, sources=rt.sources, now=now, **kw)
         return stored.id or 0
 
 
@@ -342,11 +340,12 @@ def test_scenario_3_hold_ended_yesterday_keeps_nothing(
     # nothing is kept, and the plan is approved automatically.
     per = collect(datamap, runtime.sources, national_id("ended_relationship"))
     request_id = new_request(engine, "ended_relationship")
-    plan_id = plan(engine, request_id, runtime, today=date(2029, 11, 25), auto_approve=True)
+    planned = datetime(2029, 11, 25, 12, tzinfo=UTC)
+    plan_id = plan(engine, request_id, runtime, now=planned, auto_approve=True)
     stored = stored_plan(engine, plan_id)
     assert stored.status == PlanStatus.approved and stored.approved_by is None
     assert not ErasurePlan.from_dict(stored.plan).holds_anything
-    run_jobs(engine, utcnow() + timedelta(minutes=1))  # approved now, by the real clock
+    run_jobs(engine, planned + timedelta(minutes=1))
 
     assert request_of(engine, request_id).status == "completed"
     assert collect(datamap, runtime.sources, national_id("ended_relationship")).empty
@@ -409,14 +408,15 @@ def test_scenario_4_litigation_hold_keeps_everything_until_released(
             type=RequestType.erasure,
             assurance=Assurance.high,
             actor=Actor.person,
+            now=NOW,
         ).id
     with session_scope(engine) as db:
-        stored = plan_request(db, second or 0, datamap=datamap, sources=clean.sources, today=TODAY)
+        stored = plan_request(db, second or 0, datamap=datamap, sources=clean.sources, now=NOW)
         assert not any(
             s.action == "retain" and s.until is None
             for s in ErasurePlan.from_dict(stored.plan).steps
         )
-        approve_plan(db, stored.id or 0, staff_id=dpo)
+        approve_plan(db, stored.id or 0, staff_id=dpo, now=NOW)
         execute_plan(db, stored, datamap=datamap, sources=clean.sources, now=NOW)
     assert snapshot(datamap, demo) == snapshot(datamap, other)
 
@@ -528,6 +528,7 @@ def test_executing_twice_changes_nothing_more(
     assert snapshot(datamap, demo) == after
 
 
+@pytest.mark.real_clock
 def test_a_worker_killed_mid_erasure_is_finished_by_the_next(
     engine: Engine,
     database_url: str,
@@ -621,13 +622,13 @@ def test_retention_sweep_dry_run_then_apply(
 ) -> None:
     before = snapshot(datamap, demo)
     with session_scope(engine) as db:
-        report = sweep(db, datamap=datamap, sources=runtime.sources, today=TODAY)
+        report = sweep(db, datamap=datamap, sources=runtime.sources, today=TODAY, now=NOW)
     assert report.due and snapshot(datamap, demo) == before  # a dry run changes nothing
     counts = report.counts()
     with session_scope(engine) as db:
         sweep(db, datamap=datamap, sources=runtime.sources, today=TODAY, dry_run=False, now=NOW)
     with session_scope(engine) as db:
-        again = sweep(db, datamap=datamap, sources=runtime.sources, today=TODAY)
+        again = sweep(db, datamap=datamap, sources=runtime.sources, today=TODAY, now=NOW)
     assert [item for item in again.due if item.then == "delete_row"] == []
     for item in report.due:
         if item.then == "delete_row":

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -74,20 +74,18 @@ def test_replanning_supersedes_and_only_the_latest_is_approved(
         assert latest is not None and latest.id == second
 
     with session_scope(engine) as db, pytest.raises(PlanRefused):
-        approve_plan(db, first, staff_id=dpo)
+        approve_plan(db, first, staff_id=dpo, now=NOW)
     with session_scope(engine) as db:
         approved = approve_plan(db, second, staff_id=dpo, now=NOW)
         assert (approved.status, approved.approved_by) == (PlanStatus.approved, dpo)
     with session_scope(engine) as db, pytest.raises(PlanRefused):
-        approve_plan(db, second, staff_id=dpo)
+        approve_plan(db, second, staff_id=dpo, now=NOW)
     assert request_of(engine, request_id).status == "in_progress"
     [job] = jobs_of(engine, "erasure.execute")
     assert job.payload == {"plan_id": second}
     # A plan cannot be made once the request is under way.
     with session_scope(engine) as db, pytest.raises(TransitionRefused):
-        plan_request(
-            db, request_id, datamap=runtime.datamap, sources=runtime.sources, today=date.today()
-        )
+        plan_request(db, request_id, datamap=runtime.datamap, sources=runtime.sources, now=NOW)
     with Session(engine) as db:
         actions = [e.action for e in db.execute(select(AuditEntry)).scalars()]
     assert actions == ["erasure.plan", "erasure.plan", "erasure.approve"]
@@ -100,7 +98,7 @@ def test_a_plan_that_keeps_something_waits_for_the_dpo(
     plan_id = plan(engine, request_id, runtime, auto_approve=True)
     assert stored_plan(engine, plan_id).status == PlanStatus.proposed
     with session_scope(engine) as db, pytest.raises(PlanRefused):
-        approve_plan(db, plan_id, staff_id=None)
+        approve_plan(db, plan_id, staff_id=None, now=NOW)
     assert jobs_of(engine, "erasure.execute") == []
 
 
@@ -113,12 +111,11 @@ def test_only_erasure_requests_are_planned(engine: Engine, runtime: RuntimeType)
             type=RequestType.access,
             assurance=Assurance.high,
             actor=Actor.person,
+            now=NOW,
         )
         other_id = other.id or 0
     with session_scope(engine) as db, pytest.raises(PlanRefused):
-        plan_request(
-            db, other_id, datamap=runtime.datamap, sources=runtime.sources, today=date.today()
-        )
+        plan_request(db, other_id, datamap=runtime.datamap, sources=runtime.sources, now=NOW)
 
 
 def test_case_holds_are_validated(engine: Engine, datamap: DataMap, dpo: int) -> None:
@@ -130,6 +127,7 @@ def test_case_holds_are_validated(engine: Engine, datamap: DataMap, dpo: int) ->
         "reason": "Lawsuit",
         "scope": "person",
         "staff_id": dpo,
+        "now": NOW,
         "datamap": datamap,
     }
     bad = [
@@ -151,11 +149,11 @@ def test_case_holds_are_validated(engine: Engine, datamap: DataMap, dpo: int) ->
         hold_id = hold.id or 0
         assert (hold.table_name, hold.row_key) == ("shop_orders", "3")
     with session_scope(engine) as db, pytest.raises(CaseHoldRefused):
-        release_case_hold(db, hold_id, staff_id=dpo, reason="")
+        release_case_hold(db, hold_id, staff_id=dpo, reason="", now=NOW)
     with session_scope(engine) as db:
-        release_case_hold(db, hold_id, staff_id=dpo, reason="Dropped")
+        release_case_hold(db, hold_id, staff_id=dpo, reason="Dropped", now=NOW)
     with session_scope(engine) as db, pytest.raises(CaseHoldRefused):
-        release_case_hold(db, hold_id, staff_id=dpo, reason="Again")
+        release_case_hold(db, hold_id, staff_id=dpo, reason="Again", now=NOW)
     with Session(engine) as db:
         entries = list(db.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars())
     assert [(e.action, e.subject_id, e.reason) for e in entries] == [
@@ -182,6 +180,7 @@ def test_a_record_hold_keeps_that_order_and_what_hangs_under_it(
             row_key=order.key,
             staff_id=dpo,
             datamap=runtime.datamap,
+            now=NOW,
         )
     after = ErasurePlan.from_dict(stored_plan(engine, plan(engine, request_id, runtime)).plan)
     held = [s for s in after.steps if any(r.source == "case" for r in s.reasons)]

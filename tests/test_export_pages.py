@@ -398,7 +398,14 @@ def test_an_export_ready_after_staff_closed_its_request_is_recorded(
         with session_scope(client.app.state.engine) as db:
             export = db.exec(select(Export)).one()
             request = db.get(DataRequest, export.request_id)
-            apply(db, request, "complete", actor=Actor.dpo, reason="Sent by post.")
+            apply(
+                db,
+                request,
+                "complete",
+                actor=Actor.dpo,
+                reason="Sent by post.",
+                now=client.app.state.now(),
+            )
         run_worker_once(client, settings, clock)
         with Session(client.app.state.engine) as db:
             events = db.exec(

@@ -168,7 +168,7 @@ def test_a_large_export_is_built_by_the_worker_with_progress_and_a_message(
     assert "1 Dec 2026" in body and "download?link" not in body
     # A repeated job (a retry after its commit was lost) builds nothing twice.
     with session_scope(engine) as db:
-        jobs.enqueue(db, service.BUILD_JOB, {"export_id": export.id}, run_at=NOW)
+        jobs.enqueue(db, service.BUILD_JOB, {"export_id": export.id}, run_at=NOW, now=NOW)
     assert run_jobs(engine) == 1
     with Session(engine) as db:
         assert len(db.exec(select(OutboxMessage)).all()) == 1
@@ -331,7 +331,12 @@ def test_a_requests_page_offers_its_export(engine: Engine, rt: service.ExportRun
 
         def filed(type: RequestType, assurance=Assurance.high) -> DataRequest:
             return file_request(
-                db, subject_id=subject_id, type=type, assurance=assurance, actor=Actor.person
+                db,
+                subject_id=subject_id,
+                type=type,
+                assurance=assurance,
+                actor=Actor.person,
+                now=NOW,
             )
 
         access, erasure = filed(RequestType.access), filed(RequestType.erasure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -20,6 +21,8 @@ from portal.identifiers import (
     unlink_identifier,
 )
 from portal.models import StaffMember, Subject, SubjectIdentifier
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 # Refusals are shown in the reader's language; these tests read the English source texts.
 pytestmark = pytest.mark.usefixtures("english")
@@ -67,12 +70,14 @@ def test_link_and_unlink_are_audited_without_the_value(db: Session) -> None:
     link = link_identifier(
         db, subject_id=ola, kind="email", value="Ola@Gammel.example", staff_id=agent,
         reason="Showed an old receipt by phone",
+        now=NOW,
     )  # fmt: skip
     db.commit()
     assert proven_identifiers(db, ola) == {"email": ["ola@gammel.example"]}
     unlink_identifier(
         db, subject_id=ola, kind="email", value="ola@gammel.example", staff_id=agent,
         reason="Linked by mistake",
+        now=NOW,
     )  # fmt: skip
     db.commit()
     assert proven_identifiers(db, ola) == {}
@@ -87,7 +92,9 @@ def test_link_and_unlink_are_audited_without_the_value(db: Session) -> None:
 
 def test_refusals_change_nothing(db: Session) -> None:
     ola, kari, agent = make_people(db)
-    link_identifier(db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r")
+    link_identifier(
+        db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r", now=NOW
+    )
     db.commit()
     attempts = [
         dict(subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason=" "),
@@ -97,18 +104,20 @@ def test_refusals_change_nothing(db: Session) -> None:
     ]
     for attempt in attempts:
         with pytest.raises(IdentifierRefused):
-            link_identifier(db, **attempt)
+            link_identifier(db, **attempt, now=NOW)
         db.rollback()
     assert len(db.exec(select(SubjectIdentifier)).all()) == 1
     assert len(db.exec(select(AuditEntry)).all()) == 1
     with pytest.raises(IdentifierRefused, match="not linked"):
         unlink_identifier(db, subject_id=kari, kind="phone", value="91234567", staff_id=agent,
-                          reason="r")  # fmt: skip
+                          reason="r", now=NOW)  # fmt: skip
 
 
 def test_the_audit_log_cannot_be_changed(db: Session) -> None:
     ola, _kari, agent = make_people(db)
-    link_identifier(db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r")
+    link_identifier(
+        db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r", now=NOW
+    )
     db.commit()
     entry = db.exec(select(AuditEntry)).one()
     entry.reason = "rewritten"
@@ -129,7 +138,9 @@ def test_a_linked_address_opens_rows_held_only_under_it(db: Session, demo_source
     before = collect(datamap, demo_sources, nid)
     floating = _unlinked_account_email(demo_sources["shop"], before)
     ola, _kari, agent = make_people(db)
-    link_identifier(db, subject_id=ola, kind="email", value=floating, staff_id=agent, reason="r")
+    link_identifier(
+        db, subject_id=ola, kind="email", value=floating, staff_id=agent, reason="r", now=NOW
+    )
     db.commit()
     after = collect(datamap, demo_sources, nid, proven=proven_identifiers(db, ola))
     assert after.count("shop_accounts") == before.count("shop_accounts") + 1
@@ -170,7 +181,9 @@ def test_postgresql_refuses_changes_to_the_audit_log_itself(db: Session, db_kind
     from sqlalchemy.exc import DBAPIError
 
     ola, _kari, agent = make_people(db)
-    link_identifier(db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r")
+    link_identifier(
+        db, subject_id=ola, kind="phone", value="91234567", staff_id=agent, reason="r", now=NOW
+    )
     db.commit()
     for statement in ("UPDATE audit_log SET reason = 'x'", "DELETE FROM audit_log"):
         with pytest.raises(DBAPIError, match="append-only"):

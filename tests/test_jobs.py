@@ -53,7 +53,7 @@ def worker(engine: Engine, clock: Clock, **kwargs: Any) -> Worker:
 def add_job(engine: Engine, kind: str, **kwargs: Any) -> int:
     with session_scope(engine) as db:
         job_id = enqueue(
-            db, kind, kwargs.pop("payload", {}), run_at=kwargs.pop("run_at", T0), **kwargs
+            db, kind, kwargs.pop("payload", {}), now=T0, run_at=kwargs.pop("run_at", T0), **kwargs
         )
     assert job_id is not None
     return job_id
@@ -90,7 +90,7 @@ def test_enqueued_job_runs_once_and_commits_with_its_work(
 
 def test_enqueue_belongs_to_the_callers_transaction(engine: Engine) -> None:
     with Session(engine) as db:
-        assert enqueue(db, "test.record") is not None
+        assert enqueue(db, "test.record", now=T0) is not None
         db.rollback()
     with Session(engine) as db:
         assert db.execute(select(func.count()).select_from(Job)).scalar_one() == 0
@@ -107,14 +107,14 @@ def test_a_job_not_yet_due_waits(engine: Engine, effects: None, clock: Clock) ->
 def test_the_same_dedupe_key_enqueues_one_job(engine: Engine, effects: None, clock: Clock) -> None:
     first = add_job(engine, "test.record", dedupe_key="erasure:42")
     with session_scope(engine) as db:
-        assert enqueue(db, "test.record", dedupe_key="erasure:42") is None
+        assert enqueue(db, "test.record", dedupe_key="erasure:42", now=T0) is None
         # The caller's transaction is unharmed by the conflict (PostgreSQL would abort it).
-        assert enqueue(db, "test.record", dedupe_key="erasure:43") is not None
+        assert enqueue(db, "test.record", dedupe_key="erasure:43", now=T0) is not None
     worker(engine, clock).run_once()
     assert get(engine, first).status == JobStatus.done
     with session_scope(engine) as db:
         # Still taken after the job has run.
-        assert enqueue(db, "test.record", dedupe_key="erasure:42") is None
+        assert enqueue(db, "test.record", dedupe_key="erasure:42", now=T0) is None
         assert db.execute(select(func.count()).select_from(Job)).scalar_one() == 2
 
 
@@ -190,7 +190,7 @@ def test_a_parked_job_can_be_retried(engine: Engine, effects: None, clock: Clock
     assert calls == [1, 1]
 
     with session_scope(engine) as db, pytest.raises(LookupError):
-        jobs.retry_parked(db, job_id)
+        jobs.retry_parked(db, job_id, now=T0)
 
 
 def test_a_job_without_a_handler_is_parked_with_a_clear_error(engine: Engine, clock: Clock) -> None:

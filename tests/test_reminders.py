@@ -67,7 +67,7 @@ def run_worker(engine: Engine, now: datetime) -> None:
     worker = Worker(engine, "reminders", jobs.HANDLERS, now=lambda: now, schedule=[])
     with session_scope(engine) as db:
         key, start = jobs.period_key("requests.deadline_reminders", timedelta(days=1), now)
-        enqueue(db, "requests.deadline_reminders", run_at=start, dedupe_key=key)
+        enqueue(db, "requests.deadline_reminders", run_at=start, dedupe_key=key, now=NOW)
     while worker.run_once():
         pass
 
@@ -122,8 +122,16 @@ def test_an_extended_deadline_gets_its_own_reminders_and_a_closed_request_none(
         assert schedule_reminders(db, NOW) == 3
         assert schedule_reminders(db, NOW) == 0
         request = db.get(DataRequest, people["three"])
-        apply(db, request, "extend", actor=Actor.dpo, reason="Many systems", data={"months": 1})
-        apply(db, db.get(DataRequest, people["seven"]), "cancel", actor=Actor.person)
+        apply(
+            db,
+            request,
+            "extend",
+            actor=Actor.dpo,
+            reason="Many systems",
+            data={"months": 1},
+            now=NOW,
+        )
+        apply(db, db.get(DataRequest, people["seven"]), "cancel", actor=Actor.person, now=NOW)
     with session_scope(engine) as db:
         # Queued before the change: the jobs find nothing to say about them any more.
         for name in ("three", "seven"):

@@ -248,7 +248,13 @@ def test_a_request_in_progress_cannot_be_cancelled(client: TestClient) -> None:
     subject_id = sign_in_as(client, "ordinary")
     request_id = file_by_hand(client, subject_id, RequestType.access)
     with session_scope(client.app.state.engine) as db:
-        apply(db, db.get(DataRequest, request_id), "start", actor=Actor.system)
+        apply(
+            db,
+            db.get(DataRequest, request_id),
+            "start",
+            actor=Actor.system,
+            now=client.app.state.now(),
+        )
     page = client.get(f"/me/requests/{request_id}").context["page"]
     assert not page.can_cancel
     response = client.post(f"/me/requests/{request_id}/cancel", data={"csrf_token": token(client)})
@@ -284,9 +290,24 @@ def test_extension_and_outcome_are_shown_to_the_person(client: TestClient) -> No
     request_id = file_by_hand(client, subject_id, RequestType.rectification, details="wrong")
     with session_scope(client.app.state.engine) as db:
         request = db.get(DataRequest, request_id)
-        apply(db, request, "extend", actor=Actor.dpo, reason="Many systems", data={"months": 1})
-        apply(db, request, "start", actor=Actor.dpo)
-        apply(db, request, "complete", actor=Actor.dpo, reason="Corrected in the CRM.")
+        apply(
+            db,
+            request,
+            "extend",
+            actor=Actor.dpo,
+            reason="Many systems",
+            data={"months": 1},
+            now=client.app.state.now(),
+        )
+        apply(db, request, "start", actor=Actor.dpo, now=client.app.state.now())
+        apply(
+            db,
+            request,
+            "complete",
+            actor=Actor.dpo,
+            reason="Corrected in the CRM.",
+            now=client.app.state.now(),
+        )
     response = client.get(f"/me/requests/{request_id}")
     page = response.context["page"]
     assert page.extended and page.extension_reason == "Many systems"
@@ -373,7 +394,7 @@ def completed_erasure(client: TestClient, key: str = "nothing_held") -> tuple[in
     now = state.now()
     with session_scope(state.engine) as db:
         planned = plan_request(
-            db, request_id, datamap=state.datamap, sources=state.sources, today=now.date()
+            db, request_id, datamap=state.datamap, sources=state.sources, now=now
         )
         approved = approve_plan(db, planned.id, staff_id=None, now=now)
         assert execute_plan(db, approved, datamap=state.datamap, sources=state.sources, now=now)

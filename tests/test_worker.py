@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portal.db import session_scope
+from portal.db import session_scope, utcnow
 from portal.jobs import SCHEDULE, Job, JobStatus, enqueue, load_handler_modules
 from portal.worker import start_in_thread
 from tests.conftest import TEST_SECRET
@@ -111,6 +111,7 @@ def effect_rows(engine: Engine) -> list[tuple]:
         return [tuple(row) for row in connection.execute(select(job_effect))]
 
 
+@pytest.mark.real_clock
 def test_two_workers_run_each_of_200_jobs_exactly_once(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess]
 ) -> None:
@@ -120,7 +121,7 @@ def test_two_workers_run_each_of_200_jobs_exactly_once(
     for worker in workers:
         worker.wait_started()
     with session_scope(engine) as db:
-        ids = [enqueue(db, "test.record", {"sleep": 0.01}) for _ in range(200)]
+        ids = [enqueue(db, "test.record", {"sleep": 0.01}, now=utcnow()) for _ in range(200)]
 
     wait_for(lambda: count_jobs(engine, JobStatus.done) == 200)
     assert [worker.stop() for worker in workers] == [0, 0]
@@ -139,12 +140,15 @@ def test_two_workers_run_each_of_200_jobs_exactly_once(
     assert attempts == [1]
 
 
+@pytest.mark.real_clock
 def test_a_worker_killed_mid_job_leaves_nothing_and_a_restart_finishes(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     with session_scope(engine) as db:
-        job_id = enqueue(db, "test.block", {"started": str(started), "release": str(release)})
+        job_id = enqueue(
+            db, "test.block", {"started": str(started), "release": str(release)}, now=utcnow()
+        )
     assert job_id is not None
 
     first = spawn("--id", "w-killed", "--lease", "1")
@@ -169,13 +173,16 @@ def test_a_worker_killed_mid_job_leaves_nothing_and_a_restart_finishes(
         assert (job.attempts, job.locked_by, job.last_error) == (2, None, None)
 
 
+@pytest.mark.real_clock
 def test_sigterm_finishes_the_job_in_hand_then_stops(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     with session_scope(engine) as db:
-        job_id = enqueue(db, "test.block", {"started": str(started), "release": str(release)})
-        enqueue(db, "test.record", run_at=None)
+        job_id = enqueue(
+            db, "test.block", {"started": str(started), "release": str(release)}, now=utcnow()
+        )
+        enqueue(db, "test.record", run_at=None, now=utcnow())
 
     worker = spawn("--id", "w-term")
     wait_for(started.exists)
@@ -191,13 +198,14 @@ def test_sigterm_finishes_the_job_in_hand_then_stops(
     assert "stopping after the current job" in worker.output()
 
 
+@pytest.mark.real_clock
 def test_burst_runs_due_jobs_then_exits(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess]
 ) -> None:
     with session_scope(engine) as db:
         for _ in range(3):
-            enqueue(db, "test.record")
-        enqueue(db, "no.such.kind")
+            enqueue(db, "test.record", now=utcnow())
+        enqueue(db, "no.such.kind", now=utcnow())
     worker = spawn("--burst")
     assert worker.process.wait(timeout=30) == 0
     assert count_jobs(engine, JobStatus.done) == 3
@@ -207,12 +215,13 @@ def test_burst_runs_due_jobs_then_exits(
     assert "kind=no.such.kind" in log and "outcome=parked" in log
 
 
+@pytest.mark.real_clock
 def test_once_runs_a_single_job(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess]
 ) -> None:
     with session_scope(engine) as db:
         for _ in range(2):
-            enqueue(db, "test.record")
+            enqueue(db, "test.record", now=utcnow())
     assert spawn("--once").process.wait(timeout=30) == 0
     assert count_jobs(engine, JobStatus.done, periodic=True) == 1
 
@@ -221,7 +230,7 @@ def test_a_worker_in_a_thread_runs_jobs_until_stopped(engine: Engine, effects: N
     running = start_in_thread(engine, handlers={"test.record": record_job}, poll_interval=0.02)
     try:
         with session_scope(engine) as db:
-            enqueue(db, "test.record")
+            enqueue(db, "test.record", now=utcnow())
         wait_for(lambda: count_jobs(engine, JobStatus.done) == 1, timeout=10)
     finally:
         running.stop()

@@ -40,7 +40,9 @@ def seed_command(args: argparse.Namespace) -> int:
     engine = create_engine(url)
     started = time.perf_counter()
     try:
-        counts = seed(engine, args.people, args.seed, today=args.today, reset=args.reset)
+        counts = seed(
+            engine, args.people, args.seed, today=args.today or date.today(), reset=args.reset
+        )
     except AlreadySeeded:
         if args.if_empty:
             print("The demo database already has data; leaving it as it is.")

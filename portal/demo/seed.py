@@ -110,7 +110,7 @@ def seed(
     people: int,
     seed: int = 1,
     *,
-    today: date | None = None,
+    today: date,
     reset: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
@@ -119,7 +119,6 @@ def seed(
     Returns the number of rows per table. Refuses to add to a database that already has demo
     data unless ``reset`` (which drops and recreates the demo tables).
     """
-    today = today or date.today()
     if reset:
         s.metadata.drop_all(engine)
     s.metadata.create_all(engine)

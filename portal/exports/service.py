@@ -166,7 +166,7 @@ def start_export(
         note(db, request.id, EVENT_STARTED, Actor.person, subject_id, now, export_id=export.id)
     if export.background:
         key = f"{BUILD_JOB}:{export.id}"
-        enqueue(db, BUILD_JOB, {"export_id": export.id}, run_at=now, dedupe_key=key)
+        enqueue(db, BUILD_JOB, {"export_id": export.id}, now=now, dedupe_key=key)
     return export
 
 
@@ -397,6 +397,7 @@ def finish(
         db,
         EXPIRE_JOB,
         {"export_id": export.id},
+        now=now,
         run_at=export.expires_at,
         dedupe_key=f"{EXPIRE_JOB}:{export.id}",
     )

@@ -48,7 +48,9 @@ def _staff(request: Request) -> tuple[int, tuple[str, ...]]:
 
 @staff_required(*BLOCK_LIST_ROLES)
 async def show_block_list(request: Request) -> Response:
-    page = await anyio.to_thread.run_sync(block_list_page, request.app.state.engine)
+    page = await anyio.to_thread.run_sync(
+        partial(block_list_page, request.app.state.engine, now=request.app.state.now())
+    )
     return render(request, "staff/block_list.html", page)
 
 
@@ -92,7 +94,13 @@ async def add_entry(request: Request) -> Response:
         await anyio.to_thread.run_sync(add)
     except BlockRefused as exc:
         page = await anyio.to_thread.run_sync(
-            partial(block_list_page, state.engine, add_error=str(exc), add_form=dict(form))
+            partial(
+                block_list_page,
+                state.engine,
+                now=state.now(),
+                add_error=str(exc),
+                add_form=dict(form),
+            )
         )
         return render(request, "staff/block_list.html", page, 400)
     flash(request, _("The entry is on the block list."))
@@ -119,7 +127,7 @@ async def remove_entry(request: Request) -> Response:
         await anyio.to_thread.run_sync(remove)
     except BlockRefused as exc:
         page = await anyio.to_thread.run_sync(
-            partial(block_list_page, state.engine, remove_error=str(exc))
+            partial(block_list_page, state.engine, now=state.now(), remove_error=str(exc))
         )
         return render(request, "staff/block_list.html", page, 400)
     flash(request, _("The entry was removed from the block list."))

@@ -125,7 +125,7 @@ def _replan(db: Session, request: DataRequest, staff_id: int, runtime: Runtime) 
             request.id or 0,
             datamap=runtime.datamap,
             sources=runtime.sources,
-            today=runtime.now.date(),
+            now=runtime.now,
             actor=Actor.dpo,
             actor_id=staff_id,
         )

@@ -120,7 +120,7 @@ def file_new_request(
             filed.id or 0,
             datamap=datamap,
             sources=sources,
-            today=now.date(),
+            now=now,
             auto_approve=auto_approve,
         )
     return filed

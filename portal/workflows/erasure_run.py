@@ -37,7 +37,6 @@ from portal.audit import AuditActor, record
 from portal.datamap.collect import reflected_table
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
-from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.jobs import JobContext, enqueue, handler
 from portal.letters import queue_outcome_message
@@ -377,7 +376,7 @@ def _finish(
                 apply(db, request, "complete_partially", actor=Actor.system, reason=reason, now=now)
             else:
                 apply(db, request, "complete", actor=Actor.system, now=now)
-    schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan")
+    schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan", now=now)
     # The outbox message (in the person's language) before the portal forgets them.
     queue_outcome_message(
         db,
@@ -424,9 +423,12 @@ def schedule_deferred(
     jobs: Mapping[date, Sequence[Step]],
     datamap: DataMap,
     tag: str,
+    *,
+    now: datetime,
     run_at: datetime | None = None,
 ) -> None:
-    """One "erasure.deferred" job per day, table and next action; children's jobs first."""
+    """One "erasure.deferred" job per day, table and next action (due at the start of the day,
+    or at ``run_at``); children's jobs first."""
     order = {name: index for index, name in enumerate(reversed(datamap.table_order()))}
     for day, steps in jobs.items():
         groups: dict[tuple[str, str], list[Any]] = {}
@@ -437,6 +439,7 @@ def schedule_deferred(
                 db,
                 "erasure.deferred",
                 {"plan_id": plan_id, "table": table, "keys": keys, "then": then},
+                now=now,
                 run_at=run_at or datetime.combine(day, clock(), tzinfo=UTC),
                 dedupe_key=f"erasure.deferred:{plan_id}:{table}:{then}:{day}:{tag}",
             )
@@ -473,7 +476,7 @@ def run_deferred(
     for step in steps:
         if step.action == "retain" and step.until is not None:
             later.setdefault(step.until + timedelta(days=1), []).append(step)
-    schedule_deferred(db, stored.id or 0, later, datamap, f"after:{today}")
+    schedule_deferred(db, stored.id or 0, later, datamap, f"after:{today}", now=now)
     counts = {action: sum(s.action == action for s in steps) for action in erasure.ACTIONS}
     request = db.get(DataRequest, stored.request_id)
     record(
@@ -515,7 +518,7 @@ def sweep(
     sources: Mapping[str, Engine],
     today: date,
     dry_run: bool = True,
-    now: datetime | None = None,
+    now: datetime,
 ) -> RetentionReport:
     """Rows whose retention period has ended and that nothing holds (the report); unless
     ``dry_run``, erase or anonymise them, one transaction per source, with an audit entry that
@@ -544,7 +547,7 @@ def sweep(
                 {"table": item.table, "hold": item.hold, "rows": item.count} for item in report.held
             ],
         },
-        now=now or utcnow(),
+        now=now,
     )
     return report
 
@@ -592,7 +595,7 @@ def execute_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
             db,
             "erasure.execute",
             {"plan_id": plan_id},
-            run_at=ctx.now,
+            now=ctx.now,
             dedupe_key=f"erasure.execute:{plan_id}:{done}",
         )
 

@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap, collect
-from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.identifiers import proven_identifiers
 from portal.jobs import enqueue
@@ -71,7 +70,7 @@ def plan_request(
     *,
     datamap: DataMap,
     sources: Mapping[str, Engine],
-    today: date,
+    now: datetime,
     actor: Actor = Actor.system,
     actor_id: int | None = None,
     auto_approve: bool = False,
@@ -86,7 +85,7 @@ def plan_request(
     collection = collect(
         datamap, sources, subject.national_id, proven=proven_identifiers(db, subject.id or 0)
     )
-    plan = plan_erasure(datamap, collection, today, case_holds_for(db, subject.id or 0))
+    plan = plan_erasure(datamap, collection, now.date(), case_holds_for(db, subject.id or 0))
     stored = _store(db, request, plan)
     if request.status == RequestStatus.verified:
         apply(
@@ -95,11 +94,12 @@ def plan_request(
             "submit_plan",
             actor=actor,
             actor_id=actor_id,
+            now=now,
             data={"plan_id": stored.id, "version": stored.version},
         )
-    _audit_plan(db, "erasure.plan", stored, request, plan, actor_id)
+    _audit_plan(db, "erasure.plan", stored, request, plan, actor_id, now)
     if auto_approve and not plan.holds_anything:
-        return approve_plan(db, stored.id or 0, staff_id=None)
+        return approve_plan(db, stored.id or 0, staff_id=None, now=now)
     return stored
 
 
@@ -133,12 +133,9 @@ def _store(db: Session, request: DataRequest, plan: ErasurePlan) -> StoredPlan:
     return stored
 
 
-def approve_plan(
-    db: Session, plan_id: int, *, staff_id: int | None, now: datetime | None = None
-) -> StoredPlan:
+def approve_plan(db: Session, plan_id: int, *, staff_id: int | None, now: datetime) -> StoredPlan:
     """Approve the latest proposed version and queue its execution. ``staff_id`` None is the
     system's automatic approval, allowed only for a plan that keeps nothing."""
-    now = now or utcnow()
     stored = db.get(StoredPlan, plan_id, with_for_update=True)
     if stored is None:
         raise PlanRefused(_("There is no such plan."))
@@ -163,7 +160,7 @@ def approve_plan(
         db,
         "erasure.execute",
         {"plan_id": stored.id},
-        run_at=now,
+        now=now,
         dedupe_key=f"erasure.execute:{plan_id}",
     )
     _audit_plan(db, "erasure.approve", stored, request, plan, staff_id, now)
@@ -177,7 +174,7 @@ def _audit_plan(
     request: DataRequest,
     plan: ErasurePlan,
     actor_id: int | None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
     counts = {a: sum(s.action == a for s in plan.steps) for a in ("erase", "anonymise", "retain")}
     record(
@@ -210,12 +207,11 @@ def set_case_hold(
     row_key: Any = None,
     review_at: date | None = None,
     staff_id: int | None,
-    now: datetime | None = None,
+    now: datetime,
     datamap: DataMap | None = None,
 ) -> CaseHoldRecord:
     """A DPO's hold on a person, or on one record of the data map (``datamap``: the default
     map when not given). Audit-logged; plans made from now on keep what it covers."""
-    now = now or utcnow()
     _check_hold(db, subject_id, kind, reason, scope, table_name, row_key, staff_id, datamap)
     hold = CaseHoldRecord(
         subject_id=subject_id,
@@ -270,12 +266,11 @@ def release_case_hold(
     *,
     staff_id: int | None,
     reason: str,
-    now: datetime | None = None,
+    now: datetime,
     datamap: DataMap | None = None,
 ) -> CaseHoldRecord:
     """End a hold. Rows an executed plan kept because of it are queued for erasure at once (the
     deferred job judges them again: other holds may still keep them)."""
-    now = now or utcnow()
     if not reason or not reason.strip():
         raise CaseHoldRefused(_("Please give a reason."))
     hold = db.get(CaseHoldRecord, hold_id, with_for_update=True)
@@ -325,7 +320,7 @@ def _queue_released(
         ]
         if kept:
             schedule_deferred(
-                db, stored.id or 0, {now.date(): kept}, datamap, f"release:{hold.id}", now
+                db, stored.id or 0, {now.date(): kept}, datamap, f"release:{hold.id}", now=now
             )
 
 

@@ -85,7 +85,7 @@ def schedule_reminders(db: Session, now: datetime, days: int = DUE_SOON_DAYS) ->
             db,
             "requests.deadline_reminder",
             payload,
-            run_at=now,
+            now=now,
             dedupe_key=reminder_key(request, reached),
         ):
             added += 1

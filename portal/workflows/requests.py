@@ -179,10 +179,9 @@ def file_request(
     actor_id: int | None = None,
     details: str | None = None,
     language: str = "nb",
-    now: datetime | None = None,
+    now: datetime,
 ) -> DataRequest:
     """A new request, due one month from receipt; identified at once when filed with BankID."""
-    now = now or utcnow()
     # An e-mail link (low) needs a DPO to verify the person before any data leaves.
     status = S.received if assurance == Assurance.low else S.verified
     request = DataRequest(
@@ -209,11 +208,10 @@ def apply(
     actor: Actor,
     actor_id: int | None = None,
     reason: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
     data: dict | None = None,
 ) -> RequestEvent:
     """Carry out one action of the machine, or refuse it and change nothing."""
-    now = now or utcnow()
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise TransitionRefused(_("There is no such action."))
@@ -320,9 +318,9 @@ def history(db: Session, request_id: int) -> list[RequestEvent]:
     )
 
 
-def days_left(request: DataRequest, now: datetime | None = None) -> int:
+def days_left(request: DataRequest, now: datetime) -> int:
     """Whole days to the deadline; negative when overdue."""
-    return (request.due_at.date() - (now or utcnow()).date()).days
+    return (request.due_at.date() - now.date()).days
 
 
 def allowed_actions(request: DataRequest, actor: Actor) -> list[str]:

@@ -27,7 +27,8 @@ from tests.browser.test_accessibility import assert_accessible
 from tests.conftest import make_settings
 from tests.support import live_server
 
-pytestmark = pytest.mark.browser
+# real_clock: the worker thread polls with timed waits, which hang under libfaketime.
+pytestmark = [pytest.mark.browser, pytest.mark.real_clock]
 # The worker builds the files (a PDF takes a second or two): allow more than a click's wait.
 READY_MS = 30_000
 
