@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from portal.settings import Settings, SettingsError
+from portal.settings import Settings, SettingsError, served_base_url
 
 
 def _settings() -> Settings:
@@ -26,6 +26,11 @@ def serve(args: argparse.Namespace) -> int:
     from portal.datamap import DataMapError, check_against_sources
     from portal.request_log import configure_logging
 
+    # Development: the portal's URL (and so the OIDC redirect) follows the port actually served,
+    # also in the processes of --workers N, which read the same environment.
+    served = served_base_url(os.environ, args.host, args.port)
+    if served:
+        os.environ["PORTAL_BASE_URL"] = served
     settings = _settings()
     configure_logging()
     from portal.migrations import is_current, upgrade

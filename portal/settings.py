@@ -123,6 +123,19 @@ def _build(env: Mapping[str, str]) -> Settings:
     )
 
 
+def served_base_url(env: Mapping[str, str], host: str, port: int) -> str | None:
+    """In development without PORTAL_BASE_URL: the URL of the host and port served, so that
+    `portal serve --port 8151` signs in through its own mock provider. None otherwise."""
+    if env.get("PORTAL_ENV", "development") == "production" or env.get("PORTAL_BASE_URL"):
+        return None
+    # A server bound to every interface is reached locally on the loopback address.
+    loopback = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104 - not a bind
+    shown = loopback.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default)
     _check_url(name, value)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.settings import Settings, SettingsError
+from portal.settings import Settings, SettingsError, served_base_url
 
 
 def build(tmp_path: Path, **env: str) -> Settings:
@@ -115,3 +115,20 @@ def test_erasure_auto_approval_is_off_unless_switched_on(
 def test_erasure_auto_approval_must_be_on_or_off(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="ERASURE_AUTO_APPROVE must be on or off"):
         build(tmp_path, ERASURE_AUTO_APPROVE="maybe")
+
+
+@pytest.mark.parametrize(
+    ("env", "host", "expected"),
+    [
+        ({}, "127.0.0.1", "http://127.0.0.1:8151"),
+        ({}, "0.0.0.0", "http://127.0.0.1:8151"),  # noqa: S104 - the case under test
+        ({}, "localhost", "http://localhost:8151"),
+        ({}, "::1", "http://[::1]:8151"),
+        ({"PORTAL_BASE_URL": "http://portal.local"}, "127.0.0.1", None),
+        ({"PORTAL_ENV": "production"}, "127.0.0.1", None),
+    ],
+)
+def test_development_serves_its_own_url_unless_told_otherwise(
+    env: dict[str, str], host: str, expected: str | None
+) -> None:
+    assert served_base_url(env, host, 8151) == expected
