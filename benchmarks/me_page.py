@@ -683,7 +683,7 @@ def run_server(config: dict[str, Any]) -> None:
         "portal.cli:worker_app",
         factory=True,
         workers=config["workers"],
-        http="portal.http_protocol:NoDelayH11Protocol",
+        http="portal.web.http_protocol:NoDelayH11Protocol",
         host="127.0.0.1",
         port=config["port"],
         access_log=False,
@@ -914,8 +914,8 @@ def _timed(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 def _fake_request(app: Any, subject: BenchSubject, secret_key: str) -> Any:
     from starlette.requests import Request
 
-    from portal.sessions import SessionState
-    from portal.viewer import Viewer
+    from portal.web.sessions import SessionState
+    from portal.web.viewer import Viewer
 
     person = subject.person
     scope = {
@@ -942,7 +942,7 @@ def phases(
     """Median seconds of each step of /me for one person, called directly (no HTTP)."""
     from portal.app import create_app
     from portal.datamap.paging import read
-    from portal.my_data import build_page
+    from portal.views.my_data import build_page
 
     sources = _sources(datamap, engine)
     nid = subject.person.national_id
@@ -982,7 +982,7 @@ def phases(
 def hot_spots(engine: Engine, datamap: DataMap, subject: BenchSubject, limit: int = 18) -> str:
     """cProfile of resolve + build_page for one person, the functions with most own time."""
     from portal.datamap.paging import read
-    from portal.my_data import build_page
+    from portal.views.my_data import build_page
 
     sources = _sources(datamap, engine)
     profiler = cProfile.Profile()

@@ -70,9 +70,9 @@ def forms(digits: str, rng: random.Random) -> str:
 def setup(url: str, entries: int, rows: int, directory: Path) -> Path:
     from sqlmodel import Session
 
-    from portal import block_list
-    from portal.block_list import Channel, Kind, NewEntry, Reason
     from portal.db import make_engine
+    from portal.marketing import block_list
+    from portal.marketing.block_list import Channel, Kind, NewEntry, Reason
     from portal.migrations import upgrade
 
     upgrade(url)
@@ -105,10 +105,10 @@ def wash_end_to_end(url: str, path: str, var_dir: str, queue: Any) -> None:
     """In a fresh process: upload, wash, download; reports seconds, peak RSS and the summary."""
     from sqlmodel import Session
 
-    from portal import washing
     from portal.db import make_engine
+    from portal.marketing import washing
+    from portal.marketing.washing import Options
     from portal.models import StaffMember
-    from portal.washing import Options
 
     engine = make_engine(url)
     with Session(engine) as db:

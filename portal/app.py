@@ -19,24 +19,24 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal import i18n
-from portal.auth import RelyingParty
-from portal.csrf import CSRFMiddleware
 from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
-from portal.errors import error_renderer
-from portal.request_log import RequestLogMiddleware
+from portal.identity.auth import RelyingParty
 from portal.routes import api as api_routes
 from portal.routes import auth, dpo, me, public, staff
 from portal.routes import block_list as block_list_routes
 from portal.routes import consent as consent_routes
 from portal.routes import exports as export_routes
 from portal.routes import requests as request_routes
-from portal.security import SecurityHeadersMiddleware, content_security_policy
-from portal.session_memory import ForgetOnChange, SessionMemory
-from portal.sessions import SessionMiddleware, SessionStore
 from portal.settings import Settings
 from portal.templating import make_templates
-from portal.viewer import ViewerMiddleware, viewer_of_record
+from portal.web.csrf import CSRFMiddleware
+from portal.web.errors import error_renderer
+from portal.web.request_log import RequestLogMiddleware
+from portal.web.security import SecurityHeadersMiddleware, content_security_policy
+from portal.web.session_memory import ForgetOnChange, SessionMemory
+from portal.web.sessions import SessionMiddleware, SessionStore
+from portal.web.viewer import ViewerMiddleware, viewer_of_record
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MOCK_IDP_PREFIX = "/mock-idp"

@@ -8,15 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from portal.settings import Settings, SettingsError, served_base_url
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        print(f"portal: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+from portal.settings import Settings, served_base_url
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -24,14 +16,14 @@ def serve(args: argparse.Namespace) -> int:
 
     from portal.app import create_app
     from portal.datamap import DataMapError, check_against_sources
-    from portal.request_log import configure_logging
+    from portal.web.request_log import configure_logging
 
     # Development: the portal's URL (and so the OIDC redirect) follows the port actually served,
     # also in the processes of --workers N, which read the same environment.
     served = served_base_url(os.environ, args.host, args.port)
     if served:
         os.environ["PORTAL_BASE_URL"] = served
-    settings = _settings()
+    settings = Settings.for_command()
     configure_logging()
     from portal.migrations import is_current, upgrade
 
@@ -55,7 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     # Development runs the worker in-process, so the one run command does everything.
     worker = None
     if not settings.production and not args.no_worker:
-        from portal.worker import start_in_thread
+        from portal.jobs.worker import start_in_thread
 
         worker = start_in_thread(app.state.engine)
     # Our own request log replaces uvicorn's, which would print query strings and addresses.
@@ -68,7 +60,7 @@ def serve(args: argparse.Namespace) -> int:
                 "portal.cli:worker_app",
                 factory=True,
                 workers=args.workers,
-                http="portal.http_protocol:NoDelayH11Protocol",
+                http="portal.web.http_protocol:NoDelayH11Protocol",
                 **options,
             )
         else:
@@ -82,10 +74,10 @@ def serve(args: argparse.Namespace) -> int:
 def worker_app() -> object:
     """The app of one of several `portal serve --workers N` processes."""
     from portal.app import create_app
-    from portal.request_log import configure_logging
+    from portal.web.request_log import configure_logging
 
     configure_logging()
-    app = create_app(_settings())
+    app = create_app(Settings.for_command())
     tune_gc()
     return app
 
@@ -100,17 +92,17 @@ def tune_gc() -> None:
 def db_upgrade(args: argparse.Namespace) -> int:
     from portal.migrations import upgrade
 
-    upgrade(_settings().database_url, args.revision)
+    upgrade(Settings.for_command().database_url, args.revision)
     return 0
 
 
 def worker(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from portal.request_log import configure_logging
-    from portal.worker import main as run_worker
+    from portal.jobs.worker import main as run_worker
+    from portal.web.request_log import configure_logging
 
-    database_url = _settings().database_url
+    database_url = Settings.for_command().database_url
     configure_logging()
     return run_worker(
         database_url,
@@ -164,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks when idle")
     p.set_defaults(func=worker)
 
-    from portal.block_list_cli import register as register_block_list
     from portal.datamap.cli import register as register_datamap
     from portal.demo.cli import register as register_demo
-    from portal.identifiers_cli import register as register_identifier
+    from portal.identity.cli import register as register_identifier
+    from portal.marketing.cli import register as register_block_list
     from portal.mock_idp.cli import register as register_mock_idp
 
     register_mock_idp(sub)

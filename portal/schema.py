@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-import portal.api_tokens
 import portal.audit
-import portal.block_list
-import portal.consent
 import portal.exports.models
-import portal.jobs
+import portal.jobs.outbox
+import portal.jobs.queue
+import portal.marketing.api_tokens
+import portal.marketing.block_list
+import portal.marketing.consent
+import portal.marketing.washing
 import portal.models
-import portal.outbox
-import portal.washing
 import portal.workflows.records
 import portal.workflows.requests  # noqa: F401
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ class Settings:
     fresh_sign_in_seconds: int
     # Approve erasure plans that keep nothing without waiting for the DPO (off by default).
     erasure_auto_approve: bool = False
-    # How long /me is remembered per session, in memory (portal/session_memory.py).
+    # How long /me is remembered per session, in memory (portal/web/session_memory.py).
     me_cache_seconds: int = 60
     # Export downloads: how long a ready export's files and links last (days), and the number of
     # rows above which the worker builds it while the page shows progress.
@@ -79,6 +80,16 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return _build(env)
+
+    @classmethod
+    def for_command(cls) -> Settings:
+        """The settings of a `portal` command: a configuration error ends it (exit status 2)
+        with one line naming the setting."""
+        try:
+            return cls.from_env()
+        except SettingsError as exc:
+            print(f"portal: configuration error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def _build(env: Mapping[str, str]) -> Settings:

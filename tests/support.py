@@ -23,7 +23,7 @@ from portal.app import create_app
 from portal.db import session_scope, utcnow
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
-from portal.sessions import _hash
+from portal.web.sessions import _hash
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "INNSYN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"

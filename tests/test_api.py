@@ -12,12 +12,12 @@ from sqlmodel import select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from portal import block_list
-from portal.api_tokens import ApiToken
 from portal.app import create_app
 from portal.audit import AuditEntry
-from portal.block_list import Channel, Kind, NewEntry, Reason
 from portal.db import session_scope
+from portal.marketing import block_list
+from portal.marketing.api_tokens import ApiToken
+from portal.marketing.block_list import Channel, Kind, NewEntry, Reason
 from portal.models import StaffRoleName
 from portal.settings import Settings
 from tests.support import csrf_token_from, sign_in_staff

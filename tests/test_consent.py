@@ -13,9 +13,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from portal import block_list, consent_service
-from portal.block_list import BlockEntry, Channel, Kind, Reason
-from portal.consent import (
+from portal.datamap import DataMap, load_datamap
+from portal.db import make_engine, session_scope
+from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import schema as demo
+from portal.demo.seed import seed
+from portal.jobs.queue import Job
+from portal.marketing import block_list, preferences
+from portal.marketing.block_list import BlockEntry, Channel, Kind, Reason
+from portal.marketing.consent import (
     Actor,
     ConsentEvent,
     ConsentHistoryIsAppendOnly,
@@ -26,15 +32,9 @@ from portal.consent import (
     history,
     record_choice,
 )
-from portal.consent_service import Change
-from portal.datamap import DataMap, load_datamap
-from portal.db import make_engine, session_scope
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
-from portal.demo import schema as demo
-from portal.demo.seed import seed
-from portal.jobs import Job
+from portal.marketing.preferences import Change
+from portal.marketing.withdrawal import apply_withdrawal
 from portal.models import Subject
-from portal.withdrawal import apply_withdrawal
 from tests.conftest import DEMO_TODAY
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -165,7 +165,7 @@ def test_an_unknown_topic_is_refused(engine: Engine, datamap: DataMap, company) 
         (TopicKind.objection, "everything"),
     ):
         with pytest.raises(ConsentRefused):
-            consent_service.change(
+            preferences.change(
                 engine,
                 datamap,
                 company,
@@ -185,8 +185,8 @@ def test_the_companys_consent_records_are_imported_once(
     engine: Engine, datamap: DataMap, company
 ) -> None:
     subject_id = add_subject(engine)
-    first = consent_service.load(engine, datamap, company, subject_id, region="NO", now=NOW)
-    again = consent_service.load(engine, datamap, company, subject_id, region="NO", now=NOW)
+    first = preferences.load(engine, datamap, company, subject_id, region="NO", now=NOW)
+    again = preferences.load(engine, datamap, company, subject_id, region="NO", now=NOW)
     assert len(first.history) == len(again.history) == 3  # newsletter given; SMS given, withdrawn
     assert {e.via for e in first.history} == {Via.import_}
     states = {s.purpose: s for s in again.choices.consents}
@@ -201,8 +201,8 @@ def test_a_withdrawal_ends_the_newsletter_subscription_in_the_companys_system(
     engine: Engine, datamap: DataMap, company
 ) -> None:
     subject_id = add_subject(engine)
-    consent_service.load(engine, datamap, company, subject_id, region="NO", now=NOW)
-    consent_service.change(
+    preferences.load(engine, datamap, company, subject_id, region="NO", now=NOW)
+    preferences.change(
         engine,
         datamap,
         company,
@@ -255,8 +255,8 @@ def test_the_withdrawal_job_applies_it_and_logs_it(
     engine: Engine, datamap: DataMap, company
 ) -> None:
     from portal.audit import entries_for
-    from portal.jobs import JobContext
-    from portal.withdrawal import withdrawal_job
+    from portal.jobs.queue import JobContext
+    from portal.marketing.withdrawal import withdrawal_job
     from portal.workflows import erasure_run
 
     subject_id = add_subject(engine)
@@ -289,7 +289,7 @@ def test_reserving_puts_every_identifier_on_the_block_list_and_lifting_takes_it_
     subject_id = add_subject(engine)
 
     def change(kind: TopicKind, topic: str, active: bool) -> None:
-        consent_service.change(
+        preferences.change(
             engine,
             datamap,
             company,

@@ -13,15 +13,15 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.audit import AuditEntry
-from portal.block_list import BlockEntry
-from portal.consent import ConsentEvent, Via
 from portal.datamap import load_datamap
 from portal.db import make_engine, session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
+from portal.marketing.block_list import BlockEntry
+from portal.marketing.consent import ConsentEvent, Via
+from portal.marketing.washing import Wash
 from portal.models import StaffRoleName, Subject
 from portal.settings import Settings
-from portal.washing import Wash
 from tests.conftest import DEMO_TODAY, TEST_SECRET
 from tests.support import csrf_token_from, sign_in_staff, signed_in_client
 

@@ -16,7 +16,7 @@ from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo import schema as s
 from portal.demo.cli import register
 from portal.demo.seed import AlreadySeeded, seed
-from portal.national_id import parse_national_id
+from portal.identity.national_id import parse_national_id
 
 TODAY = date(2026, 11, 24)
 PEOPLE = 60

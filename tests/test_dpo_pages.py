@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.db import session_scope
-from portal.jobs import Job
+from portal.jobs.queue import Job
 from portal.models import Assurance, StaffMember, StaffRole, StaffRoleName, WebSession
 from portal.settings import Settings
 from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
@@ -356,7 +356,7 @@ def test_a_hold_on_one_record_of_the_plan(client: TestClient, dpo: int) -> None:
 
 
 def test_the_dpo_lifts_a_restriction_and_the_person_is_told(client: TestClient, dpo: int) -> None:
-    from portal.outbox import OutboxMessage
+    from portal.jobs.outbox import OutboxMessage
 
     subject_id = add_person(client, "ordinary")
     sign_in_subject(client, subject_id)
@@ -489,7 +489,7 @@ def test_unknown_action_and_post_without_token(client: TestClient, dpo: int) -> 
 
 
 def test_parked_jobs_are_shown_to_the_dpo_and_can_run_again(client: TestClient, dpo: int) -> None:
-    from portal.jobs import Job, JobStatus, enqueue
+    from portal.jobs.queue import Job, JobStatus, enqueue
 
     with session_scope(client.app.state.engine) as db:
         job_id = enqueue(db, "erasure.execute", {"plan_id": 1}, now=client.app.state.now())

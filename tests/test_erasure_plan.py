@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy.engine import Engine
 
 from portal.datamap import Collection, DataMap
-from portal.retention import CaseHold
+from portal.datamap.retention import CaseHold
 from portal.workflows.erasure import ErasurePlan, Step, describe_plan, plan_erasure, pseudonym
 from tests.erasure_support import TODAY, datamap, demo, engines, person  # noqa: F401 - fixtures
 

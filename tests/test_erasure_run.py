@@ -25,18 +25,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from sqlmodel import select as sm_select
 
-from portal import jobs
 from portal.audit import AuditEntry
 from portal.datamap import Collection, DataMap, collect, load_datamap
 from portal.datamap.collect import reflected_table
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
-from portal.jobs import Job
-from portal.letters import outcome_context, render_outcome_email
+from portal.jobs import queue as jobs
+from portal.jobs.outbox import OutboxMessage
+from portal.jobs.queue import Job
+from portal.jobs.worker import Worker
 from portal.models import Assurance, StaffMember, Subject, SubjectIdentifier, WebSession
-from portal.outbox import OutboxMessage
-from portal.worker import Worker
 from portal.workflows import erasure_run
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.erasure_run import PREFIX, Runtime, execute_plan, sweep
@@ -46,6 +45,7 @@ from portal.workflows.erasure_service import (
     release_case_hold,
     set_case_hold,
 )
+from portal.workflows.letters import outcome_context, render_outcome_email
 from portal.workflows.records import PlanSourceDone, PlanStatus, StoredPlan
 from portal.workflows.requests import Actor, DataRequest, RequestType, file_request
 from tests.conftest import TEST_SECRET

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from portal.audit import AuditEntry
 from portal.datamap import DataMap
 from portal.db import session_scope
-from portal.jobs import Job
+from portal.jobs.queue import Job
 from portal.models import Assurance
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.erasure_service import (

@@ -17,17 +17,17 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 import portal.exports.jobs  # noqa: F401 - registers the handlers
-from portal import jobs
 from portal.app import create_app
 from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.exports import service
 from portal.exports.document import SCHEMA_FILE
 from portal.exports.models import Export, ExportStatus
+from portal.jobs import queue as jobs
+from portal.jobs.worker import Worker
 from portal.models import Assurance, WebSession
-from portal.sessions import _hash
 from portal.settings import Settings
-from portal.worker import Worker
+from portal.web.sessions import _hash
 from portal.workflows.requests import (
     Actor,
     DataRequest,

@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 import portal.exports.jobs  # noqa: F401 - registers the handlers
-from portal import jobs
 from portal.datamap import DataMap, load_datamap
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
@@ -21,10 +20,11 @@ from portal.exports.links import DownloadLink
 from portal.exports.message import MESSAGE_KIND, render_ready_email
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.store import ExportStore
-from portal.jobs import Job, JobStatus
+from portal.jobs import queue as jobs
+from portal.jobs.outbox import OutboxMessage
+from portal.jobs.queue import Job, JobStatus
+from portal.jobs.worker import Worker
 from portal.models import Assurance
-from portal.outbox import OutboxMessage
-from portal.worker import Worker
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -324,7 +324,7 @@ def test_the_settings_reach_the_runtime(datamap: DataMap, tmp_path: Path) -> Non
 
 
 def test_a_requests_page_offers_its_export(engine: Engine, rt: service.ExportRuntime) -> None:
-    from portal.exports.pages import request_exports
+    from portal.views.exports import request_exports
 
     subject_id = add_subject(engine, "ordinary")
     with session_scope(engine) as db:

@@ -13,7 +13,7 @@ from portal.audit import AuditEntry, AuditLogIsAppendOnly, entries_for
 from portal.cli import main
 from portal.datamap import collect, load_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
-from portal.identifiers import (
+from portal.identity.identifiers import (
     IdentifierRefused,
     link_identifier,
     normalise_identifier,

@@ -17,9 +17,13 @@ from sqlmodel import Session
 from portal import i18n
 from portal.datamap import DataMap, load_datamap
 from portal.datamap.model import Controller
+from portal.datamap.retention import CaseHold, format_day
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
-from portal.letters import (
+from portal.jobs.outbox import OutboxMessage
+from portal.models import Assurance, Subject
+from portal.workflows.erasure import ErasurePlan, describe_plan, plan_erasure
+from portal.workflows.letters import (
     MESSAGE_KIND,
     _letter_html,
     _refusing_fetcher,
@@ -32,10 +36,6 @@ from portal.letters import (
     render_outcome_email,
     render_outcome_letter,
 )
-from portal.models import Assurance, Subject
-from portal.outbox import OutboxMessage
-from portal.retention import CaseHold, format_day
-from portal.workflows.erasure import ErasurePlan, describe_plan, plan_erasure
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import Actor, DataRequest, RequestType, file_request
 from tests.erasure_support import TODAY, person, seeded_demo

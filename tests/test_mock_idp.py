@@ -32,9 +32,9 @@ from stdnum.no import fodselsnummer
 from stdnum.se import personnummer
 
 from portal import mock_idp
+from portal.identity.national_id import InvalidNationalId, parse_national_id
 from portal.mock_idp import cli
 from portal.mock_idp.config import ClientConfig, MockIdpConfig
-from portal.national_id import InvalidNationalId, parse_national_id
 
 ISSUER = "http://testserver/mock-idp"
 CALLBACK = "http://rp.test/auth/callback"

@@ -15,8 +15,8 @@ from portal.datamap import collect, load_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.schema import metadata as demo_metadata
 from portal.demo.seed import seed
-from portal.my_data import PAGE_SIZE
 from portal.settings import Settings
+from portal.views.my_data import PAGE_SIZE
 from tests.conftest import DEMO_TODAY, TEST_SECRET
 from tests.support import add_demo_subject, signed_in_client
 
@@ -109,7 +109,7 @@ def test_address_history_is_a_timeline_newest_first(client: TestClient) -> None:
     state = client.app.state
     raw = collect(state.datamap, state.sources, EDGE_CASES_BY_KEY["previous_resident"].national_id)
     newest = max(row.value("valid_from") for row in raw.tables["crm_addresses"])
-    from portal.my_data import format_value
+    from portal.views.my_data import format_value
 
     assert dates[0] == format_value(newest, "nb")
 

@@ -6,7 +6,7 @@ import pytest
 from stdnum.no import fodselsnummer
 from stdnum.se import personnummer
 
-from portal.national_id import (
+from portal.identity.national_id import (
     InvalidNationalId,
     NationalId,
     format_national_id,

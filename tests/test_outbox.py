@@ -8,8 +8,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal.db import session_scope
+from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
-from portal.outbox import OutboxMessage, queue_message
 
 
 def add_subject(db: Session) -> int:

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 
 from portal.datamap import Collection, DataMap, collect, load_datamap, resolve
 from portal.datamap.paging import read, sections
+from portal.datamap.retention import describe, holds_for, latest_until, retention_for
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
-from portal.my_data import PAGE_SIZE, build_page, format_value, table_page
-from portal.retention import describe, holds_for, latest_until, retention_for
+from portal.views.my_data import PAGE_SIZE, build_page, format_value, table_page
 from tests.conftest import DEMO_TODAY
 
 CASES = [case.key for case in EDGE_CASES]

@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal import block_list, registers
 from portal.app import create_app
 from portal.audit import AuditActor, AuditEntry
-from portal.block_list import BlockEntry, Channel, Kind, NewEntry, Reason
 from portal.cli import main as cli_main
 from portal.db import session_scope
+from portal.marketing import block_list, registers
+from portal.marketing.block_list import BlockEntry, Channel, Kind, NewEntry, Reason
 from portal.models import StaffRoleName, Subject
 from portal.settings import Settings
 from tests.conftest import TEST_SECRET

@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portal import jobs
 from portal.db import session_scope
-from portal.jobs import Job, JobStatus, enqueue
+from portal.jobs import queue as jobs
+from portal.jobs.outbox import OutboxMessage
+from portal.jobs.queue import Job, JobStatus, enqueue
+from portal.jobs.worker import Worker
 from portal.models import Assurance, Subject
-from portal.outbox import OutboxMessage
 from portal.settings import SettingsError, dpo_email_from
-from portal.worker import Worker
 from portal.workflows import reminders
 from portal.workflows.reminders import (
     ReminderError,

@@ -406,7 +406,7 @@ def test_the_owner_downloads_the_outcome_letter_of_a_completed_erasure(
 ) -> None:
     from pypdf import PdfReader
 
-    from portal.subjects import subject_for_sign_in
+    from portal.identity.subjects import subject_for_sign_in
 
     subject_id, request_id = completed_erasure(client)
     case = EDGE_CASES_BY_KEY["nothing_held"]

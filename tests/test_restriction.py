@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal.db import session_scope
+from portal.jobs.outbox import OutboxMessage
 from portal.models import Assurance, StaffMember, Subject
-from portal.outbox import OutboxMessage
 from portal.workflows.erasure_service import CaseHoldRefused, release_case_hold, set_case_hold
 from portal.workflows.records import CaseHoldRecord
 from portal.workflows.requests import Actor, RequestType, file_request

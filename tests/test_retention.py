@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from portal.datamap import DataMap, Period
-from portal.demo import EDGE_CASES_BY_KEY
-from portal.retention import (
+from portal.datamap.retention import (
     ActiveHold,
     CaseHold,
     add_period,
@@ -27,6 +26,7 @@ from portal.retention import (
     period_start,
     retention_for,
 )
+from portal.demo import EDGE_CASES_BY_KEY
 from tests.erasure_support import TODAY, datamap, demo, edited_map, engines, person, rows  # noqa: F401 - fixtures
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def test_a_row_no_rule_ends_says_so_in_the_language_asked_for(
 
 
 def _litigation_texts() -> tuple:
-    from portal.retention import CASE_HOLD_TEXTS
+    from portal.datamap.retention import CASE_HOLD_TEXTS
 
     return CASE_HOLD_TEXTS["litigation"]
 

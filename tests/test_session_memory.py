@@ -1,4 +1,4 @@
-"""The per-session memory of /me (portal/session_memory.py)."""
+"""The per-session memory of /me (portal/web/session_memory.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from portal.app import create_app
 from portal.datamap import Resolution
 from portal.db import session_scope
 from portal.models import Subject
-from portal.session_memory import SessionMemory
+from portal.web.session_memory import SessionMemory
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support import csrf_token_from, signed_in_client
 from tests.test_my_data import sign_in_as

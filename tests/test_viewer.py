@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from portal.db import session_scope, utcnow
 from portal.models import StaffRoleName, WebSession
-from portal.sessions import SessionData, SessionState, SessionStore, _hash
-from portal.viewer import Viewer, ViewerMiddleware, viewer_of_record
+from portal.web.sessions import SessionData, SessionState, SessionStore, _hash
+from portal.web.viewer import Viewer, ViewerMiddleware, viewer_of_record
 from tests.test_web import add_staff, add_subject
 
 

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from portal import block_list, washing
 from portal.audit import AuditEntry
-from portal.block_list import Channel, Kind, NewEntry, Reason
 from portal.db import session_scope
-from portal.jobs import Job, JobContext
+from portal.jobs.queue import Job, JobContext
+from portal.marketing import block_list, washing
+from portal.marketing.block_list import Channel, Kind, NewEntry, Reason
+from portal.marketing.washing import Options, Wash, WashError, WashStatus
 from portal.models import StaffMember
-from portal.washing import Options, Wash, WashError, WashStatus
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.auth import fresh_sign_in_required, person_required
 from portal.db import session_scope, utcnow
+from portal.identity.auth import fresh_sign_in_required, person_required
 from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
 from portal.settings import Settings
 from tests.conftest import TEST_SECRET, make_settings

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal.db import session_scope, utcnow
-from portal.jobs import SCHEDULE, Job, JobStatus, enqueue, load_handler_modules
-from portal.worker import start_in_thread
+from portal.jobs.queue import SCHEDULE, Job, JobStatus, enqueue, load_handler_modules
+from portal.jobs.worker import start_in_thread
 from tests.conftest import TEST_SECRET
 from tests.worker_handlers import job_effect, metadata, record_job
 

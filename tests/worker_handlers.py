@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 from sqlmodel import Session
 
-from portal.jobs import JobContext, handler
+from portal.jobs.queue import JobContext, handler
 
 metadata = MetaData()
 

@@ -6,13 +6,10 @@ Every check adds to ``problems`` and carries on, so one run reports everything.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from portal.datamap.model import ConsentRecord, HoldRef, RetentionRef, TableSpec
+from portal.datamap.parsed import Parsed
 from portal.datamap.problems import Problems, where
-
-if TYPE_CHECKING:
-    from portal.datamap.loader import Parsed
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Field keys that name another section's item, with that section and the word for it.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from portal.datamap.model import (
     Source,
     TableSpec,
 )
+from portal.datamap.parsed import Parsed
 from portal.datamap.problems import DataMapError, Problems, where
 
 # Sections of named items, each with its model and the word used for it in messages.
@@ -43,23 +43,6 @@ NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
 SINGLE_SECTIONS: dict[str, type[BaseModel]] = {"settings": Settings, "controller": Controller}
 REQUIRED = ("settings", "controller", "sources", "categories", "purposes", "legal_bases", "origins")
 OPTIONAL = ("processors", "retention_rules", "holds")
-
-
-@dataclass
-class Parsed:
-    """What could be validated item by item, plus every name declared (valid or not), so that a
-    broken definition does not also make every reference to it an "unknown" problem."""
-
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    single: dict[str, Any] = field(default_factory=dict)
-    tables: dict[str, TableSpec] = field(default_factory=dict)
-    declared: dict[str, set[str]] = field(default_factory=dict)
-    # As written, per table: the defaults and each field's own keys (checked for references
-    # even where a field failed validation, and only where written, so a bad default is one
-    # problem, not one per field).
-    raw_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    raw_fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    complete: bool = True
 
 
 def load_datamap(path: str | Path) -> DataMap:

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from portal.datamap.collect import Collection, may_hold_more, read_rows_on
 from portal.datamap.identity import DEFAULT_CHUNK, Resolution
 from portal.datamap.model import DataMap, Link
+from portal.datamap.retention import nearest_common, table_ancestors
 from portal.datamap.sources import SourceConnections
-from portal.retention import nearest_common, table_ancestors
 
 RowId = tuple[str, Any]
 

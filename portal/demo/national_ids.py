@@ -1,7 +1,8 @@
 """Valid national ID numbers for fake people, fast enough for 100,000 of them.
 
 Faker's ``ssn()`` gives valid numbers too, but may repeat; these are built from a birth date and a
-serial so that each person gets a distinct number. Tests check them with portal.national_id.
+serial so that each person gets a distinct number. Tests check them with
+portal.identity.national_id.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def no_fodselsnummer(birth: date, individual: int) -> str | None:
 
 
 def se_personnummer(birth: date, serial: int) -> str:
-    """A 12-digit Swedish number YYYYMMDDNNNC (the form portal.national_id stores)."""
+    """A 12-digit Swedish number YYYYMMDDNNNC (the form portal.identity.national_id stores)."""
     base = f"{birth:%y%m%d}{serial:03d}"
     return f"{birth:%Y}{base[2:]}{luhn.calc_check_digit(base)}"
 

@@ -1,7 +1,8 @@
 """The demo company's edge cases: people at fixed national IDs, each showing one hard case.
 
 The mock BankID login page offers these, the tests check the collector against each, and
-docs/datamap.md describes them. Every number is valid (tests check them with portal.national_id).
+docs/datamap.md describes them. Every number is valid (tests check them with
+portal.identity.national_id).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from portal.datamap import DataMap, Resolution, collect, resolve, stream
 from portal.datamap.collect import may_hold_more
+from portal.datamap.retention import format_day
 from portal.exports import report
 from portal.exports.csv_zip import CsvTables, write_zip
 from portal.exports.document import (
@@ -30,9 +31,8 @@ from portal.exports.document import (
 )
 from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
-from portal.letters import PDF_ENV, in_language, local_day
-from portal.national_id import mask_national_id, parse_national_id
-from portal.retention import format_day
+from portal.identity.national_id import mask_national_id, parse_national_id
+from portal.workflows.letters import PDF_ENV, in_language, local_day
 
 README_TEMPLATE = "exports/readme.txt"
 # How often (in rows) progress is reported while the rows are read.

@@ -1,7 +1,7 @@
 """The worker's export jobs: build a large export, delete an export's files when it expires, and
 an hourly sweep that deletes any expired files a missed job left behind.
 
-Registered by listing this module in portal.jobs.HANDLER_MODULES. Payloads hold the export's
+Registered by listing this module in portal.jobs.queue.HANDLER_MODULES. Payloads hold the export's
 random id only.
 """
 
@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from portal.exports import service
 from portal.exports.models import Export
-from portal.jobs import JobContext, handler
+from portal.jobs.queue import JobContext, handler
 
 CLEANUP_EVERY = timedelta(hours=1)
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from portal.datamap.retention import format_day
 from portal.exports.models import Export
-from portal.letters import render_email
-from portal.outbox import OutboxMessage, queue_message
-from portal.retention import format_day
+from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.workflows.letters import render_email
 
 MESSAGE_KIND = "export_ready"
 EMAIL_TEMPLATE = "exports/email_ready.txt"

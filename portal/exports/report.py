@@ -8,9 +8,9 @@ which law. It ends with how the data was found and the person's rights. Pages ar
 
 A person with more than ``ROW_LIMIT`` rows gets the same report without the rows (counts per
 table instead): a PDF of tens of thousands of rows helps nobody, and the JSON and CSV files hold
-every row. Rendering follows the outcome letter (portal/letters.py): no base URL, a fetcher
-that refuses everything but ``data:`` URLs, fonts from fontconfig, the language set in a copied
-context.
+every row. Rendering follows the outcome letter (portal/workflows/letters.py): no base URL, a
+fetcher that refuses everything but ``data:`` URLs, fonts from fontconfig, the language set in a
+copied context.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Any
 from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
 from portal.datamap.paging import newest_first_key
+from portal.datamap.retention import format_day, kept_text
 from portal.exports.document import exported_fields
 from portal.exports.models import ExportScope
-from portal.letters import PDF_ENV, in_language, local_day, page_counter_content, refusing_fetcher
-from portal.my_data import (
+from portal.templating import TEMPLATES_DIR
+from portal.views.my_data import (
     IDENTIFIER_LABELS,
     CategorySection,
     category_facts,
@@ -34,8 +35,13 @@ from portal.my_data import (
     field_label,
     format_value,
 )
-from portal.retention import format_day, kept_text
-from portal.templating import TEMPLATES_DIR
+from portal.workflows.letters import (
+    PDF_ENV,
+    in_language,
+    local_day,
+    page_counter_content,
+    refusing_fetcher,
+)
 
 REPORT_TEMPLATE = "pdf/report.html"
 REPORT_STYLESHEET = TEMPLATES_DIR / "pdf" / "report.css"
@@ -232,7 +238,7 @@ def _content(
 
 
 def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
-    from portal.national_id import mask_national_id, parse_national_id
+    from portal.identity.national_id import mask_national_id, parse_national_id
 
     found = []
     for kind, values in identifiers.items():

@@ -34,8 +34,8 @@ from portal.exports.message import queue_ready_message
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.store import ExportStore
 from portal.i18n import gettext as _
-from portal.identifiers import proven_identifiers
-from portal.jobs import describe_error, enqueue
+from portal.identity.identifiers import proven_identifiers
+from portal.jobs.queue import describe_error, enqueue
 from portal.models import Assurance, Subject
 from portal.settings import Settings
 from portal.workflows.requests import (

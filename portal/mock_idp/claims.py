@@ -10,9 +10,9 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from portal.identity.national_id import NationalId
 from portal.mock_idp.grants import CodeGrant, Identity
 from portal.mock_idp.people import StaffUser
-from portal.national_id import NationalId
 
 ID_TOKEN_TTL = 300
 ACR_BY_COUNTRY = {"NO": "urn:grn:authn:no:bankid:high", "SE": "urn:grn:authn:se:bankid"}

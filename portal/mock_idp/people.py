@@ -1,6 +1,7 @@
 """The test people and staff users offered on the mock login page.
 
-Every number below is valid (the tests check each against portal.national_id and python-stdnum).
+Every number below is valid (the tests check each against portal.identity.national_id and
+python-stdnum).
 The names exercise what a real register holds: æøå and äö, an apostrophe, and markup characters
 that must come out escaped everywhere they are shown.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from portal.national_id import parse_national_id
+from portal.identity.national_id import parse_national_id
 
 ROLES = frozenset({"staff", "dpo", "admin"})
 

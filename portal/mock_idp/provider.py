@@ -29,6 +29,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from portal.identity.national_id import (
+    InvalidNationalId,
+    NationalId,
+    format_national_id,
+    parse_national_id,
+)
 from portal.mock_idp.claims import (
     ACR_BY_COUNTRY,
     STAFF_ACR,
@@ -48,7 +54,6 @@ from portal.mock_idp.grants import (
 )
 from portal.mock_idp.keys import derive_secret, load_or_create_key
 from portal.mock_idp.people import StaffUser, TestPerson
-from portal.national_id import InvalidNationalId, NationalId, format_national_id, parse_national_id
 
 log = logging.getLogger(__name__)
 

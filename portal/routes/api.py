@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import api_tokens
-from portal.api_check import CheckRefused, check_batch
-from portal.api_tokens import TokenRefused
-from portal.auth import staff_required
 from portal.db import session_scope
 from portal.i18n import gettext as _
-from portal.openapi import openapi_document
+from portal.identity.auth import staff_required
+from portal.marketing import api_tokens
+from portal.marketing.api_check import CheckRefused, check_batch
+from portal.marketing.api_tokens import TokenRefused
+from portal.marketing.openapi import openapi_document
 from portal.views.common import day, flash, render
 
 ADMIN = "admin"

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.auth import SignInError, safe_next
 from portal.db import session_scope
-from portal.sign_in import account_for
+from portal.identity.auth import SignInError, safe_next
+from portal.identity.sign_in import account_for
 
-logger = logging.getLogger("portal.auth")
+logger = logging.getLogger("portal.identity.auth")
 
 
 async def login(request: Request) -> Response:

@@ -20,17 +20,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import audit, block_list, registers, washing
-from portal.auth import staff_required
-from portal.block_list import BlockRefused
-from portal.consent import consent_purposes
+from portal import audit
 from portal.db import session_scope
 from portal.i18n import gettext as _
-from portal.register_page import import_message, import_page, regions_for
-from portal.registers import ImportResult, RegisterError
+from portal.identity.auth import staff_required
+from portal.marketing import block_list, registers, washing
+from portal.marketing.block_list import BlockRefused
+from portal.marketing.consent import consent_purposes
+from portal.marketing.registers import ImportResult, RegisterError
+from portal.marketing.washing import Options, Wash, WashError, WashStatus
 from portal.views.common import flash, render
-from portal.wash_page import block_list_page, parse_options, wash_page
-from portal.washing import Options, Wash, WashError, WashStatus
+from portal.views.registers import import_message, import_page, regions_for
+from portal.views.washing import block_list_page, parse_options, wash_page
 
 BLOCK_LIST_ROLES = ("staff", "dpo")
 IMPORT_ROLES = ("dpo", "admin")

@@ -9,16 +9,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal import consent_service
-from portal.auth import person_required
-from portal.consent import Actor, ConsentRefused, TopicKind, Via
-from portal.consent_page import build_page, done_message
+from portal.identity.auth import person_required
+from portal.marketing import preferences
+from portal.marketing.consent import Actor, ConsentRefused, TopicKind, Via
 from portal.views.common import flash, render
+from portal.views.consent import build_page, done_message
 
 
-def _load(request: Request) -> consent_service.PersonChoices:
+def _load(request: Request) -> preferences.PersonChoices:
     state = request.app.state
-    return consent_service.load(
+    return preferences.load(
         state.engine,
         state.datamap,
         state.sources,
@@ -30,8 +30,8 @@ def _load(request: Request) -> consent_service.PersonChoices:
 
 @person_required
 async def page(request: Request) -> Response:
-    choices = await anyio.to_thread.run_sync(_load, request)
-    return render(request, "consent/home.html", build_page(request.app.state.datamap, choices))
+    current = await anyio.to_thread.run_sync(_load, request)
+    return render(request, "consent/home.html", build_page(request.app.state.datamap, current))
 
 
 @person_required
@@ -41,7 +41,7 @@ async def change(request: Request) -> Response:
     state = request.app.state
     viewer_id = request.scope["viewer"].id
     try:
-        item = consent_service.Change(
+        item = preferences.Change(
             kind=TopicKind(str(form.get("kind", ""))),
             topic=str(form.get("topic", "")),
             active=form.get("active") == "1",
@@ -52,7 +52,7 @@ async def change(request: Request) -> Response:
         )
         await anyio.to_thread.run_sync(
             partial(
-                consent_service.change,
+                preferences.change,
                 state.engine,
                 state.datamap,
                 state.sources,

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.auth import staff_required
+from portal.identity.auth import staff_required
 from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs
 from portal.views.common import Done, flash, pdf_response, render
 

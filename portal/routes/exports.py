@@ -13,11 +13,12 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.auth import is_fresh, person_required, sign_in_redirect
 from portal.db import session_scope
-from portal.exports import links, pages, service
+from portal.exports import links, service
 from portal.exports.document import SCHEMA_FILE, SCHEMA_PATH
 from portal.exports.models import Export, ExportScope
+from portal.identity.auth import is_fresh, person_required, sign_in_redirect
+from portal.views import exports as pages
 from portal.views.common import render
 
 

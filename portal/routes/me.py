@@ -11,13 +11,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.auth import person_required
 from portal.datamap import Resolution, resolve
 from portal.datamap.paging import read
 from portal.db import session_scope
-from portal.identifiers import proven_identifiers
+from portal.identity.auth import person_required
+from portal.identity.identifiers import proven_identifiers
 from portal.models import Subject
-from portal.my_data import RowReader, build_page, table_page
+from portal.views.my_data import RowReader, build_page, table_page
 
 
 def _holdings(request: Request) -> tuple[Resolution, RowReader]:
@@ -54,7 +54,7 @@ async def _in_thread(build: Callable[[], Any]) -> Any:
 async def home(request: Request) -> Response:
     state = request.app.state
     language, today = i18n.current_language(), state.now().date()
-    # The rendered page is remembered briefly for the session (portal/session_memory.py).
+    # The rendered page is remembered briefly for the session (portal/web/session_memory.py).
     remembered = (_session_key(request), request.scope["viewer"].id, ("/me", language, today))
     body = state.memory.recall(*remembered)
     if body is not None:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.auth import safe_next
+from portal.identity.auth import safe_next
 
 
 async def landing(request: Request) -> Response:

@@ -12,10 +12,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.auth import is_fresh, person_required, sign_in_redirect
 from portal.exports.models import ExportStatus
 from portal.exports.service import export_for_filed_request, runtime_for
 from portal.i18n import gettext as _
+from portal.identity.auth import is_fresh, person_required, sign_in_redirect
 from portal.views import my_requests, request_form
 from portal.views.common import Done, flash, pdf_response, render
 from portal.workflows.requests import RequestType

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.auth import staff_required
+from portal.identity.auth import staff_required
 
 
 @staff_required()

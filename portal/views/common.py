@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.retention import format_day
+from portal.datamap.retention import format_day
 
 FLASH_KEY = "flash"
 

@@ -12,7 +12,6 @@ from sqlmodel import Session, col, select
 from portal.audit import AuditActor, record
 from portal.db import session_scope
 from portal.i18n import gettext as _
-from portal.letters import LetterFacts, executed_plan, letter_facts
 from portal.models import Assurance, Subject
 from portal.views.common import ActionRefused, day
 from portal.views.labels import DPO_ACTOR_LABELS, DPO_EVENT_LABELS, HOLD_KIND_LABELS, TYPE_NAMES
@@ -26,6 +25,7 @@ from portal.views.request_summary import (
 )
 from portal.workflows import erasure_service
 from portal.workflows.erasure import ErasurePlan
+from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord, PlanStatus, StoredPlan
 from portal.workflows.requests import (
     MAX_EXTENSION_MONTHS,

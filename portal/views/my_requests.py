@@ -9,11 +9,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal.db import session_scope
-from portal.exports.pages import RequestExports, request_exports
 from portal.i18n import gettext as _
-from portal.letters import LetterFacts, executed_plan, letter_facts
 from portal.models import Subject
 from portal.views.common import ActionRefused, Done, Refused
+from portal.views.exports import RequestExports, request_exports
 from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
 from portal.views.request_summary import (
     PlanView,
@@ -24,6 +23,7 @@ from portal.views.request_summary import (
     timeline,
 )
 from portal.workflows import erasure_service
+from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.requests import (
     Actor,
     DataRequest,

@@ -8,9 +8,10 @@ from datetime import datetime
 from babel.dates import format_datetime
 from sqlalchemy.engine import Engine
 
-from portal import i18n, jobs
+from portal import i18n
 from portal.db import session_scope
 from portal.i18n import gettext as _
+from portal.jobs import queue as jobs
 from portal.views.common import Done
 
 
@@ -19,7 +20,7 @@ class ParkedJob:
     id: int
     kind: str
     attempts: int
-    last_error: str  # the exception's class and first line: no personal data (portal.jobs)
+    last_error: str  # the exception's class and first line: no personal data (portal.jobs.queue)
     parked_at: str
 
 

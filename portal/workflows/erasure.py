@@ -32,7 +32,7 @@ from portal import i18n
 from portal.datamap.collect import Collection, Row
 from portal.datamap.identity import normalise
 from portal.datamap.model import DataMap, TableSpec, Text
-from portal.retention import (
+from portal.datamap.retention import (
     ActiveHold,
     CaseHold,
     RetentionOutcome,

@@ -37,13 +37,13 @@ from portal.audit import AuditActor, record
 from portal.datamap.collect import reflected_table
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
+from portal.datamap.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
 from portal.i18n import gettext as _
-from portal.jobs import JobContext, enqueue, handler
-from portal.letters import queue_outcome_message
+from portal.jobs.queue import JobContext, enqueue, handler
 from portal.models import Subject, SubjectIdentifier, WebSession
-from portal.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
 from portal.workflows import erasure
 from portal.workflows.erasure import ErasurePlan, Step, plan_row
+from portal.workflows.letters import queue_outcome_message
 from portal.workflows.records import (
     CaseHoldRecord,
     PlanSourceDone,

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap, collect
 from portal.i18n import gettext as _
-from portal.identifiers import proven_identifiers
-from portal.jobs import enqueue
+from portal.identity.identifiers import proven_identifiers
+from portal.jobs.queue import enqueue
 from portal.models import StaffMember, Subject
 from portal.workflows.erasure import ErasurePlan, Step, plan_erasure
 from portal.workflows.erasure_run import schedule_deferred

@@ -14,8 +14,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, String, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, select
 
+from portal.datamap.retention import CaseHold
 from portal.db import utcnow
-from portal.retention import CaseHold
 
 
 class PlanStatus(StrEnum):

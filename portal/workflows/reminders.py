@@ -21,11 +21,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from portal import i18n
-from portal.jobs import JobContext, enqueue, handler
-from portal.letters import render_email
-from portal.outbox import OutboxMessage, queue_message
-from portal.retention import format_day
+from portal.datamap.retention import format_day
+from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.jobs.queue import JobContext, enqueue, handler
 from portal.settings import dpo_email_from
+from portal.workflows.letters import render_email
 from portal.workflows.requests import OPEN, DataRequest, days_left
 
 # A reminder when the deadline is this many days away or fewer.

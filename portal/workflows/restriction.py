@@ -17,11 +17,11 @@ from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.audit import AuditActor, record
+from portal.datamap.retention import format_day
 from portal.i18n import gettext as _
-from portal.letters import render_email, request_url
+from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
-from portal.outbox import OutboxMessage, queue_message
-from portal.retention import format_day
+from portal.workflows.letters import render_email, request_url
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord
 from portal.workflows.requests import DataRequest, RequestType
 

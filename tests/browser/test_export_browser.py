@@ -21,7 +21,7 @@ from portal.app import create_app
 from portal.exports import service
 from portal.exports.document import SCHEMA_FILE
 from portal.exports.jobs import build_job
-from portal.worker import start_in_thread
+from portal.jobs.worker import start_in_thread
 from tests.browser.conftest import PageProblems
 from tests.browser.test_accessibility import assert_accessible
 from tests.conftest import make_settings

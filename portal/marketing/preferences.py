@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portal import block_list, consent
-from portal.consent import Actor, Choices, ConsentEvent, TopicKind, Via
 from portal.datamap.collect import stream
 from portal.datamap.identity import Resolution, resolve
 from portal.datamap.model import DataMap
 from portal.db import session_scope
-from portal.identifiers import proven_identifiers
-from portal.jobs import enqueue
+from portal.identity.identifiers import proven_identifiers
+from portal.jobs.queue import enqueue
+from portal.marketing import block_list, consent
+from portal.marketing.consent import Actor, Choices, ConsentEvent, TopicKind, Via
 from portal.models import Subject
 
 

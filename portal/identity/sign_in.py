@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from portal.auth import Identity
+from portal.identity.auth import Identity
+from portal.identity.staff import roles_from_claims, staff_for_sign_in
+from portal.identity.subjects import subject_for_sign_in
 from portal.settings import Settings
-from portal.staff import roles_from_claims, staff_for_sign_in
-from portal.subjects import subject_for_sign_in
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from babel.numbers import format_decimal
 from sqlmodel import Session, col, select
 
 from portal import i18n
+from portal.datamap.retention import format_day
 from portal.exports import links
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.service import EXPORT_TYPES, USABLE
 from portal.i18n import lazy_gettext as _l
-from portal.retention import format_day
 from portal.workflows.requests import DataRequest, RequestStatus
 
 STATUS_LABELS = {

@@ -27,8 +27,8 @@ from portal.datamap import Collection, DataMap, Period, Resolution, Row
 from portal.datamap.collect import may_hold_more
 from portal.datamap.model import FieldSpec, Processor, TableSpec
 from portal.datamap.paging import Section, sections, with_relatives
-from portal.national_id import mask_national_id, parse_national_id
-from portal.retention import kept_text
+from portal.datamap.retention import kept_text
+from portal.identity.national_id import mask_national_id, parse_national_id
 
 PAGE_SIZE = 25
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portal import i18n
-from portal.consent import OBJECTION_TOPIC, RESERVATION_CHANNELS, TopicKind, Via
-from portal.consent_service import Change, PersonChoices
 from portal.datamap.model import DataMap
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
+from portal.marketing.consent import OBJECTION_TOPIC, RESERVATION_CHANNELS, TopicKind, Via
+from portal.marketing.preferences import Change, PersonChoices
 from portal.views.common import day
 
 CHANNELS = {

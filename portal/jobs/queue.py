@@ -2,7 +2,7 @@
 
 A job is a row in `job`: a kind, a small JSON payload and when it may run. Code that causes work
 calls `enqueue(db, ...)` inside its own transaction, so the job exists exactly when the change
-that caused it was committed. Workers (portal/worker.py) claim due jobs and run the handler
+that caused it was committed. Workers (portal/jobs/worker.py) claim due jobs and run the handler
 registered for the kind with `@handler("kind")`.
 
 Guarantees, and what handlers must do for them to hold:
@@ -55,9 +55,9 @@ HANDLER_MODULES: tuple[str, ...] = (
     "portal.workflows.erasure_run",
     "portal.exports.jobs",
     "portal.workflows.reminders",
-    "portal.withdrawal",
-    "portal.registers",
-    "portal.washing",
+    "portal.marketing.withdrawal",
+    "portal.marketing.registers",
+    "portal.marketing.washing",
 )
 
 

@@ -9,8 +9,8 @@ issue renders it with. The e-mail links the request's page, where the owner down
 
 Texts are English source strings in ``_()`` (translated through portal/translations); the plan's
 own texts (table names, hold names, law citations) are already in every language. Dates use
-``portal.retention.format_day``, the same as the "my data" page. Rendering sets the language in a
-copied context, so the caller's language is untouched.
+``portal.datamap.retention.format_day``, the same as the "my data" page. Rendering sets the
+language in a copied context, so the caller's language is untouched.
 
 WeasyPrint gets no base URL and a fetcher that allows ``data:`` URLs only: a letter never reads a
 file or the network (fonts come from fontconfig: DejaVu Sans, from Debian's fonts-dejavu-core).
@@ -31,11 +31,11 @@ from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.datamap.model import Controller
+from portal.datamap.retention import format_day
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
+from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
-from portal.outbox import OutboxMessage, queue_message
-from portal.retention import format_day
 from portal.templating import TEMPLATES_DIR
 from portal.workflows.erasure import ErasurePlan, Reason, Step, describe_plan
 from portal.workflows.records import PlanStatus, StoredPlan

@@ -9,14 +9,15 @@ from typing import Any
 from babel.numbers import format_decimal
 from sqlalchemy.engine import Engine
 
-from portal import i18n, registers
+from portal import i18n
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.i18n import ngettext
-from portal.registers import ImportResult
+from portal.marketing import registers
+from portal.marketing.registers import ImportResult
 from portal.views.common import day
-from portal.wash_page import source_name
+from portal.views.washing import source_name
 
 # The country a register's numbers belong to when written without a country code: NIX-Telefon
 # is Swedish even where the portal's PHONE_REGION is Norway.

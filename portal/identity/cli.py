@@ -8,9 +8,10 @@ import sys
 from sqlmodel import select
 
 from portal.db import make_engine, session_scope, utcnow
-from portal.identifiers import IdentifierRefused, link_identifier, unlink_identifier
+from portal.identity.identifiers import IdentifierRefused, link_identifier, unlink_identifier
+from portal.identity.national_id import InvalidNationalId, parse_national_id
 from portal.models import Subject
-from portal.national_id import InvalidNationalId, parse_national_id
+from portal.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,9 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from portal.cli import _settings
-
-    settings = _settings()
+    settings = Settings.for_command()
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as db:

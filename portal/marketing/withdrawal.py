@@ -18,11 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal import audit
-from portal.consent import ConsentEvent, TopicKind
 from portal.datamap.collect import reflected_table
 from portal.datamap.identity import chunks, resolve
 from portal.datamap.model import ConsentTarget, DataMap
-from portal.jobs import JobContext, handler
+from portal.jobs.queue import JobContext, handler
+from portal.marketing.consent import ConsentEvent, TopicKind
 from portal.models import Subject
 
 NOW = "$now"
@@ -90,7 +90,7 @@ def _apply(
 
 @handler("consent.withdrawal")
 def withdrawal_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
-    from portal.identifiers import proven_identifiers
+    from portal.identity.identifiers import proven_identifiers
     from portal.workflows.erasure_run import runtime
 
     item = db.get(ConsentEvent, int(payload["event_id"]))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.api_check import CHANNELS, MAX_NUMBERS
-from portal.block_list import Reason
+from portal.marketing.api_check import CHANNELS, MAX_NUMBERS
+from portal.marketing.block_list import Reason
 
 
 def openapi_document(base_url: str) -> dict[str, Any]:

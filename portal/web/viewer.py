@@ -9,9 +9,9 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from portal.identity.staff import roles_of
 from portal.models import StaffMember, Subject, WebSession, display_name
-from portal.sessions import Companion
-from portal.staff import roles_of
+from portal.web.sessions import Companion
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from portal import audit, block_list, i18n, washing
-from portal.block_list import Kind
-from portal.consent import consent_purposes
-from portal.consent_page import CHANNELS
+from portal import audit, i18n
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.registers import KNOWN_REGISTERS
+from portal.marketing import block_list, washing
+from portal.marketing.block_list import Kind
+from portal.marketing.consent import consent_purposes
+from portal.marketing.registers import KNOWN_REGISTERS
+from portal.marketing.washing import Options, Wash, WashStatus
 from portal.views.common import day
-from portal.washing import Options, Wash, WashStatus
+from portal.views.consent import CHANNELS
 
 KINDS = {
     "phone": _l("Phone number"),

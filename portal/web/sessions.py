@@ -153,7 +153,7 @@ class SessionState:
 
 @dataclass(frozen=True)
 class Companion:
-    """What a store reads in the same statement as the record (the viewer: portal/viewer.py).
+    """What a store reads in the same statement as the record (the viewer: portal/web/viewer.py).
     Every request needs both, so one statement, not a transaction of two.
 
     `extend` adds outer joins and columns to the record's SELECT; `make` turns a row of it into

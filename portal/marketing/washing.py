@@ -31,11 +31,11 @@ from sqlalchemy import JSON, Column, String, Text, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from portal import audit
-from portal.block_list import Channel, Kind, Match, Reason, lookup, normalise
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.jobs import JobContext, enqueue, handler
+from portal.jobs.queue import JobContext, enqueue, handler
+from portal.marketing.block_list import Channel, Kind, Match, Reason, lookup, normalise
 
 BATCH = 5000  # rows per lookup round
 SAMPLE = 64 * 1024  # bytes read to detect encoding, delimiter and header

@@ -35,11 +35,11 @@ from sqlalchemy import (
 from sqlmodel import Field, Session, SQLModel
 
 from portal import audit
-from portal.consent import Choices
 from portal.db import utcnow
 from portal.i18n import gettext as _
-from portal.national_id import InvalidNationalId, parse_national_id
-from portal.phone_numbers import normalise_phone
+from portal.identity.national_id import InvalidNationalId, parse_national_id
+from portal.identity.phone_numbers import normalise_phone
+from portal.marketing.consent import Choices
 
 CHUNK = 2000  # values per lookup query: far below SQLite's and PostgreSQL's parameter limits
 INSERT_CHUNK = 10_000

@@ -1,4 +1,4 @@
-"""The worker: claims due jobs and runs their handlers (see portal/jobs.py for the guarantees).
+"""The worker: claims due jobs and runs their handlers (portal/jobs/queue.py has the guarantees).
 
 `portal worker` runs one in its own process; on PostgreSQL run as many as you like. In
 development the web server runs one in a thread (`start_in_thread`); on SQLite run only one.
@@ -26,11 +26,11 @@ from types import FrameType
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from portal import jobs
 from portal.db import utcnow
-from portal.jobs import Handler, Job, JobContext, Periodic
+from portal.jobs import queue as jobs
+from portal.jobs.queue import Handler, Job, JobContext, Periodic
 
-logger = logging.getLogger("portal.worker")
+logger = logging.getLogger("portal.jobs.worker")
 
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_POLL_INTERVAL = 1.0

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from portal import block_list
-from portal.block_list import Channel, Kind
 from portal.db import session_scope
+from portal.marketing import block_list
+from portal.marketing.block_list import Channel, Kind
 
 MAX_NUMBERS = 1000
 CHANNELS = tuple(str(c) for c in Channel if c != Channel.all)

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from portal.auth import SignInError
+from portal.identity.auth import SignInError
+from portal.identity.national_id import InvalidNationalId, parse_national_id
 from portal.models import Subject
-from portal.national_id import InvalidNationalId, parse_national_id
 
 
 def subject_for_sign_in(

@@ -27,8 +27,8 @@ from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Field, Session, SQLModel, select
 
 from portal.datamap.model import DataMap, Period, Purpose, Text
+from portal.datamap.retention import add_period
 from portal.db import utcnow
-from portal.retention import add_period
 
 
 class TopicKind(StrEnum):

@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 
 from portal.db import make_engine, session_scope, utcnow
-from portal.registers import RegisterError, import_register
+from portal.marketing.registers import RegisterError, import_register
+from portal.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,9 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from portal.cli import _settings
-
-    settings = _settings()
+    settings = Settings.for_command()
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as db:
