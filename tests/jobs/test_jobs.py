@@ -15,7 +15,7 @@ from portal.db import session_scope
 from portal.jobs import queue as jobs
 from portal.jobs.queue import Job, JobContext, JobStatus, Periodic, enqueue
 from portal.jobs.worker import Worker
-from tests.worker_handlers import job_effect, metadata, record, record_job
+from tests.jobs.worker_handlers import job_effect, metadata, record, record_job
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Job handlers for the worker tests, importable by worker subprocesses.
 
-`portal worker --handlers tests.worker_handlers` registers them. They write to `job_effect`, a
+`portal worker --handlers tests.jobs.worker_handlers` registers them. They write to `job_effect`, a
 table outside the portal's metadata (so the migration test never sees it) that the tests create
 and drop around themselves.
 """

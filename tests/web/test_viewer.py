@@ -12,7 +12,7 @@ from portal.db import session_scope, utcnow
 from portal.models import StaffRoleName, WebSession
 from portal.web.sessions import SessionData, SessionState, SessionStore, _hash
 from portal.web.viewer import Viewer, ViewerMiddleware, viewer_of_record
-from tests.test_web import add_staff, add_subject
+from tests.web.test_web import add_staff, add_subject
 
 
 def statements(engine: Engine, run) -> tuple[object, list[str]]:

@@ -18,7 +18,7 @@ from portal.models import Subject
 from portal.web.session_memory import SessionMemory
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support import csrf_token_from, signed_in_client
-from tests.test_my_data import sign_in_as
+from tests.views.test_my_data import sign_in_as
 
 
 class Clock:

@@ -52,7 +52,7 @@ from tests.conftest import TEST_SECRET
 from tests.erasure_support import PEOPLE, TODAY
 from tests.support import postgres_database
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-pseudonym-key-0123456789abcdef"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

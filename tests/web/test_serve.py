@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from tests.conftest import TEST_SECRET
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -20,9 +20,9 @@ from portal.db import session_scope, utcnow
 from portal.jobs.queue import SCHEDULE, Job, JobStatus, enqueue, load_handler_modules
 from portal.jobs.worker import start_in_thread
 from tests.conftest import TEST_SECRET
-from tests.worker_handlers import job_effect, metadata, record_job
+from tests.jobs.worker_handlers import job_effect, metadata, record_job
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ class WorkerProcess:
             "PORTAL_VAR_DIR": str(log.parent),
         }
         command = [sys.executable, "-m", "portal.cli", "worker"]
-        command += ["--handlers", "tests.worker_handlers", "--poll", "0.05", *args]
+        command += ["--handlers", "tests.jobs.worker_handlers", "--poll", "0.05", *args]
         self.log = log
         with log.open("w") as out:
             self.process = subprocess.Popen(

@@ -30,7 +30,7 @@ from portal.workflows.requests import (
 )
 from tests.conftest import TEST_SECRET
 from tests.support import Clock, signed_in_client
-from tests.test_request_pages import (
+from tests.workflows.test_request_pages import (
     add_person,
     completed_erasure,
     file_by_hand,

@@ -33,7 +33,7 @@ from portal.workflows.requests import (
     TransitionRefused,
     file_request,
 )
-from tests.test_erasure_run import (  # noqa: F401 - fixtures
+from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     NOW,
     datamap,
     demo,
@@ -48,7 +48,7 @@ from tests.test_erasure_run import (  # noqa: F401 - fixtures
     stored_plan,
     subject_id,
 )
-from tests.test_erasure_run import Runtime as RuntimeType
+from tests.workflows.test_erasure_run import Runtime as RuntimeType
 
 
 def jobs_of(engine: Engine, kind: str) -> list[Job]:

@@ -1,0 +1,1 @@
+"""Tests of portal.datamap: the data map."""

@@ -1,0 +1,1 @@
+"""Tests of portal.demo: the demo company."""

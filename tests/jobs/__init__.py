@@ -1,0 +1,1 @@
+"""Tests of portal.jobs: the job queue, the worker and the outbox."""

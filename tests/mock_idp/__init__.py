@@ -1,0 +1,1 @@
+"""Tests of portal.mock_idp: the mock BankID provider."""

@@ -1,0 +1,1 @@
+"""Tests of portal.web: the web platform."""

@@ -1,0 +1,1 @@
+"""Tests of portal.workflows: requests, erasure and letters."""
