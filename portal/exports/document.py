@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from portal.datamap import DataMap, FieldSpec, TableSpec, Text
+from portal.datamap.wording import describe_period, describe_retention, field_label
 from portal.exports.models import ExportScope
-from portal.views.my_data import describe_period, describe_retention, field_label
 
 FORMAT = "innsyn-export/1"
 SCHEMA_FILE = Path(__file__).with_name("export-v1.schema.json")

@@ -24,10 +24,7 @@ from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
 from portal.datamap.paging import newest_first_key
 from portal.datamap.retention import format_day, kept_text
-from portal.exports.document import exported_fields
-from portal.exports.models import ExportScope
-from portal.templating import TEMPLATES_DIR
-from portal.views.my_data import (
+from portal.datamap.wording import (
     IDENTIFIER_LABELS,
     CategorySection,
     category_facts,
@@ -35,6 +32,9 @@ from portal.views.my_data import (
     field_label,
     format_value,
 )
+from portal.exports.document import exported_fields
+from portal.exports.models import ExportScope
+from portal.templating import TEMPLATES_DIR
 from portal.workflows.letters import (
     PDF_ENV,
     in_language,

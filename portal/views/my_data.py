@@ -13,21 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from functools import cache, lru_cache
-from typing import Any, Generic, TypeVar
+from datetime import date
+from typing import Any
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
-
-from portal import i18n
-from portal.datamap import Collection, DataMap, Period, Resolution, Row
+from portal.datamap import Collection, DataMap, Resolution, Row
 from portal.datamap.collect import may_hold_more
-from portal.datamap.model import FieldSpec, Processor, TableSpec
 from portal.datamap.paging import Section, sections, with_relatives
 from portal.datamap.retention import kept_text
+from portal.datamap.wording import (
+    IDENTIFIER_LABELS,
+    CategorySection,
+    category_facts,
+    describe_retention,
+    field_label,
+    format_value,
+    unique,
+)
 from portal.identity.national_id import mask_national_id, parse_national_id
 
 PAGE_SIZE = 25
@@ -65,54 +66,10 @@ class TableSection:
 
 
 @dataclass(frozen=True)
-class Recipient:
-    name: str
-    role: str
-    country: str
-    description: str
-    # Outside the EEA, the safeguard for the transfer (art. 15(2), art. 46).
-    safeguard: str | None
-
-
-@dataclass(frozen=True)
-class Purpose:
-    name: str
-    description: str | None
-    legal_basis: str  # the article and its name, e.g. "Art. 6(1)(b) – contract"
-
-
-TableT = TypeVar("TableT")
-
-
-@dataclass(frozen=True)
-class CategorySection(Generic[TableT]):
-    """A category's section: on /me its tables are TableSections, in the PDF report
-    ReportTables (portal/exports/report.py)."""
-
-    key: str
-    name: str
-    description: str | None
-    special: str | None
-    count: int
-    purposes: tuple[Purpose, ...]
-    origins: tuple[str, ...]
-    recipients: tuple[Recipient, ...]
-    tables: tuple[TableT, ...]
-
-
-@dataclass(frozen=True)
 class Identifier:
     kind: str
     label: str
     value: str
-
-
-IDENTIFIER_LABELS = {
-    "national_id": i18n.lazy_gettext("National identity number"),
-    "customer_number": i18n.lazy_gettext("Customer number"),
-    "email": i18n.lazy_gettext("E-mail address"),
-    "phone": i18n.lazy_gettext("Phone number"),
-}
 
 
 @dataclass(frozen=True)
@@ -273,145 +230,6 @@ class _View:
         return self._kept[cache_key]
 
 
-def field_label(name: str, spec: FieldSpec, language: str) -> str:
-    if spec.label is not None:
-        return spec.label.get(language)
-    return name.replace("_", " ").capitalize()
-
-
-def format_value(value: Any, language: str) -> str:
-    if value is None or value == "":
-        return "–"
-    if isinstance(value, bool):
-        return i18n.gettext("Yes") if value else i18n.gettext("No")
-    if isinstance(value, date | Decimal | float):
-        return _localised(value, language)
-    return str(value)
-
-
-@lru_cache(maxsize=8192, typed=True)
-def _localised(value: date | Decimal | float, language: str) -> str:
-    # Babel's formatting is a good part of the page's time, and a person's dates and amounts
-    # repeat (the order date on every line): formatted once per value and language.
-    locale = _locale(language)
-    if isinstance(value, datetime):
-        return format_datetime(value, "medium", locale=locale)
-    if isinstance(value, date):
-        return format_date(value, "long", locale=locale)
-    return format_decimal(value, locale=locale)
-
-
-@cache
-def _locale(language: str) -> Locale:
-    return Locale.parse(i18n.babel_locale(language))
-
-
-def describe_retention(datamap: DataMap, spec: TableSpec, language: str) -> tuple[str, ...]:
-    """How long the table's rows are kept, rule by rule, in words (art. 15(1)(d))."""
-    lines = []
-    for ref in spec.retention:
-        rule = datamap.retention_rules[ref.rule]
-        if rule.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
-            continue
-        lines.append(
-            i18n.gettext(
-                "%(rule)s: at most %(period)s (%(citation)s).",
-                rule=rule.name.get(language),
-                period=describe_period(rule.period, rule.counts_from),
-                citation=rule.citation.get(language),
-            )
-        )
-    for ref in spec.holds:
-        hold = datamap.holds[ref.hold]
-        if hold.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
-            continue
-        lines.append(
-            i18n.gettext(
-                "Kept longer when needed: %(hold)s (%(citation)s).",
-                hold=hold.name.get(language),
-                citation=hold.citation.get(language),
-            )
-        )
-    return tuple(lines)
-
-
-def describe_period(period: str, counts_from: str) -> str:
-    parsed = Period.parse(period)
-    parts = []
-    if parsed.years:
-        parts.append(i18n.ngettext("%(num)d year", "%(num)d years", parsed.years))
-    if parsed.months:
-        parts.append(i18n.ngettext("%(num)d month", "%(num)d months", parsed.months))
-    if parsed.days:
-        parts.append(i18n.ngettext("%(num)d day", "%(num)d days", parsed.days))
-    if not parts:
-        return i18n.gettext("until it is no longer needed")
-    length = " ".join(parts)
-    if counts_from == "end_of_fiscal_year":
-        return i18n.gettext("%(length)s after the end of the fiscal year", length=length)
-    if counts_from == "end_of_calendar_year_of_fiscal_year_end":
-        return i18n.gettext(
-            "%(length)s after the end of the calendar year in which the fiscal year ended",
-            length=length,
-        )
-    return length
-
-
-def category_facts(
-    datamap: DataMap, key: str, specs: list[FieldSpec], language: str
-) -> dict[str, Any]:
-    """What a category's section says besides its tables and count (art. 15(1)(a)–(c), (g)):
-    its name and description, and the purposes, sources and recipients of the fields shown.
-    The "my data" page and the PDF report both say it."""
-    category = datamap.categories[key]
-    return {
-        "key": key,
-        "name": category.name.get(language),
-        "description": category.description.get(language) if category.description else None,
-        "special": category.special,
-        "purposes": _purposes(datamap, specs, language),
-        "origins": _unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
-        "recipients": _recipients(datamap, specs, language),
-    }
-
-
-def _purposes(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Purpose, ...]:
-    pairs = _unique((purpose, spec.legal_basis) for spec in specs for purpose in spec.purposes)
-    result = []
-    for key, basis_key in pairs:
-        purpose = datamap.purposes[key]
-        basis = datamap.legal_bases[basis_key]
-        result.append(
-            Purpose(
-                name=purpose.name.get(language),
-                description=purpose.description.get(language) if purpose.description else None,
-                legal_basis=i18n.gettext(
-                    "GDPR art. %(article)s – %(name)s",
-                    article=basis.article,
-                    name=basis.name.get(language),
-                ),
-            )
-        )
-    return tuple(result)
-
-
-def _recipients(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Recipient, ...]:
-    keys = _unique(key for spec in specs for key in spec.recipients)
-    return tuple(_recipient(datamap.processors[key], language) for key in keys)
-
-
-def _recipient(processor: Processor, language: str) -> Recipient:
-    return Recipient(
-        name=processor.name,
-        role=processor.role,
-        country=processor.country,
-        description=processor.description.get(language),
-        safeguard=processor.transfer_safeguard.get(language)
-        if processor.transfer_safeguard
-        else None,
-    )
-
-
 def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier, ...]:
     result = []
     for kind, values in identifiers.items():
@@ -425,7 +243,7 @@ def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier
 def _automated_decisions(
     datamap: DataMap, grouped: dict[str, list[Section]], language: str
 ) -> tuple[AutomatedDecision, ...]:
-    used = _unique(
+    used = unique(
         purpose
         for tables in grouped.values()
         for section in tables
@@ -440,7 +258,3 @@ def _automated_decisions(
         for key in used
         if datamap.purposes[key].automated_decision is not None
     )
-
-
-def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(dict.fromkeys(items))
