@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import phonenumbers
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from portal.audit import AuditActor, record
+from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.models import Assurance, IdentifierKind, StaffMember, Subject, SubjectIdentifier
 
@@ -106,6 +108,16 @@ def proven_identifiers(db: Session, subject_id: int) -> dict[str, list[str]]:
     for row in rows:
         proven.setdefault(str(row.kind), []).append(row.value)
     return proven
+
+
+def person_keys(engine: Engine, subject_id: int) -> tuple[str, str, dict[str, list[str]]]:
+    """What finding a person's rows starts from: national ID, its country, proven identifiers.
+    A unit of work of its own, so that the company's databases are read holding no session."""
+    with session_scope(engine) as db:
+        subject = db.get(Subject, subject_id)
+        if subject is None:
+            raise LookupError(f"no subject {subject_id}")
+        return subject.national_id, subject.country, proven_identifiers(db, subject_id)
 
 
 def _validated(

@@ -20,11 +20,10 @@ from portal.datamap.collect import stream
 from portal.datamap.identity import Resolution, resolve
 from portal.datamap.model import DataMap
 from portal.db import session_scope
-from portal.identity.identifiers import proven_identifiers
+from portal.identity.identifiers import person_keys
 from portal.jobs.queue import enqueue
 from portal.marketing import block_list, consent
 from portal.marketing.consent import Actor, Choices, ConsentEvent, TopicKind, Via
-from portal.models import Subject
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,6 @@ class Change:
     actor: Actor
     actor_id: int | None = None
     text_version: str | None = None
-
-
-def _person(engine: Engine, subject_id: int) -> tuple[str, str, dict[str, list[str]]]:
-    with session_scope(engine) as db:
-        subject = db.get(Subject, subject_id)
-        if subject is None:
-            raise LookupError(f"no subject {subject_id}")
-        return subject.national_id, subject.country, proven_identifiers(db, subject_id)
 
 
 def _record_rows(
@@ -95,7 +86,7 @@ def load(
     now: datetime,
 ) -> PersonChoices:
     """The person's choices now; the company's consent records are imported on the way."""
-    national_id, country, proven = _person(engine, subject_id)
+    national_id, country, proven = person_keys(engine, subject_id)
     resolution = resolve(datamap, sources, national_id, proven=proven)
     rows = _record_rows(datamap, sources, resolution)
     with session_scope(engine) as db:
@@ -118,7 +109,7 @@ def change(
     Raises ``ConsentRefused`` for a topic the map does not know; then nothing changes.
     """
     consent.check_topic(datamap, item.kind, item.topic)
-    national_id, country, proven = _person(engine, subject_id)
+    national_id, country, proven = person_keys(engine, subject_id)
     resolution = resolve(datamap, sources, national_id, proven=proven)
     with session_scope(engine) as db:
         recorded = consent.record_choice(

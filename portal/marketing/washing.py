@@ -617,6 +617,27 @@ def may_see(wash: Wash, staff_id: int, roles: tuple[str, ...]) -> bool:
     return wash.staff_id == staff_id or wash.role in roles
 
 
+def open_result(
+    db: Session, wash_id: str, *, staff_id: int, roles: tuple[str, ...], now: datetime
+) -> Wash | None:
+    """A finished wash whose washed file staff may download, with the download audit-logged;
+    None when it is not theirs to see, not done, or its file is gone."""
+    wash = db.get(Wash, wash_id)
+    if wash is None or not may_see(wash, staff_id, roles):
+        return None
+    if wash.status != WashStatus.done or not wash.result_path.is_file():
+        return None
+    audit.record(
+        db,
+        actor=audit.AuditActor.staff,
+        actor_id=staff_id,
+        action="wash.download",
+        details={"wash_id": wash.id},
+        now=now,
+    )
+    return wash
+
+
 def recent(db: Session, roles: tuple[str, ...], staff_id: int, limit: int = 20) -> list[Wash]:
     statement = (
         select(Wash)

@@ -9,22 +9,20 @@ so the CSRF check does not apply under /api/.
 from __future__ import annotations
 
 import json
-from functools import partial
-from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.identity.auth import staff_required
 from portal.marketing import api_tokens
 from portal.marketing.api_check import CheckRefused, check_batch
 from portal.marketing.api_tokens import TokenRefused
 from portal.marketing.openapi import openapi_document
-from portal.views.common import day, flash, render
+from portal.views.api_tokens import tokens_page
+from portal.views.common import flash, render
+from portal.web.handlers import in_db, in_thread
 
 ADMIN = "admin"
 MAX_BODY = 1024 * 1024
@@ -42,21 +40,15 @@ async def check(request: Request) -> Response:
     state = request.app.state
     now = state.now()
     header = request.headers.get("authorization")
-
-    def authorised() -> bool:
-        with session_scope(state.engine) as db:
-            return api_tokens.authenticate(db, header, now) is not None
-
-    if not await anyio.to_thread.run_sync(authorised):
+    if await in_db(request, api_tokens.authenticate, header, now) is None:
         return _unauthorised()
     body = await request.body()
     try:
         if len(body) > MAX_BODY:
             raise CheckRefused("the body is larger than 1 MB")
         payload = json.loads(body or b"null")
-        answer = await anyio.to_thread.run_sync(
-            partial(check_batch, state.engine, payload, region=state.settings.phone_region, now=now)
-        )
+        region = state.settings.phone_region
+        answer = await in_thread(check_batch, state.engine, payload, region=region, now=now)
     except (ValueError, CheckRefused) as exc:
         message = str(exc) if isinstance(exc, CheckRefused) else "the body is not valid JSON"
         return JSONResponse({"error": "bad_request", "message": message}, status_code=400)
@@ -70,72 +62,51 @@ async def openapi(request: Request) -> Response:
 # --- the administrator's page --------------------------------------------------------------------
 
 
-def _tokens_page(
-    engine: Any, created: tuple[str, str] | None = None, error: str | None = None
-) -> dict[str, Any]:
-    from portal import i18n
-
-    language = i18n.current_language()
-    with session_scope(engine) as db:
-        rows = [
-            {
-                "id": token.id,
-                "name": token.name,
-                "hint": token.hint,
-                "created": day(token.created_at, language),
-                "last_used": day(token.last_used_at, language) if token.last_used_at else "–",
-                "revoked": day(token.revoked_at, language) if token.revoked_at else None,
-            }
-            for token in api_tokens.all_tokens(db)
-        ]
-    return {"tokens": rows, "created": created, "error": error}
+async def _tokens_response(
+    request: Request,
+    status: int = 200,
+    *,
+    created: tuple[str, str] | None = None,
+    error: str | None = None,
+) -> Response:
+    page = await in_db(request, tokens_page, created, error)
+    return render(request, "staff/api_tokens.html", page, status)
 
 
 @staff_required(ADMIN)
 async def tokens(request: Request) -> Response:
-    page = await anyio.to_thread.run_sync(_tokens_page, request.app.state.engine)
-    return render(request, "staff/api_tokens.html", page)
+    return await _tokens_response(request)
 
 
 @staff_required(ADMIN)
 async def create_token(request: Request) -> Response:
     """The new secret is shown on this response only; it is never stored or put in a flash."""
-    state = request.app.state
     form = await request.form()
-    staff_id = request.scope["viewer"].id
-
-    def create() -> tuple[str, str]:
-        with session_scope(state.engine) as db:
-            token, secret = api_tokens.create_token(
-                db, name=str(form.get("name", "")), staff_id=staff_id, now=state.now()
-            )
-            return token.name, secret
-
     try:
-        created = await anyio.to_thread.run_sync(create)
+        token, secret = await in_db(
+            request,
+            api_tokens.create_token,
+            name=str(form.get("name", "")),
+            staff_id=request.scope["viewer"].id,
+            now=request.app.state.now(),
+        )
     except TokenRefused as exc:
-        page = await anyio.to_thread.run_sync(partial(_tokens_page, state.engine, error=str(exc)))
-        return render(request, "staff/api_tokens.html", page, 400)
-    page = await anyio.to_thread.run_sync(partial(_tokens_page, state.engine, created))
-    return render(request, "staff/api_tokens.html", page)
+        return await _tokens_response(request, 400, error=str(exc))
+    return await _tokens_response(request, created=(token.name, secret))
 
 
 @staff_required(ADMIN)
 async def revoke_token(request: Request) -> Response:
-    state = request.app.state
-    staff_id = request.scope["viewer"].id
-
-    def revoke() -> None:
-        with session_scope(state.engine) as db:
-            api_tokens.revoke_token(
-                db, request.path_params["id"], staff_id=staff_id, now=state.now()
-            )
-
     try:
-        await anyio.to_thread.run_sync(revoke)
+        await in_db(
+            request,
+            api_tokens.revoke_token,
+            request.path_params["id"],
+            staff_id=request.scope["viewer"].id,
+            now=request.app.state.now(),
+        )
     except TokenRefused as exc:
-        page = await anyio.to_thread.run_sync(partial(_tokens_page, state.engine, error=str(exc)))
-        return render(request, "staff/api_tokens.html", page, 400)
+        return await _tokens_response(request, 400, error=str(exc))
     flash(request, _("The token is revoked: it no longer works."))
     return RedirectResponse("/staff/api-tokens", status_code=303)
 

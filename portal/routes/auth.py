@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.db import session_scope
 from portal.identity.auth import SignInError, safe_next
 from portal.identity.sign_in import account_for
+from portal.web.handlers import in_db
 
 logger = logging.getLogger("portal.identity.auth")
 
@@ -32,7 +31,7 @@ async def callback(request: Request) -> Response:
     next_url = safe_next(state.data.get("next"))
     try:
         identity = await app.relying_party.complete(request)
-        account = await anyio.to_thread.run_sync(_account, request, identity)
+        account = await in_db(request, account_for, identity, app.settings, app.now())
     except SignInError as exc:
         return sign_in_failed(request, exc)
     state.sign_in(
@@ -45,12 +44,6 @@ async def callback(request: Request) -> Response:
     if account.staff_id is not None and next_url == "/me":
         next_url = "/staff"
     return RedirectResponse(next_url, status_code=303)
-
-
-def _account(request: Request, identity):
-    app = request.app.state
-    with session_scope(app.engine) as db:
-        return account_for(db, identity, app.settings, app.now())
 
 
 def sign_in_failed(request: Request, exc: SignInError) -> Response:

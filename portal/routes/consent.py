@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.identity.auth import person_required
 from portal.marketing import preferences
-from portal.marketing.consent import Actor, ConsentRefused, TopicKind, Via
+from portal.marketing.consent import ConsentRefused
 from portal.views.common import flash, render
-from portal.views.consent import build_page, done_message
+from portal.views.consent import build_page, change_from_form, done_message
+from portal.web.handlers import in_thread
 
 
-def _load(request: Request) -> preferences.PersonChoices:
+@person_required
+async def page(request: Request) -> Response:
     state = request.app.state
-    return preferences.load(
+    current = await in_thread(
+        preferences.load,
         state.engine,
         state.datamap,
         state.sources,
@@ -26,12 +26,7 @@ def _load(request: Request) -> preferences.PersonChoices:
         region=state.settings.phone_region,
         now=state.now(),
     )
-
-
-@person_required
-async def page(request: Request) -> Response:
-    current = await anyio.to_thread.run_sync(_load, request)
-    return render(request, "consent/home.html", build_page(request.app.state.datamap, current))
+    return render(request, "consent/home.html", build_page(state.datamap, current))
 
 
 @person_required
@@ -41,26 +36,16 @@ async def change(request: Request) -> Response:
     state = request.app.state
     viewer_id = request.scope["viewer"].id
     try:
-        item = preferences.Change(
-            kind=TopicKind(str(form.get("kind", ""))),
-            topic=str(form.get("topic", "")),
-            active=form.get("active") == "1",
-            via=Via.portal,
-            actor=Actor.person,
-            actor_id=viewer_id,
-            text_version=str(form.get("text_version", ""))[:40] or None,
-        )
-        await anyio.to_thread.run_sync(
-            partial(
-                preferences.change,
-                state.engine,
-                state.datamap,
-                state.sources,
-                viewer_id,
-                item,
-                region=state.settings.phone_region,
-                now=state.now(),
-            )
+        item = change_from_form(form, viewer_id)
+        await in_thread(
+            preferences.change,
+            state.engine,
+            state.datamap,
+            state.sources,
+            viewer_id,
+            item,
+            region=state.settings.phone_region,
+            now=state.now(),
         )
     except (ValueError, ConsentRefused):
         return state.render_error(request, 400)

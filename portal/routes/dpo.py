@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import anyio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import i18n
 from portal.identity.auth import staff_required
 from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs
-from portal.views.common import Done, flash, pdf_response, render
+from portal.views.common import pdf_response, redirect, render, respond
+from portal.web.handlers import in_thread
 
 
 @staff_required("dpo")
 async def queue(request: Request) -> Response:
     state = request.app.state
-    page = await anyio.to_thread.run_sync(
+    page = await in_thread(
         dpo_queue.load_queue,
         state.engine,
         request.query_params.get("status"),
@@ -31,7 +29,7 @@ async def queue(request: Request) -> Response:
 @staff_required("dpo")
 async def case(request: Request) -> Response:
     state = request.app.state
-    page = await anyio.to_thread.run_sync(
+    page = await in_thread(
         dpo_case.load_case,
         state.engine,
         request.path_params["id"],
@@ -48,7 +46,7 @@ async def case(request: Request) -> Response:
 async def outcome_letter(request: Request) -> Response:
     """A completed erasure's outcome letter, in the person's language; audit-logged."""
     state = request.app.state
-    facts = await anyio.to_thread.run_sync(
+    facts = await in_thread(
         dpo_case.load_case_letter,
         state.engine,
         request.path_params["id"],
@@ -57,7 +55,7 @@ async def outcome_letter(request: Request) -> Response:
     )
     if facts is None:
         return state.render_error(request, 404)
-    pdf = await anyio.to_thread.run_sync(facts.render, state.datamap.controller, facts.language)
+    pdf = await in_thread(facts.render, state.datamap.controller, facts.language)
     return pdf_response(pdf, facts.request_id)
 
 
@@ -66,44 +64,37 @@ async def act(request: Request) -> Response:
     """One of the case page's forms; a refusal shows the page again with the reason."""
     state = request.app.state
     form = dict(await request.form())
-    runtime = dpo_actions.Runtime(state.datamap, state.sources, state.now())
-    result = await anyio.to_thread.run_sync(
-        partial(
-            dpo_actions.act_on_case,
-            state.engine,
-            request.path_params["id"],
-            request.path_params["action"],
-            form,
-            staff_id=request.scope["viewer"].id,
-            language=i18n.current_language(),
-            runtime=runtime,
-        )
+    result = await in_thread(
+        dpo_actions.act_on_case,
+        state.engine,
+        request.path_params["id"],
+        request.path_params["action"],
+        form,
+        staff_id=request.scope["viewer"].id,
+        language=i18n.current_language(),
+        runtime=dpo_actions.Runtime(state.datamap, state.sources, state.now()),
     )
     if result is None:
         return state.render_error(request, 404)
-    if isinstance(result, Done):
-        flash(request, result.message)
-        return RedirectResponse(result.location, status_code=303)
-    return render(request, "dpo/request.html", result.page, result.status)
+    return respond(request, result, "dpo/request.html")
 
 
 @staff_required("dpo")
 async def parked(request: Request) -> Response:
     """Jobs that failed for good (e.g. a source database that refused an erasure)."""
-    jobs = await anyio.to_thread.run_sync(parked_jobs.load_parked_jobs, request.app.state.engine)
+    jobs = await in_thread(parked_jobs.load_parked_jobs, request.app.state.engine)
     return render(request, "dpo/jobs.html", jobs)
 
 
 @staff_required("dpo")
 async def retry(request: Request) -> Response:
     state = request.app.state
-    done = await anyio.to_thread.run_sync(
+    done = await in_thread(
         parked_jobs.retry_job, state.engine, request.path_params["id"], state.now()
     )
     if done is None:
         return state.render_error(request, 404)
-    flash(request, done.message)
-    return RedirectResponse(done.location, status_code=303)
+    return redirect(request, done)
 
 
 routes = [

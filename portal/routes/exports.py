@@ -3,23 +3,20 @@ JSON Schema of the export format."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.db import session_scope
 from portal.exports import links, service
 from portal.exports.document import SCHEMA_FILE, SCHEMA_PATH
-from portal.exports.models import Export, ExportScope
 from portal.identity.auth import is_fresh, person_required, sign_in_redirect
 from portal.views import exports as pages
 from portal.views.common import render
+from portal.web.handlers import in_db, in_thread
 
 
 def _runtime(request: Request) -> service.ExportRuntime:
@@ -31,26 +28,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
     return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _list_page(request: Request, error: str | None = None) -> pages.ExportsPage:
-    state = request.app.state
-    with session_scope(state.engine) as db:
-        return pages.exports_page(
-            db, request.scope["viewer"].id, i18n.current_language(), state.now(), error
-        )
-
-
-def _start(request: Request, form: dict[str, str]) -> Export:
-    state = request.app.state
-    scope = ExportScope.portability if form.get("scope") == "portability" else ExportScope.access
-    return service.ask_for_export(
-        state.engine,
-        subject_id=request.scope["viewer"].id,
-        rt=_runtime(request),
-        now=state.now(),
-        language=i18n.current_language(),
-        scope=scope,
-        request_id=int(form["request"]) if form.get("request", "").isdigit() else None,
-    )
+async def _list_page(request: Request, error: str | None = None) -> pages.ExportsPage:
+    viewer_id, now = request.scope["viewer"].id, request.app.state.now()
+    return await in_db(request, pages.exports_page, viewer_id, i18n.current_language(), now, error)
 
 
 @person_required
@@ -59,35 +39,38 @@ async def list_exports(request: Request) -> Response:
     if request.method == "POST":
         form = {key: str(value) for key, value in (await request.form()).items()}
         try:
-            export = await anyio.to_thread.run_sync(_start, request, form)
+            export = await in_thread(
+                pages.start_export,
+                request.app.state.engine,
+                form,
+                subject_id=request.scope["viewer"].id,
+                rt=_runtime(request),
+                now=request.app.state.now(),
+                language=i18n.current_language(),
+            )
         except service.ExportRefused as refused:
-            page = await anyio.to_thread.run_sync(_list_page, request, str(refused))
+            page = await _list_page(request, str(refused))
             return _render(request, "exports/list.html", {"page": page}, 400)
         return RedirectResponse(f"/me/exports/{export.id}", status_code=303)
-    page = await anyio.to_thread.run_sync(_list_page, request)
-    return _render(request, "exports/list.html", {"page": page})
-
-
-def _export_page(request: Request) -> pages.ExportPage | None:
-    state = request.app.state
-    with session_scope(state.engine) as db:
-        return pages.export_page(
-            db,
-            request.scope["viewer"].id,
-            request.path_params["id"],
-            i18n.current_language(),
-            state.now(),
-            state.settings.secret_key,
-            state.settings.export_link_days,
-        )
+    return _render(request, "exports/list.html", {"page": await _list_page(request)})
 
 
 @person_required
 async def show_export(request: Request) -> Response:
     """One export: its progress while it is made (the htmx fragment polls), then its files."""
-    page = await anyio.to_thread.run_sync(_export_page, request)
+    state = request.app.state
+    page = await in_db(
+        request,
+        pages.export_page,
+        request.scope["viewer"].id,
+        request.path_params["id"],
+        i18n.current_language(),
+        state.now(),
+        state.settings.secret_key,
+        state.settings.export_link_days,
+    )
     if page is None:
-        return request.app.state.render_error(request, 404)
+        return state.render_error(request, 404)
     if request.headers.get("hx-request"):
         return _render(request, "exports/_progress.html", {"page": page})
     return render(request, "exports/detail.html", page)  # with the flash of a filed request
@@ -116,21 +99,15 @@ async def download(request: Request) -> Response:
     if not is_fresh(request):
         return _refused(request, "fresh", 403)
     store = _runtime(request).store
-    path = await anyio.to_thread.run_sync(
-        # A HEAD (a browser or download manager looking first) is answered, not recorded.
-        partial(_open, state.engine, link, viewer.id, store, state.now(), request.method != "HEAD")
+    # A HEAD (a browser or download manager looking first) is answered, not recorded.
+    record = request.method != "HEAD"
+    path = await in_db(
+        request, service.open_download, link, viewer.id, store, state.now(), record=record
     )
     if path is None:
         return _refused(request, "gone", 410)
     filename = f"innsyn-{link.export_id[:8]}-{link.file.filename}"
     return FileResponse(path, media_type=link.file.media_type, filename=filename)
-
-
-def _open(
-    engine: Any, link: links.DownloadLink, subject_id: int, store: Any, now: Any, record: bool
-) -> Any:
-    with session_scope(engine) as db:
-        return service.open_download(db, link, subject_id, store, now, record=record)
 
 
 async def schema(request: Request) -> Response:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -13,11 +11,10 @@ from starlette.routing import Route
 from portal import i18n
 from portal.datamap import Resolution, resolve
 from portal.datamap.paging import read
-from portal.db import session_scope
 from portal.identity.auth import person_required
-from portal.identity.identifiers import proven_identifiers
-from portal.models import Subject
+from portal.identity.identifiers import person_keys
 from portal.views.my_data import RowReader, build_page, table_page
+from portal.web.handlers import in_thread
 
 
 def _holdings(request: Request) -> tuple[Resolution, RowReader]:
@@ -27,10 +24,7 @@ def _holdings(request: Request) -> tuple[Resolution, RowReader]:
     viewer_id = request.scope["viewer"].id
 
     def resolve_now() -> Resolution:
-        with session_scope(state.engine) as db:
-            subject = db.get(Subject, viewer_id)
-            proven = proven_identifiers(db, subject.id)
-            national_id = subject.national_id
+        national_id, _country, proven = person_keys(state.engine, viewer_id)
         return resolve(state.datamap, state.sources, national_id, proven=proven)
 
     resolution = state.memory.get(_session_key(request), viewer_id, "resolution", resolve_now)
@@ -43,11 +37,6 @@ def _holdings(request: Request) -> tuple[Resolution, RowReader]:
 
 def _session_key(request: Request) -> str:
     return request.scope["web_session"].record.id
-
-
-async def _in_thread(build: Callable[[], Any]) -> Any:
-    # anyio runs the function in a copy of this context, so the request's language holds.
-    return await anyio.to_thread.run_sync(build)
 
 
 @person_required
@@ -64,7 +53,7 @@ async def home(request: Request) -> Response:
         resolution, reader = _holdings(request)
         return build_page(state.datamap, resolution, reader, language, today)
 
-    page = await _in_thread(build)
+    page = await in_thread(build)
     response = state.templates.TemplateResponse(request, "me/home.html", {"page": page})
     state.memory.keep(*remembered, response.body)
     return response
@@ -87,7 +76,7 @@ async def table(request: Request) -> Response:
             state.datamap, resolution, reader, category, name, number, language, today
         )
 
-    section = await _in_thread(build)
+    section = await in_thread(build)
     if section is None:
         return state.render_error(request, 404)
     template = "me/_table.html" if request.headers.get("hx-request") else "me/table.html"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import anyio
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
 from portal.identity.auth import safe_next
+from portal.web.handlers import in_thread
 
 
 async def landing(request: Request) -> Response:
@@ -44,15 +45,15 @@ async def choose_language(request: Request) -> Response:
     return response
 
 
+def _ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
 async def healthz(request: Request) -> Response:
     engine = request.app.state.engine
-
-    def ping() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
     try:
-        await anyio.to_thread.run_sync(ping)
+        await in_thread(_ping, engine)
     except Exception:
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})

@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any, TypeVar
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import i18n
-from portal.exports.models import ExportStatus
-from portal.exports.service import export_for_filed_request, runtime_for
-from portal.i18n import gettext as _
 from portal.identity.auth import is_fresh, person_required, sign_in_redirect
 from portal.views import my_requests, request_form
-from portal.views.common import Done, flash, pdf_response, render
+from portal.views.common import pdf_response, render, respond
+from portal.web.handlers import in_thread
 from portal.workflows.requests import RequestType
 
 T = TypeVar("T")
 
 
-def _done(request: Request, done: Done) -> Response:
-    flash(request, done.message)
-    return RedirectResponse(done.location, status_code=303)
-
-
 @person_required
 async def list_requests(request: Request) -> Response:
     state = request.app.state
-    page = await anyio.to_thread.run_sync(
+    page = await in_thread(
         my_requests.load_my_requests,
         state.engine,
         request.scope["viewer"].id,
@@ -50,49 +41,21 @@ async def new_request(request: Request) -> Response:
         # Back to the erasure form afterwards, also when the stale sign-in showed on a POST.
         return sign_in_redirect(request, fresh=True, next_url="/me/requests/new?type=erasure")
     if request.method == "GET":
-        return render(
-            request, "requests/new.html", request_form.new_request_form(form.get("type", ""))
-        )
+        page = request_form.new_request_form(form.get("type", ""))
+        return render(request, "requests/new.html", page)
     state = request.app.state
-    result = await anyio.to_thread.run_sync(
-        partial(
-            request_form.submit_new_request,
-            state.engine,
-            dict(form),
-            subject_id=request.scope["viewer"].id,
-            language=i18n.current_language(),
-            now=state.now(),
-            datamap=state.datamap,
-            sources=state.sources,
-            auto_approve=state.settings.erasure_auto_approve,
-        )
-    )
-    if isinstance(result, Done):
-        return _done(request, await anyio.to_thread.run_sync(_with_export, request, result))
-    return render(request, "requests/new.html", result.page, result.status)
-
-
-def _with_export(request: Request, done: Done) -> Done:
-    """An access or portability request goes on to its export's page, where the copy is made
-    (at once, or with progress); other requests stay on their own page."""
-    state = request.app.state
-    if done.request_id is None:
-        return done
-    export = export_for_filed_request(
+    result = await in_thread(
+        request_form.submit_and_export,
         state.engine,
-        done.request_id,
+        dict(form),
         subject_id=request.scope["viewer"].id,
-        rt=runtime_for(state.settings, state.datamap, state.sources),
-        now=state.now(),
         language=i18n.current_language(),
+        now=state.now(),
+        settings=state.settings,
+        datamap=state.datamap,
+        sources=state.sources,
     )
-    if export is None:
-        return done
-    if export.status == ExportStatus.ready:
-        message = _("We have received your request, and your copy is ready.")
-    else:
-        message = _("We have received your request. Your copy is shown here when it is ready.")
-    return Done(f"/me/exports/{export.id}", message)
+    return respond(request, result, "requests/new.html")
 
 
 @person_required
@@ -111,9 +74,7 @@ async def cancel_request(request: Request) -> Response:
     result = await _mine(request, my_requests.cancel_my_request, lang, now)
     if result is None:
         return state.render_error(request, 404)
-    if isinstance(result, Done):
-        return _done(request, result)
-    return render(request, "requests/detail.html", result.page, result.status)
+    return respond(request, result, "requests/detail.html")
 
 
 @person_required
@@ -126,9 +87,7 @@ async def outcome_letter(request: Request) -> Response:
     facts = await _mine(request, my_requests.load_my_letter)
     if facts is None:
         return state.render_error(request, 404)
-    pdf = await anyio.to_thread.run_sync(
-        facts.render, state.datamap.controller, i18n.current_language()
-    )
+    pdf = await in_thread(facts.render, state.datamap.controller, i18n.current_language())
     return pdf_response(pdf, facts.request_id)
 
 
@@ -136,7 +95,7 @@ async def _mine(request: Request, function: Callable[..., T], *more: Any) -> T:
     """``function(engine, the person's id, the request id in the path, *more)``, in a thread."""
     state = request.app.state
     viewer_id, request_id = request.scope["viewer"].id, request.path_params["id"]
-    return await anyio.to_thread.run_sync(function, state.engine, viewer_id, request_id, *more)
+    return await in_thread(function, state.engine, viewer_id, request_id, *more)
 
 
 routes = [

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from portal.datamap.retention import format_day
 
@@ -67,6 +67,19 @@ def render(request: Request, name: str, page: object, status: int = 200) -> Resp
     context = {"page": page, "flash": take_flash(request)}
     templates = request.app.state.templates
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def redirect(request: Request, done: Done) -> Response:
+    """After a POST that succeeded: the message for the next page, and on to it (303)."""
+    flash(request, done.message)
+    return RedirectResponse(done.location, status_code=303)
+
+
+def respond(request: Request, result: Done | Refused, name: str) -> Response:
+    """A POST's outcome: on to the next page, or template `name` again with the reason."""
+    if isinstance(result, Done):
+        return redirect(request, result)
+    return render(request, name, result.page, result.status)
 
 
 def pdf_response(pdf: bytes, request_id: int) -> Response:

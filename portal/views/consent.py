@@ -3,13 +3,21 @@ objection, and the history, in the page's language."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from portal import i18n
 from portal.datamap.model import DataMap
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.marketing.consent import OBJECTION_TOPIC, RESERVATION_CHANNELS, TopicKind, Via
+from portal.marketing.consent import (
+    OBJECTION_TOPIC,
+    RESERVATION_CHANNELS,
+    Actor,
+    TopicKind,
+    Via,
+)
 from portal.marketing.preferences import Change, PersonChoices
 from portal.views.common import day
 
@@ -137,6 +145,19 @@ def _action(kind: str, active: bool) -> str:
     if kind == TopicKind.reservation:
         return _("reserved") if active else _("reservation lifted")
     return _("objected") if active else _("objection lifted")
+
+
+def change_from_form(form: Mapping[str, Any], subject_id: int) -> Change:
+    """The person's switch as posted on this page; ValueError for a kind that does not exist."""
+    return Change(
+        kind=TopicKind(str(form.get("kind", ""))),
+        topic=str(form.get("topic", "")),
+        active=form.get("active") == "1",
+        via=Via.portal,
+        actor=Actor.person,
+        actor_id=subject_id,
+        text_version=str(form.get("text_version", ""))[:40] or None,
+    )
 
 
 def done_message(datamap: DataMap, item: Change) -> str:

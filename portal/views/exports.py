@@ -9,17 +9,19 @@ Nothing here puts personal data in an address: pages and links name exports by r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from babel.numbers import format_decimal
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.datamap.retention import format_day
 from portal.exports import links
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
-from portal.exports.service import EXPORT_TYPES, USABLE
+from portal.exports.service import EXPORT_TYPES, USABLE, ExportRuntime, ask_for_export
 from portal.i18n import lazy_gettext as _l
 from portal.workflows.requests import DataRequest, RequestStatus
 
@@ -148,6 +150,29 @@ def exports_page(
         exports=tuple(export_view(export, language, now) for export in exports),
         scopes=tuple((str(scope), str(label)) for scope, label in SCOPE_LABELS.items()),
         error=error,
+    )
+
+
+def start_export(
+    engine: Engine,
+    form: Mapping[str, str],
+    *,
+    subject_id: int,
+    rt: ExportRuntime,
+    now: datetime,
+    language: str,
+) -> Export:
+    """The list page's form: an access export unless portability is chosen, for the request
+    it names, if any. ExportRefused changes nothing."""
+    scope = ExportScope.portability if form.get("scope") == "portability" else ExportScope.access
+    return ask_for_export(
+        engine,
+        subject_id=subject_id,
+        rt=rt,
+        now=now,
+        language=language,
+        scope=scope,
+        request_id=int(form["request"]) if form.get("request", "").isdigit() else None,
     )
 
 

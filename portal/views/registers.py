@@ -3,11 +3,14 @@ the file's date), the form, and what an import did, in the page's language."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from babel.numbers import format_decimal
 from sqlalchemy.engine import Engine
+from starlette.datastructures import UploadFile
 
 from portal import i18n
 from portal.db import session_scope
@@ -15,9 +18,11 @@ from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.i18n import ngettext
 from portal.marketing import registers
-from portal.marketing.registers import ImportResult
-from portal.views.common import day
+from portal.marketing.registers import ImportResult, RegisterError
+from portal.views.common import Done, Refused, day
 from portal.views.washing import source_name
+
+IMPORT_PATH = "/staff/block-list/import"
 
 # The country a register's numbers belong to when written without a country code: NIX-Telefon
 # is Swedish even where the portal's PHONE_REGION is Norway.
@@ -67,6 +72,40 @@ def import_page(
     names = sorted({*registers.KNOWN_REGISTERS, *(item.source for item in sources)})
     typed = {"region": phone_region, **(form or {})}
     return ImportPage(rows, names, regions_for(phone_region), form=typed, error=error)
+
+
+def submit_import(
+    engine: Engine, form: Mapping[str, Any], *, phone_region: str, staff_id: int, now: datetime
+) -> Done | Refused:
+    """The import form's POST: the register replaced by the file, or the form again with the
+    reason (and what was typed)."""
+    source = str(form.get("source", "")).strip().lower()
+    typed_date = str(form.get("source_date", "")).strip()
+    region = str(form.get("region", "")) or phone_region
+    file = form.get("file")
+    try:
+        source_date = registers.parse_file_date(typed_date, now.date())
+        if region not in regions_for(phone_region):
+            raise RegisterError("region")
+        if not isinstance(file, UploadFile) or not file.filename:
+            registers.check_source_name(source)  # the name's problem first, if it has one
+            raise RegisterError("no_file")
+        # session_scope rolls back on RegisterError, so a refused file leaves the old entries.
+        with session_scope(engine) as db:
+            result = registers.import_register(
+                db,
+                source,
+                file.file,
+                region=region,
+                source_date=source_date,
+                now=now,
+                staff_id=staff_id,
+                max_bytes=registers.MAX_UPLOAD_BYTES,
+            )
+    except RegisterError as exc:
+        typed = {"source": source, "source_date": typed_date, "region": region}
+        return Refused(import_page(engine, phone_region, typed, exc.message()))
+    return Done(IMPORT_PATH, import_message(result))
 
 
 def regions_for(phone_region: str) -> dict[str, Any]:

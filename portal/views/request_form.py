@@ -12,8 +12,11 @@ from sqlmodel import Session
 
 from portal.datamap import DataMap
 from portal.db import session_scope
+from portal.exports.models import ExportStatus
+from portal.exports.service import export_for_filed_request, runtime_for
 from portal.i18n import gettext as _
 from portal.models import Assurance
+from portal.settings import Settings
 from portal.views.common import Done, Refused
 from portal.views.labels import DETAILS_LABELS, TYPE_LABELS
 from portal.workflows import erasure_service
@@ -157,3 +160,46 @@ def submit_new_request(
         filled.errors["type"] = str(exc)
         return Refused(filled, 409)
     return Done(f"/me/requests/{filed.id}", _("We have received your request."), filed.id)
+
+
+def submit_and_export(
+    engine: Engine,
+    form: Mapping[str, Any],
+    *,
+    subject_id: int,
+    language: str,
+    now: datetime,
+    settings: Settings,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+) -> Done | Refused:
+    """The POST of /me/requests/new: file the request (``submit_new_request``); an access or
+    portability request goes on to its export's page, where the copy is made (at once, or with
+    progress); other requests stay on their own page."""
+    result = submit_new_request(
+        engine,
+        form,
+        subject_id=subject_id,
+        language=language,
+        now=now,
+        datamap=datamap,
+        sources=sources,
+        auto_approve=settings.erasure_auto_approve,
+    )
+    if isinstance(result, Refused) or result.request_id is None:
+        return result
+    export = export_for_filed_request(
+        engine,
+        result.request_id,
+        subject_id=subject_id,
+        rt=runtime_for(settings, datamap, sources),
+        now=now,
+        language=language,
+    )
+    if export is None:
+        return result
+    if export.status == ExportStatus.ready:
+        message = _("We have received your request, and your copy is ready.")
+    else:
+        message = _("We have received your request. Your copy is shown here when it is ready.")
+    return Done(f"/me/exports/{export.id}", message)

@@ -8,17 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.datastructures import UploadFile
 
 from portal import audit, i18n
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.marketing import block_list, washing
-from portal.marketing.block_list import Kind
+from portal.marketing.block_list import BlockEntry, Kind
 from portal.marketing.consent import consent_purposes
 from portal.marketing.registers import KNOWN_REGISTERS
-from portal.marketing.washing import Options, Wash, WashStatus
-from portal.views.common import day
+from portal.marketing.washing import Options, Wash, WashError, WashStatus
+from portal.views.common import Refused, day
 from portal.views.consent import CHANNELS
 
 KINDS = {
@@ -137,6 +139,22 @@ def block_list_page(
     )
 
 
+def add_form_entry(
+    db: Session, form: Mapping[str, Any], *, staff_id: int, region: str, now: datetime
+) -> BlockEntry:
+    """The add form's caller on the block list; BlockRefused says why not (nothing added)."""
+    return block_list.add_staff_entry(
+        db,
+        kind=str(form.get("kind", "")),
+        value=str(form.get("value", "")),
+        channel=str(form.get("channel", "")),
+        note=str(form.get("note", "")),
+        staff_id=staff_id,
+        region=region,
+        now=now,
+    )
+
+
 # --- washing -------------------------------------------------------------------------------------
 
 
@@ -198,6 +216,55 @@ def wash_page(
         upload_error=upload_error,
         errors=options_errors or {},
     )
+
+
+def upload_list(
+    state: Any, file: Any, *, staff_id: int, roles: tuple[str, ...], role: str
+) -> Wash | Refused:
+    """The upload form's POST: the call list stored for washing under ``role``, or the upload
+    page again with the reason."""
+    if not isinstance(file, UploadFile) or not file.filename:
+        error = _("Choose a CSV file to upload.")
+    else:
+        try:
+            with session_scope(state.engine) as db:
+                return washing.store_upload(
+                    db,
+                    file.file,
+                    directory=state.settings.var_dir / "washing",
+                    staff_id=staff_id,
+                    role=role,
+                    region=state.settings.phone_region,
+                    now=state.now(),
+                )
+        except WashError as exc:
+            error = exc.message()
+    return Refused(wash_page(state, None, staff_id=staff_id, roles=roles, upload_error=error))
+
+
+def start_washing(
+    state: Any, wash_id: str, options: Options | None, *, staff_id: int, roles: tuple[str, ...]
+) -> dict[str, str] | None:
+    """The choices form's POST. Problems by field, {} when started (and, for a small file,
+    done), None if not found."""
+    now = state.now()
+    with session_scope(state.engine) as db:
+        wash = db.get(Wash, wash_id)
+        if wash is None or not washing.may_see(wash, staff_id, roles):
+            return None
+        if wash.status != WashStatus.uploaded:
+            return {}
+        if options is None:
+            return {"columns": _("Choose at least one column to wash by.")}
+        purposes = list(consent_purposes(state.datamap))
+        errors = washing.configure(wash, options, purposes=purposes)
+        if errors:
+            return errors
+        inline = washing.start(db, wash, staff_id=staff_id, now=now)
+    if inline:
+        with session_scope(state.engine) as db:
+            washing.run_and_finish(db, db.get(Wash, wash_id), now=now)
+    return {}
 
 
 def parse_options(form: Mapping[str, Any]) -> Options | None:
