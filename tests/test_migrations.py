@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
@@ -26,3 +28,41 @@ def test_migrations_are_at_head(engine: Engine) -> None:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
     assert set(current) == set(script.get_heads())
+
+
+def test_deferred_erasures_that_ran_before_0007_are_recorded(tmp_path) -> None:
+    """Revision 0007 records the deferred erasures already done, so /me does not list their
+    rows as kept (portal/workflows/kept.py)."""
+    from sqlalchemy import create_engine, text
+
+    from portal.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    engine = create_engine(url)
+    with engine.begin() as connection:  # foreign keys are not enforced on this connection
+        connection.execute(
+            text(
+                "INSERT INTO erasure_plan (id, request_id, version, status, datamap_version,"
+                " plan, created_at) VALUES (7, 1, 1, 'executed', 'x', '{}', '2026-11-24')"
+            )
+        )
+        for status, keys in (("done", [3, 4]), ("queued", [5])):
+            connection.execute(
+                text(
+                    "INSERT INTO job (kind, payload, status, run_at, attempts, max_attempts,"
+                    " created_at, finished_at) VALUES ('erasure.deferred', :payload, :status,"
+                    " '2030-01-01 00:00:00', 1, 8, '2026-11-24 12:00:00', '2030-01-01 00:00:05')"
+                ),
+                {"payload": json.dumps({"plan_id": 7, "table": "shop_orders", "keys": keys,
+                                        "then": "erase"}), "status": status},
+            )  # fmt: skip
+    upgrade(url, "0007")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT plan_id, table_name, keys, kept FROM erasure_deferred_done")
+        ).all()
+    engine.dispose()
+    assert [(p, t, json.loads(k), json.loads(c)) for p, t, k, c in rows] == [
+        (7, "shop_orders", [3, 4], [])
+    ]

@@ -21,7 +21,7 @@ from portal.datamap import DataMap, Resolution, collect, resolve, stream
 from portal.datamap.collect import may_hold_more
 from portal.datamap.retention import format_day
 from portal.exports import report
-from portal.exports.csv_zip import CsvTables, write_zip
+from portal.exports.csv_zip import KEPT_CSV, CsvTables, write_kept_csv, write_zip
 from portal.exports.document import (
     Header,
     JsonWriter,
@@ -32,6 +32,7 @@ from portal.exports.document import (
 from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
 from portal.identity.national_id import mask_national_id, parse_national_id
+from portal.workflows.kept import KeptTable, StillKept, kept_plain, kept_total
 from portal.workflows.letters import PDF_ENV, in_language, local_day
 
 README_TEMPLATE = "exports/readme.txt"
@@ -49,11 +50,13 @@ class Person:
     name: str
     national_id: str
     proven: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # What the person's erasures keep (pseudonymised: not found by the national ID any more).
+    kept: StillKept = field(default_factory=StillKept)
 
 
 @dataclass(frozen=True)
 class Built:
-    rows: int
+    rows: int  # rows exported, and records kept after an erasure
     counts: dict[str, int]  # table -> rows exported
     files: dict[str, int]  # file kind -> bytes
     datamap_version: str
@@ -108,6 +111,7 @@ def _build(
     progress: Progress,
 ) -> Built:
     resolution = resolve(datamap, sources, person.national_id, proven=person.proven)
+    kept = person.kept.tables(resolution.keys, datamap.table_order())
     header = Header(
         schema_url=schema_url,
         generated_at=made_at,
@@ -122,18 +126,23 @@ def _build(
         json_path = scratch / ExportFile.json.filename
         csv_dir = scratch / "csv"
         counts = _write_rows(
-            datamap, sources, resolution, header, scope, json_path, csv_dir, progress
+            datamap, sources, resolution, header, scope, kept, json_path, csv_dir, progress
         )
-        readme = _readme(datamap, header, counts)
+        readme = _readme(datamap, header, counts, kept)
         csv_files = {name: csv_dir / f"{name}.csv" for name in counts}
+        extra = {}
+        if kept:
+            extra[KEPT_CSV] = csv_dir / KEPT_CSV
+            write_kept_csv(extra[KEPT_CSV], kept_plain(kept, language))
         write_zip(
             scratch / ExportFile.zip.filename,
             readme=readme,
             json_file=json_path,
             csv_files=csv_files,
             made_at=made_at,
+            extra=extra,
         )
-        for path in csv_files.values():
+        for path in (*csv_files.values(), *extra.values()):
             path.unlink()
         csv_dir.rmdir()
         _write_report(
@@ -142,13 +151,14 @@ def _build(
             resolution,
             person,
             counts,
+            kept,
             scope,
             language,
             made_at,
             scratch / ExportFile.pdf.filename,
         )
         files = {kind.value: (scratch / kind.filename).stat().st_size for kind in ExportFile}
-    return Built(sum(counts.values()), counts, files, datamap.version)
+    return Built(sum(counts.values()) + kept_total(kept), counts, files, datamap.version)
 
 
 def _masked(national_id: str) -> str:
@@ -170,6 +180,7 @@ def _write_rows(
     resolution: Resolution,
     header: Header,
     scope: ExportScope,
+    kept: tuple[KeptTable, ...],
     json_path: Path,
     csv_dir: Path,
     progress: Progress,
@@ -198,18 +209,22 @@ def _write_rows(
             writer.end_table()
             counts[part.name] = writer.rows
         withheld = {name: n for name, n in resolution.withheld.items() if n}
-        writer.close(withheld, may_hold_more(datamap))
+        writer.close(withheld, may_hold_more(datamap), kept_plain(kept, header.language))
     progress(done)
     return counts
 
 
-def _readme(datamap: DataMap, header: Header, counts: Mapping[str, int]) -> str:
+def _readme(
+    datamap: DataMap, header: Header, counts: Mapping[str, int], kept: tuple[KeptTable, ...]
+) -> str:
     language = header.language
     return PDF_ENV.get_template(README_TEMPLATE).render(
         header=header,
         controller=datamap.controller,
         made_on=format_day(local_day(header.generated_at, datamap.controller.country), language),
         tables=[(name, datamap.tables[name].name.get(language), n) for name, n in counts.items()],
+        kept_file=KEPT_CSV if kept else None,
+        kept=[(table.name_in(language), table.count) for table in kept],
     )
 
 
@@ -219,6 +234,7 @@ def _write_report(
     resolution: Resolution,
     person: Person,
     counts: Mapping[str, int],
+    kept: tuple[KeptTable, ...],
     scope: ExportScope,
     language: str,
     made_at: datetime,
@@ -232,6 +248,7 @@ def _write_report(
         datamap,
         collection=collection,
         counts=counts,
+        kept=kept,
         identifiers=resolution.identifiers,
         withheld=sum(resolution.withheld.values()),
         person_name=person.name,

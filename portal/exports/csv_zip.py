@@ -26,6 +26,9 @@ ENCODING = "utf-8-sig"
 KEY_COLUMN = "row_key"
 LINK_COLUMN = "linked_by"
 README = "README.txt"
+# What an erasure keeps, at the top of the ZIP: one line per table, day and hold.
+KEPT_CSV = "kept_after_erasure.csv"
+KEPT_COLUMNS = ("table", "table_name", "records", "kept_until", "then", "hold", "law")
 JSON_NAME = "export.json"
 CSV_DIR = "csv"
 
@@ -70,6 +73,28 @@ class CsvTables:
         self.end()
 
 
+def write_kept_csv(path: Path, kept: Iterable[Mapping[str, Any]]) -> None:
+    """The records an erasure keeps (``kept.kept_plain``): per table, day and holds, how many;
+    several holds deciding one day are joined with "; "."""
+    with path.open("w", encoding=ENCODING, newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(KEPT_COLUMNS)
+        for table in kept:
+            for group in table["groups"]:
+                holds = group["holds"]
+                writer.writerow(
+                    [
+                        table["table"],
+                        table["name"],
+                        group["count"],
+                        group["until"] or group["until_text"],
+                        group["then"] or "",
+                        "; ".join(hold["name"] for hold in holds),
+                        "; ".join(hold["citation"] for hold in holds),
+                    ]
+                )
+
+
 def write_zip(
     target: Path,
     *,
@@ -77,8 +102,10 @@ def write_zip(
     json_file: Path,
     csv_files: Mapping[str, Path],
     made_at: datetime,
+    extra: Mapping[str, Path] | None = None,
 ) -> None:
-    """The ZIP: README.txt, export.json, csv/<table>.csv, stamped with the export's time."""
+    """The ZIP: README.txt, export.json, csv/<table>.csv and the ``extra`` files by name (the
+    kept records), stamped with the export's time."""
     stamp = made_at.astimezone(UTC).timetuple()[:6]
 
     def entry(name: str) -> zipfile.ZipInfo:
@@ -92,6 +119,7 @@ def write_zip(
         for name, path in (
             (JSON_NAME, json_file),
             *((f"{CSV_DIR}/{t}.csv", p) for t, p in csv_files.items()),
+            *(extra or {}).items(),
         ):
             with path.open("rb") as source, archive.open(entry(name), "w", force_zip64=True) as out:
                 shutil.copyfileobj(source, out, 1024 * 1024)

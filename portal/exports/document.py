@@ -267,8 +267,15 @@ class JsonWriter:
         self.out.write(b"\n  ],\n  " + _dump("row_count") + b": " + _dump(self.rows) + b"\n}")
         self.total += self.rows
 
-    def close(self, withheld: Mapping[str, int], may_hold_more: Iterable[str]) -> None:
+    def close(
+        self,
+        withheld: Mapping[str, int],
+        may_hold_more: Iterable[str],
+        kept: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """The end: ``kept`` is what the person's erasures keep (``kept.kept_plain``)."""
         self.out.write(b"\n],\n")
+        self.out.write(b'"kept_after_erasure": ' + _dump(list(kept), indent=2) + b",\n")
         self.out.write(b'"withheld": ' + _dump(dict(withheld)) + b",\n")
         self.out.write(b'"may_hold_more": ' + _dump(list(may_hold_more)) + b",\n")
         self.out.write(b'"row_count": ' + _dump(self.total) + b"\n}\n")

@@ -15,7 +15,7 @@ copied context.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ from portal.datamap.wording import (
 from portal.exports.document import exported_fields
 from portal.exports.models import ExportScope
 from portal.templating import TEMPLATES_DIR
+from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 from portal.workflows.letters import (
     PDF_ENV,
     in_language,
@@ -92,6 +93,9 @@ class ReportContent:
     withheld: int
     may_hold_more: tuple[str, ...]
     automated_decisions: tuple[tuple[str, str], ...]  # (purpose, explanation)
+    # Records the person's erasures keep, no longer found under them (workflows/kept.py).
+    kept: tuple[KeptInWords, ...] = ()
+    kept_total: int = 0
 
 
 def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
@@ -160,15 +164,18 @@ def report_content(
     scope: ExportScope,
     language: str,
     made_at: datetime,
+    kept: Sequence[KeptTable] = (),
 ) -> ReportContent:
     """The report's content. ``collection`` holds every row when they are to be listed (at most
-    ROW_LIMIT); without it, ``counts`` (table -> rows) alone gives a report without rows."""
+    ROW_LIMIT); without it, ``counts`` (table -> rows) alone gives a report without rows.
+    ``kept``: what the person's erasures keep (counted in the total)."""
     return in_language(
         language,
         _content,
         datamap,
         collection,
         counts,
+        kept,
         identifiers,
         withheld,
         person_name,
@@ -182,6 +189,7 @@ def _content(
     datamap: DataMap,
     collection: Collection | None,
     counts: Mapping[str, int],
+    kept_tables: Sequence[KeptTable],
     identifiers: Mapping[str, tuple[str, ...]],
     withheld: int,
     person_name: str,
@@ -223,7 +231,7 @@ def _content(
         made_on=format_day(today, language),
         scope=scope,
         datamap_version=datamap.version,
-        total=sum(counts.values()),
+        total=sum(counts.values()) + kept_total(kept_tables),
         rows_listed=collection is not None,
         categories=categories,
         identifiers=_identifiers(identifiers),
@@ -234,6 +242,8 @@ def _content(
             for key in used_purposes
             if (item := datamap.purposes[key].automated_decision) is not None
         ),
+        kept=in_words(kept_tables, language),
+        kept_total=kept_total(kept_tables),
     )
 
 

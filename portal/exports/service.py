@@ -38,6 +38,7 @@ from portal.identity.identifiers import proven_identifiers
 from portal.jobs.queue import describe_error, enqueue
 from portal.models import Assurance, Subject
 from portal.settings import Settings
+from portal.workflows.kept import still_kept
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -226,6 +227,7 @@ def person_of(db: Session, subject: Subject) -> Person:
         name=subject.display_name,
         national_id=subject.national_id,
         proven={kind: tuple(values) for kind, values in proven.items()},
+        kept=still_kept(db, subject.id),
     )
 
 

@@ -15,6 +15,7 @@ from portal.identity.auth import person_required
 from portal.identity.identifiers import person_keys
 from portal.views.my_data import RowReader, build_page, table_page
 from portal.web.handlers import in_thread
+from portal.workflows.kept import kept_for
 
 
 def _holdings(request: Request) -> tuple[Resolution, RowReader]:
@@ -51,7 +52,9 @@ async def home(request: Request) -> Response:
 
     def build() -> Any:
         resolution, reader = _holdings(request)
-        return build_page(state.datamap, resolution, reader, language, today)
+        kept = kept_for(state.engine, request.scope["viewer"].id)
+        found = kept.tables(resolution.keys, state.datamap.table_order())
+        return build_page(state.datamap, resolution, reader, language, today, found)
 
     page = await in_thread(build)
     response = state.templates.TemplateResponse(request, "me/home.html", {"page": page})

@@ -11,7 +11,7 @@ decisions (h).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,6 +30,7 @@ from portal.datamap.wording import (
     unique,
 )
 from portal.identity.national_id import mask_national_id, parse_national_id
+from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 
 PAGE_SIZE = 25
 
@@ -80,10 +81,14 @@ class AutomatedDecision:
 
 @dataclass(frozen=True)
 class MyDataPage:
-    """The whole page. `empty` is true when the company holds nothing about the person."""
+    """The whole page. `empty` is true when the company holds nothing about the person.
+    ``total`` counts the records found and those kept after an erasure (``kept``, ``kept_total``:
+    pseudonymised, no longer found by the person's sign-in, still theirs; workflows/kept.py)."""
 
     total: int
     categories: tuple[CategorySection[TableSection], ...]
+    kept: tuple[KeptInWords, ...]
+    kept_total: int
     identifiers: tuple[Identifier, ...]
     # Tables where rows under an e-mail address or phone number alone may exist; rows under
     # addresses the person has not proven are not shown, so the page says more may be held.
@@ -105,10 +110,16 @@ RowReader = Callable[[Mapping[str, Iterable[Any]]], Collection]
 
 
 def build_page(
-    datamap: DataMap, resolution: Resolution, read: RowReader, language: str, today: date
+    datamap: DataMap,
+    resolution: Resolution,
+    read: RowReader,
+    language: str,
+    today: date,
+    kept: Sequence[KeptTable] = (),
 ) -> MyDataPage:
     """The page with the first page of every table; counts come from the resolution, and only
-    the rows shown (and those their retention needs) are read."""
+    the rows shown (and those their retention needs) are read. ``kept``: what the person's
+    erasures keep, beyond what the resolution finds."""
     grouped = sections(datamap, resolution)
     shown = {
         (section.category, section.table): section.page(1, PAGE_SIZE)
@@ -119,8 +130,10 @@ def build_page(
     categories = tuple(view.category(key, tables) for key, tables in grouped.items())
     controller = datamap.controller
     return MyDataPage(
-        total=sum(len(keys) for keys in resolution.keys.values()),
+        total=sum(len(keys) for keys in resolution.keys.values()) + kept_total(kept),
         categories=categories,
+        kept=in_words(kept, language),
+        kept_total=kept_total(kept),
         identifiers=_identifiers(resolution.identifiers),
         may_hold_more=tuple(
             datamap.tables[name].name.get(language) for name in may_hold_more(datamap)

@@ -46,6 +46,7 @@ from portal.workflows.erasure import ErasurePlan, Step, plan_row
 from portal.workflows.letters import queue_outcome_message
 from portal.workflows.records import (
     CaseHoldRecord,
+    DeferredDone,
     PlanSourceDone,
     PlanStatus,
     StoredPlan,
@@ -466,6 +467,7 @@ def run_deferred(
     sweep = SweepReader(datamap, sources, DEFAULT_CHUNK)
     rows = sweep.load(table, spec.key, keys)
     if not rows:
+        _record_deferred(db, stored, table, keys, (), now)
         return {}
     context = sweep.context(table, rows)
     holds = tuple(case_holds)
@@ -477,6 +479,7 @@ def run_deferred(
         if step.action == "retain" and step.until is not None:
             later.setdefault(step.until + timedelta(days=1), []).append(step)
     schedule_deferred(db, stored.id or 0, later, datamap, f"after:{today}", now=now)
+    _record_deferred(db, stored, table, keys, [s for s in steps if s.action == "retain"], now)
     counts = {action: sum(s.action == action for s in steps) for action in erasure.ACTIONS}
     request = db.get(DataRequest, stored.request_id)
     record(
@@ -489,6 +492,26 @@ def run_deferred(
         now=now,
     )
     return counts
+
+
+def _record_deferred(
+    db: Session,
+    stored: StoredPlan,
+    table: str,
+    keys: Sequence[Any],
+    kept: Sequence[Step],
+    now: datetime,
+) -> None:
+    """What the person still has kept changes with every deferred run (workflows/kept.py)."""
+    db.add(
+        DeferredDone(
+            plan_id=stored.id or 0,
+            table_name=table,
+            keys=list(keys),
+            kept=[step.to_dict() for step in kept],
+            done_at=now,
+        )
+    )
 
 
 # --- retention sweep ----------------------------------------------------------------------------

@@ -32,12 +32,12 @@ from sqlmodel import Session, col, select
 from portal import i18n
 from portal.datamap.model import Controller
 from portal.datamap.retention import format_day
-from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
 from portal.templating import TEMPLATES_DIR
-from portal.workflows.erasure import ErasurePlan, Reason, Step, describe_plan
+from portal.workflows.erasure import ErasurePlan, describe_plan
+from portal.workflows.kept import plan_kept
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
@@ -124,59 +124,17 @@ def _counted(plan: ErasurePlan, action: str, language: str) -> tuple[Counted, ..
     )
 
 
-def _binding(step: Step) -> tuple[Reason, ...]:
-    """The holds that decide how long a row is kept (those ending on its ``until``)."""
-    return tuple(reason for reason in step.reasons if reason.until == step.until)
-
-
-def _group_key(step: Step) -> tuple[Any, ...]:
-    binding = _binding(step)
-    case = any(reason.source == "case" for reason in binding)
-    texts = tuple(
-        (r.key, tuple(sorted(r.name.items())), tuple(sorted(r.citation.items()))) for r in binding
-    )
-    return (step.table, step.until is None, step.until or date.min, case, step.then or "", texts)
-
-
 def _kept(plan: ErasurePlan, language: str) -> Iterable[Kept]:
-    groups: dict[tuple[Any, ...], list[Step]] = {}
-    for step in plan.steps:
-        if step.action == "retain":
-            groups.setdefault(_group_key(step), []).append(step)
-    order = {summary.table: index for index, summary in enumerate(plan.tables)}
-    for key in sorted(groups, key=lambda k: (order.get(k[0], len(order)), *k[1:])):
-        yield _kept_group(plan, groups[key], language)
-
-
-def _kept_group(plan: ErasurePlan, steps: list[Step], language: str) -> Kept:
-    first = steps[0]
-    binding = _binding(first)
-    reasons = tuple(
-        dict.fromkeys(
-            (r.name.get(language, r.name.get("en", r.key)), r.citation.get(language, ""))
-            for r in binding
-        )
-    )
-    return Kept(
-        table=_table_name(plan, first.table, language),
-        count=_records(len(steps)),
-        reasons=reasons,
-        until=_until(first, binding, language),
-        then=_then(first) if first.until is not None else None,
-        unlinked=first.until is not None,
-    )
-
-
-def _until(step: Step, binding: tuple[Reason, ...], language: str) -> str:
-    if step.until is not None:
-        return format_day(step.until, language)
-    if any(reason.source == "case" for reason in binding):
-        return _("until the hold is released")
-    return _("while the case is open")
-
-
-def _then(step: Step) -> str:
-    return _("then anonymised") if step.then == "anonymise" else _("then erased")
+    for table in plan_kept(plan):
+        for group in table.groups:
+            yield Kept(
+                table=table.name_in(language),
+                count=_records(group.count),
+                reasons=group.hold_texts(language),
+                until=group.until_text(language),
+                then=group.then_text(language),
+                unlinked=group.until is not None,
+            )
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -57,6 +57,23 @@ class PlanSourceDone(SQLModel, table=True):
     rows: int = 0
 
 
+class DeferredDone(SQLModel, table=True):
+    """One deferred erasure carried out: the kept rows of a plan it judged again (``keys``), and
+    those a hold still keeps, as plan steps with their new date (``kept``). What a plan still
+    keeps is its retained steps, minus these keys, plus these steps (workflows/kept.py): the
+    person sees it without the portal reading, or re-identifying, any kept row."""
+
+    __tablename__ = "erasure_deferred_done"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="erasure_plan.id", index=True)
+    table_name: str = Field(max_length=100)
+    # The rows' keys in the company's table (internal ids, as in the plan), never values.
+    keys: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    kept: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    done_at: datetime = Field(default_factory=utcnow)
+
+
 class CaseHoldKind(StrEnum):
     litigation = "litigation"
     complaint = "complaint"
