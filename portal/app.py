@@ -30,6 +30,7 @@ from portal.routes import exports as export_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
 from portal.templating import make_templates
+from portal.views.navigation import person_navigation
 from portal.web.csrf import CSRFMiddleware
 from portal.web.errors import error_renderer
 from portal.web.request_log import RequestLogMiddleware
@@ -76,6 +77,7 @@ def create_app(
     owns_sources = sources is None
     sources = create_engines(datamap) if sources is None else dict(sources)
     templates = make_templates()
+    templates.env.globals["person_navigation"] = person_navigation
     render_error = error_renderer(templates)
     routes: list[BaseRoute] = [
         *public.routes,

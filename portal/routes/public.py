@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from portal import i18n
 from portal.identity.auth import safe_next
+from portal.views.landing import landing_page
 from portal.web.handlers import in_thread
 
 
@@ -17,10 +18,11 @@ async def landing(request: Request) -> Response:
     viewer = request.scope.get("viewer")
     if viewer is not None:
         return RedirectResponse("/staff" if viewer.kind == "staff" else "/me", status_code=303)
+    page = landing_page(
+        request.app.state.datamap, session_expired=request.scope["web_session"].expired
+    )
     return request.app.state.templates.TemplateResponse(
-        request,
-        "public/index.html",
-        {"session_expired": request.scope["web_session"].expired},
+        request, "public/index.html", {"page": page}
     )
 
 

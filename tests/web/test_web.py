@@ -21,7 +21,7 @@ from portal.identity.auth import fresh_sign_in_required, person_required
 from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
 from portal.settings import Settings
 from tests.conftest import TEST_SECRET, make_settings
-from tests.support import csrf_token_from, in_process_app, signed_in_client
+from tests.support import csrf_token_from, in_process_app, sign_in_staff, signed_in_client
 
 
 class Clock:
@@ -67,10 +67,26 @@ def test_landing_page_explains_rights_and_offers_sign_in(client: TestClient) -> 
     response = client.get("/")
     assert response.status_code == 200
     assert response.template.name == "public/index.html"
-    assert response.context["session_expired"] is False
+    assert response.context["page"].session_expired is False
     assert 'href="/auth/login"' in response.text
     assert '<main id="main"' in response.text
     assert 'href="#main"' in response.text
+
+
+def test_landing_page_names_the_company_from_the_data_map(client: TestClient) -> None:
+    client.cookies.set("lang", "en")
+    response = client.get("/")
+    page = response.context["page"]
+    controller = client.app.state.datamap.controller
+    assert (page.controller_name, page.organisation_number, page.contact) == (
+        controller.name,
+        controller.organisation_number,
+        controller.contact,
+    )
+    assert f"Privacy at {controller.name}" in response.text
+    assert f"{controller.name} (organisation number {controller.organisation_number})" in (
+        response.text
+    )
 
 
 def test_security_headers(client: TestClient) -> None:
@@ -205,6 +221,20 @@ class TestSessions:
         assert "&lt;b&gt;Bold&lt;/b&gt;" in response.text
         assert "<b>Bold</b>" not in response.text
 
+    def test_a_person_has_their_navigation_and_staff_do_not(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        signed_in_client(client, secret_key=TEST_SECRET, subject_id=add_subject(engine))
+        client.cookies.set("lang", "en")
+        page = client.get("/me/consent").text
+        assert '<nav class="person-nav" aria-label="Your pages">' in page
+        assert '<a href="/me/consent" aria-current="page">Consent and marketing</a>' in page
+        assert page.count('aria-current="page"') == 1
+        sign_in_staff(client, StaffRoleName.staff)
+        staff = client.get("/staff")
+        assert staff.status_code == 200
+        assert "person-nav" not in staff.text and 'aria-current="page"' not in staff.text
+
     def test_signed_in_visitor_is_sent_from_landing_to_their_page(
         self, client: TestClient, engine: Engine
     ) -> None:
@@ -243,14 +273,14 @@ class TestSessions:
         clock.now += timedelta(minutes=31)
         assert client.get("/me").status_code == 303
         landing = client.get("/")
-        assert landing.context["session_expired"] is False  # the new session is a fresh one
+        assert landing.context["page"].session_expired is False  # the new session is a fresh one
 
     def test_expired_session_is_explained_on_the_landing_page(
         self, client: TestClient, engine: Engine, clock: Clock
     ) -> None:
         signed_in_client(client, secret_key=TEST_SECRET, subject_id=add_subject(engine))
         clock.now += timedelta(minutes=31)
-        assert client.get("/").context["session_expired"] is True
+        assert client.get("/").context["page"].session_expired is True
 
     def test_tampered_cookie_opens_nothing(self, client: TestClient, engine: Engine) -> None:
         signed_in_client(client, secret_key=TEST_SECRET, subject_id=add_subject(engine))
