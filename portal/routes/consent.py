@@ -9,8 +9,8 @@ from starlette.routing import Route
 from portal.identity.auth import person_required
 from portal.marketing import preferences
 from portal.marketing.consent import ConsentRefused
-from portal.views.common import flash, render
-from portal.views.consent import build_page, change_from_form, done_message
+from portal.views.common import render
+from portal.views.consent import build_page, change_from_form, remember_change, take_changed
 from portal.web.handlers import in_thread
 
 
@@ -26,7 +26,8 @@ async def page(request: Request) -> Response:
         region=state.settings.phone_region,
         now=state.now(),
     )
-    return render(request, "consent/home.html", build_page(state.datamap, current))
+    page = build_page(state.datamap, current, changed=take_changed(request))
+    return render(request, "consent/home.html", page)
 
 
 @person_required
@@ -49,8 +50,7 @@ async def change(request: Request) -> Response:
         )
     except (ValueError, ConsentRefused):
         return state.render_error(request, 400)
-    flash(request, done_message(state.datamap, item))
-    return RedirectResponse(f"/me/consent#{item.kind}-{item.topic}", status_code=303)
+    return RedirectResponse(remember_change(request, state.datamap, item), status_code=303)
 
 
 routes = [

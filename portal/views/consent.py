@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+
 from portal import i18n
 from portal.datamap.model import DataMap
 from portal.i18n import gettext as _
@@ -15,11 +17,12 @@ from portal.marketing.consent import (
     OBJECTION_TOPIC,
     RESERVATION_CHANNELS,
     Actor,
+    ConsentState,
     TopicKind,
     Via,
 )
 from portal.marketing.preferences import Change, PersonChoices
-from portal.views.common import day
+from portal.views.common import day, flash
 
 CHANNELS = {
     "phone": _l("Phone calls"),
@@ -38,14 +41,18 @@ VIA = {
 
 @dataclass(frozen=True)
 class Switch:
-    """One choice with its switch: the form posts kind, topic and the new state."""
+    """One choice: its state as a label, and one button that flips it. The form posts kind,
+    topic and the new state. Giving and withdrawing look alike (EDPB Guidelines 03/2022 on
+    deceptive design patterns): the page never nudges either way."""
 
     kind: str
     topic: str
     name: str
     explanation: str
     on: bool
-    status: str  # in words: given on …, withdrawn on …, expired on …
+    state: str  # the label: given / not given, reserved / not reserved, objected / not
+    status: str  # since when, until when, in words; "" when there is nothing to add
+    action: str  # what the button does: withdraw consent, give consent, reserve, …
     version: str | None = None
 
 
@@ -64,49 +71,25 @@ class ConsentPage:
     reservations: tuple[Switch, ...]
     objection: Switch
     history: tuple[HistoryRow, ...]
+    # The choice just switched ("kind-topic"): the sentence saying what was done shows beside
+    # it, where the person is looking, rather than at the top of a long page.
+    changed: str | None = None
 
 
-def build_page(datamap: DataMap, choices: PersonChoices) -> ConsentPage:
+def build_page(datamap: DataMap, choices: PersonChoices, changed: str | None = None) -> ConsentPage:
     language = i18n.current_language()
-    consents = []
-    for state in choices.choices.consents:
-        if state.expired and state.expires_at is not None:
-            status = _(
-                "Expired on %(day)s: counts as withdrawn", day=day(state.expires_at, language)
-            )
-        elif state.given and state.since is not None:
-            status = _("Given on %(day)s", day=day(state.since, language))
-            if state.expires_at is not None:
-                status += " · " + _("lasts until %(day)s", day=day(state.expires_at, language))
-        elif state.since is not None:
-            status = _("Withdrawn on %(day)s", day=day(state.since, language))
-        else:
-            status = _("Not given")
-        text = state.text.get(language) if state.text else ""
-        consents.append(
-            Switch(
-                TopicKind.consent,
-                state.purpose,
-                state.name.get(language),
-                text,
-                state.given,
-                status,
-                state.version,
-            )
-        )
+    consents = tuple(_consent_switch(state, language) for state in choices.choices.consents)
     reservations = tuple(
-        Switch(
+        _switch(
             TopicKind.reservation,
             channel,
             str(CHANNELS[channel]),
             "",
             channel in choices.choices.reserved,
-            _("Reserved") if channel in choices.choices.reserved else _("Not reserved"),
         )
         for channel in RESERVATION_CHANNELS
     )
-    objected = choices.choices.objected
-    objection = Switch(
+    objection = _switch(
         TopicKind.objection,
         OBJECTION_TOPIC,
         _("I object to direct marketing"),
@@ -114,8 +97,7 @@ def build_page(datamap: DataMap, choices: PersonChoices) -> ConsentPage:
             "We stop all marketing to you, on every channel, at once (GDPR article 21(3)). "
             "We still contact you about your orders, invoices and requests."
         ),
-        objected,
-        _("You have objected") if objected else _("No objection"),
+        choices.choices.objected,
     )
     history = tuple(
         HistoryRow(
@@ -127,7 +109,55 @@ def build_page(datamap: DataMap, choices: PersonChoices) -> ConsentPage:
         )
         for item in choices.history
     )
-    return ConsentPage(tuple(consents), reservations, objection, history)
+    return ConsentPage(consents, reservations, objection, history, changed)
+
+
+# Per kind: the state's label (on, off) and the button's words (when on, when off).
+_STATES = {
+    TopicKind.consent: (_l("Given"), _l("Not given")),
+    TopicKind.reservation: (_l("Reserved"), _l("Not reserved")),
+    TopicKind.objection: (_l("Objected"), _l("No objection")),
+}
+_ACTIONS = {
+    TopicKind.consent: (_l("Withdraw consent"), _l("Give consent")),
+    TopicKind.reservation: (_l("Lift the reservation"), _l("Reserve")),
+    TopicKind.objection: (_l("Lift the objection"), _l("Object")),
+}
+
+
+def _switch(
+    kind: TopicKind,
+    topic: str,
+    name: str,
+    explanation: str,
+    on: bool,
+    status: str = "",
+    version: str | None = None,
+) -> Switch:
+    state, action = _STATES[kind][not on], _ACTIONS[kind][not on]
+    return Switch(kind, topic, name, explanation, on, str(state), status, str(action), version)
+
+
+def _consent_switch(state: ConsentState, language: str) -> Switch:
+    if state.expired and state.expires_at is not None:
+        status = _("Expired on %(day)s: counts as withdrawn", day=day(state.expires_at, language))
+    elif state.given and state.since is not None:
+        status = _("Given on %(day)s", day=day(state.since, language))
+        if state.expires_at is not None:
+            status += " · " + _("lasts until %(day)s", day=day(state.expires_at, language))
+    elif state.since is not None:
+        status = _("Withdrawn on %(day)s", day=day(state.since, language))
+    else:
+        status = ""
+    return _switch(
+        TopicKind.consent,
+        state.purpose,
+        state.name.get(language),
+        state.text.get(language) if state.text else "",
+        state.given,
+        status,
+        state.version,
+    )
 
 
 def _topic_name(datamap: DataMap, kind: str, topic: str, language: str) -> str:
@@ -160,12 +190,50 @@ def change_from_form(form: Mapping[str, Any], subject_id: int) -> Change:
     )
 
 
+# What a reservation is against, to finish the sentence "You have reserved yourself against …".
+RESERVED_AGAINST = {
+    "phone": _l("telemarketing"),
+    "sms": _l("marketing by text message"),
+    "email": _l("marketing by e-mail"),
+    "post": _l("marketing by post"),
+    "all": _l("marketing on every channel"),
+}
+
+
+CHANGED_KEY = "consent_changed"
+
+
+def remember_change(request: Request, datamap: DataMap, item: Change) -> str:
+    """After a switch: what was done, in a sentence, and which choice it was, for the page the
+    redirect shows. Returns that page's address, at the choice."""
+    anchor = f"{item.kind}-{item.topic}"
+    flash(request, done_message(datamap, item))
+    request.scope["web_session"].data[CHANGED_KEY] = anchor
+    return f"/me/consent#{anchor}"
+
+
+def take_changed(request: Request) -> str | None:
+    return request.scope["web_session"].data.pop(CHANGED_KEY, None)
+
+
 def done_message(datamap: DataMap, item: Change) -> str:
-    language = i18n.current_language()
-    name = _topic_name(datamap, item.kind, item.topic, language)
-    if item.kind == TopicKind.consent and not item.active:
+    """What the person has just done, as a sentence in their language."""
+    if item.kind == TopicKind.consent:
+        name = _topic_name(datamap, item.kind, item.topic, i18n.current_language())
+        if item.active:
+            return _("You have given your consent to “%(name)s”.", name=name)
         return _(
-            "%(name)s: consent withdrawn. We have stopped, and our systems are being updated.",
+            "You have withdrawn your consent to “%(name)s”. We have stopped, and our systems "
+            "are being updated.",
             name=name,
         )
-    return _("%(name)s: %(action)s.", name=name, action=_action(item.kind, item.active))
+    if item.kind == TopicKind.reservation:
+        against = str(RESERVED_AGAINST.get(item.topic, item.topic))
+        if item.active:
+            return _("You have reserved yourself against %(what)s.", what=against)
+        return _("You have lifted your reservation against %(what)s.", what=against)
+    if item.active:
+        return _(
+            "You have objected to direct marketing. We stop all marketing to you, on every channel."
+        )
+    return _("You have lifted your objection to direct marketing.")

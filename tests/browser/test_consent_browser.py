@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.engine import Engine
 
 from portal.app import create_app
@@ -42,6 +42,19 @@ def portal_url(database_url: str, var_dir: Path, engine: Engine, tmp_path: Path)
     company.dispose()
 
 
+LOOKS = """(button) => {
+  const style = getComputedStyle(button);
+  const box = button.getBoundingClientRect();
+  return [style.backgroundColor, style.color, style.borderColor, style.borderWidth,
+          style.fontSize, style.fontWeight, style.padding, Math.round(box.height)];
+}"""
+
+
+def looks(button: Locator) -> list:
+    """What makes a button weigh more than another: colours, border, type, size."""
+    return button.evaluate(LOOKS)
+
+
 def test_a_reservation_washes_her_number_off_a_call_list(
     new_page: Callable[..., Page], sign_in: Callable[..., None], tmp_path: Path
 ) -> None:
@@ -50,19 +63,24 @@ def test_a_reservation_washes_her_number_off_a_call_list(
     person.locator('#rights a[href="/me/consent"]').click()
     person.wait_for_url("**/me/consent")
     assert_accessible(person)
-    newsletter = person.locator("#consent-newsletter button[role=switch]")
-    expect(newsletter).to_have_attribute("aria-checked", "true")
-    newsletter.click()
+    newsletter = person.locator("#consent-newsletter")
+    expect(newsletter.locator(".state-badge")).to_have_text("✓ Gitt")
+    withdraw = newsletter.get_by_role("button", name="Trekk tilbake samtykket: Nyhetsbrev")
+    give = person.locator("#consent-sms_marketing").get_by_role("button", name=re.compile("^Gi"))
+    # Giving and withdrawing weigh the same: one look, one size (no nudge toward consent).
+    assert looks(withdraw) == looks(give)
+    withdraw.click()
     person.wait_for_url("**/me/consent*")
-    expect(person.locator(".flash")).to_be_visible()
-    expect(person.locator("#consent-newsletter button[role=switch]")).to_have_attribute(
-        "aria-checked", "false"
+    expect(person.locator(".flash")).to_have_text(
+        "Du har trukket tilbake samtykket til «Nyhetsbrev». Vi har stoppet, og systemene våre "
+        "blir oppdatert."
     )
-    person.locator("#reservation-phone button[role=switch]").click()
+    expect(newsletter.locator(".state-badge")).to_have_text("– Ikke gitt")
+    phone = person.locator("#reservation-phone")
+    phone.get_by_role("button", name="Reserver: Telefonsamtaler").click()
     person.wait_for_url("**/me/consent*")
-    expect(person.locator("#reservation-phone button[role=switch]")).to_have_attribute(
-        "aria-checked", "true"
-    )
+    expect(person.locator(".flash")).to_have_text("Du har reservert deg mot telefonsalg.")
+    expect(phone.locator(".state-badge")).to_have_text("✓ Reservert")
     expect(person.locator("#history tbody tr")).to_have_count(5)  # 3 imported, 2 her own
     assert_accessible(person)
 

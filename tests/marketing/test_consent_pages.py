@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -82,8 +84,67 @@ def test_the_person_sees_each_consent_with_its_explanation_and_switch(
     assert consents["newsletter"].on and consents["newsletter"].explanation.startswith("We send")
     assert not consents["sms_marketing"].on
     assert consents["sms_marketing"].status.startswith("Withdrawn on")
-    assert 'role="switch" aria-checked="true"' in response.text
     assert [s.topic for s in page.reservations] == ["phone", "sms", "email", "post", "all"]
+
+
+def test_each_state_is_a_label_and_both_buttons_weigh_the_same(
+    client: TestClient, english: None
+) -> None:
+    sign_in_person(client)
+    response = client.get("/me/consent")
+    page = response.context["page"]
+    consents = {s.topic: s for s in page.consents}
+    given, withdrawn = consents["newsletter"], consents["sms_marketing"]
+    assert (given.state, given.action) == ("Given", "Withdraw consent")
+    assert (withdrawn.state, withdrawn.action) == ("Not given", "Give consent")
+    assert (page.reservations[0].state, page.reservations[0].action) == ("Not reserved", "Reserve")
+    assert (page.objection.state, page.objection.action) == ("No objection", "Object")
+    html = response.text
+    assert '<span aria-hidden="true">✓</span> Given</span>' in html
+    assert '<span aria-hidden="true">–</span> Not given</span>' in html
+    # One look for every button, whichever way it switches: no nudge toward consent.
+    buttons = re.findall(r'<button type="submit" class="([^"]*)" aria-label', html)
+    assert len(buttons) == len(page.consents) + len(page.reservations) + 1
+    assert set(buttons) == {"button button-choice"}
+    assert "button-primary" not in html.split('id="consents"')[1]
+
+
+@pytest.mark.parametrize(
+    ("language", "data", "sentence"),
+    [
+        ("nb", {"kind": "reservation", "topic": "phone", "active": "1"},
+         "Du har reservert deg mot telefonsalg."),
+        ("sv", {"kind": "reservation", "topic": "phone", "active": "1"},
+         "Du har spärrat dig mot telefonförsäljning."),
+        ("en", {"kind": "reservation", "topic": "phone", "active": "1"},
+         "You have reserved yourself against telemarketing."),
+        ("nb", {"kind": "consent", "topic": "newsletter", "active": "0"},
+         "Du har trukket tilbake samtykket til «Nyhetsbrev». Vi har stoppet, og systemene våre "
+         "blir oppdatert."),
+        ("sv", {"kind": "consent", "topic": "sms_marketing", "active": "1"},
+         "Du har lämnat samtycke till ”Marknadsföring via sms”."),
+        ("en", {"kind": "objection", "topic": "direct_marketing", "active": "1"},
+         "You have objected to direct marketing. We stop all marketing to you, on every "
+         "channel."),
+    ],
+)  # fmt: skip
+def test_what_was_done_is_told_in_a_sentence_in_the_page_language(
+    client: TestClient, language: str, data: dict, sentence: str
+) -> None:
+    sign_in_person(client)
+    client.cookies.set("lang", language)
+    response = post(client, "/me/consent", "/me/consent", data)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/me/consent#{data['kind']}-{data['topic']}"
+    page = client.get("/me/consent").text
+    said = f'<p class="flash" role="status">{escape(sentence)}</p>'
+    # Beside the choice switched, where the person is looking; not at the top as well.
+    choice = page.split(f'<li id="{data["kind"]}-{data["topic"]}"')[1].split("</li>")[0]
+    assert said in choice and page.count(said) == 1
+    lifted = {**data, "active": "0" if data["active"] == "1" else "1"}
+    post(client, "/me/consent", "/me/consent", lifted)
+    again = client.get("/me/consent").text
+    assert escape(sentence) not in again and '<p class="flash" role="status">' in again
 
 
 def test_withdrawing_is_one_post_and_giving_again_is_one_more(
