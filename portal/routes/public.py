@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qsl, urlencode
+
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
@@ -31,9 +34,10 @@ async def signed_out(request: Request) -> Response:
 
 
 async def choose_language(request: Request) -> Response:
+    """Remember the language and go back to the page, at the same place (a table's page)."""
     async with request.form() as form:
         language = str(form.get("lang", ""))
-        next_url = safe_next(str(form.get("next", "")), "/")
+        next_url = back_to(str(form.get("next", "")))
     response = RedirectResponse(next_url, status_code=303)
     if language in i18n.LANGUAGES:
         response.set_cookie(
@@ -45,6 +49,24 @@ async def choose_language(request: Request) -> Response:
             secure=request.app.state.settings.production,
         )
     return response
+
+
+# The query parameters that say where on a page one is. Nothing else from a query goes back
+# into a URL: no search terms, no tokens (a download link's), so never personal data.
+PLACE_PARAMETERS = frozenset({"page", "type", "status"})
+_PLACE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def back_to(next_url: str) -> str:
+    """The page to return to after switching language: a path on this site with only its
+    place parameters (`PLACE_PARAMETERS`, short plain values), or the landing page."""
+    path, _, query = safe_next(next_url, "/").partition("?")
+    kept = [
+        (name, value)
+        for name, value in parse_qsl(query)
+        if name in PLACE_PARAMETERS and _PLACE_VALUE.fullmatch(value)
+    ]
+    return f"{path}?{urlencode(kept)}" if kept else path
 
 
 def _ping(engine: Engine) -> None:

@@ -19,6 +19,7 @@ from portal.app import create_app
 from portal.db import session_scope, utcnow
 from portal.identity.auth import fresh_sign_in_required, person_required
 from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
+from portal.routes.public import back_to
 from portal.settings import Settings
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support import csrf_token_from, in_process_app, sign_in_staff, signed_in_client
@@ -189,6 +190,37 @@ class TestCSRF:
         )
         assert response.status_code == 303
         assert response.cookies["lang"] == "sv"
+
+    def test_the_switch_returns_to_the_page_it_was_on_with_its_table_page(
+        self, client: TestClient
+    ) -> None:
+        page = client.get("/signed-out?page=3")
+        assert 'name="next" id="language-next" value="/signed-out?page=3"' in page.text
+        token = page.context["csrf_token"]
+        back = "/me/data/purchase/shop_orders?page=3"
+        response = client.post("/language", data={"lang": "sv", "next": back, "csrf_token": token})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/me/data/purchase/shop_orders?page=3"
+
+    @pytest.mark.parametrize(
+        ("next_url", "expected"),
+        [
+            ("/me/data/purchase/shop_orders?page=2", "/me/data/purchase/shop_orders?page=2"),
+            ("/me/requests/new?type=erasure", "/me/requests/new?type=erasure"),
+            ("/dpo?status=open&page=2", "/dpo?status=open&page=2"),
+            # Only the place on the page comes back: never a token, a search or an address.
+            ("/me/exports/download?link=abc.def", "/me/exports/download"),
+            ("/me?page=2&email=kari%40example.no", "/me?page=2"),
+            ("/me?page=kari%40example.no", "/me"),
+            ("/me?page=" + "9" * 41, "/me"),
+            ("https://evil.example/?page=2", "/"),
+            ("", "/"),
+        ],
+    )
+    def test_the_way_back_keeps_only_the_place_on_the_page(
+        self, next_url: str, expected: str
+    ) -> None:
+        assert back_to(next_url) == expected
 
     def test_open_redirect_is_refused(self, client: TestClient) -> None:
         token = client.get("/").context["csrf_token"]

@@ -1,0 +1,187 @@
+"""Every page of a signed-in person, as a person reads them: the navigation with the page's
+section marked, no sideways scrolling on a phone (320 and 390 CSS px), WCAG 2.1 A/AA by
+axe-core, and a language switch that keeps the page of a table.
+
+The person files a rectification request and asks for an export on the way, so that a request's
+page and an export's page are among those checked; neither changes the demo company.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.engine import Engine
+
+from portal.app import create_app
+from tests.browser.test_accessibility import assert_accessible
+from tests.conftest import make_settings
+from tests.support import live_server
+
+pytestmark = pytest.mark.browser
+
+KARI = re.compile(r"^Kari Nordmann\b")
+FREQUENT_BUYER = re.compile(r"^Bjørn Haug\b")  # 150 orders
+SECTIONS = {
+    "/me": "Mine opplysninger",
+    "/me/requests": "Mine henvendelser",
+    "/me/consent": "Samtykke og markedsføring",
+    "/me/exports": "Mine kopier",
+}
+WIDTHS = (1280, 390, 320)
+
+
+@pytest.fixture
+def portal_url(database_url: str, var_dir: Path, engine: Engine) -> Iterator[str]:
+    """The portal, every export left to a worker that does not run here: an export's page shows
+    its progress, and no test waits for a PDF to be made."""
+
+    def app(url: str):
+        return create_app(
+            make_settings(database_url, var_dir, PORTAL_BASE_URL=url, EXPORT_BACKGROUND_ROWS="0")
+        )
+
+    with live_server(app) as server:
+        yield server.url
+
+
+def person_pages(page: Page) -> dict[str, str]:
+    """Every person page (the path and the section its navigation marks), after filing a
+    request and asking for an export so that their pages exist."""
+    page.goto("/me/requests/new?type=rectification")
+    page.locator("#field-details").fill("Adressen min er feil: jeg har flyttet.")
+    page.locator("form.request-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/me/requests/\d+$"))
+    request = page.url.removeprefix(page.url.split("/me/")[0])
+    page.goto("/me/exports")
+    page.locator("form.export-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/me/exports/[\w-]+$"))
+    export = page.url.removeprefix(page.url.split("/me/")[0])
+    return {
+        "/me": "/me",
+        "/me/requests": "/me/requests",
+        "/me/requests/new": "/me/requests",
+        request: "/me/requests",
+        "/me/consent": "/me/consent",
+        "/me/exports": "/me/exports",
+        export: "/me/exports",
+    }
+
+
+def open_everything(page: Page) -> None:
+    for details in page.locator("details").all():
+        if details.get_attribute("open") is None:
+            details.locator("> summary").click()
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] == widths[1], f"{page.url} is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def assert_navigation_marks(page: Page, section: str) -> None:
+    navigation = page.get_by_role("navigation", name="Dine sider")
+    expect(navigation.get_by_role("link")).to_have_count(len(SECTIONS))
+    for href, name in SECTIONS.items():
+        expect(navigation.get_by_role("link", name=name, exact=True)).to_have_attribute(
+            "href", href
+        )
+    current = navigation.locator('[aria-current="page"]')
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("href", section)
+    expect(current).to_be_visible()
+
+
+def test_every_person_page_has_the_navigation_fits_a_phone_and_passes_axe(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
+    sign_in(page, choice=KARI, lands_on="/me")
+    pages = person_pages(page)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        for path, section in pages.items():
+            page.goto(path)
+            open_everything(page)
+            assert_navigation_marks(page, section)
+            assert_no_sideways_scroll(page)
+            assert_accessible(page)
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_the_frequent_buyers_data_fits_a_phone(
+    new_page: Callable[..., Page], sign_in: Callable[..., None], width: int
+) -> None:
+    page = new_page(viewport={"width": width, "height": 800}, is_mobile=True, has_touch=True)
+    sign_in(page, choice=FREQUENT_BUYER, lands_on="/me")
+    assert_no_sideways_scroll(page)
+    open_everything(page)
+    expect(page.locator("details:not([open])")).to_have_count(0)
+    assert_no_sideways_scroll(page)
+    assert_navigation_marks(page, "/me")
+
+
+def test_the_navigation_works_without_javascript_and_by_keyboard(
+    new_page: Callable[..., Page], sign_in: Callable[..., None]
+) -> None:
+    page = new_page(java_script_enabled=False)
+    sign_in(page, choice=KARI, lands_on="/me")
+    navigation = page.get_by_role("navigation", name="Dine sider")
+    for href, name in [*list(SECTIONS.items())[1:], ("/me", "Mine opplysninger")]:
+        navigation.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_url(f"**{href}")
+        assert_navigation_marks(page, href)
+    # From the sign-out button, the next stop of the Tab key is the navigation's first link.
+    page.get_by_role("button", name="Logg ut").focus()
+    page.keyboard.press("Tab")
+    expect(navigation.get_by_role("link", name="Mine opplysninger")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(navigation.get_by_role("link", name="Mine henvendelser")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/me/requests")
+
+
+def test_staff_pages_have_no_person_navigation(page: Page, sign_in: Callable[..., None]) -> None:
+    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
+    expect(page.get_by_role("navigation", name="Dine sider")).to_have_count(0)
+    expect(page.locator('[aria-current="page"]')).to_have_count(0)
+
+
+def test_the_landing_page_names_the_company(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator(".hero")).to_contain_text("Personvern hos Nordlys Handel AS")
+    expect(page.locator("#controller")).to_contain_text("Nordlys Handel AS (organisasjonsnummer")
+
+
+def next_page_of_the_first_paged_table(page: Page) -> None:
+    open_everything(page)
+    pager = page.locator(".pager").first
+    expect(pager).to_contain_text("Oppføring 1–25 av")
+    pager.get_by_role("link", name="Neste").click()
+
+
+def test_switching_language_keeps_the_page_of_a_table_without_javascript(
+    new_page: Callable[..., Page], sign_in: Callable[..., None]
+) -> None:
+    page = new_page(java_script_enabled=False)
+    sign_in(page, choice=FREQUENT_BUYER, lands_on="/me")
+    next_page_of_the_first_paged_table(page)
+    page.wait_for_url(re.compile(r"\?page=2$"))
+    address = page.url
+    page.get_by_role("button", name="English").click()
+    page.wait_for_url(address)
+    expect(page.locator(".pager")).to_contain_text("Records 26–50 of")
+
+
+def test_switching_language_keeps_the_page_of_a_table_paged_in_place(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
+    sign_in(page, choice=FREQUENT_BUYER, lands_on="/me")
+    next_page_of_the_first_paged_table(page)
+    expect(page.locator(".pager").first).to_contain_text("Oppføring 26–50 av")
+    assert page.url.endswith("/me")  # paged in place by htmx
+    page.get_by_role("button", name="Svenska").click()
+    page.wait_for_url(re.compile(r"\?page=2$"))
+    expect(page.locator(".pager")).to_contain_text("Post 26–50 av")
