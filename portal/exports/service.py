@@ -42,6 +42,7 @@ from portal.workflows.kept import still_kept
 from portal.workflows.requests import (
     Actor,
     DataRequest,
+    DuplicateRequest,
     RequestEvent,
     RequestStatus,
     RequestType,
@@ -208,16 +209,23 @@ def _request_for(
         )
         if db.exec(served).first() is None:
             return request
-    return file_request(
-        db,
-        subject_id=subject_id,
-        type=wanted,
-        assurance=Assurance.high,
-        actor=Actor.person,
-        actor_id=subject_id,
-        language=language,
-        now=now,
-    )
+    try:
+        return file_request(
+            db,
+            subject_id=subject_id,
+            type=wanted,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            actor_id=subject_id,
+            language=language,
+            now=now,
+        )
+    except DuplicateRequest as refused:
+        # One open request of a type at a time: a new export joins the open one if it can.
+        already = db.get(DataRequest, refused.open_request_id)
+        if already is not None and already.status in USABLE:
+            return already
+        raise ExportRefused(str(refused)) from refused
 
 
 def person_of(db: Session, subject: Subject) -> Person:

@@ -40,15 +40,16 @@ async def new_request(request: Request) -> Response:
     if form.get("type") == RequestType.erasure and not is_fresh(request):
         # Back to the erasure form afterwards, also when the stale sign-in showed on a POST.
         return sign_in_redirect(request, fresh=True, next_url="/me/requests/new?type=erasure")
+    state, viewer_id = request.app.state, request.scope["viewer"].id
     if request.method == "GET":
-        page = request_form.new_request_form(form.get("type", ""))
+        load = request_form.load_new_request_form
+        page = await in_thread(load, state.engine, viewer_id, form.get("type", ""))
         return render(request, "requests/new.html", page)
-    state = request.app.state
     result = await in_thread(
         request_form.submit_and_export,
         state.engine,
         dict(form),
-        subject_id=request.scope["viewer"].id,
+        subject_id=viewer_id,
         language=i18n.current_language(),
         now=state.now(),
         settings=state.settings,

@@ -143,7 +143,7 @@ def case_page(
         timeline=timeline(
             history(db, request.id or 0), language, DPO_ACTOR_LABELS, DPO_EVENT_LABELS
         ),
-        plan=plan_view(stored, language),
+        plan=plan_view(stored, language, RequestStatus(request.status)),
         holds=tuple(
             HoldView(
                 id=hold.id or 0,

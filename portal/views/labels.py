@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from portal.i18n import lazy_gettext as _l
 from portal.workflows.records import CaseHoldKind, PlanStatus
-from portal.workflows.requests import Actor, RequestType
+from portal.workflows.requests import Actor, RequestStatus, RequestType
 
 TYPE_LABELS = {
     RequestType.access: _l("Access: a copy of your data"),
@@ -36,7 +36,7 @@ DETAILS_LABELS = {
 EVENT_LABELS = {
     "file": _l("Request sent"),
     "verify": _l("Identity verified"),
-    "submit_plan": _l("Erasure plan made, waiting for approval"),
+    "submit_plan": _l("Erasure plan made and sent for approval"),
     "approve": _l("Erasure plan approved"),
     "start": _l("Work started"),
     "ask_subject": _l("We asked you a question"),
@@ -75,7 +75,15 @@ HOLD_KIND_LABELS = {
 
 PLAN_STATUS_LABELS = {
     PlanStatus.proposed: _l("waiting for approval"),
-    PlanStatus.superseded: _l("replaced by a newer version"),
+    PlanStatus.superseded: _l("replaced by a newer version, never carried out"),
     PlanStatus.approved: _l("approved, being carried out"),
     PlanStatus.executed: _l("carried out"),
+}
+
+# A proposed plan whose request closed without it (erasure_service.plan_phase), by the
+# request's status; None: closed some other way.
+NEVER_CARRIED_OUT_LABELS = {
+    RequestStatus.cancelled: _l("never carried out: the request was cancelled"),
+    RequestStatus.rejected: _l("never carried out: the request was rejected"),
+    None: _l("never carried out"),
 }

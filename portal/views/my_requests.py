@@ -27,6 +27,7 @@ from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.requests import (
     Actor,
     DataRequest,
+    RequestStatus,
     RequestType,
     TransitionRefused,
     allowed_actions,
@@ -104,7 +105,7 @@ def my_request_page(
         extension_reason=request.extension_reason,
         outcome=request.outcome,
         timeline=timeline(history(db, request.id or 0), language, ACTOR_LABELS),
-        plan=plan_view(plan, language),
+        plan=plan_view(plan, language, RequestStatus(request.status)),
         erasure=kind == RequestType.erasure,
         can_cancel="cancel" in allowed_actions(request, Actor.person),
         letter=executed_plan(db, request) is not None,

@@ -23,41 +23,61 @@ from portal.workflows import erasure_service
 from portal.workflows.requests import (
     Actor,
     DataRequest,
+    DuplicateRequest,
     RequestType,
     TransitionRefused,
     file_request,
+    open_requests,
 )
 from portal.workflows.restriction import restrict_processing
 
 
 @dataclass(frozen=True)
 class TypeChoice:
+    """One kind of request; `open_href` is the page of the person's open request of this kind
+    (a second one is refused until it is closed)."""
+
     value: str
     label: str
     details_label: str | None
+    open_href: str | None = None
 
 
 @dataclass
 class NewRequestForm:
-    """The form, as filled in; `errors` by field name when it was refused."""
+    """The form, as filled in; `errors` by field name when it was refused, and `open_href` the
+    open request a refused duplicate points to."""
 
     type: str = ""
     details: str = ""
     marketing: bool = False
     errors: dict[str, str] = field(default_factory=dict)
     choices: tuple[TypeChoice, ...] = ()
+    open_href: str | None = None
 
     @property
     def erasure(self) -> bool:
         return self.type == RequestType.erasure
 
 
-def new_request_form(type: str = "", details: str = "", marketing: bool = False) -> NewRequestForm:
+REQUEST_PAGE = "/me/requests/{id}"
+
+
+def new_request_form(
+    type: str = "",
+    details: str = "",
+    marketing: bool = False,
+    open_ids: Mapping[RequestType, int] | None = None,
+) -> NewRequestForm:
+    """The form; `open_ids` (the person's open request of each type) marks the kinds they
+    cannot ask for again yet."""
+    opened = open_ids or {}
     choices = tuple(
         TypeChoice(
             value=str(kind),
             label=str(TYPE_LABELS[kind]),
             details_label=str(DETAILS_LABELS[kind]) if kind in DETAILS_LABELS else None,
+            open_href=REQUEST_PAGE.format(id=opened[kind]) if kind in opened else None,
         )
         for kind in RequestType
     )
@@ -65,12 +85,21 @@ def new_request_form(type: str = "", details: str = "", marketing: bool = False)
     return NewRequestForm(chosen, details, marketing, choices=choices)
 
 
-def check_new_request(form: Mapping[str, Any]) -> NewRequestForm:
+def load_new_request_form(engine: Engine, subject_id: int, type: str = "") -> NewRequestForm:
+    """The empty form for a person (GET), with the kinds they have open marked."""
+    with session_scope(engine) as db:
+        return new_request_form(type, open_ids=open_requests(db, subject_id))
+
+
+def check_new_request(
+    form: Mapping[str, Any], open_ids: Mapping[RequestType, int] | None = None
+) -> NewRequestForm:
     """The form as posted, with `errors` filled in if it cannot be filed as it is."""
     filled = new_request_form(
         str(form.get("type", "")),
         str(form.get("details", "")).strip(),
         form.get("marketing") == "yes",
+        open_ids,
     )
     if filled.type == "":
         filled.errors["type"] = _("Choose what you want us to do.")
@@ -140,8 +169,12 @@ def submit_new_request(
     sources: Mapping[str, Engine],
     auto_approve: bool = False,
 ) -> Done | Refused:
-    """The route's unit of work: check the form, file it in one transaction."""
-    filled = check_new_request(form)
+    """The route's unit of work: check the form, file it in one transaction. A duplicate of an
+    open request is refused by the domain (`DuplicateRequest`): the form comes back as typed,
+    linking the open request, and nothing is written."""
+    with session_scope(engine) as db:
+        open_ids = open_requests(db, subject_id)
+    filled = check_new_request(form, open_ids)
     if filled.errors:
         return Refused(filled)
     try:
@@ -156,6 +189,10 @@ def submit_new_request(
                 sources=sources,
                 auto_approve=auto_approve,
             )
+    except DuplicateRequest as exc:
+        filled.errors["type"] = str(exc)
+        filled.open_href = REQUEST_PAGE.format(id=exc.open_request_id)
+        return Refused(filled, 409)
     except (TransitionRefused, ValueError) as exc:
         filled.errors["type"] = str(exc)
         return Refused(filled, 409)

@@ -8,8 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from portal.views.common import day
-from portal.views.labels import EVENT_LABELS, PLAN_STATUS_LABELS, TYPE_NAMES
-from portal.workflows.erasure import ErasurePlan, describe_plan
+from portal.views.labels import (
+    EVENT_LABELS,
+    NEVER_CARRIED_OUT_LABELS,
+    PLAN_STATUS_LABELS,
+    TYPE_NAMES,
+)
+from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
+from portal.workflows.erasure_service import plan_phase
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import (
     OPEN,
@@ -58,7 +64,9 @@ class PlanTable:
 
 @dataclass(frozen=True)
 class PlanView:
-    """The latest erasure plan of a request, in plain words (describe_plan) and counts."""
+    """The latest erasure plan of a request, in plain words (describe_plan) and counts, in
+    the tense of its `phase` (planned, carried_out, never: erasure.Phase), which follows both
+    the plan's status and its request's: a cancelled request's plan was never carried out."""
 
     id: int
     version: int
@@ -69,6 +77,7 @@ class PlanView:
     tables: tuple[PlanTable, ...]
     keeps_anything: bool
     withheld: int
+    phase: str = Phase.planned
 
 
 def request_row(request: DataRequest, language: str, now: datetime, href: str) -> RequestRow:
@@ -106,17 +115,20 @@ def timeline(
     )
 
 
-def plan_view(stored: StoredPlan | None, language: str) -> PlanView | None:
+def plan_view(
+    stored: StoredPlan | None, language: str, request_status: RequestStatus
+) -> PlanView | None:
     if stored is None:
         return None
     plan = ErasurePlan.from_dict(stored.plan)
+    phase = plan_phase(PlanStatus(stored.status), request_status)
     return PlanView(
         id=stored.id or 0,
         version=stored.version,
-        status=str(PLAN_STATUS_LABELS[PlanStatus(stored.status)]),
-        proposed=stored.status == PlanStatus.proposed,
+        status=plan_status_label(PlanStatus(stored.status), phase, request_status),
+        proposed=stored.status == PlanStatus.proposed and phase == Phase.planned,
         planned_on=day(plan.planned_on, language),
-        lines=tuple(describe_plan(plan, language)),
+        lines=tuple(describe_plan(plan, language, phase)),
         tables=tuple(
             PlanTable(
                 name=summary.name.get(language, summary.table),
@@ -128,4 +140,13 @@ def plan_view(stored: StoredPlan | None, language: str) -> PlanView | None:
         ),
         keeps_anything=plan.holds_anything,
         withheld=sum(plan.withheld.values()),
+        phase=str(phase),
     )
+
+
+def plan_status_label(status: PlanStatus, phase: Phase, request_status: RequestStatus) -> str:
+    """The plan's status in words. A proposed plan waits for approval only while its request is
+    open; once the request is cancelled or rejected it says it was never carried out, and why."""
+    if phase == Phase.never and status == PlanStatus.proposed:
+        return str(NEVER_CARRIED_OUT_LABELS.get(request_status, NEVER_CARRIED_OUT_LABELS[None]))
+    return str(PLAN_STATUS_LABELS[status])

@@ -16,7 +16,8 @@
 
 The plan is plain data: deterministic, JSON-serialisable (``to_dict`` / ``from_dict``), carrying
 the data map's version and the texts it cites, so a stored plan reads the same after the map
-changes. ``describe_plan`` puts it in plain words for the DPO and the person.
+changes. ``describe_plan`` puts it in plain words for the DPO and the person, in the tense its
+``Phase`` calls for: what it will do, what it did, or what it would have done.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any, Literal
 
 from portal import i18n
@@ -348,10 +350,23 @@ def pseudonym(key: bytes, kind: str, value: Any) -> str:
 # --- plain words --------------------------------------------------------------------------------
 
 
-def describe_plan(plan: ErasurePlan, language: str) -> list[str]:
-    """The plan in plain words, one line per table and outcome, in nb, sv or en (else en):
-    en "Calls with customer service: 2 will be erased.", nb "Fakturaer og kvitteringer: 2
-    oppbevares til 31.12.2029 etter bokføringsloven § 13 andre ledd, og slettes deretter."
+class Phase(StrEnum):
+    """Where a plan stands, for the words that describe it (``erasure_service.plan_phase``)."""
+
+    # Not carried out yet (proposed, or approved and under way): "2 will be erased".
+    planned = "planned"
+    # Executed: "2 were erased", "1 is kept until 31.12.2029".
+    carried_out = "carried_out"
+    # Never to be carried out: a superseded version, or the request was cancelled or rejected.
+    never = "never"
+
+
+def describe_plan(plan: ErasurePlan, language: str, phase: Phase = Phase.planned) -> list[str]:
+    """The plan in plain words, one line per table and outcome, in nb, sv or en (else en), in
+    the tense of ``phase``: en "Calls with customer service: 2 will be erased." (planned), "2
+    were erased." (carried out), "2 would have been erased." (never); nb "Fakturaer og
+    kvitteringer: 2 vil bli oppbevart til 31.12.2029 etter bokføringsloven § 13 andre ledd, og
+    deretter slettet."
     """
     language = language_of(language)
     words = i18n.Translator(language)
@@ -361,27 +376,17 @@ def describe_plan(plan: ErasurePlan, language: str) -> list[str]:
     for summary in plan.tables:
         steps = [step for step in plan.steps if step.table == summary.table]
         table = summary.name.get(language, summary.table)
-        erased = sum(step.action == "erase" for step in steps)
-        if erased:
-            lines.append(
-                words.gettext("%(table)s: %(num)s will be erased.", table=table, num=erased)
-            )
-        anonymised = sum(step.action == "anonymise" for step in steps)
-        if anonymised:
-            lines.append(
-                words.gettext(
-                    "%(table)s: %(num)s will be anonymised and kept without any link to you.",
-                    table=table,
-                    num=anonymised,
-                )
-            )
+        for action in ("erase", "anonymise"):
+            count = sum(step.action == action for step in steps)
+            if count:
+                lines.append(_line(words, phase, action, count, table=table))
         groups: dict[tuple[Any, ...], int] = {}
         for step in steps:
             if step.action == "retain":
                 group = _retain_group(step)
                 groups[group] = groups.get(group, 0) + 1
         for group in sorted(groups, key=_group_order):
-            lines.append(_retain_line(words, table, groups[group], group))
+            lines.append(_retain_line(words, phase, table, groups[group], group))
     return lines
 
 
@@ -401,48 +406,139 @@ def _group_order(group: tuple[Any, ...]) -> tuple[Any, ...]:
     return (until is None, until or date.min, cases, then or "", [item[0] for item in binding])
 
 
-def _retain_line(words: i18n.Translator, table: str, count: int, group: tuple[Any, ...]) -> str:
+def _retain_line(
+    words: i18n.Translator, phase: Phase, table: str, count: int, group: tuple[Any, ...]
+) -> str:
     until, cases, then, binding = group
     language = words.language
     texts = [(dict(name), dict(citation)) for _key, name, citation in binding]
     if until is not None:
         citations = dict.fromkeys(citation.get(language, "") for _name, citation in texts)
-        values = {
-            "table": table,
-            "date": format_day(until, language),
-            "citations": _and(words, citations),
-        }
-        if then == "anonymise":
-            return words.ngettext(
-                "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then anonymised.",
-                "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then anonymised.",
-                count,
-                **values,
-            )
-        return words.ngettext(
-            "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then erased.",
-            "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then erased.",
-            count,
-            **values,
+        kind = "kept_then_anonymised" if then == "anonymise" else "kept_then_erased"
+        day = format_day(until, language)
+        return _line(
+            words, phase, kind, count, table=table, date=day, citations=_and(words, citations)
         )
     names = "; ".join(
         f"{name.get(language, '')}, {citation.get(language, '')}" for name, citation in texts
     )
-    if cases:
-        return words.ngettext(
-            "%(table)s: %(num)s is kept until the hold is released (%(names)s).",
-            "%(table)s: %(num)s are kept until the hold is released (%(names)s).",
-            count,
-            table=table,
-            names=names,
+    kind = "kept_until_released" if cases else "kept_while_open"
+    return _line(words, phase, kind, count, table=table, names=names)
+
+
+def _line(words: i18n.Translator, phase: Phase, kind: str, num: int, **values: str) -> str:
+    """One line of a plan, in the tense of ``phase``: each kind of line written out in all three
+    (planned, carried out, never), literally, so that `make messages` finds them. A kept row is
+    kept now once the plan is carried out: those lines are in the present tense. "Will be" and
+    "would have been" do not vary with the number in nb, sv or en: plain gettext."""
+    if kind == "erase":
+        said = (
+            words.gettext("%(table)s: %(num)s will be erased.", num=num, **values),
+            words.ngettext(
+                "%(table)s: %(num)s was erased.", "%(table)s: %(num)s were erased.", num, **values
+            ),
+            words.gettext("%(table)s: %(num)s would have been erased.", num=num, **values),
         )
-    return words.ngettext(
-        "%(table)s: %(num)s is kept while the case is open (%(names)s).",
-        "%(table)s: %(num)s are kept while the case is open (%(names)s).",
-        count,
-        table=table,
-        names=names,
-    )
+    elif kind == "anonymise":
+        said = (
+            words.gettext(
+                "%(table)s: %(num)s will be anonymised and kept without any link to you.",
+                num=num,
+                **values,
+            ),
+            words.ngettext(
+                "%(table)s: %(num)s was anonymised and is kept without any link to you.",
+                "%(table)s: %(num)s were anonymised and are kept without any link to you.",
+                num,
+                **values,
+            ),
+            words.gettext(
+                "%(table)s: %(num)s would have been anonymised and kept without any link to you.",
+                num=num,
+                **values,
+            ),
+        )
+    elif kind == "kept_then_anonymised":
+        said = (
+            words.gettext(
+                "%(table)s: %(num)s will be kept until %(date)s under %(citations)s, then "
+                "anonymised.",
+                num=num,
+                **values,
+            ),
+            words.ngettext(
+                "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then anonymised.",
+                "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then anonymised.",
+                num,
+                **values,
+            ),
+            words.gettext(
+                "%(table)s: %(num)s would have been kept until %(date)s under %(citations)s, "
+                "then anonymised.",
+                num=num,
+                **values,
+            ),
+        )
+    elif kind == "kept_then_erased":
+        said = (
+            words.gettext(
+                "%(table)s: %(num)s will be kept until %(date)s under %(citations)s, then erased.",
+                num=num,
+                **values,
+            ),
+            words.ngettext(
+                "%(table)s: %(num)s is kept until %(date)s under %(citations)s, then erased.",
+                "%(table)s: %(num)s are kept until %(date)s under %(citations)s, then erased.",
+                num,
+                **values,
+            ),
+            words.gettext(
+                "%(table)s: %(num)s would have been kept until %(date)s under %(citations)s, "
+                "then erased.",
+                num=num,
+                **values,
+            ),
+        )
+    elif kind == "kept_until_released":
+        said = (
+            words.gettext(
+                "%(table)s: %(num)s will be kept until the hold is released (%(names)s).",
+                num=num,
+                **values,
+            ),
+            words.ngettext(
+                "%(table)s: %(num)s is kept until the hold is released (%(names)s).",
+                "%(table)s: %(num)s are kept until the hold is released (%(names)s).",
+                num,
+                **values,
+            ),
+            words.gettext(
+                "%(table)s: %(num)s would have been kept until the hold is released (%(names)s).",
+                num=num,
+                **values,
+            ),
+        )
+    else:  # kept_while_open
+        said = (
+            words.gettext(
+                "%(table)s: %(num)s will be kept while the case is open (%(names)s).",
+                num=num,
+                **values,
+            ),
+            words.ngettext(
+                "%(table)s: %(num)s is kept while the case is open (%(names)s).",
+                "%(table)s: %(num)s are kept while the case is open (%(names)s).",
+                num,
+                **values,
+            ),
+            words.gettext(
+                "%(table)s: %(num)s would have been kept while the case is open (%(names)s).",
+                num=num,
+                **values,
+            ),
+        )
+    planned, carried_out, never = said
+    return {Phase.planned: planned, Phase.carried_out: carried_out, Phase.never: never}[phase]
 
 
 def _and(words: i18n.Translator, items: Iterable[str]) -> str:

@@ -21,7 +21,7 @@ from portal.i18n import gettext as _
 from portal.identity.identifiers import proven_identifiers
 from portal.jobs.queue import enqueue
 from portal.models import StaffMember, Subject
-from portal.workflows.erasure import ErasurePlan, Step, plan_erasure
+from portal.workflows.erasure import ErasurePlan, Phase, Step, plan_erasure
 from portal.workflows.erasure_run import schedule_deferred
 from portal.workflows.records import (
     CaseHoldKind,
@@ -31,6 +31,7 @@ from portal.workflows.records import (
     case_holds_for,
 )
 from portal.workflows.requests import (
+    OPEN,
     Actor,
     DataRequest,
     RequestStatus,
@@ -62,6 +63,19 @@ def latest_plan(db: Session, request_id: int) -> StoredPlan | None:
         .limit(1)
     )
     return db.exec(statement).first()
+
+
+def plan_phase(plan_status: PlanStatus, request_status: RequestStatus) -> Phase:
+    """Whether a stored plan is still to be carried out, was carried out, or never will be: a
+    superseded version never is, nor a plan whose request closed without it (cancelled,
+    rejected). Every page, letter and message describes the plan in this phase's tense."""
+    if plan_status == PlanStatus.executed:
+        return Phase.carried_out
+    if plan_status == PlanStatus.superseded:
+        return Phase.never
+    if plan_status == PlanStatus.approved or RequestStatus(request_status) in OPEN:
+        return Phase.planned
+    return Phase.never
 
 
 def plan_request(

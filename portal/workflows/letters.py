@@ -36,7 +36,7 @@ from portal.i18n import ngettext
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
 from portal.templating import TEMPLATES_DIR
-from portal.workflows.erasure import ErasurePlan, describe_plan
+from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
 from portal.workflows.kept import plan_kept
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
@@ -353,12 +353,13 @@ def outcome_context(
     language: str,
 ) -> dict[str, Any]:
     """What the outcome e-mail needs, as JSON: references, the plan in plain words, and the
-    controller (no personal data about the person beyond their own plan's lines)."""
+    controller (no personal data about the person beyond their own plan's lines). The e-mail
+    goes out when the plan has been carried out, so its lines are in the past tense."""
     return {
         "request_id": request_id,
         "plan_id": plan_id,
         "received_on": local_day(received_at, controller.country).isoformat(),
-        "lines": describe_plan(plan, language),
+        "lines": describe_plan(plan, language, Phase.carried_out),
         "nothing_held": not plan.steps,
         "holds_anything": plan.holds_anything,
         "kept_to_a_date": any(s.action == "retain" and s.until for s in plan.steps),

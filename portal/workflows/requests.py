@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, String, Text
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import JSON, Column, String, Text, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
-from portal.models import Assurance
+from portal.models import Assurance, Subject
 
 
 class RequestType(StrEnum):
@@ -111,6 +111,15 @@ class TransitionRefused(Exception):
     """The action is not allowed now; the message says why in plain words."""
 
 
+class DuplicateRequest(TransitionRefused):
+    """The person already has an open request of the same type (`open_request_id`): it is
+    handled first. Nothing was written."""
+
+    def __init__(self, message: str, open_request_id: int) -> None:
+        super().__init__(message)
+        self.open_request_id = open_request_id
+
+
 @dataclass(frozen=True)
 class Transition:
     sources: frozenset[RequestStatus]
@@ -181,7 +190,22 @@ def file_request(
     language: str = "nb",
     now: datetime,
 ) -> DataRequest:
-    """A new request, due one month from receipt; identified at once when filed with BankID."""
+    """A new request, due one month from receipt; identified at once when filed with BankID.
+
+    Refused (`DuplicateRequest`, nothing written) while the person has an open request of the
+    same type: a second erasure beside one under way would plan the same rows twice."""
+    if subject_id is not None:
+        _lock_person(db, subject_id)
+        already = open_request_of(db, subject_id, type)
+        if already is not None:
+            raise DuplicateRequest(
+                _(
+                    "You already have an open request of this kind (number %(id)d). Follow it "
+                    "on its page; you can send a new one when it is closed.",
+                    id=already.id or 0,
+                ),
+                already.id or 0,
+            )
     # An e-mail link (low) needs a DPO to verify the person before any data leaves.
     status = S.received if assurance == Assurance.low else S.verified
     request = DataRequest(
@@ -198,6 +222,43 @@ def file_request(
     db.flush()
     _record(db, request, "file", None, actor, actor_id, None, now, {"type": str(type)})
     return request
+
+
+def open_request_of(db: Session, subject_id: int, type: RequestType) -> DataRequest | None:
+    """The person's oldest request of this type that is still open (any status in OPEN:
+    received, verified, awaiting approval, in progress, waiting for them), or None."""
+    return db.exec(
+        select(DataRequest)
+        .where(
+            DataRequest.subject_id == subject_id,
+            DataRequest.type == type,
+            col(DataRequest.status).in_([str(status) for status in OPEN]),
+        )
+        .order_by(col(DataRequest.received_at), col(DataRequest.id))
+        .limit(1)
+    ).first()
+
+
+def open_requests(db: Session, subject_id: int) -> dict[RequestType, int]:
+    """The id of the person's open request of each type that has one."""
+    found: dict[RequestType, int] = {}
+    for kind, request_id in db.exec(
+        select(DataRequest.type, DataRequest.id)
+        .where(
+            DataRequest.subject_id == subject_id,
+            col(DataRequest.status).in_([str(status) for status in OPEN]),
+        )
+        .order_by(col(DataRequest.received_at), col(DataRequest.id))
+    ):
+        found.setdefault(RequestType(kind), request_id or 0)
+    return found
+
+
+def _lock_person(db: Session, subject_id: int) -> None:
+    # Two filings at once (a double click) must not both pass the check for an open request.
+    # A no-op UPDATE takes the person's row lock on PostgreSQL and the write lock on SQLite
+    # (which ignores FOR UPDATE), held until the filing commits; the other waits, then sees it.
+    db.execute(update(Subject).where(col(Subject.id) == subject_id).values(country=Subject.country))
 
 
 def apply(

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.i18n import translations
+from tests.browser.conftest import PageProblems
 from tests.browser.test_accessibility import assert_accessible
 
 pytestmark = pytest.mark.browser
@@ -24,7 +25,7 @@ def nb(message: str) -> str:
 
 
 def test_person_asks_for_erasure_and_the_dpo_approves(
-    new_page: Callable[..., Page], sign_in: Callable[..., None]
+    new_page: Callable[..., Page], sign_in: Callable[..., None], problems: PageProblems
 ) -> None:
     person = new_page()
     sign_in(person, choice=re.compile(r"^Kari Nordmann\b"), lands_on="/me")
@@ -39,9 +40,19 @@ def test_person_asks_for_erasure_and_the_dpo_approves(
     expect(person.locator(".flash")).to_be_visible()
     expect(person.locator(".status")).to_have_text(nb("awaiting approval"))
     plan = person.locator("#plan .plan-lines")
-    expect(plan).to_contain_text("slettes")
+    expect(plan).to_contain_text("vil bli slettet")
     expect(plan).to_contain_text("bokføringsloven")
     assert_accessible(person)
+    # A second erasure while this one is open: the form says so, and sending it is refused with
+    # a link back to the open request (409, which Chromium reports on the console).
+    problems.expect(r"status of 409 \(Conflict\) \[.*/me/requests/new\]")
+    person.goto("/me/requests/new?type=erasure")
+    expect(person.locator(f'.open-hint a[href="/me/requests/{request_id}"]')).to_be_visible()
+    person.locator("form.request-form button[type=submit]").click()
+    expect(person.locator("#errors")).to_be_visible()
+    assert_accessible(person)
+    person.locator(f'#errors a.open-request[href="/me/requests/{request_id}"]').click()
+    person.wait_for_url(f"**/me/requests/{request_id}")
     person.goto("/me/requests")
     expect(person.locator(f'table.requests a[href="/me/requests/{request_id}"]')).to_be_visible()
     assert_accessible(person)

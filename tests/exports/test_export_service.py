@@ -229,10 +229,11 @@ def test_an_open_request_is_used_and_others_are_refused(
 
         access = filed(subject_id, RequestType.access)
         erasure = filed(subject_id, RequestType.erasure)
-        unverified = filed(subject_id, RequestType.access, Assurance.low)
         theirs = filed(other, RequestType.access)
         cancelled = filed(subject_id, RequestType.portability)
         apply(db, db.get(DataRequest, cancelled), "cancel", actor=Actor.person, now=NOW)
+        # One open request of a type at a time: the unverified one once the other is closed.
+        unverified = filed(subject_id, RequestType.portability, Assurance.low)
     # Without a request named, the open access request is used rather than a new one filed.
     assert start(engine, subject_id, rt).request_id == access
     for request_id in (erasure, unverified, theirs, cancelled, 999_999):

@@ -516,3 +516,26 @@ def test_parked_jobs_are_shown_to_the_dpo_and_can_run_again(client: TestClient, 
 
 def test_parked_jobs_need_the_dpo_role(client: TestClient) -> None:
     assert client.get("/dpo/jobs").status_code == 303
+
+
+def test_a_rejected_requests_plan_was_never_carried_out(client: TestClient, dpo: int) -> None:
+    request_id = file_erasure_as_person(client, "ordinary")
+    sign_in_staff(client, dpo)
+    reason = "Manifestly unfounded: the same request was answered last week (art. 12(5))."
+    assert post(client, request_id, "reject", reason=reason).status_code == 303
+    response = client.get(f"/dpo/requests/{request_id}")
+    page = response.context["page"]
+    assert page.plan.phase == "never"
+    assert page.plan.status == "never carried out: the request was rejected"
+    assert not page.plan.proposed and "approve" not in page.actions
+    assert "What the erasure would have done" in response.text
+    assert all("would have been" in line for line in page.plan.lines)
+    assert sum(t.erase + t.anonymise + t.retain for t in page.plan.tables) > 0  # counts stay
+
+
+def test_a_superseded_version_is_never_carried_out(english: None) -> None:
+    from portal.views.request_summary import plan_status_label
+    from portal.workflows.erasure import Phase
+
+    label = plan_status_label(PlanStatus.superseded, Phase.never, RequestStatus.awaiting_approval)
+    assert label == "replaced by a newer version, never carried out"

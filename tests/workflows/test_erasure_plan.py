@@ -11,7 +11,14 @@ from sqlalchemy.engine import Engine
 
 from portal.datamap import Collection, DataMap
 from portal.datamap.retention import CaseHold
-from portal.workflows.erasure import ErasurePlan, Step, describe_plan, plan_erasure, pseudonym
+from portal.workflows.erasure import (
+    ErasurePlan,
+    Phase,
+    Step,
+    describe_plan,
+    plan_erasure,
+    pseudonym,
+)
 from tests.erasure_support import TODAY, datamap, demo, engines, person  # noqa: F401 - fixtures
 
 ORDER_FIELDS = (("account_id",), ("email", "delivery_name", "delivery_street"))
@@ -92,31 +99,70 @@ def test_scenario_1_shop_customer(datamap: DataMap, engines: dict[str, Engine]) 
     ]
     assert plan.holds_anything
     assert describe_plan(plan, "en")[3:] == [
-        "Orders: 2 are kept until 31 Dec 2029 under Norwegian Bookkeeping Act section 13(2), "
+        "Orders: 2 will be kept until 31 Dec 2029 under Norwegian Bookkeeping Act section 13(2), "
         "then erased.",
-        "Orders: 1 is kept while the case is open (Open complaint, GDPR article 17(3)(e)).",
-        "Order lines: 2 are kept until 31 Dec 2029 under Norwegian Bookkeeping Act section "
+        "Orders: 1 will be kept while the case is open (Open complaint, GDPR article 17(3)(e)).",
+        "Order lines: 2 will be kept until 31 Dec 2029 under Norwegian Bookkeeping Act section "
         "13(2), then erased.",
-        "Order lines: 1 is kept while the case is open (Open complaint, GDPR article 17(3)(e)).",
-        "Complaints: 1 is kept while the case is open (Open complaint, GDPR article 17(3)(e)).",
-        "Invoices and receipts: 2 are kept until 31 Dec 2029 under Norwegian Bookkeeping Act "
+        "Order lines: 1 will be kept while the case is open (Open complaint, GDPR article "
+        "17(3)(e)).",
+        "Complaints: 1 will be kept while the case is open (Open complaint, GDPR article "
+        "17(3)(e)).",
+        "Invoices and receipts: 2 will be kept until 31 Dec 2029 under Norwegian Bookkeeping Act "
         "section 13(2), then erased.",
-        "Invoices and receipts: 1 is kept until 31 Dec 2031 under Norwegian Bookkeeping Act "
+        "Invoices and receipts: 1 will be kept until 31 Dec 2031 under Norwegian Bookkeeping Act "
         "section 13(2), then erased.",
-        "Payments: 2 are kept until 31 Dec 2029 under Norwegian Bookkeeping Act section 13(2), "
-        "then erased.",
-        "Payments: 1 is kept until 31 Dec 2031 under Norwegian Bookkeeping Act section 13(2), "
-        "then erased.",
+        "Payments: 2 will be kept until 31 Dec 2029 under Norwegian Bookkeeping Act section "
+        "13(2), then erased.",
+        "Payments: 1 will be kept until 31 Dec 2031 under Norwegian Bookkeeping Act section "
+        "13(2), then erased.",
         "Calls with customer service: 2 will be erased.",
         "Newsletter: 1 will be erased.",
     ]
     assert describe_plan(plan, "nb")[:4] == [
-        "Kundekort: 1 slettes.",
-        f"Adressehistorikk: {marte.count('crm_addresses')} slettes.",
-        "Konto i nettbutikken: 1 slettes.",
-        "Ordrer: 2 oppbevares til 31.12.2029 etter bokføringsloven § 13 andre ledd, og slettes "
-        "deretter.",
+        "Kundekort: 1 vil bli slettet.",
+        f"Adressehistorikk: {marte.count('crm_addresses')} vil bli slettet.",
+        "Konto i nettbutikken: 1 vil bli slettet.",
+        "Ordrer: 2 vil bli oppbevart til 31.12.2029 etter bokføringsloven § 13 andre ledd, og "
+        "deretter slettet.",
     ]
+
+
+def test_the_words_follow_the_plans_phase(datamap: DataMap, engines: dict[str, Engine]) -> None:
+    """Will be (planned), was (carried out: kept rows are kept now), would have been (never)."""
+    plan = plan_erasure(datamap, person(datamap, engines, "shop_customer"), TODAY)
+    done = describe_plan(plan, "en", Phase.carried_out)
+    assert done[0] == "Customer record: 1 was erased."
+    assert "Calls with customer service: 2 were erased." in done
+    assert (
+        "Orders: 2 are kept until 31 Dec 2029 under Norwegian Bookkeeping Act section 13(2), "
+        "then erased." in done
+    )
+    assert "Orders: 1 is kept while the case is open (Open complaint, GDPR article 17(3)(e))." in (
+        done
+    )
+    never = describe_plan(plan, "en", Phase.never)
+    assert never[0] == "Customer record: 1 would have been erased."
+    assert (
+        "Orders: 2 would have been kept until 31 Dec 2029 under Norwegian Bookkeeping Act "
+        "section 13(2), then erased." in never
+    )
+    assert describe_plan(plan, "nb", Phase.carried_out)[0] == "Kundekort: 1 ble slettet."
+    assert describe_plan(plan, "nb", Phase.never)[0] == "Kundekort: 1 ville blitt slettet."
+    assert describe_plan(plan, "sv", Phase.carried_out)[0].endswith(": 1 raderades.")
+    assert describe_plan(plan, "sv", Phase.never)[0].endswith(": 1 skulle ha raderats.")
+    # One line per outcome in every phase; no phase leaks the words of another.
+    assert len(done) == len(never) == len(describe_plan(plan, "en"))
+    assert not any("will be" in line for line in done + never)
+    anonymised = plan_erasure(datamap, person(datamap, engines, "two_collection_cases"), TODAY)
+    words = {
+        phase: " ".join(describe_plan(anonymised, "en", phase))
+        for phase in (Phase.planned, Phase.carried_out, Phase.never)
+    }
+    assert "will be anonymised and kept without any link to you" in words[Phase.planned]
+    assert "anonymised and is kept without any link to you" in words[Phase.carried_out]
+    assert "would have been anonymised" in words[Phase.never]
+    assert "would have been kept until" in words[Phase.never]
 
 
 def test_scenario_2_debtor_with_two_cases(datamap: DataMap, engines: dict[str, Engine]) -> None:
@@ -235,6 +281,10 @@ def test_scenario_4_litigation_hold_overrides_everything(
         assert "case:lit-2" in [reason.key for reason in step.reasons]
     assert plan.case_holds == ("lit-2",)
     assert describe_plan(plan, "en")[0] == (
+        "Customer record: 1 will be kept until the hold is released (Litigation, GDPR article "
+        "17(3)(e))."
+    )
+    assert describe_plan(plan, "en", Phase.carried_out)[0] == (
         "Customer record: 1 is kept until the hold is released (Litigation, GDPR article 17(3)(e))."
     )
     released = CaseHold(**{**hold.__dict__, "released_at": datetime(2026, 11, 20, tzinfo=UTC)})

@@ -16,12 +16,13 @@ from portal.datamap import DataMap
 from portal.db import session_scope
 from portal.jobs.queue import Job
 from portal.models import Assurance
-from portal.workflows.erasure import ErasurePlan
+from portal.workflows.erasure import ErasurePlan, Phase
 from portal.workflows.erasure_service import (
     CaseHoldRefused,
     PlanRefused,
     approve_plan,
     latest_plan,
+    plan_phase,
     plan_request,
     release_case_hold,
     set_case_hold,
@@ -29,6 +30,7 @@ from portal.workflows.erasure_service import (
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import (
     Actor,
+    RequestStatus,
     RequestType,
     TransitionRefused,
     file_request,
@@ -225,3 +227,27 @@ def test_a_hold_released_yesterday_keeps_nothing(
     with Session(engine) as db:
         assert db.get(StoredPlan, plan_id) is not None
     run_jobs(engine)
+
+
+@pytest.mark.parametrize(
+    ("plan_status", "request_status", "phase"),
+    [
+        # Before execution: what it will do, while it can still be approved or is under way.
+        (PlanStatus.proposed, RequestStatus.awaiting_approval, Phase.planned),
+        (PlanStatus.proposed, RequestStatus.verified, Phase.planned),
+        (PlanStatus.proposed, RequestStatus.waiting_for_subject, Phase.planned),
+        (PlanStatus.approved, RequestStatus.in_progress, Phase.planned),
+        # After: what it did.
+        (PlanStatus.executed, RequestStatus.completed, Phase.carried_out),
+        (PlanStatus.executed, RequestStatus.partially_completed, Phase.carried_out),
+        # Never: the request closed without it, or a newer version replaced it.
+        (PlanStatus.proposed, RequestStatus.cancelled, Phase.never),
+        (PlanStatus.proposed, RequestStatus.rejected, Phase.never),
+        (PlanStatus.superseded, RequestStatus.awaiting_approval, Phase.never),
+        (PlanStatus.superseded, RequestStatus.completed, Phase.never),
+    ],
+)
+def test_a_plans_phase_follows_the_plan_and_its_request(
+    plan_status: PlanStatus, request_status: RequestStatus, phase: Phase
+) -> None:
+    assert plan_phase(plan_status, request_status) == phase

@@ -22,7 +22,7 @@ from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
 from portal.models import Assurance, Subject
-from portal.workflows.erasure import ErasurePlan, describe_plan, plan_erasure
+from portal.workflows.erasure import ErasurePlan, Phase, describe_plan, plan_erasure
 from portal.workflows.letters import (
     MESSAGE_KIND,
     _letter_html,
@@ -335,7 +335,10 @@ def test_queue_outcome_message_writes_one_row_without_personal_data(
     }
     assert (context["request_id"], context["plan_id"]) == (request_id, record.id)
     assert context["received_on"] == "2026-11-03"
-    assert context["lines"] == describe_plan(plan, "nb")
+    # Sent once the plan is carried out: what was erased, in the past tense.
+    assert context["lines"] == describe_plan(plan, "nb", Phase.carried_out)
+    assert any(line.endswith("ble slettet.") for line in context["lines"])
+    assert not any("vil bli" in line for line in context["lines"])
     text = json.dumps(context, ensure_ascii=False)
     edge = EDGE_CASES_BY_KEY["shop_customer"]
     for personal in (edge.national_id, edge.given_name, edge.family_name, "@example"):
@@ -362,7 +365,7 @@ def test_the_email_renders_from_the_queued_context(
     assert "\nhttps://innsyn.nordlys.example/me/requests/4711\n" in body
     assert "BankID" in body
     assert "3 november 2026" in body
-    for line in describe_plan(plan, "sv"):
+    for line in describe_plan(plan, "sv", Phase.carried_out):
         assert f"- {line}\n" in body
     assert "Datatilsynet (Norge)" in body
     assert datamap.controller.dpo_contact in body

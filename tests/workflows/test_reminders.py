@@ -29,11 +29,13 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 MAILBOX = "personvernombud@nordlys.example"
 
 
-def add_request(db: Session, subject_id: int, days_left: int, **changes: object) -> int:
+def add_request(
+    db: Session, subject_id: int, days_left: int, type: RequestType, **changes: object
+) -> int:
     request = file_request(
         db,
         subject_id=subject_id,
-        type=RequestType.access,
+        type=type,
         assurance=Assurance.high,
         actor=Actor.person,
         now=NOW - timedelta(days=20),
@@ -48,18 +50,19 @@ def add_request(db: Session, subject_id: int, days_left: int, **changes: object)
 
 @pytest.fixture
 def people(engine: Engine) -> dict[str, int]:
-    """Requests 3, 7 and 8 days from their deadline, one overdue, one overdue but completed."""
+    """Requests 3, 7 and 8 days from their deadline, one overdue, one overdue but completed
+    (of different types: a person has one open request of a type at a time)."""
     with session_scope(engine) as db:
         subject = Subject(national_id="01017012345", country="NO", given_name="Kari")
         db.add(subject)
         db.flush()
         sid = subject.id or 0
         return {
-            "three": add_request(db, sid, 3),
-            "seven": add_request(db, sid, 7),
-            "eight": add_request(db, sid, 8),
-            "overdue": add_request(db, sid, -2),
-            "closed": add_request(db, sid, -2, status="completed"),
+            "three": add_request(db, sid, 3, RequestType.access),
+            "seven": add_request(db, sid, 7, RequestType.portability),
+            "eight": add_request(db, sid, 8, RequestType.rectification),
+            "overdue": add_request(db, sid, -2, RequestType.objection),
+            "closed": add_request(db, sid, -2, RequestType.restriction, status="completed"),
         }
 
 

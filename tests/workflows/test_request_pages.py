@@ -215,8 +215,11 @@ def test_filing_erasure_plans_it_and_shows_the_plan_in_plain_words(client: TestC
     page = client.get(response.headers["location"])
     plan = page.context["page"].plan
     assert plan is not None and plan.version == 1
-    # Kari has accounts the Bookkeeping Act keeps: the plan says so, in Norwegian.
-    assert any("slettes" in line for line in plan.lines)
+    # Kari has accounts the Bookkeeping Act keeps: the plan says so, in Norwegian, in the
+    # future tense (it waits for approval).
+    assert plan.phase == "planned" and plan.status == "venter på godkjenning"
+    assert any("vil bli slettet" in line for line in plan.lines)
+    assert "Dette vil slettingen gjøre" in page.text
     assert any("bokføringsloven" in line for line in plan.lines)
     for line in plan.lines:
         assert line in page.text.replace("&#39;", "'")
@@ -458,3 +461,155 @@ def test_no_letter_before_completion_for_others_or_on_a_stale_sign_in(
     # Signed out: to the sign-in page.
     client.cookies.clear()
     assert client.get(f"/me/requests/{request_id}/letter.pdf").status_code == 303
+
+
+# --- one open request of a type at a time (issue #16, item 6) -----------------------------------
+
+
+def written(client: TestClient) -> tuple[int, ...]:
+    """How many requests, events, plans and exports there are."""
+    from portal.exports.models import Export
+    from portal.workflows.records import StoredPlan
+    from portal.workflows.requests import RequestEvent
+
+    with session_scope(client.app.state.engine) as db:
+        return tuple(
+            len(db.exec(select(table)).all())
+            for table in (DataRequest, RequestEvent, StoredPlan, Export)
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "details"),
+    [("erasure", ""), ("rectification", "My phone number is 912 34 567, not 912 34 576.")],
+)
+def test_a_second_open_request_of_the_same_type_is_refused_and_nothing_is_written(
+    client: TestClient, kind: str, details: str
+) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    client.cookies.set("lang", "en")
+    data = {"type": kind, "details": details, "csrf_token": token(client)}
+    assert client.post("/me/requests/new", data=data).status_code == 303
+    [first] = requests_of(client, subject_id)
+    href = f"/me/requests/{first.id}"
+    # The form says so before the person types anything, with a link to the open request.
+    form = client.get(f"/me/requests/new?type={kind}")
+    choices = {choice.value: choice.open_href for choice in form.context["page"].choices}
+    assert choices[kind] == href
+    assert {value for value, open_href in choices.items() if open_href} == {kind}
+    assert f'<a href="{href}">Follow it on its page</a>' in form.text
+    before = written(client)
+    again = {**data, "details": "Also my e-mail address." if details else ""}
+    response = client.post("/me/requests/new", data=again)
+    assert response.status_code == 409
+    assert response.template.name == "requests/new.html"
+    page = response.context["page"]
+    assert page.errors == {
+        "type": f"You already have an open request of this kind (number {first.id}). Follow it "
+        "on its page; you can send a new one when it is closed."
+    }
+    assert page.open_href == href and f'href="{href}" class="open-request"' in response.text
+    assert (page.type, page.details) == (kind, again["details"])  # the form keeps what was typed
+    assert again["details"] in response.text
+    # No request, no event, no plan, no export.
+    assert written(client) == before
+    assert [r.id for r in requests_of(client, subject_id)] == [first.id]
+
+
+def test_a_second_access_request_while_the_first_is_open_makes_no_new_export(
+    client: TestClient,
+) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    question = {"type": "access", "details": "Who gave you my phone number?"}
+    response = client.post("/me/requests/new", data={**question, "csrf_token": token(client)})
+    assert response.status_code == 303 and response.headers["location"].startswith("/me/exports/")
+    # The copy is made; the question keeps the request open for the DPO's answer.
+    [first] = requests_of(client, subject_id)
+    assert first.status == RequestStatus.in_progress
+    before = written(client)
+    again = client.post(
+        "/me/requests/new", data={"type": "access", "details": "", "csrf_token": token(client)}
+    )
+    assert again.status_code == 409
+    assert again.context["page"].open_href == f"/me/requests/{first.id}"
+    assert written(client) == before
+
+
+# --- the plan's words follow what happened (issue #16, item 5) ----------------------------------
+
+
+def file_erasure(client: TestClient, key: str = "ordinary") -> int:
+    sign_in_as(client, key)
+    csrf = client.get("/me/requests/new?type=erasure").context["csrf_token"]
+    response = client.post("/me/requests/new", data={"type": "erasure", "csrf_token": csrf})
+    assert response.status_code == 303
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+def test_a_cancelled_requests_plan_was_never_carried_out(client: TestClient) -> None:
+    request_id = file_erasure(client)
+    cancelled = client.post(f"/me/requests/{request_id}/cancel", data={"csrf_token": token(client)})
+    assert cancelled.status_code == 303
+    client.cookies.set("lang", "en")
+    response = client.get(f"/me/requests/{request_id}")
+    page = response.context["page"]
+    assert page.request.status == "cancelled"
+    plan = page.plan
+    assert plan.phase == "never" and not plan.proposed
+    assert plan.status == "never carried out: the request was cancelled"
+    assert "waiting for approval" not in response.text
+    assert "What the erasure would have done" in response.text
+    assert "This plan was never carried out." in response.text
+    assert plan.lines and all("would have been" in line for line in plan.lines)
+    # The history tells what happened then, not what is pending now.
+    assert [entry.what for entry in page.timeline] == [
+        "Cancelled",
+        "Erasure plan made and sent for approval",
+        "Request sent",
+    ]
+    client.cookies.set("lang", "nb")
+    norsk = client.get(f"/me/requests/{request_id}")
+    assert norsk.context["page"].plan.status == "aldri gjennomført: henvendelsen ble avbrutt"
+    assert "venter på godkjenning" not in norsk.text
+    assert all("ville blitt" in line for line in norsk.context["page"].plan.lines)
+
+
+def test_a_carried_out_plan_says_what_was_done(client: TestClient) -> None:
+    """The plan and the request as execution leaves them (`erasure_run._finish`), set by hand
+    so the shared demo company is not erased."""
+    from portal.workflows.requests import apply
+
+    request_id = file_erasure(client)
+    now = client.app.state.now()
+    with session_scope(client.app.state.engine) as db:
+        stored = latest_plan(db, request_id)
+        request = db.get(DataRequest, request_id)
+        apply(db, request, "approve", actor=Actor.dpo, actor_id=1, now=now)
+        apply(db, request, "complete_partially", actor=Actor.system, reason="Kept.", now=now)
+        stored.status, stored.executed_at = PlanStatus.executed, now
+        db.add(stored)
+    client.cookies.set("lang", "en")
+    response = client.get(f"/me/requests/{request_id}")
+    plan = response.context["page"].plan
+    assert (plan.phase, plan.status) == ("carried_out", "carried out")
+    assert "What the erasure did" in response.text
+    assert "Customer record: 1 was erased." in plan.lines
+    assert any(line.startswith("Orders: ") and " are kept until " in line for line in plan.lines)
+    assert not any("will be" in line or "would have" in line for line in plan.lines)
+    client.cookies.set("lang", "nb")
+    norsk = client.get(f"/me/requests/{request_id}").context["page"].plan
+    assert "Kundekort: 1 ble slettet." in norsk.lines
+    assert norsk.status == "gjennomført"
+
+
+def test_an_erasure_closed_before_it_was_planned_says_so(client: TestClient) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    client.cookies.set("lang", "en")
+    # An e-mail filing waits for the DPO's verification before it is planned.
+    request_id = file_by_hand(client, subject_id, RequestType.erasure, assurance=Assurance.low)
+    assert "There is no plan yet." in client.get(f"/me/requests/{request_id}").text
+    with session_scope(client.app.state.engine) as db:
+        request = db.get(DataRequest, request_id)
+        apply(db, request, "cancel", actor=Actor.person, now=client.app.state.now())
+    text = client.get(f"/me/requests/{request_id}").text
+    assert "No plan was made" in text and "There is no plan yet." not in text

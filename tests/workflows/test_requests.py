@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,9 +12,13 @@ from sqlmodel import Session, select
 from portal import i18n
 from portal.models import Assurance, Subject
 from portal.workflows.requests import (
+    CLOSED,
+    OPEN,
     TRANSITIONS,
     Actor,
     DataRequest,
+    DuplicateRequest,
+    RequestEvent,
     RequestStatus,
     RequestType,
     TransitionRefused,
@@ -23,6 +28,8 @@ from portal.workflows.requests import (
     days_left,
     file_request,
     history,
+    open_request_of,
+    open_requests,
 )
 
 NOW = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
@@ -197,3 +204,118 @@ def test_refusals_are_in_the_persons_language(db: Session) -> None:
     with pytest.raises(TransitionRefused) as refused:
         apply(db, request, "cancel", actor=Actor.person, now=NOW)
     assert str(refused.value) == "En henvendelse som er under behandling, kan ikke bli avbrutt."
+
+
+# --- one open request of a type at a time --------------------------------------------------------
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as fresh:
+        return (
+            len(fresh.exec(select(DataRequest)).all()),
+            len(fresh.exec(select(RequestEvent)).all()),
+        )
+
+
+@pytest.mark.parametrize("status", sorted(OPEN))
+def test_a_second_open_request_of_the_same_type_is_refused_and_nothing_is_written(
+    db: Session, engine: Engine, status: RequestStatus
+) -> None:
+    first = new(db)
+    first.status = status
+    db.add(first)
+    db.commit()
+    before = counts(engine)
+    with pytest.raises(DuplicateRequest) as refused:
+        new(db)
+    db.rollback()
+    assert refused.value.open_request_id == first.id
+    assert str(refused.value) == (
+        f"You already have an open request of this kind (number {first.id}). Follow it on its "
+        "page; you can send a new one when it is closed."
+    )
+    assert counts(engine) == before
+    # An e-mail filing of the same kind is refused alike: the rule is the person's, not the form's.
+    with pytest.raises(DuplicateRequest):
+        new(db, assurance=Assurance.low)
+    db.rollback()
+    assert counts(engine) == before
+
+
+@pytest.mark.parametrize("status", sorted(CLOSED))
+def test_a_closed_request_does_not_stand_in_the_way(db: Session, status: RequestStatus) -> None:
+    first = new(db)
+    first.status = status
+    db.add(first)
+    db.flush()
+    second = new(db)
+    assert second.id != first.id and second.status == S.verified
+
+
+def test_other_types_and_other_people_are_not_duplicates(db: Session) -> None:
+    erasure = new(db)
+    access = new(db, RequestType.access)
+    subject_id = _subject_id(db)
+    assert open_requests(db, subject_id) == {
+        RequestType.erasure: erasure.id,
+        RequestType.access: access.id,
+    }
+    # Cancelled, the erasure no longer blocks a new one.
+    apply(db, erasure, "cancel", actor=Actor.person, now=NOW)
+    assert open_request_of(db, subject_id, RequestType.erasure) is None
+    again = new(db)
+    assert again.status == S.verified
+    # Someone else's open erasure is theirs alone.
+    other = Subject(national_id="01017012345", country="NO")
+    db.add(other)
+    db.flush()
+    theirs = file_request(
+        db,
+        subject_id=other.id,
+        type=RequestType.erasure,
+        assurance=Assurance.high,
+        actor=Actor.person,
+        now=NOW,
+    )
+    assert theirs.id not in (erasure.id, access.id, again.id)
+
+
+def test_two_filings_at_once_make_one_request(db: Session, engine: Engine) -> None:
+    """A double click: the second filing waits for the first to commit, then is refused."""
+    subject_id = _subject_id(db)
+    first_filed, second_done = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def file_in_own_session(signal: threading.Event | None) -> None:
+        with Session(engine) as session:
+            try:
+                filed = file_request(
+                    session,
+                    subject_id=subject_id,
+                    type=RequestType.erasure,
+                    assurance=Assurance.high,
+                    actor=Actor.person,
+                    now=NOW,
+                )
+                if signal is not None:
+                    signal.set()
+                    # Hold the transaction open while the second filing tries.
+                    second_done.wait(timeout=1.0)
+                session.commit()
+                outcome.append(filed.id)
+            except DuplicateRequest as refused:
+                outcome.append(refused)
+
+    first = threading.Thread(target=file_in_own_session, args=(first_filed,))
+    first.start()
+    assert first_filed.wait(timeout=10)
+    second = threading.Thread(target=lambda: (file_in_own_session(None), second_done.set()))
+    second.start()
+    # The second is held by the first's lock until the first commits (after 1 s at most).
+    first.join(timeout=15)
+    second.join(timeout=15)
+    assert not first.is_alive() and not second.is_alive()
+    assert len(outcome) == 2
+    assert isinstance(outcome[0], int)
+    assert isinstance(outcome[1], DuplicateRequest) and outcome[1].open_request_id == outcome[0]
+    assert counts(engine)[0] == 1
