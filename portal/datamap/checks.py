@@ -53,6 +53,13 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
         problems.add(
             where(table=name, field=table.timeline), "the timeline column is not among the fields"
         )
+    for column in (table.order_by, *table.show):
+        if column is not None and column not in _columns(parsed, name):
+            problems.add(
+                where(table=name, field=column), "a show or order_by column is not among the fields"
+            )
+    if len(set(table.show)) != len(table.show):
+        problems.add(place, "a column is named twice in show")
     for column in _columns(parsed, name):
         if not _COLUMN.match(column):
             problems.add(

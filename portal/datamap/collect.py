@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
-from portal.datamap.identity import DEFAULT_CHUNK, Resolution, among, chunks, resolve
+from portal.datamap.identity import DEFAULT_CHUNK, Resolution, among, resolve
 from portal.datamap.model import CONTACT_KINDS, DataMap, FieldSpec, TableSpec
+from portal.datamap.order import newest_first as keys_newest_first
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,15 @@ def stream(
     engines: Mapping[str, Engine],
     resolution: Resolution,
     chunk_size: int = DEFAULT_CHUNK,
+    *,
+    newest_first: bool = False,
 ) -> Iterator[TableStream]:
-    """The person's rows table by table; each table's rows are read when iterated."""
+    """The person's rows table by table; each table's rows are read when iterated. By key, or
+    with ``newest_first`` as a person reads them (order.py: the exports)."""
     for name in datamap.table_order():
         keys = resolution.keys.get(name, ())
+        if newest_first:
+            keys = keys_newest_first(datamap, resolution, name)
         spec = datamap.tables[name]
         rows = read_rows(datamap, engines, name, keys, resolution.via.get(name, {}), chunk_size)
         yield TableStream(name=name, spec=spec, count=len(keys), rows=rows)
@@ -180,7 +186,8 @@ def read_rows_on(
     chunk_size: int,
 ) -> Iterator[Row]:
     """``read_rows`` on a connection to the table's source that the caller holds (a page
-    reads a few rows of every table: one connection for all of them, not one per table)."""
+    reads a few rows of every table: one connection for all of them, not one per table).
+    Rows come in the order of ``keys``."""
     spec = datamap.tables[name]
     schema = datamap.sources[spec.source].schema_
     reflected = reflected_table(connection.engine, connection, datamap.db_table(name), schema)
@@ -188,10 +195,13 @@ def read_rows_on(
     # The key first, labelled: it may be one of the fields as well.
     columns = [key_column.label("row_key"), *(reflected.c[c] for c in spec.fields)]
     described = tuple(spec.fields.items())
-    for chunk in chunks(keys, chunk_size):
+    for start in range(0, len(keys), chunk_size):
+        chunk = list(keys[start : start + chunk_size])
         where = among(connection, key_column, chunk)
-        statement = select(*columns).where(where).order_by(key_column)
-        for key, *values in connection.execute(statement).all():
+        statement = select(*columns).where(where)
+        position = {key: index for index, key in enumerate(chunk)}
+        found = connection.execute(statement).all()
+        for key, *values in sorted(found, key=lambda row: position.get(row[0], len(position))):
             fields = tuple(
                 FieldValue(column_name, value, field_spec)
                 for (column_name, field_spec), value in zip(described, values, strict=True)

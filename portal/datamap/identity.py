@@ -70,8 +70,8 @@ class Resolution:
     shared_identifiers: dict[str, tuple[str, ...]]  # the person's identifiers others also have
     queries: int  # statements issued, for tests of the per-table bound
     # table -> key -> the columns read to decide ownership (the key, the link columns, the
-    # columns children link to, the timeline date) of each of the person's rows: enough to
-    # order a table and find a row's relatives without reading the rows themselves.
+    # columns children link to, the timeline and order_by dates) of each of the person's rows:
+    # enough to order a table and find a row's relatives without reading the rows themselves.
     skeleton: dict[str, dict[Any, dict[str, Any]]] = field(default_factory=dict)
 
     def count(self, table_name: str) -> int:
@@ -325,8 +325,8 @@ class _Resolver:
         for name, spec in self.map.tables.items():
             needed.setdefault(name, [])
             needed[name] += [spec.key, *(link.column for link in spec.links)]
-            if spec.timeline:
-                needed[name].append(spec.timeline)
+            # The dates the rows are shown by (order.py): a table is ordered from the outline.
+            needed[name] += [column for column in (spec.timeline, spec.order_by) if column]
             for link in spec.parent_links:
                 needed.setdefault(link.table or "", []).append(self.map.parent_key(link))
         return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}

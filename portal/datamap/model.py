@@ -308,6 +308,11 @@ class TableSpec(_Item):
     defaults: FieldDefaults | None = None
     # A history (addresses, consents): the date column its rows are ordered by, as a timeline.
     timeline: Identifier | None = None
+    # The columns that tell a person which record is which (an order's number, date and total):
+    # the "my data" page lists them, every other field is under each record.
+    show: list[Identifier] = Field(default_factory=list)
+    # A date column the rows are shown by, newest first (default: the timeline; else the key).
+    order_by: Identifier | None = None
     # A date column set when the person has died: their identifiers go on the block list.
     deceased: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
@@ -319,6 +324,14 @@ class TableSpec(_Item):
     @property
     def parent_links(self) -> list[Link]:
         return [link for link in self.links if link.table is not None]
+
+    @property
+    def shown(self) -> list[str]:
+        """``show``, or by default every field but the key and the links to other tables."""
+        if self.show:
+            return list(self.show)
+        hidden = {self.key, *(link.column for link in self.parent_links)}
+        return [name for name in self.fields if name not in hidden]
 
 
 class DataMap(_Item):

@@ -1,7 +1,7 @@
 """A person's rows a page at a time, for the "my data" page.
 
 The resolution (identity.py) already holds every one of the person's rows in outline: its key,
-its link columns and its timeline date. That is enough to count a table, put it in display order
+its link columns and the date it is shown by. That is enough to count a table, put it in order
 and pick a page without reading the table; only the rows shown are then read in full, with the
 rows their retention needs (retention.holds_for reads the rows a row hangs under and the rows
 whose holds cover it). A person with 2,000 rows thus costs the resolution plus about a page per
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from portal.datamap.collect import Collection, may_hold_more, read_rows_on
 from portal.datamap.identity import DEFAULT_CHUNK, Resolution
 from portal.datamap.model import DataMap, Link
+from portal.datamap.order import newest_first
 from portal.datamap.retention import nearest_common, table_ancestors
 from portal.datamap.sources import SourceConnections
 
@@ -27,13 +28,11 @@ RowId = tuple[str, Any]
 
 @dataclass(frozen=True)
 class Section:
-    """One table's rows within one category, every key in display order."""
+    """One table's rows, every key in display order: newest first (order.py)."""
 
-    category: str
     table: str
-    columns: tuple[str, ...]  # the table's fields of this category, in the map's order
     keys: tuple[Any, ...]
-    # A history (addresses, consents) is shown newest first, when its date is in the category.
+    # A history (addresses, consents) is shown as a timeline.
     timeline: bool
 
     def page(self, number: int, size: int) -> tuple[int, int, tuple[Any, ...]]:
@@ -43,44 +42,15 @@ class Section:
         return number, pages, self.keys[(number - 1) * size : number * size]
 
 
-def sections(datamap: DataMap, resolution: Resolution) -> dict[str, list[Section]]:
-    """category -> its sections, categories in the map's order, tables in the map's order."""
-    found: dict[str, list[Section]] = {}
-    for name in datamap.table_order():
-        keys = resolution.keys.get(name, ())
-        if not keys:
-            continue
-        spec = datamap.tables[name]
-        columns: dict[str, list[str]] = {}
-        for column, field_spec in spec.fields.items():
-            columns.setdefault(field_spec.category, []).append(column)
-        for category, names in columns.items():
-            timeline = spec.timeline is not None and spec.timeline in names
-            ordered = _newest_first(resolution, name, spec.timeline) if timeline else keys
-            found.setdefault(category, []).append(
-                Section(category, name, tuple(names), ordered, timeline)
-            )
-    return {key: found[key] for key in datamap.categories if key in found}
-
-
-def _newest_first(resolution: Resolution, table: str, column: str | None) -> tuple[Any, ...]:
-    outline = resolution.skeleton[table]
-    # Keys ascend, and the sort is stable: rows of the same day stay in key order.
-    return tuple(
-        sorted(
-            resolution.keys[table],
-            key=lambda key: newest_first_key(outline[key][column]),
-            reverse=True,
+def sections(datamap: DataMap, resolution: Resolution) -> list[Section]:
+    """The person's tables, in the map's order (parents first), each once with all its rows."""
+    return [
+        Section(
+            name, newest_first(datamap, resolution, name), datamap.tables[name].timeline is not None
         )
-    )
-
-
-def newest_first_key(value: Any) -> tuple[int, str]:
-    """A timeline date as a sort key (reverse=True for newest first, /me and the PDF report):
-    None sorts last; dates, datetimes and SQLite's ISO text compare as text."""
-    if value is None:
-        return (0, "")
-    return (1, value.isoformat() if hasattr(value, "isoformat") else str(value))
+        for name in datamap.table_order()
+        if resolution.keys.get(name)
+    ]
 
 
 def with_relatives(

@@ -207,3 +207,74 @@ def _recipient(processor: Processor, language: str) -> Recipient:
 
 def unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
+
+
+# --- the "my data" page's summary and fields -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategoryName:
+    key: str
+    name: str
+    description: str | None
+    special: str | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything held at once (art. 15(1)(a)–(d), (g)): the kinds of data, the purposes with
+    their legal bases, where it came from, who receives it and how long it is kept."""
+
+    categories: tuple[CategoryName, ...]
+    purposes: tuple[Purpose, ...]
+    origins: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+    retention: tuple[str, ...]
+
+
+def summary_facts(
+    datamap: DataMap, tables: Iterable[str], specs: list[FieldSpec], language: str
+) -> Summary:
+    """The summary of these tables' fields (``specs``), categories in the map's order."""
+    used = {spec.category for spec in specs}
+    return Summary(
+        categories=tuple(
+            CategoryName(
+                key=key,
+                name=category.name.get(language),
+                description=category.description.get(language) if category.description else None,
+                special=category.special,
+            )
+            for key, category in datamap.categories.items()
+            if key in used
+        ),
+        purposes=_by_purpose(_purposes(datamap, specs, language)),
+        origins=unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
+        recipients=_recipients(datamap, specs, language),
+        retention=unique(
+            line
+            for table in tables
+            for line in describe_retention(datamap, datamap.tables[table], language)
+        ),
+    )
+
+
+def _by_purpose(purposes: Iterable[Purpose]) -> tuple[Purpose, ...]:
+    """Each purpose once, with every legal basis it rests on for some field, "; "-joined."""
+    merged: dict[str, list[Purpose]] = {}
+    for purpose in purposes:
+        merged.setdefault(purpose.name, []).append(purpose)
+    return tuple(
+        Purpose(same[0].name, same[0].description, "; ".join(p.legal_basis for p in same))
+        for same in merged.values()
+    )
+
+
+def field_facts(datamap: DataMap, spec: FieldSpec, language: str) -> dict[str, Any]:
+    """One field's kind of data, purposes (each with its legal basis), origin and recipients."""
+    return {
+        "category": datamap.categories[spec.category].name.get(language),
+        "purposes": _purposes(datamap, [spec], language),
+        "origin": datamap.origins[spec.origin].name.get(language),
+        "recipients": tuple(datamap.processors[key].name for key in spec.recipients),
+    }

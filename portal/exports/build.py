@@ -190,7 +190,7 @@ def _write_rows(
     done = 0
     with json_path.open("wb") as out, CsvTables(csv_dir) as csvs:
         writer = JsonWriter(out, header, datamap)
-        for part in stream(datamap, sources, resolution):
+        for part in stream(datamap, sources, resolution, newest_first=True):
             columns = exported_fields(datamap, part.spec, scope)
             if not columns:  # portability: nothing in this table is the person's to take
                 done += part.count

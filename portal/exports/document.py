@@ -11,8 +11,9 @@ served at ``/schemas/export-v1.json``; docs/exports.md describes every member) h
   person, and its values.
 
 It is written row by row to a binary file (``JsonWriter``), never held in memory, and it is
-deterministic: tables in the map's order (parents first), rows by key, fields in the map's order,
-so the same data gives the same bytes except ``export.generated_at``.
+deterministic: tables in the map's order (parents first), rows newest first as on /me
+(datamap/order.py), fields in the map's order, so the same data gives the same bytes except
+``export.generated_at``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
-from portal.datamap.paging import newest_first_key
+from portal.datamap.order import newest_first_rows
 from portal.datamap.retention import format_day, kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
@@ -130,9 +130,7 @@ class _Builder:
         self, name: str, columns: list[str], rows: list[Row], count: int, kept: Any
     ) -> ReportTable:
         spec, language = self.datamap.tables[name], self.language
-        if spec.timeline in columns:
-            timeline = spec.timeline
-            rows = sorted(rows, key=lambda row: newest_first_key(row.value(timeline)), reverse=True)
+        rows = newest_first_rows(spec, rows)  # as on /me and in the JSON and CSV
         # Grouped by how long they are kept, so the reason is said once, not on every row.
         groups: dict[str, dict[tuple[str, ...], int]] = {}
         for row in rows:

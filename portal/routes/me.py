@@ -64,20 +64,18 @@ async def home(request: Request) -> Response:
 
 @person_required
 async def table(request: Request) -> Response:
-    """One page of a table within a category: an htmx fragment, or a page of its own."""
+    """One page of a table: an htmx fragment, or a page of its own."""
     try:
         number = int(request.query_params.get("page", "1"))
     except ValueError:
         number = 1
     state = request.app.state
     language, today = i18n.current_language(), state.now().date()
-    category, name = request.path_params["category"], request.path_params["table"]
+    name = request.path_params["table"]
 
     def build() -> Any:
         resolution, reader = _holdings(request)
-        return table_page(
-            state.datamap, resolution, reader, category, name, number, language, today
-        )
+        return table_page(state.datamap, resolution, reader, name, number, language, today)
 
     section = await in_thread(build)
     if section is None:
@@ -88,5 +86,5 @@ async def table(request: Request) -> Response:
 
 routes = [
     Route("/me", home),
-    Route("/me/data/{category}/{table}", table),
+    Route("/me/data/{table}", table),
 ]

@@ -1,12 +1,19 @@
 """The "my data" page's content: everything held about a person, in plain words.
 
-Built from the collector's result and the data map alone, so the page, the exports and the
-erasure plans never disagree about what is held. Each dataclass below is the documented context
-of a template: `MyDataPage` for me/data.html, `TableSection` for me/_table.html (also the htmx
-fragment for paging). GDPR art. 15(1) a–h and 15(2) are covered as follows: purposes (a),
-categories (b), recipients and third-country safeguards (c, 15(2)), retention (d), the rights
-and the supervisory authority (e, f: the template's closing section), sources (g), automated
-decisions (h).
+People know their data as things: their customer record, their orders, invoices, calls,
+e-mails, consents. So the page shows each table of the data map once, as the thing it is, a
+row per record with the columns that tell a person which record it is (the map's ``show``) and
+every other field under it; each field says its kind of data (category), why we have it
+(purposes, legal basis), where it came from and who receives it. A summary at the top says the
+same for everything held at once, and lists the tables with their counts, which add up to the
+headline, as do what an erasure keeps (workflows/kept.py).
+
+Built from the resolution and the data map, so the page, the exports and the erasure plans never
+disagree about what is held. Each dataclass below is the documented context of a template:
+`MyDataPage` for me/home.html, `TableSection` for me/_table.html (also the htmx fragment for
+paging). GDPR art. 15(1) a–h and 15(2) are covered as follows: purposes (a), categories (b),
+recipients and third-country safeguards (c, 15(2)), retention (d), the rights and the supervisory
+authority (e, f: the template's closing section), sources (g), automated decisions (h).
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ from portal.datamap.paging import Section, sections, with_relatives
 from portal.datamap.retention import kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
-    CategorySection,
-    category_facts,
+    Summary,
     describe_retention,
+    field_facts,
     field_label,
     format_value,
+    summary_facts,
     unique,
 )
 from portal.identity.national_id import mask_national_id, parse_national_id
@@ -42,22 +50,41 @@ class Column:
 
 
 @dataclass(frozen=True)
-class TableSection:
-    """One table's rows within a category, a page at a time."""
+class FieldFacts:
+    """One field of a table: what kind of data it is and why we have it."""
 
+    name: str
+    label: str
     category: str
+    purposes: tuple[str, ...]  # each with its legal basis: "Bookkeeping (GDPR art. 6(1)(c) – …)"
+    origin: str
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One record: the values that tell which it is, every field, and how long it is kept."""
+
+    shown: tuple[str, ...]  # the values of TableSection.columns
+    fields: tuple[tuple[str, str], ...]  # (label, value) of every field, in the map's order
+    kept: str  # how long it is kept, with the law ("Kept until 31.12.2030 …")
+
+
+@dataclass(frozen=True)
+class TableSection:
+    """One table (a kind of record), a page of its rows at a time, newest first."""
+
     key: str
     name: str
     description: str | None
     source: str
     columns: tuple[Column, ...]
-    rows: tuple[tuple[str, ...], ...]
-    # Per row shown: how long it is kept, in words, with the law ("Kept until 31.12.2030 …").
-    kept: tuple[str, ...]
+    fields: tuple[FieldFacts, ...]
+    rows: tuple[RecordRow, ...]
     total: int
     page: int
     pages: int
-    # A history (addresses, consents) is shown newest first, as a timeline.
+    # A history (addresses, consents) is shown as a timeline.
     timeline: bool
     retention: tuple[str, ...]
 
@@ -81,12 +108,13 @@ class AutomatedDecision:
 
 @dataclass(frozen=True)
 class MyDataPage:
-    """The whole page. `empty` is true when the company holds nothing about the person.
-    ``total`` counts the records found and those kept after an erasure (``kept``, ``kept_total``:
-    pseudonymised, no longer found by the person's sign-in, still theirs; workflows/kept.py)."""
+    """The whole page. ``total`` is the sum of the tables' counts and of what the person's
+    erasures keep (``kept``: pseudonymised, no longer found by their sign-in, still theirs);
+    ``empty`` when it is nought."""
 
     total: int
-    categories: tuple[CategorySection[TableSection], ...]
+    summary: Summary
+    tables: tuple[TableSection, ...]
     kept: tuple[KeptInWords, ...]
     kept_total: int
     identifiers: tuple[Identifier, ...]
@@ -120,18 +148,16 @@ def build_page(
     """The page with the first page of every table; counts come from the resolution, and only
     the rows shown (and those their retention needs) are read. ``kept``: what the person's
     erasures keep, beyond what the resolution finds."""
-    grouped = sections(datamap, resolution)
-    shown = {
-        (section.category, section.table): section.page(1, PAGE_SIZE)
-        for category in grouped.values()
-        for section in category
-    }
+    found = sections(datamap, resolution)
+    shown = {section.table: section.page(1, PAGE_SIZE) for section in found}
     view = _View(datamap, resolution, read, shown, language, today)
-    categories = tuple(view.category(key, tables) for key, tables in grouped.items())
+    tables = tuple(view.table(section) for section in found)
+    specs = [field for section in found for field in datamap.tables[section.table].fields.values()]
     controller = datamap.controller
     return MyDataPage(
-        total=sum(len(keys) for keys in resolution.keys.values()) + kept_total(kept),
-        categories=categories,
+        total=sum(table.total for table in tables) + kept_total(kept),
+        summary=summary_facts(datamap, [s.table for s in found], specs, language),
+        tables=tables,
         kept=in_words(kept, language),
         kept_total=kept_total(kept),
         identifiers=_identifiers(resolution.identifiers),
@@ -139,7 +165,7 @@ def build_page(
             datamap.tables[name].name.get(language) for name in may_hold_more(datamap)
         ),
         withheld=sum(resolution.withheld.values()),
-        automated_decisions=_automated_decisions(datamap, grouped, language),
+        automated_decisions=_automated_decisions(datamap, specs, language),
         controller_name=controller.name,
         controller_contact=controller.contact,
         dpo_contact=controller.dpo_contact,
@@ -151,30 +177,28 @@ def table_page(
     datamap: DataMap,
     resolution: Resolution,
     read: RowReader,
-    category: str,
     table: str,
     page: int,
     language: str,
     today: date,
 ) -> TableSection | None:
-    """One page of one table within a category (for paging), or None if there is no such."""
-    found = [s for s in sections(datamap, resolution).get(category, []) if s.table == table]
+    """One page of one table (for paging), or None if the person has no such table."""
+    found = [section for section in sections(datamap, resolution) if section.table == table]
     if not found:
         return None
-    section = found[0]
-    shown = {(category, table): section.page(page, PAGE_SIZE)}
-    return _View(datamap, resolution, read, shown, language, today).table(section)
+    shown = {table: found[0].page(page, PAGE_SIZE)}
+    return _View(datamap, resolution, read, shown, language, today).table(found[0])
 
 
 class _View:
-    """Builds the sections of one person's page in one language, as of one day."""
+    """Builds the tables of one person's page in one language, as of one day."""
 
     def __init__(
         self,
         datamap: DataMap,
         resolution: Resolution,
         read: RowReader,
-        shown: Mapping[tuple[str, str], tuple[int, int, tuple[Any, ...]]],
+        shown: Mapping[str, tuple[int, int, tuple[Any, ...]]],
         language: str,
         today: date,
     ) -> None:
@@ -183,49 +207,30 @@ class _View:
         self.today = today
         self.shown = shown
         # One read for every page shown: their rows, and what their retention needs.
-        keys: dict[str, set[Any]] = {}
-        for (_, table), (_, _, page_keys) in shown.items():
-            keys.setdefault(table, set()).update(page_keys)
+        keys = {table: set(page_keys) for table, (_, _, page_keys) in shown.items()}
         self.rows = read(with_relatives(datamap, resolution, keys))
         self.whole = {
             (name, row.key): row for name, rows in self.rows.tables.items() for row in rows
         }
-        # A row appears in every category it has fields in; its retention is the same in each.
-        self._kept: dict[tuple[str, object], str] = {}
-
-    def category(self, key: str, tables: list[Section]) -> CategorySection[TableSection]:
-        datamap, language = self.datamap, self.language
-        specs = [
-            datamap.tables[section.table].fields[column]
-            for section in tables
-            for column in section.columns
-        ]
-        return CategorySection(
-            **category_facts(datamap, key, specs, language),
-            count=sum(len(section.keys) for section in tables),
-            tables=tuple(self.table(section) for section in tables),
-        )
 
     def table(self, section: Section) -> TableSection:
         datamap, language = self.datamap, self.language
         spec = datamap.tables[section.table]
-        page, pages, keys = self.shown[(section.category, section.table)]
+        page, pages, keys = self.shown[section.table]
         rows = [self.whole[(section.table, key)] for key in keys]
+        columns = spec.shown
+        labels = {name: field_label(name, field, language) for name, field in spec.fields.items()}
         return TableSection(
-            category=section.category,
             key=section.table,
             name=spec.name.get(language),
             description=spec.description.get(language) if spec.description else None,
             source=datamap.sources[spec.source].name.get(language),
-            columns=tuple(
-                Column(name, field_label(name, spec.fields[name], language))
-                for name in section.columns
+            columns=tuple(Column(name, labels[name]) for name in columns),
+            fields=tuple(
+                FieldFacts(name=name, label=labels[name], **field_facts(datamap, field, language))
+                for name, field in spec.fields.items()
             ),
-            rows=tuple(
-                tuple(format_value(row.value(name), language) for name in section.columns)
-                for row in rows
-            ),
-            kept=tuple(self.kept(row) for row in rows),
+            rows=tuple(self.row(row, columns, labels) for row in rows),
             total=len(section.keys),
             page=page,
             pages=pages,
@@ -233,14 +238,15 @@ class _View:
             retention=describe_retention(datamap, spec, language),
         )
 
-    def kept(self, row: Row) -> str:
-        """The hold that keeps the row longest, else the retention rule that ends it first."""
-        cache_key = (row.table, row.key)
-        if cache_key not in self._kept:
-            self._kept[cache_key] = kept_text(
-                self.datamap, self.rows, row, self.today, self.language
-            )
-        return self._kept[cache_key]
+    def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
+        language = self.language
+        values = {item.name: format_value(item.value, language) for item in row.fields}
+        return RecordRow(
+            shown=tuple(values[name] for name in columns),
+            fields=tuple((labels[name], value) for name, value in values.items()),
+            # The hold that keeps the row longest, else the retention rule that ends it first.
+            kept=kept_text(self.datamap, self.rows, row, self.today, language),
+        )
 
 
 def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier, ...]:
@@ -254,15 +260,9 @@ def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier
 
 
 def _automated_decisions(
-    datamap: DataMap, grouped: dict[str, list[Section]], language: str
+    datamap: DataMap, specs: Iterable[Any], language: str
 ) -> tuple[AutomatedDecision, ...]:
-    used = unique(
-        purpose
-        for tables in grouped.values()
-        for section in tables
-        for column in section.columns
-        for purpose in datamap.tables[section.table].fields[column].purposes
-    )
+    used = unique(purpose for spec in specs for purpose in spec.purposes)
     return tuple(
         AutomatedDecision(
             datamap.purposes[key].name.get(language),

@@ -1,4 +1,5 @@
-"""The "my data" page in a real browser: categories open, paging with htmx, languages."""
+"""The "my data" page in a real browser: tables open, a record's fields, paging with htmx,
+languages."""
 
 from __future__ import annotations
 
@@ -11,28 +12,39 @@ from playwright.sync_api import Page, expect
 pytestmark = pytest.mark.browser
 
 
-def test_open_a_category_and_switch_language(page: Page, sign_in: Callable[..., None]) -> None:
+def test_open_a_table_and_a_record_and_switch_language(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
     sign_in(page, choice=re.compile(r"^Kari Nordmann\b"), lands_on="/me")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hei, Kari Nordmann")
-    purchases = page.locator("details.category", has=page.locator("summary", has_text="Kjøp"))
-    expect(purchases.get_by_role("table").first).to_be_hidden()
-    purchases.locator("summary").click()
-    expect(purchases.get_by_role("table").first).to_be_visible()
-    expect(purchases).to_contain_text("Levere det du har kjøpt")
+    orders = page.locator("details.category", has=page.locator("summary", has_text="Ordrer"))
+    expect(orders.get_by_role("table").first).to_be_hidden()
+    orders.locator("summary").first.click()
+    records = orders.locator("table.records")
+    expect(records).to_be_visible()
+    expect(records.locator("thead")).to_contain_text("Ordrenummer")
+    expect(records.locator("thead")).to_contain_text("Totalbeløp")
+    # A record's every field, under it.
+    record = records.locator("tbody tr").first
+    expect(record.get_by_text("Leveringsadresse")).to_be_hidden()
+    record.get_by_text("Vis alle feltene").click()
+    expect(record.get_by_text("Leveringsadresse")).to_be_visible()
+    # What each field is and why we have it.
+    orders.get_by_text("Hva hvert felt er, og hvorfor vi har det").click()
+    expect(orders.locator("table.field-facts")).to_contain_text("Levere det du har kjøpt")
     page.get_by_role("button", name="Svenska").click()
     page.wait_for_url("**/me")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hej, Kari Nordmann")
-    expect(page.locator("details.category > summary", has_text="Köp")).to_be_visible()
+    expect(page.locator("details.category > summary", has_text="Beställningar")).to_be_visible()
 
 
 def test_paging_swaps_in_place_with_htmx(page: Page, sign_in: Callable[..., None]) -> None:
     sign_in(page, choice=re.compile(r"^Bjørn Haug\b"), lands_on="/me")
-    purchases = page.locator("details.category", has=page.locator("summary", has_text="Kjøp"))
-    purchases.locator("summary").click()
-    orders = purchases.locator("section.table-section", has_text="Ordrer").first
+    orders = page.locator("details.category", has=page.locator("summary", has_text="Ordrer"))
+    orders.locator("summary").first.click()
     expect(orders.locator(".pager")).to_contain_text("Oppføring 1–25 av")
-    orders.get_by_role("link", name="Neste").click()
-    expect(purchases.locator(".pager").first).to_contain_text("Oppføring 26–50 av")
+    orders.locator(".pager").get_by_role("link", name="Neste").click()
+    expect(orders.locator(".pager")).to_contain_text("Oppføring 26–50 av")
     assert page.url.endswith("/me")  # swapped in place, no navigation
 
 
@@ -41,10 +53,8 @@ def test_paging_works_without_javascript(
 ) -> None:
     page = new_page(java_script_enabled=False)
     sign_in(page, choice=re.compile(r"^Bjørn Haug\b"), lands_on="/me")
-    purchases = page.locator("details.category", has=page.locator("summary", has_text="Kjøp"))
-    purchases.locator("summary").click()
-    purchases.locator("section.table-section", has_text="Ordrer").first.get_by_role(
-        "link", name="Neste"
-    ).click()
-    page.wait_for_url("**/me/data/purchase/shop_orders?page=2")
+    orders = page.locator("details.category", has=page.locator("summary", has_text="Ordrer"))
+    orders.locator("summary").first.click()
+    orders.locator(".pager").get_by_role("link", name="Neste").click()
+    page.wait_for_url("**/me/data/shop_orders?page=2")
     expect(page.locator(".pager")).to_contain_text("Oppføring 26–50 av")

@@ -67,6 +67,30 @@ def test_demo_map_loads_and_classifies_every_table() -> None:
     assert datamap.origins["subject"].provided_by_subject
 
 
+def test_show_and_order_by_name_columns_of_the_table() -> None:
+    content = (MAPS / "minimal.toml").read_text(encoding="utf-8")
+    datamap = load_datamap(MAPS / "minimal.toml")
+    # Without show: every field but the key and the links to other tables.
+    assert datamap.tables["notes"].shown == ["text"]
+    assert datamap.tables["customers"].shown == ["national_id", "email"]
+    good = content.replace(
+        "[tables.notes.fields]", 'show = ["text", "id"]\norder_by = "text"\n[tables.notes.fields]'
+    )
+    notes = parse_datamap(good.encode(), "good.toml").tables["notes"]
+    assert (notes.shown, notes.order_by) == (["text", "id"], "text")
+    bad = content.replace(
+        "[tables.notes.fields]",
+        'show = ["text", "tekst", "text"]\norder_by = "when"\n[tables.notes.fields]',
+    )
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap(bad.encode(), "bad.toml")
+    assert caught.value.problems == [
+        "bad.toml: table 'notes', field 'when': a show or order_by column is not among the fields",
+        "bad.toml: table 'notes', field 'tekst': a show or order_by column is not among the fields",
+        "bad.toml: table 'notes': a column is named twice in show",
+    ]
+
+
 def test_unknown_category() -> None:
     assert problems_of("unknown_category.toml") == [
         f"{MAPS / 'unknown_category.toml'}: table 'customers', field 'email': "

@@ -34,15 +34,17 @@ def expected_kept(datamap: DataMap, everything: Collection, row: Any, today: dat
     return describe(outcome, "en") if outcome else "No set time"
 
 
-def expected_order(datamap: DataMap, rows: tuple[Any, ...], columns: tuple[str, ...]) -> list:
-    """Key order, or newest first when the table's timeline date is among the columns."""
-    timeline = datamap.tables[rows[0].table].timeline
-    if timeline not in columns:
-        return list(rows)
+def expected_order(datamap: DataMap, rows: tuple[Any, ...]) -> list:
+    """Newest first by the table's order_by (else timeline) date, newest key first on a tie
+    and for tables without a date; rows without a date last."""
+    spec = datamap.tables[rows[0].table]
+    column = spec.order_by or spec.timeline
+    if column is None:
+        return sorted(rows, key=lambda row: row.key, reverse=True)
 
-    def newest(row: Any) -> tuple[int, str]:
-        value = row.value(timeline)
-        return (0, "") if value is None else (1, value.isoformat())
+    def newest(row: Any) -> tuple[tuple[int, str], Any]:
+        value = row.value(column)
+        return ((0, "") if value is None else (1, value.isoformat()), row.key)
 
     return sorted(rows, key=newest, reverse=True)
 
@@ -70,33 +72,35 @@ def test_every_page_shows_what_reading_everything_shows(
     reader = CountingReader(datamap, demo_sources, resolution)
     page = build_page(datamap, resolution, reader, "en", DEMO_TODAY)
 
+    # Each table once, in the map's order; the headline is the sum of the tables' counts.
+    held = [name for name in datamap.table_order() if everything.tables[name]]
+    assert [table.key for table in page.tables] == held
+    assert page.total == sum(table.total for table in page.tables)
     assert page.total == sum(len(rows) for rows in everything.tables.values())
-    split = {
-        (category, table): section
-        for category, found in sections(datamap, resolution).items()
-        for section in found
-        for table in [section.table]
-    }
-    shown = [(c.key, t) for c in page.categories for t in c.tables]
-    assert [(c, t.key) for c, t in shown] == list(split)
-    for category, first in shown:
-        section = split[(category, first.key)]
-        rows = expected_order(datamap, everything.tables[first.key], section.columns)
+    assert [section.table for section in sections(datamap, resolution)] == held
+    for first in page.tables:
+        spec = datamap.tables[first.key]
+        rows = expected_order(datamap, everything.tables[first.key])
+        assert [column.name for column in first.columns] == spec.shown
+        assert [field.name for field in first.fields] == list(spec.fields)
         for number in range(1, first.pages + 1):
             # Each page on its own, as the pager asks for it: it must read its own relatives.
-            table = table_page(
-                datamap, resolution, reader, category, first.key, number, "en", DEMO_TODAY
-            )
+            table = table_page(datamap, resolution, reader, first.key, number, "en", DEMO_TODAY)
             if number == 1:
                 assert table == first
             assert table is not None and table.total == len(rows)
             on_page = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-            assert table.rows == tuple(
-                tuple(format_value(row.value(c), "en") for c in section.columns) for row in on_page
-            )
-            assert table.kept == tuple(
+            assert [row.shown for row in table.rows] == [
+                tuple(format_value(row.value(c), "en") for c in spec.shown) for row in on_page
+            ]
+            assert [row.fields for row in table.rows] == [
+                tuple((first.fields[i].label, format_value(item.value, "en"))
+                      for i, item in enumerate(row.fields))
+                for row in on_page
+            ]  # fmt: skip
+            assert [row.kept for row in table.rows] == [
                 expected_kept(datamap, everything, row, DEMO_TODAY) for row in on_page
-            )
+            ]
 
 
 def test_the_first_page_reads_a_page_per_table_not_every_row(
@@ -106,7 +110,7 @@ def test_the_first_page_reads_a_page_per_table_not_every_row(
     resolution = resolve(datamap, demo_sources, buyer)
     reader = CountingReader(datamap, demo_sources, resolution)
     page = build_page(datamap, resolution, reader, "en", DEMO_TODAY)
-    tables_shown = {t.key for c in page.categories for t in c.tables}
+    tables_shown = {table.key for table in page.tables}
     assert page.total > 700
     # A page per table, and what retention needs: each shown order's lines (two or so each).
     assert reader.rows <= len(tables_shown) * PAGE_SIZE * 3
@@ -119,10 +123,7 @@ def test_a_page_past_the_end_shows_the_last_page(
     buyer = EDGE_CASES_BY_KEY["frequent_buyer"].national_id
     resolution = resolve(datamap, demo_sources, buyer)
     reader = CountingReader(datamap, demo_sources, resolution)
-    last = table_page(datamap, resolution, reader, "purchase", "shop_orders", 999, "en", DEMO_TODAY)
+    last = table_page(datamap, resolution, reader, "shop_orders", 999, "en", DEMO_TODAY)
     assert last is not None and last.page == last.pages > 1
     assert 0 < len(last.rows) <= PAGE_SIZE
-    assert (
-        table_page(datamap, resolution, reader, "purchase", "no_such_table", 1, "en", DEMO_TODAY)
-        is None
-    )
+    assert table_page(datamap, resolution, reader, "no_such_table", 1, "en", DEMO_TODAY) is None

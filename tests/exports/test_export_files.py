@@ -25,6 +25,7 @@ from portal.exports.csv_zip import ENCODING
 from portal.exports.document import FORMAT, SCHEMA_FILE, portable
 from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
+from tests.datamap.test_paging import expected_order
 
 MADE_AT = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
 SCHEMA_URL = "http://testserver/schemas/export-v1.json"
@@ -106,6 +107,8 @@ def test_the_json_validates_and_holds_every_row_with_its_metadata(
     for name, rows in expected.tables.items():
         table = tables[name]
         assert table["row_count"] == len(rows) == len(table["rows"])
+        # Newest first, as on /me and in the PDF.
+        rows = tuple(expected_order(datamap, rows)) if rows else rows
         assert [row["key"] for row in table["rows"]] == [row.key for row in rows]
         fields = {field["name"]: field for field in table["fields"]}
         for row, written in zip(rows, table["rows"], strict=True):

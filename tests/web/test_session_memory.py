@@ -118,7 +118,7 @@ def client(
 def test_paging_reuses_the_sessions_resolution(client: TestClient, resolves: list[str]) -> None:
     sign_in_as(client, "frequent_buyer")
     assert client.get("/me").status_code == 200
-    assert client.get("/me/data/purchase/shop_orders?page=2").status_code == 200
+    assert client.get("/me/data/shop_orders?page=2").status_code == 200
     assert len(resolves) == 1
 
 
