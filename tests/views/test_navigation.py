@@ -11,7 +11,7 @@ from portal.views.navigation import person_navigation
     ("path", "current"),
     [
         ("/me", "/me"),
-        ("/me/data/purchase/shop_orders", "/me"),
+        ("/me/data/shop_orders", "/me"),
         ("/me/requests", "/me/requests"),
         ("/me/requests/new", "/me/requests"),
         ("/me/requests/12", "/me/requests"),
