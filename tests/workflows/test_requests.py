@@ -280,6 +280,8 @@ def test_other_types_and_other_people_are_not_duplicates(db: Session) -> None:
     assert theirs.id not in (erasure.id, access.id, again.id)
 
 
+# real_clock: the threads meet through timed waits, which never return under libfaketime.
+@pytest.mark.real_clock
 def test_two_filings_at_once_make_one_request(db: Session, engine: Engine) -> None:
     """A double click: the second filing waits for the first to commit, then is refused."""
     subject_id = _subject_id(db)
