@@ -1,5 +1,6 @@
-"""The data map in a person's words: field labels, values, retention, and per category its
-purposes, legal bases, origins and recipients, in the person's language.
+"""The data map in a person's words: field labels, values, retention, each field's category,
+purposes, legal bases, origin and recipients, and a summary of them all, in the person's
+language.
 
 One wording for the "my data" page (portal/views/my_data.py), the JSON document and the PDF report
 of an export (portal/exports/), so that what a person reads never differs between them.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -37,25 +38,6 @@ class Purpose:
     name: str
     description: str | None
     legal_basis: str  # the article and its name, e.g. "Art. 6(1)(b) – contract"
-
-
-TableT = TypeVar("TableT")
-
-
-@dataclass(frozen=True)
-class CategorySection(Generic[TableT]):
-    """A category's section: on /me its tables are TableSections, in the PDF report
-    ReportTables (portal/exports/report.py)."""
-
-    key: str
-    name: str
-    description: str | None
-    special: str | None
-    count: int
-    purposes: tuple[Purpose, ...]
-    origins: tuple[str, ...]
-    recipients: tuple[Recipient, ...]
-    tables: tuple[TableT, ...]
 
 
 IDENTIFIER_LABELS = {
@@ -148,24 +130,6 @@ def describe_period(period: str, counts_from: str) -> str:
             length=length,
         )
     return length
-
-
-def category_facts(
-    datamap: DataMap, key: str, specs: list[FieldSpec], language: str
-) -> dict[str, Any]:
-    """What a category's section says besides its tables and count (art. 15(1)(a)–(c), (g)):
-    its name and description, and the purposes, sources and recipients of the fields shown.
-    The "my data" page and the PDF report both say it."""
-    category = datamap.categories[key]
-    return {
-        "key": key,
-        "name": category.name.get(language),
-        "description": category.description.get(language) if category.description else None,
-        "special": category.special,
-        "purposes": _purposes(datamap, specs, language),
-        "origins": unique(datamap.origins[spec.origin].name.get(language) for spec in specs),
-        "recipients": _recipients(datamap, specs, language),
-    }
 
 
 def _purposes(datamap: DataMap, specs: list[FieldSpec], language: str) -> tuple[Purpose, ...]:
@@ -270,11 +234,25 @@ def _by_purpose(purposes: Iterable[Purpose]) -> tuple[Purpose, ...]:
     )
 
 
-def field_facts(datamap: DataMap, spec: FieldSpec, language: str) -> dict[str, Any]:
-    """One field's kind of data, purposes (each with its legal basis), origin and recipients."""
-    return {
-        "category": datamap.categories[spec.category].name.get(language),
-        "purposes": _purposes(datamap, [spec], language),
-        "origin": datamap.origins[spec.origin].name.get(language),
-        "recipients": tuple(datamap.processors[key].name for key in spec.recipients),
-    }
+@dataclass(frozen=True)
+class FieldFacts:
+    """One field of a table: what kind of data it is, why we have it, where it came from and
+    who receives it (the "my data" page and the PDF report, per table)."""
+
+    name: str
+    label: str
+    category: str
+    purposes: tuple[Purpose, ...]  # each with its legal basis
+    origin: str
+    recipients: tuple[str, ...]
+
+
+def field_facts(datamap: DataMap, name: str, spec: FieldSpec, language: str) -> FieldFacts:
+    return FieldFacts(
+        name=name,
+        label=field_label(name, spec, language),
+        category=datamap.categories[spec.category].name.get(language),
+        purposes=_purposes(datamap, [spec], language),
+        origin=datamap.origins[spec.origin].name.get(language),
+        recipients=tuple(datamap.processors[key].name for key in spec.recipients),
+    )

@@ -1,10 +1,13 @@
 """The export as a PDF report to read and print (WeasyPrint), in nb, sv or en.
 
-A cover, a table of contents with page numbers, then one section per data category: what it
-is, why we have it and on which legal basis, where it came from, who receives it, and per
-table how long it is kept and the rows themselves, each with how long it is kept and under
-which law. It ends with how the data was found and the person's rights. Pages are numbered
-"Page 3 of 97" in the person's language.
+A cover, a table of contents with page numbers, how the data was found, a summary (the kinds
+of data, why we have them and on which legal basis, where they came from, who receives them,
+how long they are kept), then each table once, as on the "my data" page: how long it is kept,
+what each field is and why we have it, and its rows newest first, each with how long it is kept
+and under which law, every field of a row on it (the table's ``show`` columns first). What an
+erasure keeps, automated decisions and the person's rights follow. The counts add up: the
+cover's total is the tables' counts and the kept records. Pages are numbered "Page 3 of 97" in
+the person's language.
 
 A person with more than ``ROW_LIMIT`` rows gets the same report without the rows (counts per
 table instead): a PDF of tens of thousands of rows helps nobody, and the JSON and CSV files hold
@@ -26,11 +29,13 @@ from portal.datamap.order import newest_first_rows
 from portal.datamap.retention import format_day, kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
-    CategorySection,
-    category_facts,
+    FieldFacts,
+    Summary,
     describe_retention,
+    field_facts,
     field_label,
     format_value,
+    summary_facts,
 )
 from portal.exports.document import exported_fields
 from portal.exports.models import ExportScope
@@ -52,8 +57,9 @@ ROW_LIMIT = 2500
 # A table listing more rows than this prints each row as one line, its columns named once above:
 # WeasyPrint lays out every table cell as its own box, and a line per row instead of a cell per
 # value halves the time of a 2,000-row report (benchmarks/exports.py). Shorter tables keep
-# their columns.
+# their columns, unless they have more than fit side by side on A4.
 COMPACT_ROWS = 60
+WIDE_COLUMNS = 7
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,14 @@ class ReportTable:
     key: str
     name: str
     source: str
+    description: str | None
     retention: tuple[str, ...]
-    columns: tuple[str, ...]
+    fields: tuple[FieldFacts, ...]  # what each exported field is, and why we have it
+    columns: tuple[str, ...]  # the exported fields' labels: the show columns first
     groups: tuple[RowGroup, ...]  # empty when rows are not listed
     repeated: bool  # some rows are shown once for several: the table has a count column
     count: int
-    compact: bool = False  # a line per row (COMPACT_ROWS), not a cell per value
+    compact: bool = False  # a line per row (COMPACT_ROWS, WIDE_COLUMNS), not a cell per value
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,10 @@ class ReportContent:
     made_on: str
     scope: ExportScope
     datamap_version: str
-    total: int
+    total: int  # the tables' counts and the kept records
     rows_listed: bool
-    categories: tuple[CategorySection[ReportTable], ...]
+    summary: Summary
+    tables: tuple[ReportTable, ...]
     identifiers: tuple[tuple[str, str], ...]  # (label, value)
     withheld: int
     may_hold_more: tuple[str, ...]
@@ -109,27 +118,18 @@ class _Builder:
         self.language = language
         self.today = today
 
-    def columns(self, table: str) -> dict[str, list[str]]:
-        """category -> the table's exported columns of that category, in the map's order."""
+    def columns(self, table: str) -> list[str]:
+        """The table's exported columns: those that tell which record it is (``show``) first,
+        then the others in the map's order."""
         spec = self.datamap.tables[table]
-        split: dict[str, list[str]] = {}
-        for name in exported_fields(self.datamap, spec, self.scope):
-            split.setdefault(spec.fields[name].category, []).append(name)
-        return split
-
-    def category(
-        self, key: str, tables: list[ReportTable], specs: list[FieldSpec]
-    ) -> CategorySection[ReportTable]:
-        return CategorySection(
-            **category_facts(self.datamap, key, specs, self.language),
-            count=sum(table.count for table in tables),
-            tables=tuple(tables),
-        )
+        exported = exported_fields(self.datamap, spec, self.scope)
+        first = [name for name in spec.shown if name in exported]
+        return first + [name for name in exported if name not in first]
 
     def table(
         self, name: str, columns: list[str], rows: list[Row], count: int, kept: Any
     ) -> ReportTable:
-        spec, language = self.datamap.tables[name], self.language
+        datamap, spec, language = self.datamap, self.datamap.tables[name], self.language
         rows = newest_first_rows(spec, rows)  # as on /me and in the JSON and CSV
         # Grouped by how long they are kept, so the reason is said once, not on every row.
         groups: dict[str, dict[tuple[str, ...], int]] = {}
@@ -141,13 +141,15 @@ class _Builder:
         return ReportTable(
             key=name,
             name=spec.name.get(language),
-            source=self.datamap.sources[spec.source].name.get(language),
-            retention=describe_retention(self.datamap, spec, language),
+            source=datamap.sources[spec.source].name.get(language),
+            description=spec.description.get(language) if spec.description else None,
+            retention=describe_retention(datamap, spec, language),
+            fields=tuple(field_facts(datamap, c, spec.fields[c], language) for c in columns),
             columns=tuple(field_label(c, spec.fields[c], language) for c in columns),
             groups=tuple(RowGroup(text, tuple(same.items())) for text, same in groups.items()),
             repeated=any(n > 1 for same in groups.values() for n in same.values()),
             count=count,
-            compact=listed > COMPACT_ROWS,
+            compact=listed > COMPACT_ROWS or len(columns) > WIDE_COLUMNS,
         )
 
 
@@ -197,11 +199,12 @@ def _content(
 ) -> ReportContent:
     today = local_day(made_at, datamap.controller.country)
     builder = _Builder(datamap, scope, language, today)
-    by_category: dict[str, list[ReportTable]] = {}
-    specs: dict[str, list[FieldSpec]] = {}
+    tables: list[ReportTable] = []
+    specs: list[FieldSpec] = []
     for name in datamap.table_order():
         count = counts.get(name, 0)
-        if not count:
+        columns = builder.columns(name)
+        if not count or not columns:
             continue
         rows = list(collection.tables.get(name, ())) if collection is not None else []
         cache: dict[Any, str] = {}
@@ -212,18 +215,9 @@ def _content(
                 cache[row.key] = kept_text(datamap, collection, row, today, language)
             return cache[row.key]
 
-        for category, columns in builder.columns(name).items():
-            by_category.setdefault(category, []).append(
-                builder.table(name, columns, rows, count, kept)
-            )
-            spec = datamap.tables[name]
-            specs.setdefault(category, []).extend(spec.fields[c] for c in columns)
-    categories = tuple(
-        builder.category(key, by_category[key], specs[key])
-        for key in datamap.categories
-        if key in by_category
-    )
-    used_purposes = _unique(p for items in specs.values() for spec in items for p in spec.purposes)
+        tables.append(builder.table(name, columns, rows, count, kept))
+        specs.extend(datamap.tables[name].fields[c] for c in columns)
+    used_purposes = _unique(p for spec in specs for p in spec.purposes)
     return ReportContent(
         person_name=person_name,
         made_on=format_day(today, language),
@@ -231,7 +225,8 @@ def _content(
         datamap_version=datamap.version,
         total=sum(counts.values()) + kept_total(kept_tables),
         rows_listed=collection is not None,
-        categories=categories,
+        summary=summary_facts(datamap, [table.key for table in tables], specs, language),
+        tables=tuple(tables),
         identifiers=_identifiers(identifiers),
         withheld=withheld,
         may_hold_more=_may_hold_more(datamap, language),

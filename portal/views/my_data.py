@@ -29,6 +29,7 @@ from portal.datamap.paging import Section, sections, with_relatives
 from portal.datamap.retention import kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
+    FieldFacts,
     Summary,
     describe_retention,
     field_facts,
@@ -47,18 +48,6 @@ PAGE_SIZE = 25
 class Column:
     name: str
     label: str
-
-
-@dataclass(frozen=True)
-class FieldFacts:
-    """One field of a table: what kind of data it is and why we have it."""
-
-    name: str
-    label: str
-    category: str
-    purposes: tuple[str, ...]  # each with its legal basis: "Bookkeeping (GDPR art. 6(1)(c) – …)"
-    origin: str
-    recipients: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -227,8 +216,7 @@ class _View:
             source=datamap.sources[spec.source].name.get(language),
             columns=tuple(Column(name, labels[name]) for name in columns),
             fields=tuple(
-                FieldFacts(name=name, label=labels[name], **field_facts(datamap, field, language))
-                for name, field in spec.fields.items()
+                field_facts(datamap, name, field, language) for name, field in spec.fields.items()
             ),
             rows=tuple(self.row(row, columns, labels) for row in rows),
             total=len(section.keys),

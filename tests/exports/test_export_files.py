@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from markupsafe import escape
 from pypdf import PdfReader
 from sqlalchemy.engine import Engine
 
@@ -167,21 +168,22 @@ def test_the_zip_has_a_readme_in_the_persons_language(built: dict[str, Path]) ->
 
 
 @pytest.mark.parametrize("key", [case.key for case in EDGE_CASES])
-def test_the_pdf_holds_the_name_and_every_category_heading(
+def test_the_pdf_holds_the_name_every_table_and_every_category_with_counts_that_add_up(
     key: str, built: dict[str, Path], datamap: DataMap
 ) -> None:
     text = _flat(pdf_text(built[key]))
     case = EDGE_CASES_BY_KEY[key]
     assert _flat(case.name) in text
     document = read_json(built[key])
-    used = {
-        field["category"]
-        for table in document["tables"]
-        if table["row_count"]
-        for field in table["fields"]
-    }
-    for category in used:
+    held = [table for table in document["tables"] if table["row_count"]]
+    used = {field["category"] for table in held for field in table["fields"]}
+    for category in used:  # the summary's kinds of data
         assert _flat(datamap.categories[category].name.nb) in text
+    for table in held:  # each table once, with its count, in the contents and as a heading
+        assert f"{_flat(table['name'])} ({table['row_count']})" in text
+    total = sum(table["row_count"] for table in held)
+    if total:
+        assert f"Vi har {total} oppføring" in text
     assert re.search(second_page_footer("nb"), text)
 
 
@@ -349,6 +351,7 @@ def test_a_report_of_many_rows_gives_counts_not_rows(
     assert "You have more records than fit in a report to read." in text
     assert "150 records" in text  # the orders, counted
     assert _flat(datamap.categories["purchase"].name.en) in text
+    assert "We hold 772 records about you." in text
     first_order = read_json(store.directory("summary"))["tables"]
     numbers = [
         row["values"]["order_number"]
@@ -383,15 +386,22 @@ def test_a_long_table_prints_a_line_per_row_and_a_short_one_its_columns(
         language="en",
         made_at=MADE_AT,
     )
-    tables = {(c.key, t.key): t for c in content.categories for t in c.tables}
-    orders = tables[("purchase", "shop_orders")]
+    tables = {table.key: table for table in content.tables}
+    assert content.total == sum(table.count for table in tables.values()) == 772
+    orders = tables["shop_orders"]
     assert orders.count == 150 > report.COMPACT_ROWS and orders.compact
-    customer = tables[("identity", "crm_customers")]
-    assert customer.count == 1 and not customer.compact
+    assert orders.columns[:2] == ("Order number", "Ordered")  # the show columns first
+    assert len(orders.columns) == len(datamap.tables["shop_orders"].fields)
+    account = tables["shop_accounts"]  # one row, seven fields: a cell per value
+    assert account.count == 1 and len(account.columns) <= report.WIDE_COLUMNS
+    assert not account.compact
+    customer = tables["crm_customers"]  # one row, but wider than A4 holds side by side
+    assert customer.count == 1 and len(customer.columns) > report.WIDE_COLUMNS
+    assert customer.compact
     html = report.report_html(content, datamap, "en")
     assert html.count('class="records compact"') == sum(t.compact for t in tables.values())
     # A compact row names every value of the row on one line, in the columns' order.
     order = found.tables["shop_orders"][0]
     assert order.value("order_number") in html
-    header = " · ".join(orders.columns)
+    header = escape(" · ".join(orders.columns))
     assert f'<th scope="col">{header}' in html
