@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 DEMO_PEOPLE ?= 300
+PIP_VERSION := 25.3
 
 .PHONY: run install catalogs system-deps test test-sqlite test-postgres test-shifted lint messages lock clean
 
@@ -19,6 +20,9 @@ install: $(STAMP) catalogs
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	# pip older than 23.3 cannot install a hashed lock whose packages ask for extras
+	# (weasyprint wants fonttools[woff]); Python 3.11.7 ships pip 23.2.1.
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
