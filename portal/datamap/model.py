@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LANGUAGES = ("nb", "sv", "en")
 
@@ -212,9 +212,45 @@ class Origin(_Item):
     provided_by_subject: bool
 
 
+# Words that mark a citation as unsure. Doubt belongs in ``citation_verified``, never in the text
+# a person reads ("hvitvaskingsloven § 30 (ikke bekreftet)" reached people that way).
+_DOUBT = re.compile(
+    r"\?|\b(?:unconfirmed|not confirmed|unverified|not verified|to be (?:confirmed|verified)"
+    r"|tbc|uncertain|unsure|ikke bekreftet|ubekreftet|ikke verifisert|uverifisert|usikkert?"
+    r"|ej bekräftad|ej bekräftat|inte bekräftad|inte bekräftat|obekräftad|obekräftat"
+    r"|ej verifierad|inte verifierad|overifierad|osäkert?)\b",
+    re.IGNORECASE,
+)
+
+
+def doubt_in(text: str) -> str | None:
+    """The words in ``text`` that mark it as unsure ("ikke bekreftet", "?"), or None."""
+    match = _DOUBT.search(text)
+    return match.group(0) if match else None
+
+
 class LawReference(_Item):
     jurisdiction: Jurisdiction
     citation: Text  # law and paragraph, e.g. "bokføringsloven § 13 andre ledd"
+    # False: nobody has read the statute yet. The citation is then never shown to a person (the
+    # rule or hold is named without it); the DPO's pages list it as a citation to check.
+    citation_verified: bool = True
+
+    @field_validator("citation")
+    @classmethod
+    def _no_doubt_in_citation(cls, citation: Text) -> Text:
+        for language in LANGUAGES:
+            doubt = doubt_in(citation.get(language))
+            if doubt is not None:
+                raise ValueError(
+                    f"the {language} text marks a doubt ({doubt!r}): give the law as it reads "
+                    "and set citation_verified = false instead"
+                )
+        return citation
+
+    def citation_for_person(self, language: str) -> str | None:
+        """The citation as a person may read it: None while it is not verified."""
+        return self.citation.get(language) if self.citation_verified else None
 
 
 class RetentionRule(LawReference):
@@ -293,6 +329,9 @@ class FieldSpec(_Item):
     # What the person sees as the column's name; without one, the column name is tidied up.
     label: Text | None = None
     description: Text | None = None
+    # The company's codes in words: a stored value ("delivered") -> what the person reads
+    # ("levert"). A value without a label is shown as it is.
+    values: dict[str, Text] = Field(default_factory=dict)
 
 
 class TableSpec(_Item):

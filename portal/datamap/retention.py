@@ -122,6 +122,7 @@ class ActiveHold:
     source: HoldSource
     on: RowId  # the row the hold is on: the row itself, or the row whose hold covers it
     review_at: date | None = None  # case holds: when the DPO reviews it
+    citation_verified: bool = True  # False: never shown to a person (see LawReference)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class RetentionOutcome:
     citation: Text
     ends_on: date | None  # the last day the row may be kept; None: the period has not started
     then: Literal["delete_row", "anonymise", "fields"]
+    citation_verified: bool = True  # False: never shown to a person (see LawReference)
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -350,7 +352,9 @@ def _retention(
     rule = datamap.retention_rules[ref.rule]
     event = column_date(datamap, collection, row, ref.from_)
     ends = None if event is None else _ends(datamap, event, rule.period, rule.counts_from)
-    return RetentionOutcome(ref.rule, rule.name, rule.citation, ends, rule.then)
+    return RetentionOutcome(
+        ref.rule, rule.name, rule.citation, ends, rule.then, rule.citation_verified
+    )
 
 
 def holds_for(
@@ -394,7 +398,17 @@ def _rule_hold(
             until = _ends(datamap, event, hold.period, hold.counts_from)
             if until < today:
                 return []
-    return [ActiveHold(ref.hold, hold.name, hold.citation, until, "rule", (row.table, row.key))]
+    return [
+        ActiveHold(
+            ref.hold,
+            hold.name,
+            hold.citation,
+            until,
+            "rule",
+            (row.table, row.key),
+            citation_verified=hold.citation_verified,
+        )
+    ]
 
 
 def _case_reaches(index: _Index, case: CaseHold, row: Row) -> bool:
@@ -461,7 +475,11 @@ def format_day(day: date, language: str) -> str:
     return format_date(day, pattern, locale=locale)
 
 
-def name_and_citation(name: Text, citation: Text, language: str) -> str:
+def name_and_citation(name: Text, citation: Text, language: str, verified: bool = True) -> str:
+    """ "Name, citation"; the name alone while the citation is not verified (a person never
+    reads an unchecked citation)."""
+    if not verified:
+        return name.get(language)
     return f"{name.get(language)}, {citation.get(language)}"
 
 
@@ -488,12 +506,18 @@ def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:
     """
     language = language_of(language)
     words = i18n.Translator(language)
-    names = name_and_citation(item.name, item.citation, language)
+    names = name_and_citation(item.name, item.citation, language, item.citation_verified)
     if isinstance(item, ActiveHold):
         if item.source == "case":
             return words.gettext("Kept until the hold is released (%(names)s)", names=names)
         if item.until is None:
             return words.gettext("Kept while the case is open (%(names)s)", names=names)
+        if not item.citation_verified:
+            return words.gettext(
+                "Kept until %(date)s (%(name)s)",
+                date=format_day(item.until, language),
+                name=item.name.get(language),
+            )
         return words.gettext(
             "Kept until %(date)s under %(citation)s",
             date=format_day(item.until, language),

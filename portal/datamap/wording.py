@@ -1,4 +1,5 @@
-"""The data map in a person's words: field labels, values, retention, each field's category,
+"""The data map in a person's words: field labels, values (with the map's labels for coded
+values), retention (a citation not yet verified left out), each field's category,
 purposes, legal bases, origin and recipients, and a summary of them all, in the person's
 language.
 
@@ -54,6 +55,27 @@ def field_label(name: str, spec: FieldSpec, language: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+def value_label(spec: FieldSpec, value: Any, language: str) -> str | None:
+    """The data map's words for one of the company's codes (``values``: "delivered" is "levert"
+    in nb), or None when the value has no label. Text and whole numbers are matched as written
+    in the map; the raw value stays what the JSON export carries."""
+    if not spec.values or value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, str | int):
+        return None
+    label = spec.values.get(str(value))
+    return label.get(language) if label is not None else None
+
+
+def format_field(spec: FieldSpec, value: Any, language: str) -> str:
+    """A field's value as a person reads it: its label when the map gives one, else the value
+    formatted (dates, amounts, yes/no). The one formatting of values for /me, the PDF report and
+    every other page that shows a field (the CSV file takes the label, or the value as in the
+    JSON: ``value_label``)."""
+    label = value_label(spec, value, language)
+    return label if label is not None else format_value(value, language)
+
+
 def format_value(value: Any, language: str) -> str:
     if value is None or value == "":
         return "–"
@@ -88,26 +110,69 @@ def describe_retention(datamap: DataMap, spec: TableSpec, language: str) -> tupl
         rule = datamap.retention_rules[ref.rule]
         if rule.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
             continue
-        lines.append(
-            i18n.gettext(
+        citation = rule.citation_for_person(language)
+        if citation is None:  # not verified: the rule is named without it
+            line = i18n.gettext(
+                "%(rule)s: at most %(period)s.",
+                rule=rule.name.get(language),
+                period=describe_period(rule.period, rule.counts_from),
+            )
+        else:
+            line = i18n.gettext(
                 "%(rule)s: at most %(period)s (%(citation)s).",
                 rule=rule.name.get(language),
                 period=describe_period(rule.period, rule.counts_from),
-                citation=rule.citation.get(language),
+                citation=citation,
             )
-        )
+        lines.append(line)
     for ref in spec.holds:
         hold = datamap.holds[ref.hold]
         if hold.jurisdiction not in (datamap.settings.jurisdiction, "EU"):
             continue
-        lines.append(
-            i18n.gettext(
+        citation = hold.citation_for_person(language)
+        if citation is None:
+            line = i18n.gettext("Kept longer when needed: %(hold)s.", hold=hold.name.get(language))
+        else:
+            line = i18n.gettext(
                 "Kept longer when needed: %(hold)s (%(citation)s).",
                 hold=hold.name.get(language),
-                citation=hold.citation.get(language),
+                citation=citation,
             )
-        )
+        lines.append(line)
     return tuple(lines)
+
+
+@dataclass(frozen=True)
+class UnverifiedCitation:
+    """A rule or hold whose law citation nobody has checked yet (``citation_verified = false``):
+    people never read it; the DPO's pages list it, to check against the statute."""
+
+    kind: str  # "retention rule" or "hold", in the viewer's language
+    key: str
+    name: str
+    citation: str
+    jurisdiction: str | None  # None where not known (a stored plan's reason)
+
+
+def unverified_citations(datamap: DataMap, language: str) -> tuple[UnverifiedCitation, ...]:
+    """Every retention rule and hold of the map marked ``citation_verified = false``."""
+    found = []
+    for kind, items in (
+        (i18n.gettext("Retention rule"), datamap.retention_rules),
+        (i18n.gettext("Hold"), datamap.holds),
+    ):
+        for key, item in items.items():
+            if not item.citation_verified:
+                found.append(
+                    UnverifiedCitation(
+                        kind=kind,
+                        key=key,
+                        name=item.name.get(language),
+                        citation=item.citation.get(language),
+                        jurisdiction=item.jurisdiction,
+                    )
+                )
+    return tuple(found)
 
 
 def describe_period(period: str, counts_from: str) -> str:

@@ -14,17 +14,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from portal.datamap import DataMap, Resolution, collect, resolve, stream
+from portal.datamap import DataMap, FieldSpec, Resolution, collect, resolve, stream
 from portal.datamap.collect import may_hold_more
 from portal.datamap.retention import format_day
+from portal.datamap.wording import value_label
 from portal.exports import report
 from portal.exports.csv_zip import KEPT_CSV, CsvTables, write_kept_csv, write_zip
 from portal.exports.document import (
     Header,
     JsonWriter,
+    Value,
     exported_fields,
     plain,
     table_metadata,
@@ -197,12 +200,13 @@ def _write_rows(
                 continue
             writer.begin_table(table_metadata(datamap, part.name, columns, header.language))
             csvs.begin(part.name, columns)
+            specs = {name: part.spec.fields[name] for name in columns}
             for row in part.rows:
                 values = row.as_dict()
                 exported = {name: plain(values[name]) for name in columns}
                 key = plain(row.key)
                 writer.row(key, row.via, exported)
-                csvs.row(key, row.via, exported.values())
+                csvs.row(key, row.via, _labelled(specs, values, exported, header.language))
                 done += 1
                 if done % PROGRESS_EVERY == 0:
                     progress(done)
@@ -212,6 +216,22 @@ def _write_rows(
         writer.close(withheld, may_hold_more(datamap), kept_plain(kept, header.language))
     progress(done)
     return counts
+
+
+def _labelled(
+    specs: Mapping[str, FieldSpec],
+    values: Mapping[str, Any],
+    exported: Mapping[str, Value],
+    language: str,
+) -> list[Value]:
+    """A row's CSV values: people read the CSV in a spreadsheet, so a code the map labels is
+    written as its label ("levert"), the rest as in the JSON (which keeps the code, with the
+    labels in its field metadata)."""
+    result: list[Value] = []
+    for name, value in exported.items():
+        label = value_label(specs[name], values[name], language)
+        result.append(value if label is None else label)
+    return result
 
 
 def _readme(

@@ -4,7 +4,8 @@ CSV files are UTF-8 with a byte-order mark (so spreadsheet programs read æ, ø,
 comma-separated, every field quoted when needed (Python's csv module, ``excel`` dialect). The
 first two columns are the row's key and how it links to the person, then the table's exported
 columns in the data map's order, named as in the JSON. Values are written as in the JSON (dates
-in ISO 8601, decimals exact); an empty field is a missing value.
+in ISO 8601, decimals exact), except that a code the data map labels ("delivered") is written as
+its label in the person's language ("levert"); an empty field is a missing value.
 
 Rows are written one at a time to files on disk, and the ZIP is assembled from those files in
 chunks, so neither step holds a table in memory.
@@ -90,7 +91,8 @@ def write_kept_csv(path: Path, kept: Iterable[Mapping[str, Any]]) -> None:
                         group["until"] or group["until_text"],
                         group["then"] or "",
                         "; ".join(hold["name"] for hold in holds),
-                        "; ".join(hold["citation"] for hold in holds),
+                        # A citation not verified is null: left out, the hold named alone.
+                        "; ".join(hold["citation"] for hold in holds if hold["citation"]),
                     ]
                 )
 

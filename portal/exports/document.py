@@ -5,10 +5,11 @@ served at ``/schemas/export-v1.json``; docs/exports.md describes every member) h
 
 * ``export``: for whom, when (``generated_at``), in which language, under which data map version;
 * the data map's vocabulary: categories, purposes, legal bases, origins, recipients, retention
-  rules and holds, each named once by key with its texts in the person's language;
+  rules and holds, each named once by key with its texts in the person's language (a law
+  citation the map marks as not verified is null);
 * ``tables``: per mapped table its metadata (fields with category, purposes, legal basis, origin,
-  recipients; retention in plain words) and its rows, each with its key, how it links to the
-  person, and its values.
+  recipients; the labels of coded values; retention in plain words) and its rows, each with its
+  key, how it links to the person, and its values as stored (a code stays a code).
 
 It is written row by row to a binary file (``JsonWriter``), never held in memory, and it is
 deterministic: tables in the map's order (parents first), rows newest first as on /me
@@ -139,7 +140,7 @@ def vocabulary(datamap: DataMap, language: str) -> dict[str, list[dict[str, Any]
                 "key": key,
                 "name": item.name.get(language),
                 "jurisdiction": item.jurisdiction,
-                "citation": item.citation.get(language),
+                "citation": item.citation_for_person(language),
                 "period": item.period,
                 "period_text": describe_period(item.period, item.counts_from),
                 "counts_from": item.counts_from,
@@ -152,7 +153,7 @@ def vocabulary(datamap: DataMap, language: str) -> dict[str, list[dict[str, Any]
                 "key": key,
                 "name": item.name.get(language),
                 "jurisdiction": item.jurisdiction,
-                "citation": item.citation.get(language),
+                "citation": item.citation_for_person(language),
                 "period": item.period,
                 "counts_from": item.counts_from,
             }
@@ -172,6 +173,8 @@ def field_metadata(datamap: DataMap, name: str, spec: FieldSpec, language: str) 
         "origin": spec.origin,
         "recipients": list(spec.recipients),
         "portable": portable(datamap, spec),
+        # The company's codes in the person's words; the rows keep the codes themselves.
+        "value_labels": {code: label.get(language) for code, label in spec.values.items()},
     }
 
 

@@ -34,7 +34,7 @@ from portal.datamap.wording import (
     describe_retention,
     field_facts,
     field_label,
-    format_value,
+    format_field,
     summary_facts,
 )
 from portal.exports.document import exported_fields
@@ -134,7 +134,7 @@ class _Builder:
         # Grouped by how long they are kept, so the reason is said once, not on every row.
         groups: dict[str, dict[tuple[str, ...], int]] = {}
         for row in rows:
-            values = tuple(format_value(row.value(c), language) for c in columns)
+            values = tuple(format_field(spec.fields[c], row.value(c), language) for c in columns)
             same = groups.setdefault(kept(row), {})
             same[values] = same.get(values, 0) + 1
         listed = sum(len(same) for same in groups.values())

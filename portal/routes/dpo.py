@@ -19,6 +19,7 @@ async def queue(request: Request) -> Response:
     page = await in_thread(
         dpo_queue.load_queue,
         state.engine,
+        state.datamap,
         request.query_params.get("status"),
         i18n.current_language(),
         state.now(),

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
+from portal.datamap.wording import UnverifiedCitation
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.models import Assurance, Subject
@@ -86,6 +87,9 @@ class CasePage:
     actions: frozenset[str]
     hold_kinds: tuple[tuple[str, str], ...]
     records: tuple[RecordChoice, ...] = ()
+    # The plan's rules and holds whose law citation is not verified: the person reads their
+    # names only; the DPO checks the citations against the law.
+    citations: tuple[UnverifiedCitation, ...] = ()
     max_extension_months: int = MAX_EXTENSION_MONTHS
     # A completed erasure's outcome letter can be downloaded (LETTER_PATH, audit-logged).
     letter: bool = False
@@ -159,10 +163,28 @@ def case_page(
         actions=available_actions(request, stored, subject is not None),
         hold_kinds=tuple((str(k), str(label)) for k, label in HOLD_KIND_LABELS.items()),
         records=record_choices(stored, language),
+        citations=citations_to_check(plan, language),
         letter=stored is not None and executed_plan(db, request) is not None,
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
+    )
+
+
+def citations_to_check(plan: ErasurePlan | None, language: str) -> tuple[UnverifiedCitation, ...]:
+    """The plan's citations that are not verified, with the texts the plan stored."""
+    if plan is None:
+        return ()
+    kinds = {"hold": _("Hold"), "rule": _("Retention rule")}
+    return tuple(
+        UnverifiedCitation(
+            kind=kinds.get(reason.kind, reason.kind),
+            key=reason.key,
+            name=reason.name.get(language, reason.key),
+            citation=reason.citation.get(language, ""),
+            jurisdiction=None,
+        )
+        for reason in plan.unverified_reasons()
     )
 
 

@@ -1,13 +1,16 @@
-"""/dpo: the DPO's request queue, ordered by deadline, with a status filter."""
+"""/dpo: the DPO's request queue, ordered by deadline, with a status filter, and the data map's
+law citations that nobody has verified yet (people never read those)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from portal.datamap import DataMap
+from portal.datamap.wording import UnverifiedCitation, unverified_citations
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.views.request_summary import RequestRow, request_row
@@ -31,6 +34,8 @@ class QueuePage:
     status: str
     filters: tuple[StatusFilter, ...]
     requests: tuple[RequestRow, ...]
+    # The map's rules and holds whose citation is marked not verified: for the DPO to check.
+    citations: tuple[UnverifiedCitation, ...] = ()
 
     @property
     def overdue(self) -> int:
@@ -59,6 +64,9 @@ def queue(db: Session, status: str | None, language: str, now: datetime) -> Queu
     return QueuePage(status, filters, rows)
 
 
-def load_queue(engine: Engine, status: str | None, language: str, now: datetime) -> QueuePage:
+def load_queue(
+    engine: Engine, datamap: DataMap, status: str | None, language: str, now: datetime
+) -> QueuePage:
     with session_scope(engine) as db:
-        return queue(db, status, language, now)
+        page = queue(db, status, language, now)
+    return replace(page, citations=unverified_citations(datamap, language))

@@ -34,7 +34,7 @@ from portal.datamap.wording import (
     describe_retention,
     field_facts,
     field_label,
-    format_value,
+    format_field,
     summary_facts,
     unique,
 )
@@ -228,7 +228,7 @@ class _View:
 
     def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
         language = self.language
-        values = {item.name: format_value(item.value, language) for item in row.fields}
+        values = {item.name: format_field(item.spec, item.value, language) for item in row.fields}
         return RecordRow(
             shown=tuple(values[name] for name in columns),
             fields=tuple((labels[name], value) for name, value in values.items()),

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from portal import i18n
 from portal.datamap.collect import Collection, Row
 from portal.datamap.identity import normalise
-from portal.datamap.model import DataMap, TableSpec, Text
+from portal.datamap.model import DataMap, TableSpec, Text, doubt_in
 from portal.datamap.retention import (
     ActiveHold,
     CaseHold,
@@ -60,6 +60,15 @@ class Reason:
     citation: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # holds: "rule" or "case"
     until: date | None = None  # holds: the last day it keeps the row
+    # False: the map marks the citation as not checked against the statute. A person then
+    # reads the hold's or rule's name only; the DPO's case page lists the citation to check.
+    citation_verified: bool = True
+
+    def citation_for_person(self, language: str) -> str | None:
+        """The citation as the person may read it: None while it is not verified."""
+        if not self.citation_verified:
+            return None
+        return self.citation.get(language, "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,19 +76,27 @@ class Reason:
             "key": self.key,
             "name": dict(self.name),
             "citation": dict(self.citation),
+            "citation_verified": self.citation_verified,
             "source": self.source,
             "until": _iso(self.until),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Reason:
+        citation = dict(data["citation"])
+        verified = data.get("citation_verified")
+        if verified is None:
+            # A plan stored before the map could say so marked doubt in the text itself
+            # ("hvitvaskingsloven § 30 (ikke bekreftet)"): such a citation is not verified.
+            verified = not any(doubt_in(text) for text in citation.values())
         return cls(
             kind=data["kind"],
             key=data["key"],
             name=dict(data["name"]),
-            citation=dict(data["citation"]),
+            citation=citation,
             source=data["source"],
             until=_day(data["until"]),
+            citation_verified=verified,
         )
 
 
@@ -168,6 +185,16 @@ class ErasurePlan:
     def holds_anything(self) -> bool:
         """A plan that keeps nothing may be approved automatically (a setting)."""
         return any(step.action == "retain" for step in self.steps)
+
+    def unverified_reasons(self) -> tuple[Reason, ...]:
+        """The rules and holds the plan cites whose citation is not verified, each once: the
+        person reads their names only; the DPO's case page lists them to check."""
+        found: dict[tuple[str, str], Reason] = {}
+        for step in self.steps:
+            for reason in step.reasons:
+                if not reason.citation_verified:
+                    found.setdefault((reason.kind, reason.key), reason)
+        return tuple(found.values())
 
     def deferred(self) -> dict[date, tuple[Step, ...]]:
         """The deferred-erasure jobs: the day after each ``until``, the steps that fall due."""
@@ -290,7 +317,13 @@ def _erase_or_anonymise(spec: TableSpec, row: Row, retention: RetentionOutcome |
         reason = (
             Reason("table", "anonymise")
             if spec.erasure == "anonymise" or retention is None
-            else Reason("rule", retention.rule, _text(retention.name), _text(retention.citation))
+            else Reason(
+                "rule",
+                retention.rule,
+                _text(retention.name),
+                _text(retention.citation),
+                citation_verified=retention.citation_verified,
+            )
         )
         null, pseudonymise = anonymise_fields(spec, row)
         return Step(row.table, row.key, "anonymise", False, null, pseudonymise, reasons=(reason,))
@@ -336,7 +369,15 @@ def changed_fields(row: Row, actions: set[str], also: set[str]) -> tuple[str, ..
 
 
 def _hold_reason(hold: ActiveHold) -> Reason:
-    return Reason("hold", hold.key, _text(hold.name), _text(hold.citation), hold.source, hold.until)
+    return Reason(
+        "hold",
+        hold.key,
+        _text(hold.name),
+        _text(hold.citation),
+        hold.source,
+        hold.until,
+        hold.citation_verified,
+    )
 
 
 def pseudonym(key: bytes, kind: str, value: Any) -> str:
@@ -398,7 +439,12 @@ def _retain_group(step: Step) -> tuple[Any, ...]:
 
 
 def _frozen(reason: Reason) -> tuple[Any, ...]:
-    return (reason.key, tuple(sorted(reason.name.items())), tuple(sorted(reason.citation.items())))
+    return (
+        reason.key,
+        tuple(sorted(reason.name.items())),
+        tuple(sorted(reason.citation.items())),
+        reason.citation_verified,
+    )
 
 
 def _group_order(group: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -411,16 +457,22 @@ def _retain_line(
 ) -> str:
     until, cases, then, binding = group
     language = words.language
-    texts = [(dict(name), dict(citation)) for _key, name, citation in binding]
+    # A citation not verified is never shown: the hold is named by its name instead.
+    texts = [
+        (dict(name).get(language, ""), dict(citation).get(language, "") if verified else None)
+        for _key, name, citation, verified in binding
+    ]
     if until is not None:
-        citations = dict.fromkeys(citation.get(language, "") for _name, citation in texts)
+        citations = dict.fromkeys(
+            citation if citation is not None else name for name, citation in texts
+        )
         kind = "kept_then_anonymised" if then == "anonymise" else "kept_then_erased"
         day = format_day(until, language)
         return _line(
             words, phase, kind, count, table=table, date=day, citations=_and(words, citations)
         )
     names = "; ".join(
-        f"{name.get(language, '')}, {citation.get(language, '')}" for name, citation in texts
+        name if citation is None else f"{name}, {citation}" for name, citation in texts
     )
     kind = "kept_until_released" if cases else "kept_while_open"
     return _line(words, phase, kind, count, table=table, names=names)

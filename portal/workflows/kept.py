@@ -43,11 +43,12 @@ class KeptGroup:
     reasons: tuple[Reason, ...]  # the holds that decide ``until``, with their texts
     case: bool  # a DPO's case hold decides it
 
-    def hold_texts(self, language: str) -> tuple[tuple[str, str], ...]:
-        """(hold name, law citation) per hold, each once, in ``language``."""
+    def hold_texts(self, language: str) -> tuple[tuple[str, str | None], ...]:
+        """(hold name, law citation) per hold, each once, in ``language``; the citation None
+        while it is not verified (the person reads the hold's name only)."""
         return tuple(
             dict.fromkeys(
-                (r.name.get(language, r.name.get("en", r.key)), r.citation.get(language, ""))
+                (r.name.get(language, r.name.get("en", r.key)), r.citation_for_person(language))
                 for r in self.reasons
             )
         )
@@ -92,7 +93,13 @@ def _group_key(step: Step) -> tuple[Any, ...]:
     reasons = binding(step)
     case = any(reason.source == "case" for reason in reasons)
     texts = tuple(
-        (r.key, tuple(sorted(r.name.items())), tuple(sorted(r.citation.items()))) for r in reasons
+        (
+            r.key,
+            tuple(sorted(r.name.items())),
+            tuple(sorted(r.citation.items())),
+            r.citation_verified,
+        )
+        for r in reasons
     )
     return (step.until is None, step.until or date.min, case, step.then or "", texts)
 
@@ -213,7 +220,7 @@ class KeptLine:
     count: int
     until: str
     then: str | None
-    holds: tuple[tuple[str, str], ...]  # (hold name, law citation)
+    holds: tuple[tuple[str, str | None], ...]  # (hold name, law citation or None: unverified)
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,7 @@ def kept_plain(tables: Iterable[KeptTable], language: str) -> list[dict[str, Any
                         {
                             "key": reason.key,
                             "name": reason.name.get(language, reason.key),
-                            "citation": reason.citation.get(language, ""),
+                            "citation": reason.citation_for_person(language),
                             "source": reason.source,
                         }
                         for reason in group.reasons

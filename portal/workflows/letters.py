@@ -69,7 +69,7 @@ class Kept:
 
     table: str
     count: str
-    reasons: tuple[tuple[str, str], ...]  # (name, law citation)
+    reasons: tuple[tuple[str, str | None], ...]  # (name, law citation; None: not verified)
     until: str  # a date as the language writes it, or "while the case is open"
     then: str | None  # what happens after that date
     unlinked: bool  # pseudonymised: no longer found by searching for the person

@@ -287,3 +287,111 @@ def test_cli_check_against_live_schema(
     ]
     assert _run_cli(["datamap", "check", "--offline", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: OK: 1 sources, 2 tables, 6 fields")
+
+
+# --- value labels (#16 item 4) and law citations (#16 item 7) --------------------------------
+
+_STATUS = (
+    "text = {}\n"
+    'status = { values = { urgent = { nb = "haster", sv = "brådskande", en = "urgent" } } }'
+)
+
+
+def test_value_labels_load_with_every_language() -> None:
+    text = (MAPS / "minimal.toml").read_text().replace("text = {}", _STATUS, 1)
+    spec = parse_datamap(text.encode(), "m.toml").tables["notes"].fields["status"]
+    assert spec.values["urgent"].get("sv") == "brådskande"
+    assert (
+        parse_datamap((MAPS / "minimal.toml").read_bytes(), "m.toml")
+        .tables["notes"]
+        .fields["text"]
+        .values
+        == {}
+    )
+
+
+def test_a_value_label_missing_a_language_names_the_file_and_the_field() -> None:
+    problems = _edit([("text = {}", _STATUS.replace(', sv = "brådskande"', ""))])
+    assert problems == ["m.toml: table 'notes', field 'status': missing sv text in values.urgent"]
+
+
+def test_value_labels_belong_to_a_field_not_to_the_defaults() -> None:
+    problems = _edit(
+        [('origin = "subject", erasure = "delete_row" }\n[tables.notes.fields]',
+          'origin = "subject", erasure = "delete_row", values = {} }\n[tables.notes.fields]')]
+    )  # fmt: skip
+    assert problems == ["m.toml: table 'notes', defaults: values: unknown key"]
+
+
+_RULE = """
+[retention_rules.aml]
+jurisdiction = "NO"
+citation = {{ nb = "{nb}", sv = "penningtvättslagen 5 kap. 3 §", en = "AML Act section 30" }}
+name = {{ nb = "Kundekontroll", sv = "Kundkännedom", en = "Customer due diligence" }}
+period = "P5Y"
+{extra}"""
+
+
+@pytest.mark.parametrize(
+    ("citation", "doubt"),
+    [
+        ("hvitvaskingsloven § 30 (ikke bekreftet)", "ikke bekreftet"),
+        ("hvitvaskingsloven § 30 (Unconfirmed)", "Unconfirmed"),
+        ("hvitvaskingsloven § 30, not verified", "not verified"),
+        ("penningtvättslagen 5 kap. 3 § (ej bekräftad)", "ej bekräftad"),
+        ("hvitvaskingsloven § 30?", "?"),
+    ],
+)
+def test_doubt_in_a_citation_is_refused_with_the_way_to_say_it(citation: str, doubt: str) -> None:
+    text = (MAPS / "minimal.toml").read_text() + _RULE.format(nb=citation, extra="")
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap(text.encode(), "m.toml")
+    assert caught.value.problems == [
+        f"m.toml: retention rule 'aml': citation: the nb text marks a doubt ({doubt!r}): give "
+        "the law as it reads and set citation_verified = false instead"
+    ]
+
+
+def test_an_unverified_citation_is_marked_by_citation_verified() -> None:
+    text = (MAPS / "minimal.toml").read_text()
+    rule = _RULE.format(nb="hvitvaskingsloven § 30", extra="citation_verified = false\n")
+    datamap = parse_datamap((text + rule).encode(), "m.toml")
+    assert datamap.retention_rules["aml"].citation_verified is False
+    assert datamap.retention_rules["aml"].citation_for_person("nb") is None
+    verified = parse_datamap((text + _RULE.format(nb="§ 30", extra="")).encode(), "m.toml")
+    assert verified.retention_rules["aml"].citation_for_person("nb") == "§ 30"
+
+
+def test_the_demo_maps_anti_money_laundering_citations_are_confirmed() -> None:
+    datamap = load_datamap(DATAMAP_PATH)
+    for items in (datamap.retention_rules, datamap.holds):
+        assert items["aml_no"].citation.nb == "hvitvaskingsloven § 30"
+        assert items["aml_se"].citation.sv == "penningtvättslagen (2017:630) 5 kap. 3 §"
+        assert items["aml_no"].citation_verified and items["aml_se"].citation_verified
+    text = DATAMAP_PATH.read_text(encoding="utf-8").lower()
+    for doubt in ("ikke bekreftet", "ej bekräftad", "ej bekräftat", "unconfirmed", "not confirmed"):
+        assert doubt not in text
+
+
+def test_the_demo_map_labels_the_coded_values_of_its_data() -> None:
+    datamap = load_datamap(DATAMAP_PATH)
+    status = datamap.tables["shop_orders"].fields["status"].values["delivered"]
+    assert (status.nb, status.sv, status.en) == ("levert", "levererad", "delivered")
+    labelled = {
+        (table, column)
+        for table, spec in datamap.tables.items()
+        for column, field in spec.fields.items()
+        if field.values
+    }
+    assert {
+        ("shop_orders", "status"),
+        ("shop_complaints", "status"),
+        ("billing_invoices", "status"),
+        ("billing_invoices", "kind"),
+        ("billing_payments", "method"),
+        ("collection_cases", "status"),
+        ("collection_events", "kind"),
+        ("crm_consents", "channel"),
+        ("crm_consents", "purpose"),
+        ("marketing_list_members", "channel"),
+    } <= labelled

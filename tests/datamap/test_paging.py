@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from portal.datamap import Collection, DataMap, collect, load_datamap, resolve
 from portal.datamap.paging import read, sections
 from portal.datamap.retention import describe, holds_for, latest_until, retention_for
+from portal.datamap.wording import format_field
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
-from portal.views.my_data import PAGE_SIZE, build_page, format_value, table_page
+from portal.views.my_data import PAGE_SIZE, build_page, table_page
 from tests.conftest import DEMO_TODAY
 
 CASES = [case.key for case in EDGE_CASES]
@@ -91,10 +92,11 @@ def test_every_page_shows_what_reading_everything_shows(
             assert table is not None and table.total == len(rows)
             on_page = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
             assert [row.shown for row in table.rows] == [
-                tuple(format_value(row.value(c), "en") for c in spec.shown) for row in on_page
+                tuple(format_field(spec.fields[c], row.value(c), "en") for c in spec.shown)
+                for row in on_page
             ]
             assert [row.fields for row in table.rows] == [
-                tuple((first.fields[i].label, format_value(item.value, "en"))
+                tuple((first.fields[i].label, format_field(item.spec, item.value, "en"))
                       for i, item in enumerate(row.fields))
                 for row in on_page
             ]  # fmt: skip

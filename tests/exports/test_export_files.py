@@ -121,7 +121,11 @@ def test_the_json_validates_and_holds_every_row_with_its_metadata(
                 assert fields[item.name]["legal_basis"] == item.spec.legal_basis
                 assert fields[item.name]["origin"] == item.spec.origin
                 assert fields[item.name]["recipients"] == item.spec.recipients
+                # The value as stored (a code stays a code), its labels beside it (#16 item 4).
                 assert written["values"][item.name] == _as_json(item.value)
+                assert fields[item.name]["value_labels"] == {
+                    code: label.nb for code, label in item.spec.values.items()
+                }
     assert document["row_count"] == sum(len(rows) for rows in expected.tables.values())
     assert document["withheld"] == {k: v for k, v in expected.withheld.items() if v}
 
@@ -141,6 +145,7 @@ def test_the_csvs_read_back_with_the_same_rows_as_the_json(
     assert list(tables) == [table["key"] for table in document["tables"]]
     for table in document["tables"]:
         rows = tables[table["key"]]
+        labels = {field["name"]: field["value_labels"] for field in table["fields"]}
         assert len(rows) == table["row_count"]
         for written, row in zip(table["rows"], rows, strict=True):
             assert row["row_key"] == str(written["key"])
@@ -151,7 +156,8 @@ def test_the_csvs_read_back_with_the_same_rows_as_the_json(
                     if value is None
                     else str(value).lower()
                     if isinstance(value, bool)
-                    else str(value)
+                    # A code the map labels is its label in the CSV (#16 item 4).
+                    else labels[name].get(str(value), str(value))
                 )
                 assert row[name] == expected
 

@@ -12,11 +12,12 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.datamap import collect, load_datamap
+from portal.datamap.wording import format_value
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo.schema import metadata as demo_metadata
 from portal.demo.seed import seed
 from portal.settings import Settings
-from portal.views.my_data import PAGE_SIZE, format_value
+from portal.views.my_data import PAGE_SIZE
 from tests.conftest import DEMO_TODAY, TEST_SECRET
 from tests.support import add_demo_subject, signed_in_client
 
