@@ -3,9 +3,10 @@ data map marks as not verified; the DPO sees those, flagged, on the queue and th
 
 The demo map's citations are confirmed ("hvitvaskingsloven § 30", "penningtvättslagen
 (2017:630) 5 kap. 3 §"): every page and file a person gets, for demo people in nb, sv and en, is
-free of doubt words. A copy of the map marking the anti-money-laundering citations as not
-verified shows that such a citation is left out everywhere a person looks (pages, plan, letter,
-exports, what an erasure keeps), the rule or hold named alone, and that the DPO is shown it.
+free of doubt words. A copy of the map marking the anti-money-laundering and Norwegian
+bookkeeping citations as not verified shows that such a citation is left out everywhere a person
+looks (pages, plan, letter, exports, what an erasure keeps), the rule or hold named alone, and
+that the DPO is shown it.
 """
 
 from __future__ import annotations
@@ -53,8 +54,17 @@ DOUBT = re.compile(
 )
 MADE_AT = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
 SCHEMA_URL = "http://testserver/schemas/export-v1.json"
-# The anti-money-laundering citations, in every language (the SE ones name "5 kap. 3 §").
-AML_CITATIONS = ("§ 30", "section 30", "5 kap. 3 §", "chapter 5 section 3")
+# The citations the test map marks not verified, in every language: anti-money laundering
+# (the SE ones name "5 kap. 3 §") and Norwegian bookkeeping.
+HIDDEN = (
+    "§ 30",
+    "section 30",
+    "5 kap. 3 §",
+    "chapter 5 section 3",
+    "bokføringsloven § 13",
+    "(bokføringsloven) § 13",
+    "Bookkeeping Act section 13",
+)
 AML_NAMES = {"nb": "Kundekontroll", "sv": "Kundkännedom (Norge)", "en": "Customer due diligence"}
 
 
@@ -242,9 +252,11 @@ def test_the_dpo_queue_flags_nothing_when_every_citation_is_verified(client: Tes
 
 
 def unverified_map(directory: Path) -> Path:
-    """The demo map with its anti-money-laundering rules and holds marked not verified."""
+    """The demo map with its anti-money-laundering and Norwegian bookkeeping rules and holds
+    marked not verified."""
     text = Path(DATAMAP_PATH).read_text(encoding="utf-8")
-    for section in ("retention_rules.aml_no", "retention_rules.aml_se", "holds.aml_no",
+    for section in ("retention_rules.bookkeeping_no", "retention_rules.aml_no",
+                    "retention_rules.aml_se", "holds.bookkeeping_no", "holds.aml_no",
                     "holds.aml_se"):  # fmt: skip
         header = f"[{section}]\n"
         assert text.count(header) == 1
@@ -274,8 +286,8 @@ def unverified(
             yield c
 
 
-def assert_no_aml_citation(where: str, text: str) -> None:
-    for citation in AML_CITATIONS:
+def assert_no_hidden_citation(where: str, text: str) -> None:
+    for citation in HIDDEN:
         assert citation not in text, (where, citation)
 
 
@@ -299,7 +311,7 @@ def test_an_unverified_citation_is_hidden_from_the_person_and_flagged_for_the_dp
         texts["zip"] = zip_text(built / ExportFile.zip.filename)
         texts["pdf"] = pdf_text(built / ExportFile.pdf.filename)
         for where, text in texts.items():
-            assert_no_aml_citation(where, text)
+            assert_no_hidden_citation(where, text)
         # The rule and hold are named, without their citation.
         name = AML_NAMES[language]
         for where in ("/me", f"/me/requests/{request_id}", "letter", "pdf"):
@@ -313,7 +325,8 @@ def test_an_unverified_citation_is_hidden_from_the_person_and_flagged_for_the_dp
         rules = {rule["key"]: rule for rule in document["retention_rules"]}
         holds = {hold["key"]: hold for hold in document["holds"]}
         assert rules["aml_no"]["citation"] is None and holds["aml_se"]["citation"] is None
-        assert rules["bookkeeping_no"]["citation"]  # a verified one is still cited
+        assert holds["bookkeeping_no"]["citation"] is None
+        assert rules["customer_service_log"]["citation"]  # a verified one is still cited
 
     # The DPO sees what to check: on the queue, every unverified citation of the map; on the
     # case page, those the plan relies on.
@@ -322,13 +335,16 @@ def test_an_unverified_citation_is_hidden_from_the_person_and_flagged_for_the_dp
     assert "Law citations not verified" in queue.text
     listed = [(item.kind, item.key, item.citation) for item in queue.context["page"].citations]
     assert ("Hold", "aml_no", "Norwegian Anti-Money Laundering Act section 30") in listed
-    assert [key for _kind, key, _citation in listed] == ["aml_no", "aml_se"] * 2
+    assert [key for _kind, key, _citation in listed] == ["bookkeeping_no", "aml_no", "aml_se"] * 2
     case = client.get(f"/dpo/requests/{request_id}")
     assert "Law citations not verified" in case.text
     assert "Norwegian Anti-Money Laundering Act section 30" in case.text
-    assert [item.key for item in case.context["page"].citations] == ["aml_no"]
+    assert {item.key for item in case.context["page"].citations} == {"aml_no", "bookkeeping_no"}
 
-    # Carried out: what the erasure keeps names the hold, never its citation.
+    # Carried out (a shop customer's receipts are kept for bookkeeping): what the erasure keeps
+    # names the hold, never its citation.
+    subject_id = add_demo_subject(state.engine, "shop_customer")
+    request_id, _plan = file_erasure(client, subject_id, "nb")
     now = state.now()
     with session_scope(state.engine) as db:
         stored = latest_plan(db, request_id)
@@ -337,16 +353,17 @@ def test_an_unverified_citation_is_hidden_from_the_person_and_flagged_for_the_dp
     signed_in_client(client, secret_key=state.settings.secret_key, subject_id=subject_id)
     client.cookies.set("lang", "nb")
     page = client.get("/me")
-    kept = {table.table: table for table in page.context["page"].kept}
-    [line] = kept["crm_credit_checks"].lines
-    assert line.holds == (("Kundekontroll", None),)
-    assert_no_aml_citation("/me after erasure", flat(page.text))
+    holds = {hold for table in page.context["page"].kept for line in table.lines
+             for hold in line.holds}  # fmt: skip
+    assert ("Regnskapsbilag", None) in holds
+    assert_no_hidden_citation("/me after erasure", flat(page.text))
     built = export(client, store, subject_id, "after", "nb")
     document = json.loads((built / ExportFile.json.filename).read_text(encoding="utf-8"))
-    [checks] = [t for t in document["kept_after_erasure"] if t["table"] == "crm_credit_checks"]
-    assert [h["citation"] for g in checks["groups"] for h in g["holds"]] == [None]
+    cited = {(hold["key"], hold["citation"]) for table in document["kept_after_erasure"]
+             for group in table["groups"] for hold in group["holds"]}  # fmt: skip
+    assert ("bookkeeping_no", None) in cited
     with zipfile.ZipFile(built / ExportFile.zip.filename) as archive:
         lines = list(csv.DictReader(io.StringIO(archive.read(KEPT_CSV).decode(ENCODING))))
-    [credit] = [row for row in lines if row["table"] == "crm_credit_checks"]
-    assert (credit["hold"], credit["law"]) == ("Kundekontroll", "")
-    assert_no_aml_citation("pdf after erasure", pdf_text(built / ExportFile.pdf.filename))
+    bookkeeping = [row for row in lines if row["hold"] == "Regnskapsbilag"]
+    assert bookkeeping and all(row["law"] == "" for row in bookkeeping)
+    assert_no_hidden_citation("pdf after erasure", pdf_text(built / ExportFile.pdf.filename))
