@@ -22,10 +22,12 @@ from portal import i18n
 from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
 from portal.identity.auth import RelyingParty
+from portal.routes import addresses as address_routes
 from portal.routes import api as api_routes
 from portal.routes import auth, dpo, me, public, staff
 from portal.routes import block_list as block_list_routes
 from portal.routes import consent as consent_routes
+from portal.routes import email_requests as email_request_routes
 from portal.routes import exports as export_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
@@ -83,7 +85,9 @@ def create_app(
         *public.routes,
         *auth.routes,
         *me.routes,
+        *address_routes.routes,
         *request_routes.routes,
+        *email_request_routes.routes,
         *export_routes.routes,
         *staff.routes,
         *dpo.routes,

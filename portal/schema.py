@@ -10,13 +10,17 @@ from sqlmodel import SQLModel
 
 import portal.audit
 import portal.exports.models
+import portal.identity.addresses
 import portal.jobs.outbox
 import portal.jobs.queue
+import portal.links
 import portal.marketing.api_tokens
 import portal.marketing.block_list
 import portal.marketing.consent
 import portal.marketing.washing
 import portal.models
+import portal.ratelimit
+import portal.workflows.email_requests
 import portal.workflows.records
 import portal.workflows.requests  # noqa: F401
 

@@ -52,6 +52,17 @@ class Settings:
     phone_region: str = "NO"
     # The DPO's mailbox for deadline reminders (empty: no reminders; portal/workflows/reminders.py).
     dpo_email: str = ""
+    # Signed links (portal/links.py): how long each kind lasts. An export's download links last
+    # as long as the export (export_link_days).
+    address_link_hours: int = 24
+    request_link_hours: int = 24
+    follow_link_days: int = 30
+    # A request filed without BankID whose address is not confirmed by then is removed.
+    unconfirmed_request_hours: int = 48
+    # Attempts per client address and per e-mail address within the window (portal/ratelimit.py).
+    rate_limit_per_ip: int = 20
+    rate_limit_per_address: int = 5
+    rate_limit_window_minutes: int = 60
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -131,6 +142,15 @@ def _build(env: Mapping[str, str]) -> Settings:
         me_cache_seconds=_positive_int(env, "ME_CACHE_SECONDS", 60, minimum=0),
         export_link_days=_positive_int(env, "EXPORT_LINK_DAYS", 7),
         export_background_rows=_positive_int(env, "EXPORT_BACKGROUND_ROWS", 500, minimum=0),
+        address_link_hours=_positive_int(env, "ADDRESS_LINK_HOURS", 24),
+        request_link_hours=_positive_int(env, "REQUEST_LINK_HOURS", 24),
+        follow_link_days=_positive_int(env, "FOLLOW_LINK_DAYS", 30),
+        unconfirmed_request_hours=_positive_int(env, "UNCONFIRMED_REQUEST_HOURS", 48),
+        rate_limit_per_ip=_positive_int(env, "RATE_LIMIT_PER_IP", 20),
+        rate_limit_per_address=_positive_int(env, "RATE_LIMIT_PER_ADDRESS", 5),
+        rate_limit_window_minutes=_positive_int(
+            env, "RATE_LIMIT_WINDOW_MINUTES", 60, maximum=24 * 60
+        ),
     )
 
 
@@ -182,7 +202,9 @@ def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(f"{name} must be on or off, not {raw!r}")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _positive_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int | None = None
+) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -192,6 +214,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int 
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 

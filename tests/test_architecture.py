@@ -18,12 +18,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exports", "marketing", "mock_idp"),
     ("workflows", "identity", "jobs", "audit"),
     ("datamap",),
-    ("settings", "db", "models", "i18n", "templating", "migrations", "demo"),
+    ("settings", "db", "models", "i18n", "templating", "migrations", "demo", "links", "ratelimit"),
 )
 # schema.py gathers every table module for Alembic's metadata: it imports upwards by design.
 GATHERERS = {"schema"}
 TOP_LEVEL = {"__init__", "app", "settings", "db", "models", "i18n", "templating", "cli"}
-TOP_LEVEL |= {"migrations", "audit", "schema"}
+TOP_LEVEL |= {"migrations", "audit", "schema", "links", "ratelimit"}
 MAX_HANDLER_LINES = 25
 
 

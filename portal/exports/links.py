@@ -1,74 +1,79 @@
-"""Signed download links: bound to one person and one file of one export, expiring.
+"""Download links for an export's files, made with the portal's signed links (portal/links.py).
 
-A link carries, signed with SECRET_KEY (itsdangerous, its own salt): the subject's internal id,
-the export's random id, the file kind and the moment it expires. None of these is personal
-data. The expiry is checked against the portal's clock (so tests control it) rather than the
-time the link was signed. The route checks the rest: the signed-in person must be the one the
-link was made for, and must have signed in within FRESH_SIGN_IN_SECONDS.
+Two kinds, each its own purpose:
+
+* ``export_download``: on a signed-in person's export page. Bound to the person, the export and
+  the file; the route also wants a recent sign-in.
+* ``request_download``: e-mailed to a person who filed a request without BankID, once the DPO
+  has verified them. Bound to the request and the file (the request's ready export is served);
+  no sign-in, so it is only ever sent to the address the request was confirmed from.
+
+Both expire with the export (EXPORT_LINK_DAYS), judged by the portal's clock. A download does
+not act, so these links are not single-use: the files can be fetched again until they go.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
-
-from itsdangerous import BadSignature, URLSafeSerializer
+from datetime import datetime
 
 from portal.exports.models import ExportFile
+from portal.links import Link, LinkRefused, Purpose, Refusal, sign, verify
 
-SALT = "innsyn.export-download"
-
-
-class Refusal(StrEnum):
-    """Why a link is refused; each has its own clear page."""
-
-    invalid = "invalid"  # tampered, truncated, or not a link of ours
-    other_person = "other_person"  # made for someone else
-    expired = "expired"
-
-
-class LinkRefused(Exception):
-    def __init__(self, reason: Refusal) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
+__all__ = ["DownloadLink", "LinkRefused", "Refusal", "personal_link", "read_personal"]
 
 
 @dataclass(frozen=True)
 class DownloadLink:
-    subject_id: int
-    export_id: str
+    """What a checked link opens: a file of an export (personal), or of a request's export."""
+
     file: ExportFile
-    expires_at: datetime
+    export_id: str | None = None
+    request_id: int | None = None
 
 
-def sign(secret_key: str, link: DownloadLink) -> str:
-    payload = {
-        "s": link.subject_id,
-        "e": link.export_id,
-        "f": str(link.file),
-        "x": int(link.expires_at.timestamp()),
-    }
-    return URLSafeSerializer(secret_key, salt=SALT).dumps(payload)
+def personal_link(
+    secret_key: str, *, subject_id: int, export_id: str, file: ExportFile, expires_at: datetime
+) -> str:
+    link = Link(
+        Purpose.export_download, export_id, expires_at, subject_id=subject_id, part=str(file)
+    )
+    return sign(secret_key, link)
 
 
-def read(secret_key: str, token: str) -> DownloadLink:
-    """The link a token stands for; LinkRefused(invalid) unless it is ours and whole."""
+def read_personal(secret_key: str, token: str, *, subject_id: int, now: datetime) -> DownloadLink:
+    """The file a signed-in person's link opens; LinkRefused when it is not whole
+    (``invalid``), not theirs (``other_person``) or past its time (``expired``)."""
+    link = verify(secret_key, token, Purpose.export_download, now, subject_id=subject_id)
+    return DownloadLink(file=_file(link), export_id=link.object_id)
+
+
+def request_link(
+    secret_key: str,
+    *,
+    request_id: int,
+    file: ExportFile,
+    expires_at: datetime,
+    language: str | None = None,
+) -> str:
+    link = Link(
+        Purpose.request_download, str(request_id), expires_at, part=str(file), language=language
+    )
+    return sign(secret_key, link)
+
+
+def read_request(secret_key: str, token: str, *, now: datetime) -> DownloadLink:
+    """The file of a request's export an e-mailed link opens; LinkRefused as above."""
+    link = verify(secret_key, token, Purpose.request_download, now)
     try:
-        payload = URLSafeSerializer(secret_key, salt=SALT).loads(token)
-        return DownloadLink(
-            subject_id=int(payload["s"]),
-            export_id=str(payload["e"]),
-            file=ExportFile(payload["f"]),
-            expires_at=datetime.fromtimestamp(int(payload["x"]), UTC),
-        )
-    except (BadSignature, KeyError, TypeError, ValueError):
+        request_id = int(link.object_id)
+    except ValueError:
         raise LinkRefused(Refusal.invalid) from None
+    return DownloadLink(file=_file(link), request_id=request_id)
 
 
-def check(link: DownloadLink, subject_id: int, now: datetime) -> None:
-    """Refuse a link made for someone else, or one past its time."""
-    if link.subject_id != subject_id:
-        raise LinkRefused(Refusal.other_person)
-    if now >= link.expires_at:
-        raise LinkRefused(Refusal.expired)
+def _file(link: Link) -> ExportFile:
+    try:
+        return ExportFile(link.part)
+    except ValueError:
+        raise LinkRefused(Refusal.invalid) from None

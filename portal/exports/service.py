@@ -30,7 +30,7 @@ from portal.db import session_scope
 from portal.exports.build import Built, Person, build_files, count_rows
 from portal.exports.document import SCHEMA_PATH
 from portal.exports.links import DownloadLink
-from portal.exports.message import queue_ready_message
+from portal.exports.message import queue_links_message, queue_ready_message
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.store import ExportStore
 from portal.i18n import gettext as _
@@ -80,6 +80,9 @@ class ExportRuntime:
     schema_url: str
     link_days: int = 7
     background_rows: int = 500
+    # For the download links e-mailed to a person who filed without BankID.
+    secret_key: str = ""
+    base_url: str = ""
 
 
 def runtime_for(
@@ -93,6 +96,8 @@ def runtime_for(
         schema_url=settings.base_url + SCHEMA_PATH,
         link_days=settings.export_link_days,
         background_rows=settings.export_background_rows,
+        secret_key=settings.secret_key,
+        base_url=settings.base_url,
     )
 
 
@@ -385,7 +390,8 @@ def finish(
     db: Session, export: Export, built: Built, rt: ExportRuntime, now: datetime, *, notify: bool
 ) -> None:
     """Ready and delivered: the request completes, the files' deletion is scheduled, and (for
-    a background export) the person gets a message."""
+    a background export) the person gets a message; a person who filed without BankID always
+    does, with the download links."""
     export.status = ExportStatus.ready
     export.ready_at = now
     export.expires_at = now + timedelta(days=rt.link_days)
@@ -411,7 +417,10 @@ def finish(
         run_at=export.expires_at,
         dedupe_key=f"{EXPIRE_JOB}:{export.id}",
     )
-    if notify:
+    if request.assurance == Assurance.low:
+        # Filed without BankID: the files go out by e-mail links only, whoever built them.
+        queue_links_message(db, export, secret_key=rt.secret_key, base_url=rt.base_url)
+    elif notify:
         queue_ready_message(db, export)
     db.flush()
 
@@ -431,7 +440,7 @@ def open_download(
     """The file a checked link points at, with the download recorded on the request (unless
     `record` is off: a HEAD); None when the export is not the person's, not ready, past its
     time or its file is gone."""
-    export = db.get(Export, link.export_id)
+    export = db.get(Export, link.export_id) if link.export_id is not None else None
     if (
         export is None
         or export.subject_id != subject_id
@@ -451,6 +460,36 @@ def open_download(
         db, export.request_id, EVENT_DOWNLOADED, Actor.person, subject_id, now, link.file, export.id
     )
     return path
+
+
+def open_request_download(
+    db: Session, link: DownloadLink, store: ExportStore, now: datetime, *, record: bool = True
+) -> tuple[Path, Export] | None:
+    """The file an e-mailed link of a request filed without BankID points at: of the request's
+    ready export, within its time. None when there is none (not verified yet, expired, gone).
+    The download is recorded on the request, with no person id: no one is signed in."""
+    request = db.get(DataRequest, link.request_id) if link.request_id is not None else None
+    if request is None or request.assurance != Assurance.low or request.subject_id is None:
+        return None
+    export = db.exec(
+        select(Export)
+        .where(
+            Export.request_id == request.id,
+            Export.status == ExportStatus.ready,
+            col(Export.expires_at) > now,
+        )
+        .order_by(col(Export.ready_at).desc())
+    ).first()
+    if export is None:
+        return None
+    path = store.path(export.id, link.file)
+    if not path.is_file():
+        return None
+    if record:
+        export.downloads += 1
+        db.add(export)
+        note(db, export.request_id, EVENT_DOWNLOADED, Actor.person, None, now, link.file, export.id)
+    return path, export
 
 
 def note(

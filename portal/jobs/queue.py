@@ -58,6 +58,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "portal.marketing.withdrawal",
     "portal.marketing.registers",
     "portal.marketing.washing",
+    "portal.workflows.email_requests",
 )
 
 

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from portal import i18n
+from portal.exports.service import runtime_for
 from portal.identity.auth import staff_required
 from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs
 from portal.views.common import pdf_response, redirect, render, respond
@@ -73,7 +74,12 @@ async def act(request: Request) -> Response:
         form,
         staff_id=request.scope["viewer"].id,
         language=i18n.current_language(),
-        runtime=dpo_actions.Runtime(state.datamap, state.sources, state.now()),
+        runtime=dpo_actions.Runtime(
+            state.datamap,
+            state.sources,
+            state.now(),
+            runtime_for(state.settings, state.datamap, state.sources),
+        ),
     )
     if result is None:
         return state.render_error(request, 404)

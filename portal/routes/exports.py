@@ -76,6 +76,9 @@ async def show_export(request: Request) -> Response:
     return render(request, "exports/detail.html", page)  # with the flash of a filed request
 
 
+STATUS = {"invalid": 400, "other_person": 403, "expired": 410}
+
+
 def _refused(request: Request, reason: str, status: int) -> Response:
     context = {"reason": reason, "sign_in_href": None}
     if reason == "fresh":
@@ -90,12 +93,11 @@ async def download(request: Request) -> Response:
     viewer = request.scope.get("viewer")
     if viewer is None or viewer.kind != "person":
         return sign_in_redirect(request, fresh=True)
+    token, secret = request.query_params.get("link", ""), state.settings.secret_key
     try:
-        link = links.read(state.settings.secret_key, request.query_params.get("link", ""))
-        links.check(link, viewer.id, state.now())
+        link = links.read_personal(secret, token, subject_id=viewer.id, now=state.now())
     except links.LinkRefused as refused:
-        status = {"invalid": 400, "other_person": 403, "expired": 410}[refused.reason]
-        return _refused(request, refused.reason, status)
+        return _refused(request, refused.reason, STATUS[refused.reason])
     if not is_fresh(request):
         return _refused(request, "fresh", 403)
     store = _runtime(request).store
@@ -106,7 +108,7 @@ async def download(request: Request) -> Response:
     )
     if path is None:
         return _refused(request, "gone", 410)
-    filename = f"innsyn-{link.export_id[:8]}-{link.file.filename}"
+    filename = f"innsyn-{(link.export_id or '')[:8]}-{link.file.filename}"
     return FileResponse(path, media_type=link.file.media_type, filename=filename)
 
 

@@ -15,10 +15,12 @@ from sqlmodel import Session
 
 from portal.datamap import DataMap
 from portal.db import session_scope
+from portal.exports.models import ExportStatus
+from portal.exports.service import ExportRuntime, export_for_filed_request
 from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
-from portal.workflows import erasure_service
+from portal.workflows import email_requests, erasure_service
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.records import CaseHoldRecord, StoredPlan
 from portal.workflows.requests import (
@@ -34,11 +36,13 @@ from portal.workflows.requests import (
 
 @dataclass(frozen=True)
 class Runtime:
-    """What the DPO's actions need from the app besides the database."""
+    """What the DPO's actions need from the app besides the database; ``exports`` makes the
+    copy a verified request filed without BankID asks for."""
 
     datamap: DataMap
     sources: Mapping[str, Engine]
     now: datetime
+    exports: ExportRuntime | None = None
 
 
 def act(
@@ -88,7 +92,35 @@ def act_on_case(
             typed = {key: value for key, value in form.items() if key != "csrf_token"}
             page = case_page(db, found, language, runtime.now, error=refused, values=typed)
             return Refused(page, 409 if not refused.errors else 400)
+    if action == "verify":
+        message = _deliver(engine, request_id, runtime) or message
     return Done(location, message)
+
+
+def _deliver(engine: Engine, request_id: int, runtime: Runtime) -> str | None:
+    """Once a request filed without BankID is verified, an access or portability request gets
+    its copy (its download links are e-mailed when it is ready: exports.service.finish)."""
+    with session_scope(engine) as db:
+        request = db.get(DataRequest, request_id)
+        if request is None or request.subject_id is None or runtime.exports is None:
+            return None
+        subject_id, language = request.subject_id, request.language
+    export = export_for_filed_request(
+        engine,
+        request_id,
+        subject_id=subject_id,
+        rt=runtime.exports,
+        now=runtime.now,
+        language=language,
+    )
+    if export is None:
+        return None
+    if export.status == ExportStatus.ready:
+        return _("The person is verified. Their copy is made, and the download links are sent.")
+    return _(
+        "The person is verified. Their copy is being made; the download links are sent when "
+        "it is ready."
+    )
 
 
 # --- reading the form ---------------------------------------------------------------------------
@@ -267,7 +299,20 @@ def _reject(
 def _verify(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
-    apply(db, request, "verify", actor=Actor.dpo, actor_id=staff_id, now=rt.now)
+    """How the DPO verified the person (required), and for a request filed without BankID the
+    person's national identity number, which ties the request to them."""
+    try:
+        email_requests.verify_identity(
+            db,
+            request,
+            staff_id=staff_id,
+            how=_text(form, "how"),
+            national_id=_text(form, "national_id"),
+            now=rt.now,
+        )
+    except email_requests.VerificationRefused as refused:
+        errors = {refused.field: str(refused)} if refused.field else {}
+        raise ActionRefused(str(refused), errors) from refused
     _replan(db, request, staff_id, rt)
     return _("The person is verified.")
 

@@ -25,6 +25,7 @@ from portal.views.request_summary import (
     timeline,
 )
 from portal.workflows import erasure_service
+from portal.workflows.email_requests import contact_of
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord, PlanStatus, StoredPlan
@@ -66,6 +67,19 @@ class RecordChoice:
 
 
 @dataclass(frozen=True)
+class ContactView:
+    """Who filed a request without BankID, as they typed it, and how the DPO verified them."""
+
+    name: str
+    email: str
+    customer_number: str | None
+    phone: str | None
+    confirmed_on: str
+    verified_on: str | None
+    verification: str | None
+
+
+@dataclass(frozen=True)
 class CasePage:
     """`actions` names the forms to show (each posts to /dpo/requests/{id}/{action}, see
     dpo_actions.act). `error` and `errors` are a refusal of the form just sent, `values` what
@@ -96,6 +110,8 @@ class CasePage:
     error: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
+    # Filed without BankID: the contact the person gave (None for a BankID request).
+    contact: ContactView | None = None
 
     @property
     def letter_href(self) -> str:
@@ -168,6 +184,22 @@ def case_page(
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
+        contact=_contact(db, request, language),
+    )
+
+
+def _contact(db: Session, request: DataRequest, language: str) -> ContactView | None:
+    contact = contact_of(db, request.id)
+    if contact is None:
+        return None
+    return ContactView(
+        name=contact.name,
+        email=contact.email,
+        customer_number=contact.customer_number,
+        phone=contact.phone,
+        confirmed_on=day(contact.confirmed_at, language),
+        verified_on=day(contact.verified_at, language) if contact.verified_at else None,
+        verification=contact.verification,
     )
 
 

@@ -115,9 +115,12 @@ def export_view(
                 kind=str(kind),
                 label=str(FILE_LABELS[kind]),
                 href="/me/exports/download?link="
-                + links.sign(
+                + links.personal_link(
                     secret_key,
-                    links.DownloadLink(export.subject_id, export.id, kind, expires),
+                    subject_id=export.subject_id,
+                    export_id=export.id,
+                    file=kind,
+                    expires_at=expires,
                 ),
                 size=_size(int(export.files.get(kind.value, 0)), language),
             )

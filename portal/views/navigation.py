@@ -24,7 +24,7 @@ class NavLink:
 
 # (href, label, the paths below href that belong to the same section)
 _SECTIONS = (
-    ("/me", _l("My data"), ("/me/data/",)),
+    ("/me", _l("My data"), ("/me/data/", "/me/addresses")),
     ("/me/requests", _l("My requests"), ("/me/requests/",)),
     ("/me/consent", _l("Consent and marketing"), ()),
     ("/me/exports", _l("My copies"), ("/me/exports/",)),

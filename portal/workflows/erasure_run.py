@@ -39,9 +39,11 @@ from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
 from portal.datamap.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
 from portal.i18n import gettext as _
+from portal.identity.addresses import forget_claims
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.models import Subject, SubjectIdentifier, WebSession
 from portal.workflows import erasure
+from portal.workflows.email_requests import forget_contacts
 from portal.workflows.erasure import ErasurePlan, Step, plan_row
 from portal.workflows.letters import queue_outcome_message
 from portal.workflows.records import (
@@ -402,7 +404,9 @@ def _finish(
 
 def forget_in_portal(db: Session, subject: Subject, now: datetime) -> None:
     """The portal's own traces the erasure also removes: the person's name, the identifiers
-    staff linked (they would lead back to kept rows) and every live session. The subject row
+    staff linked or the person proved (they would lead back to kept rows), the addresses they
+    were still proving, what they typed when filing without BankID (all but the address the
+    request's messages go to), and every live session. The subject row
     stays with the national ID only: the request, its plan and the audit log point at it as
     evidence that the request was handled, and a later BankID sign-in finds the request and
     its letter by it (README, "What the portal keeps")."""
@@ -411,6 +415,8 @@ def forget_in_portal(db: Session, subject: Subject, now: datetime) -> None:
     subject.family_name = ""
     db.add(subject)
     db.execute(delete(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject_id))
+    forget_claims(db, subject_id or 0)
+    forget_contacts(db, subject_id or 0)
     db.execute(
         update(WebSession)
         .where(WebSession.subject_id == subject_id, WebSession.ended_at.is_(None))

@@ -251,7 +251,7 @@ def ready_export(engine: Engine, rt: service.ExportRuntime, key: str = "ordinary
 
 def test_a_download_is_recorded_on_the_request(engine: Engine, rt: service.ExportRuntime) -> None:
     export = ready_export(engine, rt)
-    link = DownloadLink(export.subject_id, export.id, ExportFile.zip, export.expires_at)
+    link = DownloadLink(file=ExportFile.zip, export_id=export.id)
     with session_scope(engine) as db:
         path = service.open_download(db, link, export.subject_id, rt.store, NOW)
     assert path == rt.store.path(export.id, ExportFile.zip)

@@ -23,6 +23,7 @@ from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
 from portal.workflows.requests import (
     Actor,
     DataRequest,
+    RequestEvent,
     RequestStatus,
     RequestType,
     add_months,
@@ -460,10 +461,22 @@ def test_verify_a_low_assurance_erasure_then_it_is_planned(client: TestClient, d
         ).id
     page = client.get(f"/dpo/requests/{request_id}").context["page"]
     assert "verify" in page.actions and "approve" not in page.actions
-    assert post(client, request_id, "verify").status_code == 303
+    # The DPO records how they verified the person: without it, nothing changes.
+    refused = post(client, request_id, "verify", how=" ")
+    assert refused.status_code == 400 and "how" in refused.context["page"].errors
+    assert load(client, request_id).status == RequestStatus.received
+    how = "ID document seen at the counter"
+    assert post(client, request_id, "verify", how=how).status_code == 303
     assert load(client, request_id).status == RequestStatus.awaiting_approval
     assert [p.version for p in plans(client, request_id)] == [1]
-    again = post(client, request_id, "verify")
+    with session_scope(client.app.state.engine) as db:
+        [event] = db.exec(
+            select(RequestEvent).where(
+                RequestEvent.request_id == request_id, RequestEvent.action == "verify"
+            )
+        ).all()
+        assert (event.reason, event.actor_id) == (how, dpo)
+    again = post(client, request_id, "verify", how=how)
     assert again.status_code == 409
 
 
