@@ -115,10 +115,13 @@ def test_conditions(datamap: DataMap, engines: dict[str, Engine]) -> None:
     marte = person(datamap, engines, "shop_customer")
     [complaint] = rows(marte, "shop_complaints")
     [open_ref] = datamap.tables["shop_complaints"].holds
-    [closed_ref] = datamap.tables["shop_complaints"].retention
+    closed_ref, order_ref, _ = datamap.tables["shop_complaints"].retention
     assert condition_holds(open_ref, complaint)  # when = { status = ["open", "in_progress"] }
     assert not condition_holds(closed_ref, complaint)  # when_not_null = ["closed_on"]
-    assert retention_for(datamap, marte, complaint) is None  # no rule until it is closed
+    # Until it is closed, only its order's bookkeeping period bounds it (never longer than the
+    # order it is about); the open complaint holds both.
+    outcome = retention_for(datamap, marte, complaint)
+    assert outcome is not None and outcome.rule == order_ref.rule == "bookkeeping_no"
     [hold] = holds_for(datamap, marte, complaint, TODAY)
     assert (hold.key, hold.until) == ("open_complaint", None)
     kari = person(datamap, engines, "ordinary")

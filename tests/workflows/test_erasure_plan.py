@@ -234,12 +234,14 @@ def test_scenario_3_hold_ended_yesterday_keeps_nothing(
     datamap: DataMap, engines: dict[str, Engine]
 ) -> None:
     """Per Hansen's last hold: his credit check, 5 years after the relationship ended on
-    24 Nov 2024 (anti-money-laundering) = 24 Nov 2029. Bookkeeping for his 2022 orders ended
+    24 Nov 2024 (anti-money-laundering) = 24 Nov 2029, and with it his customer record, which
+    the credit check points at (the hold covers it). Bookkeeping for his 2022 orders ended
     31 Dec 2027, their durable goods' complaint period in Oct 2027."""
     per = person(datamap, engines, "ended_relationship")
     last_day = plan_erasure(datamap, per, date(2029, 11, 24))
     assert [(s.table, s.until) for s in last_day.steps if s.action == "retain"] == [
-        ("crm_credit_checks", date(2029, 11, 24))
+        ("crm_customers", date(2029, 11, 24)),
+        ("crm_credit_checks", date(2029, 11, 24)),
     ]
     day_after = plan_erasure(datamap, per, date(2029, 11, 25))
     assert not day_after.holds_anything
