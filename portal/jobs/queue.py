@@ -20,7 +20,10 @@ Guarantees, and what handlers must do for them to hold:
   e-mail) can run more than once (a crash after the outside change, before our commit): they must
   be idempotent, e.g. "delete where still present", and check what is already done.
 - A failed run is rolled back and retried with exponential backoff and jitter; after
-  `max_attempts` runs the job is parked for the DPO (`parked_jobs`, `retry_parked`).
+  `max_attempts` runs the job is parked for the DPO (`parked_jobs`, `retry_parked`). A handler
+  that knows running again cannot help (a data map that cannot be carried out) raises
+  `Unretryable`: the job is parked at once. A kind's `on_park` hook, run in the transaction that
+  parks the job, lets the work it belongs to say so (a request is marked "needs attention").
 - Payloads hold internal ids only, never personal data. Exception messages end up in
   `last_error`, shown to staff: handlers must not put personal data in them (database errors are
   reduced to their first line, without the statement or its parameters).
@@ -29,6 +32,7 @@ Guarantees, and what handlers must do for them to hold:
 from __future__ import annotations
 
 import importlib
+import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +47,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlmodel import Field, Session, SQLModel
 
 from portal.db import utcnow
+
+logger = logging.getLogger("portal.jobs")
 
 DEFAULT_MAX_ATTEMPTS = 8
 # With these, eight attempts span about an hour: long enough to ride out a short outage.
@@ -109,6 +115,15 @@ class JobContext:
 
 
 Handler = Callable[[Session, dict[str, Any], JobContext], None]
+# Told that a job of its kind was parked: (db, the job, its error as in last_error, now).
+ParkHook = Callable[[Session, "Job", str, datetime], None]
+
+
+class Unretryable(Exception):
+    """Raised by a handler when running the job again cannot help until someone fixes the
+    cause (a data map that cannot be carried out, a plan in the wrong state): the job is parked
+    at once instead of retried. Its message, like every handler error's, holds no personal
+    data: staff read it."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +137,22 @@ class Periodic:
 
 HANDLERS: dict[str, Handler] = {}
 SCHEDULE: list[Periodic] = []
+PARK_HOOKS: dict[str, ParkHook] = {}
 
 
 def handler(
-    kind: str, *, every: timedelta | None = None, registry: dict[str, Handler] | None = None
+    kind: str,
+    *,
+    every: timedelta | None = None,
+    registry: dict[str, Handler] | None = None,
+    on_park: ParkHook | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler `(db, payload, ctx) -> None` for a kind of job.
 
     With `every`, the workers also enqueue the job once per period (retention sweeps, reminders).
     The handler writes through `db` and does not commit: the worker commits its writes together
-    with marking the job done. An exception rolls them back and schedules a retry.
+    with marking the job done. An exception rolls them back and schedules a retry
+    (`Unretryable`: parks the job at once). `on_park` is called when a job of the kind is parked.
     """
     target = HANDLERS if registry is None else registry
 
@@ -141,6 +162,8 @@ def handler(
         target[kind] = fn
         if every is not None and registry is None:
             SCHEDULE.append(Periodic(kind, every))
+        if on_park is not None:
+            PARK_HOOKS[kind] = on_park
         return fn
 
     return register
@@ -227,7 +250,9 @@ def claim(engine: Engine, worker_id: str, now: datetime, lease: timedelta) -> Jo
         job = db.execute(statement).scalars().first()
         if job is not None and job.attempts > job.max_attempts:
             # Only a job whose worker died during its last attempt gets here.
-            _park(db, job, now, "WorkerLost: the worker stopped during the last attempt")
+            lost = "WorkerLost: the worker stopped during the last attempt"
+            _park(db, job, now, lost)
+            _tell_parked(db, job, lost, now)
             db.commit()
             return claim(engine, worker_id, now, lease)
         db.commit()
@@ -269,12 +294,16 @@ def fail(
     now: datetime,
     error: str,
     backoff: Callable[[int], timedelta],
+    *,
+    permanent: bool = False,
 ) -> JobStatus | None:
-    """Record a failed run: queued again after a backoff, or parked after the last attempt.
+    """Record a failed run: queued again after a backoff, or parked after the last attempt (at
+    once when ``permanent``: the handler raised `Unretryable`). Parking runs the kind's
+    `on_park` hook in the same transaction.
 
     Returns the new status, or None when the claim had already been lost.
     """
-    parked = job.attempts >= job.max_attempts
+    parked = permanent or job.attempts >= job.max_attempts
     values: dict[str, Any] = {"last_error": error, "locked_by": None, "locked_until": None}
     if parked:
         values |= {"status": JobStatus.parked, "finished_at": now}
@@ -287,6 +316,8 @@ def fail(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        if result.rowcount == 1 and parked:
+            _tell_parked(db, job, error, now)
         db.commit()
     if result.rowcount != 1:
         return None
@@ -298,6 +329,20 @@ def park(engine: Engine, job: Job, now: datetime, error: str) -> None:
     with Session(engine) as db:
         _park(db, job, now, error)
         db.commit()
+
+
+def _tell_parked(db: Session, job: Job, error: str, now: datetime) -> None:
+    """Run the kind's `on_park` hook in a savepoint: a hook that fails leaves the job parked
+    (and logs its class only), rather than the job running for ever."""
+    hook = PARK_HOOKS.get(job.kind)
+    if hook is None:
+        return
+    try:
+        with db.begin_nested():
+            hook(db, job, error[:ERROR_LENGTH], now)
+    except Exception as exc:  # the parking itself must stand
+        name = type(exc).__name__
+        logger.warning("on_park hook failed kind=%s id=%s error=%s", job.kind, job.id, name)
 
 
 def _park(db: Session, job: Job, now: datetime, error: str) -> None:
@@ -353,6 +398,19 @@ def parked_jobs(db: Session) -> list[Job]:
         .order_by(Job.finished_at.desc(), Job.id.desc())
     )
     return list(db.execute(statement).scalars())
+
+
+def settle_parked(db: Session, job_id: int, now: datetime) -> Job:
+    """Close a parked job without running it (newer work replaced it); its error stays, as the
+    record of what happened. Raises LookupError when there is no such parked job."""
+    job = db.get(Job, job_id, with_for_update=True)
+    if job is None or job.status != JobStatus.parked:
+        raise LookupError(f"job {job_id} is not parked")
+    job.status = JobStatus.done
+    job.finished_at = now
+    db.add(job)
+    db.flush()
+    return job
 
 
 def retry_parked(db: Session, job_id: int, now: datetime) -> Job:

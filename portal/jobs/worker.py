@@ -7,6 +7,10 @@ job's transaction is then rolled back and the job retried after its lease).
 
 Each job logs one line: kind, id, attempt, outcome and duration. Never the payload or the error
 message, which stay in the database for staff.
+
+A handler that raises `Unretryable` has its job parked at once (portal/jobs/queue.py). A worker
+counts the runs that failed (`failed`): `portal worker --burst` and `--once` exit 1 when any did,
+so a script or a CI step sees that work was left undone.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class Worker:
         self.schedule = list(jobs.SCHEDULE if schedule is None else schedule)
         self.backoff = backoff
         self._next_schedule = 0.0
+        # Runs that failed (retried later or parked) since the worker started.
+        self.failed = 0
 
     def run_once(self) -> bool:
         """Claim one due job and run it; False when none was due."""
@@ -146,9 +152,17 @@ class Worker:
                 return "done"
         except Exception as exc:
             # The session's context has rolled the handler's writes back.
-            status = jobs.fail(self.engine, job, self.now(), jobs.describe_error(exc), self.backoff)
+            status = jobs.fail(
+                self.engine,
+                job,
+                self.now(),
+                jobs.describe_error(exc),
+                self.backoff,
+                permanent=isinstance(exc, jobs.Unretryable),
+            )
             if status is None:
                 return "lost"
+            self.failed += 1
             outcome = "parked" if status == jobs.JobStatus.parked else "retry"
             return f"{outcome} error={type(exc).__name__}"
 
@@ -204,21 +218,24 @@ def main(
     handler_modules: Iterable[str] = (),
     lease: timedelta = DEFAULT_LEASE,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    now: Callable[[], datetime] = utcnow,
 ) -> int:
-    """`portal worker`: the portal's handlers plus those in `handler_modules`."""
+    """`portal worker`: the portal's handlers plus those in `handler_modules`. The exit code:
+    1 when a job failed in a `once` or `burst` run (0 otherwise, and always for a worker that
+    runs until stopped: its failures are on the DPO's pages)."""
     from portal.db import make_engine
 
     jobs.load_handler_modules(handler_modules)
     engine = make_engine(database_url)
     try:
-        worker = Worker(engine, worker_id, lease=lease, poll_interval=poll_interval)
+        worker = Worker(engine, worker_id, lease=lease, poll_interval=poll_interval, now=now)
         if once:
             worker.schedule_periodic(force=True)
             worker.run_once()
-            return 0
-        stop = threading.Event()
-        stop_on_signals(stop)
-        worker.run(stop, burst=burst)
-        return 0
+        else:
+            stop = threading.Event()
+            stop_on_signals(stop)
+            worker.run(stop, burst=burst)
+        return 1 if (once or burst) and worker.failed else 0
     finally:
         engine.dispose()

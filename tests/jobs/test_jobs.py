@@ -295,3 +295,65 @@ def test_postgres_claim_skips_rows_other_workers_hold(
         assert jobs.complete(db, slow, clock.now)
         db.commit()
     assert get(engine, first).attempts == 1
+
+
+def test_an_unretryable_error_parks_the_job_at_once_and_tells_its_kind(
+    engine: Engine, effects: None, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told: list[tuple[int | None, str, datetime]] = []
+
+    def stuck(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+        record(db, ctx)
+        raise jobs.Unretryable("table 'T': cannot be carried out")
+
+    def on_park(db: Session, job: Job, error: str, now: datetime) -> None:
+        told.append((job.id, error, now))
+        record(db, JobContext(0, job.kind, 0, 0, "hook", now), step="told")
+
+    monkeypatch.setitem(jobs.PARK_HOOKS, "test.stuck", on_park)
+    job_id = add_job(engine, "test.stuck")
+    w = worker(engine, clock, handlers={"test.stuck": stuck})
+    assert w.run_once() is True
+
+    job = get(engine, job_id)
+    assert (job.status, job.attempts) == (JobStatus.parked, 1)
+    assert job.last_error == "Unretryable: table 'T': cannot be carried out"
+    assert told == [(job_id, job.last_error, T0)]
+    # The hook wrote in the parking's transaction; the handler's writes were rolled back.
+    assert effect_rows(engine) == [(0, "hook", 0, "told")]
+    assert w.failed == 1
+
+
+def test_a_failing_park_hook_still_parks_the_job(
+    engine: Engine, effects: None, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(db: Session, job: Job, error: str, now: datetime) -> None:
+        record(db, JobContext(0, job.kind, 0, 0, "hook", now), step="half")
+        raise RuntimeError("the hook broke")
+
+    monkeypatch.setitem(jobs.PARK_HOOKS, "test.fail", broken)
+    job_id = add_job(engine, "test.fail", max_attempts=1)
+    assert worker(engine, clock).run_once() is True
+    assert get(engine, job_id).status == JobStatus.parked
+    assert effect_rows(engine) == []  # the hook's savepoint rolled back, the parking stood
+
+
+def test_the_worker_counts_failed_runs(engine: Engine, effects: None, clock: Clock) -> None:
+    add_job(engine, "test.record")
+    add_job(engine, "test.fail")
+    w = worker(engine, clock)
+    while w.run_once():
+        pass
+    assert w.failed == 1
+
+
+def test_a_settled_parked_job_never_runs(engine: Engine, clock: Clock) -> None:
+    job_id = add_job(engine, "no.such.kind")
+    worker(engine, clock).run_once()
+    with session_scope(engine) as db:
+        jobs.settle_parked(db, job_id, T0 + timedelta(hours=1))
+    job = get(engine, job_id)
+    assert (job.status, job.finished_at) == (JobStatus.done, T0 + timedelta(hours=1))
+    assert job.last_error is not None  # the record of what happened stays
+    with session_scope(engine) as db, pytest.raises(LookupError):
+        jobs.settle_parked(db, job_id, T0)

@@ -216,6 +216,20 @@ def test_burst_runs_due_jobs_then_exits(
 
 
 @pytest.mark.real_clock
+def test_burst_exits_1_when_a_job_failed(
+    engine: Engine, effects: None, spawn: Callable[..., WorkerProcess]
+) -> None:
+    """A script running `portal worker --burst` sees that work was left undone."""
+    with session_scope(engine) as db:
+        enqueue(db, "test.record", now=utcnow())
+        enqueue(db, "test.fail_always", now=utcnow())
+    worker = spawn("--burst")
+    assert worker.process.wait(timeout=30) == 1
+    assert count_jobs(engine, JobStatus.done) == 1
+    assert "kind=test.fail_always" in worker.output() and "outcome=retry" in worker.output()
+
+
+@pytest.mark.real_clock
 def test_once_runs_a_single_job(
     engine: Engine, effects: None, spawn: Callable[..., WorkerProcess]
 ) -> None:

@@ -60,3 +60,9 @@ def block_until_released(db: Session, payload: dict[str, Any], ctx: JobContext) 
         time.sleep(0.05)
     db.execute(job_effect.delete().where(job_effect.c.job_id == partial))
     record(db, ctx)
+
+
+@handler("test.fail_always")
+def fail_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    """Fails every time: a burst that runs it exits 1."""
+    raise RuntimeError("this job always fails")
