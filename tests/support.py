@@ -153,8 +153,11 @@ def signed_in_client(
     staff_id: int | None = None,
     authenticated_at: datetime | None = None,
     cookie_name: str = "innsyn_session",
+    now: datetime | None = None,
 ) -> str:
     """Give `client` a server-side session as if it had signed in; returns the session id.
+    ``now``: the app's clock, when it is not the wall clock (a session from the future, or the
+    past, would have gone idle).
 
     Tests of pages use this; the sign-in itself is tested end to end in test_sign_in.py.
     """
@@ -168,7 +171,9 @@ def signed_in_client(
                 subject_id=subject_id,
                 staff_id=staff_id,
                 acr="urn:test",
-                authenticated_at=authenticated_at or utcnow(),
+                authenticated_at=authenticated_at or now or utcnow(),
+                created_at=now or utcnow(),
+                last_seen_at=now or utcnow(),
             )
         )
     value = Signer(secret_key, salt="innsyn.session").sign(sid).decode()

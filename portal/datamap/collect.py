@@ -217,6 +217,12 @@ _REFLECTED: weakref.WeakKeyDictionary[Engine, dict[tuple[str | None, str], Table
 _REFLECT_LOCK = threading.Lock()
 
 
+def forget_reflected(engine: Engine) -> None:
+    """Reflect this engine's tables afresh next time: their schema changed (a column fixed)."""
+    with _REFLECT_LOCK:
+        _REFLECTED.pop(engine, None)
+
+
 def reflected_table(engine: Engine, connection: Connection, name: str, schema: str | None) -> Table:
     with _REFLECT_LOCK:
         tables = _REFLECTED.setdefault(engine, {})

@@ -7,19 +7,27 @@ random id only.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
 from portal.exports import service
 from portal.exports.models import Export
-from portal.jobs.queue import JobContext, handler
+from portal.jobs.queue import Job, JobContext, handler
+from portal.workflows.requests import needs_attention
 
 CLEANUP_EVERY = timedelta(hours=1)
 
 
-@handler(service.BUILD_JOB)
+def _mark_request(db: Session, job: Job, error: str, now: datetime) -> None:
+    """A parked build: the export's request needs the DPO's attention, with the job's error."""
+    export = db.get(Export, str(job.payload.get("export_id", "")))
+    if export is not None:
+        needs_attention(db, export.request_id, reason=error, job_id=job.id, now=now)
+
+
+@handler(service.BUILD_JOB, on_park=_mark_request)
 def build_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
     last = ctx.attempt >= ctx.max_attempts
     service.build_in_job(db, str(payload["export_id"]), service.runtime(), ctx.now, last)

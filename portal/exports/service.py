@@ -369,10 +369,11 @@ def _failed(engine: Engine, export_id: str, error: str) -> Export:
 def build_in_job(db: Session, export_id: str, rt: ExportRuntime, now: datetime, last: bool) -> None:
     """The worker's part: build, then finish in the job's transaction (``db``). Progress and the
     status go through their own transactions; ``last`` marks the final attempt, whose failure
-    marks the export failed."""
+    marks the export failed (and parks the job: the DPO may run it again, which builds the
+    failed export afresh)."""
     engine = db.get_bind()
     export = db.get(Export, export_id)
-    if export is None or not export.open:
+    if export is None or not (export.open or export.status == ExportStatus.failed):
         return  # already built (a repeated job), or gone
     with session_scope(engine) as own:
         _, person = _begin(own, export_id, now)

@@ -97,7 +97,13 @@ async def parked(request: Request) -> Response:
 async def retry(request: Request) -> Response:
     state = request.app.state
     done = await in_thread(
-        parked_jobs.retry_job, state.engine, request.path_params["id"], state.now()
+        parked_jobs.retry_job,
+        state.engine,
+        request.path_params["id"],
+        staff_id=request.scope["viewer"].id,
+        now=state.now(),
+        datamap=state.datamap,
+        sources=state.sources,
     )
     if done is None:
         return state.render_error(request, 404)

@@ -20,7 +20,7 @@ from portal.exports.service import ExportRuntime, export_for_filed_request
 from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
-from portal.workflows import email_requests, erasure_service
+from portal.workflows import attention, email_requests, erasure_service
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.records import CaseHoldRecord, StoredPlan
 from portal.workflows.requests import (
@@ -329,6 +329,15 @@ def _outcome(
     return _("The outcome is recorded and the request is completed.")
 
 
+def _run_again(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    attention.run_request_again(
+        db, request, staff_id=staff_id, now=rt.now, datamap=rt.datamap, sources=rt.sources
+    )
+    return _("The work runs again. If it stops again, this page says why.")
+
+
 Handler = Callable[[Session, DataRequest, Mapping[str, str], int, Runtime], str]
 
 _HANDLERS: dict[str, Handler] = {
@@ -341,4 +350,5 @@ _HANDLERS: dict[str, Handler] = {
     "reject": _reject,
     "verify": _verify,
     "outcome": _outcome,
+    "run_again": _run_again,
 }

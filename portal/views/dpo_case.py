@@ -58,6 +58,16 @@ class HoldView:
 
 
 @dataclass(frozen=True)
+class AttentionView:
+    """A step of the request stopped for good: why (the job's error, no personal data), since
+    when, and the job the "Run it again" form names."""
+
+    reason: str
+    since: str
+    job_id: int
+
+
+@dataclass(frozen=True)
 class RecordChoice:
     """A record of the latest plan, for a hold on it: its place in the plan, and what the DPO
     reads (the table's name and the record's key)."""
@@ -107,6 +117,7 @@ class CasePage:
     max_extension_months: int = MAX_EXTENSION_MONTHS
     # A completed erasure's outcome letter can be downloaded (LETTER_PATH, audit-logged).
     letter: bool = False
+    attention: AttentionView | None = None
     error: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
@@ -181,6 +192,7 @@ def case_page(
         records=record_choices(stored, language),
         citations=citations_to_check(plan, language),
         letter=stored is not None and executed_plan(db, request) is not None,
+        attention=_attention(request, language),
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
@@ -217,6 +229,16 @@ def citations_to_check(plan: ErasurePlan | None, language: str) -> tuple[Unverif
             jurisdiction=None,
         )
         for reason in plan.unverified_reasons()
+    )
+
+
+def _attention(request: DataRequest, language: str) -> AttentionView | None:
+    if request.attention_job_id is None:
+        return None
+    return AttentionView(
+        reason=request.attention or "",
+        since=day(request.attention_at, language) if request.attention_at else "",
+        job_id=request.attention_job_id,
     )
 
 
@@ -266,6 +288,8 @@ def available_actions(
         shown.add("release")  # lifting the restriction: the person is told first
     if kind in OUTCOME_TYPES and status in (RequestStatus.verified, RequestStatus.in_progress):
         shown.add("outcome")
+    if request.attention_job_id is not None:
+        shown.add("run_again")
     return frozenset(shown)
 
 

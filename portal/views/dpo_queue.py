@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -16,7 +17,7 @@ from portal.i18n import gettext as _
 from portal.views.request_summary import RequestRow, request_row
 from portal.workflows.requests import OPEN, STATUS_LABELS, DataRequest, RequestStatus
 
-QUEUE_FILTERS = ("open", *[str(status) for status in RequestStatus], "all")
+QUEUE_FILTERS = ("open", "attention", *[str(status) for status in RequestStatus], "all")
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,13 @@ class StatusFilter:
 @dataclass(frozen=True)
 class QueuePage:
     """Requests ordered by deadline, soonest (and overdue) first. `status` is the filter:
-    "open" (the default), "all", or one status."""
+    "open" (the default), "attention" (a step stopped for good, open or not), "all", or one
+    status. `attention` counts every request that needs attention, whatever the filter."""
 
     status: str
     filters: tuple[StatusFilter, ...]
     requests: tuple[RequestRow, ...]
+    attention: int = 0
     # The map's rules and holds whose citation is marked not verified: for the DPO to check.
     citations: tuple[UnverifiedCitation, ...] = ()
 
@@ -47,9 +50,11 @@ def queue(db: Session, status: str | None, language: str, now: datetime) -> Queu
     statement = select(DataRequest).order_by(col(DataRequest.due_at), col(DataRequest.id))
     if status == "open":
         statement = statement.where(col(DataRequest.status).in_([str(s) for s in OPEN]))
+    elif status == "attention":
+        statement = statement.where(col(DataRequest.attention_job_id).is_not(None))
     elif status != "all":
         statement = statement.where(DataRequest.status == status)
-    labels = {"open": _("Open"), "all": _("All")}
+    labels = {"open": _("Open"), "attention": _("Needs attention"), "all": _("All")}
     filters = tuple(
         StatusFilter(
             value,
@@ -61,7 +66,12 @@ def queue(db: Session, status: str | None, language: str, now: datetime) -> Queu
     rows = tuple(
         request_row(item, language, now, f"/dpo/requests/{item.id}") for item in db.exec(statement)
     )
-    return QueuePage(status, filters, rows)
+    flagged = db.exec(
+        select(func.count())
+        .select_from(DataRequest)
+        .where(col(DataRequest.attention_job_id).is_not(None))
+    ).one()
+    return QueuePage(status, filters, rows, flagged)
 
 
 def load_queue(

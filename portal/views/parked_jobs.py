@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,10 +10,12 @@ from babel.dates import format_datetime
 from sqlalchemy.engine import Engine
 
 from portal import i18n
+from portal.datamap import DataMap
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.jobs import queue as jobs
 from portal.views.common import Done
+from portal.workflows import attention
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,22 @@ def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
         )
 
 
-def retry_job(engine: Engine, job_id: int, now: datetime) -> Done | None:
+def retry_job(
+    engine: Engine,
+    job_id: int,
+    *,
+    staff_id: int,
+    now: datetime,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+) -> Done | None:
+    """Run a parked job again, as the case page's button does (workflows/attention.py): a
+    request it stopped no longer needs attention; audit-logged. None: no such parked job."""
     try:
         with session_scope(engine) as db:
-            jobs.retry_parked(db, job_id, now)
-    except LookupError:
+            attention.run_again(
+                db, job_id, staff_id=staff_id, now=now, datamap=datamap, sources=sources
+            )
+    except attention.RunAgainRefused:
         return None
     return Done("/dpo/jobs", _("The job is queued again."))

@@ -42,6 +42,8 @@ class RequestRow:
     overdue: bool
     open: bool
     href: str
+    # A step of the request stopped for good (the DPO's queue flags it; workflows/attention.py).
+    attention: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def request_row(request: DataRequest, language: str, now: datetime, href: str) -
         overdue=is_open and left < 0,
         open=is_open,
         href=href,
+        attention=request.attention_job_id is not None,
     )
 
 

@@ -284,6 +284,33 @@ def _row_order(row: Row) -> tuple[str, Any]:
     return (type(row.key).__name__, row.key)
 
 
+def with_steps(
+    datamap: DataMap, plan: ErasurePlan, steps: Iterable[Step], today: date
+) -> ErasurePlan:
+    """``plan`` with these steps instead, in the map's table order and by key, under the current
+    map: a plan made again in part (``erasure_service.replan_rest``)."""
+    by_table: dict[str, list[Step]] = {}
+    for step in steps:
+        by_table.setdefault(step.table, []).append(step)
+    ordered: list[Step] = []
+    summaries: list[TableSummary] = []
+    for name in datamap.table_order():
+        table_steps = sorted(by_table.get(name, ()), key=lambda s: (type(s.key).__name__, s.key))
+        if table_steps:
+            counts = {action: sum(s.action == action for s in table_steps) for action in ACTIONS}
+            summaries.append(TableSummary(name, _text(datamap.tables[name].name), **counts))
+            ordered.extend(table_steps)
+    return ErasurePlan(
+        datamap_version=datamap.version,
+        planned_on=today,
+        jurisdiction=datamap.settings.jurisdiction,
+        case_holds=plan.case_holds,
+        tables=tuple(summaries),
+        steps=tuple(ordered),
+        withheld=dict(plan.withheld),
+    )
+
+
 def plan_row(
     datamap: DataMap,
     collection: Collection,

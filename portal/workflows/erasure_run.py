@@ -8,7 +8,13 @@ source, which is harmless because every change is idempotent (delete where still
 what is not null, pseudonymise what is not yet a pseudonym).
 
 Pseudonyms are ``ps:`` + the keyed hash (`erasure.pseudonym`), trimmed to the column: the prefix
-marks a value as done, so a re-run never hashes a hash.
+marks a value as done, so a re-run never hashes a hash. A column that cannot hold one (not text,
+or shorter than ``MIN_PSEUDONYM``) is an error, never a silent NULL.
+
+Execution checks what it wrote (`_Applier`): a step it cannot carry out raises `ErasureError`,
+its source's transaction rolls back, the job is parked at once and the request marked "needs
+attention" with the reason (`needs_attention`); the DPO runs it again after fixing the cause
+(`workflows/attention.py`). `portal datamap check` refuses the maps that would get here.
 """
 
 from __future__ import annotations
@@ -27,20 +33,23 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, inspect, select, update
+from sqlalchemy import bindparam, delete, func, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from portal import i18n
 from portal.audit import AuditActor, record
-from portal.datamap.collect import reflected_table
+from portal.datamap.collect import forget_reflected, reflected_table
+from portal.datamap.effects import PREFIX
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
 from portal.datamap.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
+from portal.datamap.schema_check import holds_text, pseudonym_misfit
 from portal.i18n import gettext as _
 from portal.identity.addresses import forget_claims
-from portal.jobs.queue import JobContext, enqueue, handler
+from portal.jobs.queue import Job, JobContext, Unretryable, enqueue, handler
 from portal.models import Subject, SubjectIdentifier, WebSession
 from portal.workflows import erasure
 from portal.workflows.email_requests import forget_contacts
@@ -54,18 +63,18 @@ from portal.workflows.records import (
     StoredPlan,
     case_holds_for,
 )
-from portal.workflows.requests import Actor, DataRequest, RequestStatus, apply
+from portal.workflows.requests import Actor, DataRequest, RequestStatus, apply, needs_attention
 
 logger = logging.getLogger("portal.erasure")
 
-PREFIX = "ps:"
-MIN_PSEUDONYM = len(PREFIX) + 8  # shorter columns are nulled instead: too few bits to be safe
 # Test hook: after a source commits, the first run writes this file and sleeps (to be killed).
 PAUSE_ENV = "INNSYN_ERASURE_TEST_PAUSE"
 
 
-class ErasureError(RuntimeError):
-    """Execution cannot go on; the message names ids and tables only, never personal data."""
+class ErasureError(Unretryable):
+    """Execution cannot go on until someone fixes the cause: the job is parked at once and its
+    request marked "needs attention". The message names ids, tables and columns only, never
+    personal data (the DPO reads it)."""
 
 
 # --- where the company's data is (the worker loads it once per process) --------------------------
@@ -127,12 +136,24 @@ def _development_key(path: Path) -> str:
 @dataclass(frozen=True)
 class ColumnInfo:
     nullable: bool
-    length: int | None  # string columns: their length (None: unbounded)
-    text: bool
+    misfit: str | None  # why the column cannot hold a pseudonym; None: it can
+    length: int | None  # text columns: their length (None: unbounded)
 
 
-_COLUMNS: weakref.WeakKeyDictionary[Engine, dict[tuple[str | None, str], dict[str, ColumnInfo]]]
-_COLUMNS = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class Pointer:
+    """Rows of a table in the same database that point at rows of another."""
+
+    db_table: str
+    column: str
+    referred: str  # the column pointed at
+    child: str | None  # the map's name for the pointing table, when it is mapped
+    ondelete: str | None  # the database's ON DELETE for it, if a foreign key
+
+
+_Cache = dict[tuple[str | None, str], Any]
+_COLUMNS: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
+_FOREIGN_KEYS: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
 
 
 def _columns(
@@ -143,15 +164,27 @@ def _columns(
         found = {}
         for column in inspect(connection).get_columns(name, schema=schema):
             kind = column["type"]
-            text = isinstance(kind, String)
-            length = getattr(kind, "length", None) if text else None
-            found[column["name"]] = ColumnInfo(bool(column.get("nullable", True)), length, text)
+            length = getattr(kind, "length", None) if holds_text(kind) else None
+            found[column["name"]] = ColumnInfo(
+                bool(column.get("nullable", True)), pseudonym_misfit(column), length
+            )
         cache[(schema, name)] = found
     return cache[(schema, name)]
 
 
+def _foreign_keys(engine: Engine, connection: Connection, schema: str | None) -> dict:
+    """Every foreign key of the schema, by (schema, table), read once per engine."""
+    cache = _FOREIGN_KEYS.setdefault(engine, {})
+    if (schema, "") not in cache:
+        cache[(schema, "")] = inspect(connection).get_multi_foreign_keys(schema=schema)
+    return cache[(schema, "")]
+
+
 class _Applier:
-    """Applies plan steps inside one transaction of one source's database."""
+    """Applies plan steps inside one transaction of one source's database, and checks what it
+    wrote: a pseudonymised column holds the pseudonym, a nulled one is NULL, a deleted row is
+    gone, and no row that stays points at one it deleted. Anything else is an `ErasureError`
+    (the transaction rolls back): the plan never claims what was not done."""
 
     def __init__(
         self, datamap: DataMap, engine: Engine, connection: Connection, secret: bytes | None
@@ -170,7 +203,15 @@ class _Applier:
         for name in reversed(self.datamap.table_order()):
             table_steps = by_table.get(name)
             if table_steps:
-                self._table(name, table_steps)
+                try:
+                    self._table(name, table_steps)
+                except (IntegrityError, DataError, ProgrammingError) as exc:
+                    # A constraint or type the map did not account for; the driver's message
+                    # may quote values, so only its class is kept.
+                    raise ErasureError(
+                        f"table '{name}': the database refused the change "
+                        f"({type(exc.orig).__name__}); {_FIX}"
+                    ) from exc
         return self.rows
 
     def _table(self, name: str, steps: list[Step]) -> None:
@@ -180,40 +221,125 @@ class _Applier:
         deletes = [s.key for s in steps if s.delete_row]
         if deletes:
             self._detach_children(name, deletes)
+            self._refuse_if_pointed_at(name, deletes)
             self._delete(name, deletes)
 
+    def _schema(self, name: str) -> str | None:
+        return self.datamap.sources[self.datamap.tables[name].source].schema_
+
     def _table_obj(self, name: str) -> Any:
-        schema = self.datamap.sources[self.datamap.tables[name].source].schema_
-        return reflected_table(self.engine, self.connection, self.datamap.db_table(name), schema)
+        return self._db_table(self.datamap.db_table(name), self._schema(name))
+
+    def _db_table(self, db_name: str, schema: str | None) -> Any:
+        return reflected_table(self.engine, self.connection, db_name, schema)
 
     def _info(self, name: str) -> dict[str, ColumnInfo]:
-        schema = self.datamap.sources[self.datamap.tables[name].source].schema_
-        return _columns(self.engine, self.connection, self.datamap.db_table(name), schema)
+        return _columns(
+            self.engine, self.connection, self.datamap.db_table(name), self._schema(name)
+        )
 
     def _delete(self, name: str, keys: list[Any]) -> None:
         table = self._table_obj(name)
         key = table.c[self.datamap.tables[name].key]
         for part in chunks(keys, DEFAULT_CHUNK):
             self.rows += self.connection.execute(delete(table).where(key.in_(part))).rowcount
+            statement = select(func.count()).select_from(table).where(key.in_(part))
+            left = self.connection.execute(statement).scalar()
+            if left:
+                raise ErasureError(
+                    f"table '{name}': {left} rows are still there after they were deleted; {_FIX}"
+                )
+
+    def pointers(self, name: str) -> list[Pointer]:
+        """What points at rows of ``name`` in its database: the links of the map's other
+        tables of this source, and the database's foreign keys (mapped tables or not)."""
+        spec = self.datamap.tables[name]
+        found: dict[tuple[str, str], Pointer] = {}
+        for child, child_spec in self.datamap.tables.items():
+            if child_spec.source != spec.source:
+                continue
+            for link in child_spec.parent_links:
+                if link.table == name:
+                    db_name = self.datamap.db_table(child)
+                    referred = self.datamap.parent_key(link)
+                    found[(db_name, link.column)] = Pointer(
+                        db_name, link.column, referred, child, None
+                    )
+        schema = self._schema(name)
+        target = self.datamap.db_table(name)
+        for (_schema, db_name), keys in _foreign_keys(self.engine, self.connection, schema).items():
+            for fk in keys:
+                columns = fk.get("constrained_columns") or []
+                if fk.get("referred_table") != target or len(columns) != 1:
+                    continue
+                if fk.get("referred_schema") not in (None, schema):
+                    continue
+                known = found.get((db_name, columns[0]))
+                found[(db_name, columns[0])] = Pointer(
+                    db_name,
+                    columns[0],
+                    (fk.get("referred_columns") or [spec.key])[0],
+                    known.child if known else self._mapped(db_name, spec.source),
+                    (fk.get("options") or {}).get("ondelete"),
+                )
+        return list(found.values())
+
+    def _mapped(self, db_name: str, source: str) -> str | None:
+        for name, spec in self.datamap.tables.items():
+            if spec.source == source and self.datamap.db_table(name) == db_name:
+                return name
+        return None
+
+    def _referred(self, name: str, column: str, keys: list[Any]) -> list[Any]:
+        """The values of ``column`` in the rows with these keys (the keys themselves if it is
+        the key)."""
+        spec = self.datamap.tables[name]
+        if column == spec.key:
+            return list(keys)
+        table = self._table_obj(name)
+        values: list[Any] = []
+        for part in chunks(keys, DEFAULT_CHUNK):
+            statement = select(table.c[column]).where(table.c[spec.key].in_(part))
+            values.extend(v for v in self.connection.execute(statement).scalars() if v is not None)
+        return values
 
     def _detach_children(self, name: str, keys: list[Any]) -> None:
-        """Kept rows in the same database that point at rows about to go lose the link (a
-        kept order's account): the database's foreign keys would refuse the delete."""
-        source = self.datamap.tables[name].source
-        for child, spec in self.datamap.tables.items():
-            if spec.source != source:
+        """Rows of mapped tables of this source that point at rows about to go lose the link,
+        where the column may be NULL (a kept order's account): the database's foreign keys
+        would refuse the delete. Rows that cannot lose it are `_refuse_if_pointed_at`'s."""
+        for pointer in self.pointers(name):
+            if pointer.child is None:
                 continue
-            for link in spec.parent_links:
-                if link.table != name or link.references is not None:
-                    continue
-                if not self._info(child).get(link.column, ColumnInfo(False, None, False)).nullable:
-                    continue
-                table = self._table_obj(child)
-                column = table.c[link.column]
-                for part in chunks(keys, DEFAULT_CHUNK):
-                    self.connection.execute(
-                        update(table).where(column.in_(part)).values({link.column: None})
-                    )
+            column_info = self._info(pointer.child).get(pointer.column)
+            if column_info is None or not column_info.nullable:
+                continue
+            table = self._table_obj(pointer.child)
+            column = table.c[pointer.column]
+            for part in chunks(self._referred(name, pointer.referred, keys), DEFAULT_CHUNK):
+                self.connection.execute(
+                    update(table).where(column.in_(part)).values({pointer.column: None})
+                )
+
+    def _refuse_if_pointed_at(self, name: str, keys: list[Any]) -> None:
+        """No row that stays may point at a row this deletes: PostgreSQL would refuse the
+        delete with a bare foreign-key error, SQLite would leave the row pointing at nothing.
+        (A foreign key with ON DELETE CASCADE or SET NULL is the database's own rule.)"""
+        for pointer in self.pointers(name):
+            if (pointer.ondelete or "").upper() in ("CASCADE", "SET NULL"):
+                continue
+            table = self._db_table(pointer.db_table, self._schema(name))
+            column = table.c[pointer.column]
+            left = 0
+            for part in chunks(self._referred(name, pointer.referred, keys), DEFAULT_CHUNK):
+                statement = select(func.count()).select_from(table).where(column.in_(part))
+                left += self.connection.execute(statement).scalar() or 0
+            if left:
+                what = pointer.child or f"{pointer.db_table}, not in the data map"
+                raise ErasureError(
+                    f"table '{name}': {left} rows of '{what}' (column '{pointer.column}') "
+                    f"point at rows to be deleted and are kept, so those rows cannot be "
+                    f"deleted; {_FIX}"
+                )
 
     def _update(self, name: str, steps: list[Step]) -> None:
         spec = self.datamap.tables[name]
@@ -224,12 +350,14 @@ class _Applier:
         columns = sorted({c for s in steps for c in (*s.null, *s.pseudonymise)})
         key = table.c[spec.key]
         batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        written: dict[Any, dict[str, Any]] = {}
         for part in chunks(list(wanted), DEFAULT_CHUNK):
             statement = select(key, *(table.c[c] for c in columns)).where(key.in_(part))
             for current in self.connection.execute(statement).mappings():
                 step = wanted[current[spec.key]]
-                values = self._new_values(step, current, info, kinds)
+                values = self._new_values(name, step, current, info, kinds)
                 if values:
+                    written[current[spec.key]] = values
                     params = {f"v_{c}": v for c, v in values.items()}
                     params["k_key"] = current[spec.key]
                     batches.setdefault(tuple(sorted(values)), []).append(params)
@@ -241,37 +369,83 @@ class _Applier:
             )
             self.connection.execute(statement, params)
             self.rows += len(params)
+        self._verify(name, table, key, columns, written)
+
+    def _verify(
+        self,
+        name: str,
+        table: Any,
+        key: Any,
+        columns: list[str],
+        written: Mapping[Any, Mapping[str, Any]],
+    ) -> None:
+        """Read back what was written: each value as written (a pseudonym whole, as cut to
+        its column; NULL where nulled)."""
+        wrong: dict[str, int] = {}
+        for part in chunks(list(written), DEFAULT_CHUNK):
+            statement = select(key, *(table.c[c] for c in columns)).where(key.in_(part))
+            for current in self.connection.execute(statement).mappings():
+                for column, value in written[current[key.name]].items():
+                    if not _same(current[column], value):
+                        wrong[column] = wrong.get(column, 0) + 1
+        if wrong:
+            column, count = min(wrong.items())
+            raise ErasureError(
+                f"table '{name}', column '{column}': {count} rows do not hold what the erasure "
+                f"wrote (a pseudonym or NULL); {_FIX}"
+            )
 
     def _new_values(
         self,
+        name: str,
         step: Step,
         current: Mapping[str, Any],
         info: Mapping[str, ColumnInfo],
         kinds: Mapping[str, str | None],
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name in step.pseudonymise:
-            value = current[name]
+        for column in step.pseudonymise:
+            value = current[column]
             if value is None or _is_pseudonym(value):
                 continue
-            values[name] = self._pseudonym(name, value, info[name], kinds.get(name))
-        for name in step.null:
-            value = current[name]
-            column = info[name]
-            if value is None or (not column.nullable and _is_pseudonym(value)):
+            values[column] = self._pseudonym(name, column, value, info[column], kinds.get(column))
+        for column in step.null:
+            value = current[column]
+            column_info = info[column]
+            if value is None or (not column_info.nullable and _is_pseudonym(value)):
                 continue
-            # A NOT NULL text column cannot be emptied: it gets a pseudonym instead.
-            values[name] = None if column.nullable else self._pseudonym(name, value, column, None)
-        return {name: value for name, value in values.items() if value != current[name]}
+            # A NOT NULL column cannot be emptied (an anonymised row's identifier the map keeps):
+            # it gets a pseudonym instead.
+            values[column] = (
+                None
+                if column_info.nullable
+                else self._pseudonym(name, column, value, column_info, None)
+            )
+        return {column: value for column, value in values.items() if value != current[column]}
 
-    def _pseudonym(self, name: str, value: Any, column: ColumnInfo, kind: str | None) -> Any:
-        length = column.length
-        if not column.text or (length is not None and length < MIN_PSEUDONYM):
-            return None if column.nullable else value
+    def _pseudonym(
+        self, name: str, column: str, value: Any, info: ColumnInfo, kind: str | None
+    ) -> str:
+        if info.misfit is not None:
+            raise ErasureError(
+                f"table '{name}', column '{column}': a pseudonym cannot be written here "
+                f"({info.misfit}); {_FIX}"
+            )
         if self.secret is None:
             raise ErasureError("a pseudonym is needed but no key was given")
-        text = PREFIX + erasure.pseudonym(self.secret, kind or name, value)
-        return text[:length] if length is not None else text
+        text = PREFIX + erasure.pseudonym(self.secret, kind or column, value)
+        return text[: info.length] if info.length is not None else text
+
+
+# What an `ErasureError` about the company's data asks of the DPO.
+_FIX = "fix the data map (`portal datamap check` says how), then run the erasure again"
+
+
+def _same(read: Any, written: Any) -> bool:
+    """What was read back is what was written (a CHAR column pads text with spaces)."""
+    if isinstance(read, str) and isinstance(written, str):
+        return read.rstrip(" ") == written.rstrip(" ")
+    return read == written
 
 
 def _is_pseudonym(value: Any) -> bool:
@@ -281,9 +455,17 @@ def _is_pseudonym(value: Any) -> bool:
 def apply_steps(
     datamap: DataMap, engine: Engine, steps: Sequence[Step], secret: bytes | None
 ) -> int:
-    """Apply steps (of one source) in one transaction; returns the rows changed or deleted."""
-    with engine.begin() as connection:
-        return _Applier(datamap, engine, connection, secret).apply(steps)
+    """Apply steps (of one source) in one transaction; returns the rows changed or deleted.
+    Raises `ErasureError` (and changes nothing) when a step cannot be carried out."""
+    try:
+        with engine.begin() as connection:
+            return _Applier(datamap, engine, connection, secret).apply(steps)
+    except ErasureError:
+        # The fix may be made in the database (a wider column): read its schema afresh.
+        _COLUMNS.pop(engine, None)
+        _FOREIGN_KEYS.pop(engine, None)
+        forget_reflected(engine)
+        raise
 
 
 def _needs_key(steps: Iterable[Step]) -> bool:
@@ -605,7 +787,14 @@ def _sweep_steps(
 # --- job handlers -----------------------------------------------------------------------------
 
 
-@handler("erasure.execute")
+def _mark_request(db: Session, job: Job, error: str, now: datetime) -> None:
+    """A parked erasure job: its request needs the DPO's attention, with the job's error."""
+    stored = db.get(StoredPlan, int(job.payload.get("plan_id", 0)))
+    if stored is not None:
+        needs_attention(db, stored.request_id, reason=error, job_id=job.id, now=now)
+
+
+@handler("erasure.execute", on_park=_mark_request)
 def execute_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
     """One source per run; the next run is queued until the plan is done."""
     plan_id = int(payload["plan_id"])
@@ -629,7 +818,7 @@ def execute_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
         )
 
 
-@handler("erasure.deferred")
+@handler("erasure.deferred", on_park=_mark_request)
 def deferred_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
     plan_id = int(payload["plan_id"])
     stored = db.get(StoredPlan, plan_id)

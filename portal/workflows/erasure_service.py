@@ -17,15 +17,18 @@ from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap, collect
+from portal.datamap.identity import DEFAULT_CHUNK
+from portal.datamap.retention import SweepReader
 from portal.i18n import gettext as _
 from portal.identity.identifiers import proven_identifiers
 from portal.jobs.queue import enqueue
 from portal.models import StaffMember, Subject
-from portal.workflows.erasure import ErasurePlan, Phase, Step, plan_erasure
+from portal.workflows.erasure import ErasurePlan, Phase, Step, plan_erasure, plan_row, with_steps
 from portal.workflows.erasure_run import schedule_deferred
 from portal.workflows.records import (
     CaseHoldKind,
     CaseHoldRecord,
+    PlanSourceDone,
     PlanStatus,
     StoredPlan,
     case_holds_for,
@@ -179,6 +182,89 @@ def approve_plan(db: Session, plan_id: int, *, staff_id: int | None, now: dateti
     )
     _audit_plan(db, "erasure.approve", stored, request, plan, staff_id, now)
     return stored
+
+
+def plan_is_current(db: Session, stored: StoredPlan, datamap: DataMap, today: date) -> bool:
+    """Whether a stored plan was made under this data map and the DPO's case holds active now:
+    if not, running it again plans its rest anew (``replan_rest``)."""
+    if stored.datamap_version != datamap.version:
+        return False
+    request = db.get(DataRequest, stored.request_id)
+    holds = case_holds_for(db, request.subject_id) if request and request.subject_id else []
+    active = {hold.key for hold in holds if hold.active_on(today)}
+    return active == set(ErasurePlan.from_dict(stored.plan).case_holds)
+
+
+def replan_rest(
+    db: Session,
+    stored: StoredPlan,
+    *,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    staff_id: int | None,
+    now: datetime,
+) -> StoredPlan:
+    """An approved plan whose execution stopped, made again in part under the current data map
+    (the DPO fixed it and runs the erasure again): the steps of the sources already done stay
+    as they were carried out; the plan's rows in the other sources are read again by key and
+    judged afresh, as a deferred erasure judges kept rows. The new version is approved by the
+    DPO who asked for it (``staff_id``), takes over the done sources and is queued; the old
+    one is superseded. Audit-logged like any plan."""
+    request = _erasure_request(db, stored.request_id)
+    if stored.status != PlanStatus.approved:
+        raise PlanRefused(_("Only an approved plan that has not been carried out can run again."))
+    old = ErasurePlan.from_dict(stored.plan)
+    done = list(db.exec(select(PlanSourceDone).where(PlanSourceDone.plan_id == stored.id)))
+    done_sources = {row.source for row in done}
+    steps: list[Step] = []
+    pending: dict[str, list[Any]] = {}
+    for step in old.steps:
+        spec = datamap.tables.get(step.table)
+        if spec is None:
+            raise PlanRefused(
+                _("The data map no longer has the table %(table)s of this plan.", table=step.table)
+            )
+        if spec.source in done_sources:
+            steps.append(step)
+        else:
+            pending.setdefault(step.table, []).append(step.key)
+    holds = case_holds_for(db, request.subject_id) if request.subject_id is not None else []
+    reader = SweepReader(datamap, sources, DEFAULT_CHUNK)
+    for table, keys in pending.items():
+        rows = reader.load(table, datamap.tables[table].key, keys)
+        context = reader.context(table, rows)
+        steps.extend(plan_row(datamap, context, row, now.date(), holds) for row in rows)
+    plan = with_steps(datamap, old, steps, now.date())
+    latest = db.exec(
+        select(func.max(StoredPlan.version)).where(StoredPlan.request_id == request.id)
+    ).one()
+    stored.status = PlanStatus.superseded
+    db.add(stored)
+    newer = StoredPlan(
+        request_id=request.id or 0,
+        version=(latest or 0) + 1,
+        status=PlanStatus.approved,
+        datamap_version=plan.datamap_version,
+        plan=plan.to_dict(),
+        created_at=now,
+        approved_at=now,
+        approved_by=staff_id,
+    )
+    db.add(newer)
+    db.flush()
+    for row in done:
+        db.add(
+            PlanSourceDone(plan_id=newer.id, source=row.source, done_at=row.done_at, rows=row.rows)
+        )
+    enqueue(
+        db,
+        "erasure.execute",
+        {"plan_id": newer.id},
+        now=now,
+        dedupe_key=f"erasure.execute:{newer.id}",
+    )
+    _audit_plan(db, "erasure.replan_rest", newer, request, plan, staff_id, now)
+    return newer
 
 
 def _audit_plan(

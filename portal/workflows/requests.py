@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Column, String, Text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from portal.audit import AuditActor, record
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -88,6 +89,12 @@ class DataRequest(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_type=Text)
     language: str = Field(default="nb", max_length=5)
     closed_at: datetime | None = None
+    # "Needs attention": a step of the request (an erasure, an export) failed for good. Why, in
+    # words without personal data (the job's error), since when, and the job the DPO can run
+    # again once the cause is fixed; cleared when they do (workflows/attention.py).
+    attention: str | None = Field(default=None, sa_type=Text)
+    attention_at: datetime | None = None
+    attention_job_id: int | None = None
 
 
 class RequestEvent(SQLModel, table=True):
@@ -392,3 +399,28 @@ def allowed_actions(request: DataRequest, actor: Actor) -> list[str]:
         and actor in transition.actors
         and not (name == "extend" and request.extended_at is not None)
     ]
+
+
+def needs_attention(
+    db: Session, request_id: int, *, reason: str, job_id: int | None, now: datetime
+) -> DataRequest | None:
+    """Mark a request "needs attention": a job doing its work was parked (``reason`` is the
+    job's error, which holds no personal data). Its status is unchanged: the work is still
+    owed, and the deadline runs. Audit-logged; None when there is no such request."""
+    request = db.get(DataRequest, request_id, with_for_update=True)
+    if request is None:
+        return None
+    request.attention = reason
+    request.attention_at = now
+    request.attention_job_id = job_id
+    db.add(request)
+    record(
+        db,
+        actor=AuditActor.system,
+        actor_id=None,
+        action="request.needs_attention",
+        subject_id=request.subject_id,
+        details={"request_id": request.id, "job_id": job_id, "reason": reason},
+        now=now,
+    )
+    return request

@@ -25,6 +25,7 @@ from portal.jobs.outbox import OutboxMessage
 from portal.jobs.queue import Job, JobStatus
 from portal.jobs.worker import Worker
 from portal.models import Assurance
+from portal.workflows import attention
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -205,6 +206,38 @@ def test_a_failed_build_is_retried_and_marked_failed_after_the_last_attempt(
         Actor.person,
         {"export": again.id},
     )
+
+
+def test_a_parked_build_marks_its_request_and_the_dpo_runs_it_again(
+    engine: Engine, rt: service.ExportRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #18, "Failures are visible": the DPO's queue flags the request, with the reason;
+    running it again (after the cause is fixed) builds the failed export and completes it."""
+    subject_id = add_subject(engine, "frequent_buyer")
+    export = start(engine, subject_id, rt)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(service, "build_files", broken)
+    with session_scope(engine) as db:
+        db.get(Job, jobs_of(engine, service.BUILD_JOB)[0].id).max_attempts = 1
+    run_jobs(engine)
+    (job,) = jobs_of(engine, service.BUILD_JOB)
+    request = get(engine, DataRequest, export.request_id)
+    assert job.status == JobStatus.parked
+    assert (request.attention, request.attention_job_id) == ("OSError: disk full", job.id)
+    assert request.status == RequestStatus.in_progress
+
+    monkeypatch.undo()  # the disk has room again
+    with session_scope(engine) as db:
+        attention.run_again(
+            db, job.id, staff_id=None, now=NOW, datamap=rt.datamap, sources=rt.sources
+        )
+    assert get(engine, DataRequest, export.request_id).attention is None
+    run_jobs(engine, NOW + timedelta(minutes=1))
+    assert get(engine, Export, export.id).status == ExportStatus.ready
+    assert get(engine, DataRequest, export.request_id).status == RequestStatus.completed
 
 
 def test_portability_files_its_own_request_type(engine: Engine, rt: service.ExportRuntime) -> None:
