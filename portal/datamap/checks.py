@@ -193,6 +193,8 @@ def _check_holds(parsed: Parsed, name: str, table: TableSpec, problems: Problems
         hold = parsed.items.get("holds", {}).get(ref.hold)
         if ref.from_ is not None:
             _check_date_column(parsed, name, table, ref.from_, what, problems)
+            if hold is not None and hold.period is not None:
+                _check_date_kept(parsed, name, ref.from_, what, problems)
         elif hold is not None and hold.period is not None:
             problems.add(
                 where(table=name), f"{what} has a period, so it needs 'from' (a date column)"
@@ -214,6 +216,23 @@ def _check_holds(parsed: Parsed, name: str, table: TableSpec, problems: Problems
                     where(table=name),
                     f"{what} covers table '{other}', which is not linked to this table",
                 )
+
+
+def _check_date_kept(parsed: Parsed, name: str, value: str, what: str, problems: Problems) -> None:
+    """A hold with a period ends a period after its date, and the deferred erasure reads that
+    date again when the period is over. A row kept to a date has its `null` and `pseudonymise`
+    fields changed at once, so a date erased that way is gone by then: the hold would seem not
+    to have begun, and would keep the row (and the rows it covers) for ever."""
+    other, column = value.split(".", 1) if "." in value else (name, value)
+    spec = parsed.tables.get(other)
+    field = spec.fields.get(column) if spec is not None else None
+    if field is not None and field.erasure in ("null", "pseudonymise"):
+        problems.add(
+            where(table=other, field=column),
+            f"{what} of table '{name}' counts from this date, but erasure '{field.erasure}' "
+            "clears it on the rows kept until then, so the hold would never end; use keep "
+            "(the row's own erasure still deletes or anonymises it when the hold is over)",
+        )
 
 
 def _related(parsed: Parsed, name: str, other: str) -> bool:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy.engine import Engine
 
-from portal.datamap import DataMap
+from portal.datamap import DataMap, DataMapError
 from portal.datamap.effects import (
     Deletion,
     deletions,
@@ -85,3 +86,24 @@ def test_rows_that_may_outlive_the_row_they_point_at(
     # Erasure keeps order lines (erasure keep): an erasure deleting orders would break them.
     kept = outlives(datamap, "shop_order_lines", "order_id", "shop_orders", erasure)
     assert kept is not None and "kept (no field says delete_row)" in kept.reason
+
+
+def test_a_date_a_hold_counts_from_is_not_erased_on_the_rows_it_keeps() -> None:
+    """Checked offline: a kept row's `null` fields are cleared at once, so a hold counting from
+    one would seem never to begin when the deferred erasure judges the row again."""
+    with pytest.raises(DataMapError) as refused:
+        edited_map(
+            (
+                'relationship_ended_on = { category = "customer_relationship", origin = '
+                '"company", erasure = "keep"',
+                'relationship_ended_on = { category = "customer_relationship", origin = '
+                '"company", erasure = "null"',
+            )
+        )
+    assert refused.value.problems == [
+        f"edited-datamap.toml: table 'crm_customers', field 'relationship_ended_on': hold "
+        f"'{hold}' of table 'crm_credit_checks' counts from this date, but erasure 'null' "
+        "clears it on the rows kept until then, so the hold would never end; use keep (the "
+        "row's own erasure still deletes or anonymises it when the hold is over)"
+        for hold in ("aml_no", "aml_se")
+    ]

@@ -359,6 +359,32 @@ def test_scenario_3_hold_ended_yesterday_keeps_nothing(
     assert job_rows(engine, "erasure.deferred") == []
 
 
+def test_a_credit_check_kept_under_the_aml_hold_keeps_its_customer_until_both_go(
+    engine: Engine, demo: Engine, runtime: Runtime, dpo: int, datamap: DataMap
+) -> None:
+    """Issue #18: on the last day of Per Hansen's anti-money-laundering hold, his credit check
+    was kept while his customer record, which it points at (NOT NULL), was deleted: a
+    ForeignKeyViolation on PostgreSQL (the request in progress for ever), a credit check
+    pointing at nothing on SQLite. The hold now covers the record: both are kept, with the date
+    the hold counts from, and both go the day after it ends."""
+    per = collect(datamap, runtime.sources, national_id("ended_relationship"))
+    [customer] = keys(per, "crm_customers")
+    [check] = keys(per, "crm_credit_checks")
+    request_id = new_request(engine, "ended_relationship")
+    last_day = datetime(2029, 11, 24, 12, tzinfo=UTC)
+    approve(engine, plan(engine, request_id, runtime, now=last_day), dpo)
+    run_jobs(engine, last_day + timedelta(minutes=1))
+
+    assert request_of(engine, request_id).status == "partially_completed"
+    kept = row(demo, "crm_customers", "id", customer)
+    assert kept is not None and kept["national_id"].startswith(PREFIX)
+    assert kept["relationship_ended_on"] == date(2024, 11, 24)
+    assert row(demo, "crm_credit_checks", "id", check) is not None
+    run_jobs(engine, datetime(2029, 11, 25, 1, tzinfo=UTC))
+    assert row(demo, "crm_credit_checks", "id", check) is None
+    assert row(demo, "crm_customers", "id", customer) is None
+
+
 def test_scenario_4_litigation_hold_keeps_everything_until_released(
     engine: Engine,
     new_demo: Callable[[], Engine],
