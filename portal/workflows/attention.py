@@ -32,6 +32,7 @@ from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, TransitionRefused
 
 EXECUTE = "erasure.execute"
+DEFERRED = "erasure.deferred"
 
 
 class RunAgainRefused(TransitionRefused):
@@ -65,6 +66,13 @@ def run_again(
         details |= {"plan_id": stored.id, "new_plan_id": newer.id}
     else:
         jobs.retry_parked(db, job_id, now)
+    # A plan's deferred erasures run one per table and day: those that stopped beside this one
+    # (for the same cause, as a rule) run again with it.
+    siblings = _stopped_deferred(db, job) if job.kind == DEFERRED else []
+    for sibling in siblings:
+        jobs.retry_parked(db, sibling, now)
+    if siblings:
+        details["also"] = siblings
     cleared = list(db.exec(select(DataRequest).where(DataRequest.attention_job_id == job_id)))
     for request in cleared:
         request.attention = None
@@ -82,6 +90,16 @@ def run_again(
     )
     db.flush()
     return cleared
+
+
+def _stopped_deferred(db: Session, job: jobs.Job) -> list[int]:
+    """The other parked deferred erasures of the job's plan (parked jobs are few: read them)."""
+    plan_id = job.payload.get("plan_id")
+    return [
+        other.id or 0
+        for other in jobs.parked_jobs(db)
+        if other.kind == DEFERRED and other.id != job.id and other.payload.get("plan_id") == plan_id
+    ]
 
 
 def run_request_again(

@@ -12,7 +12,7 @@ the fix (of the map, or of the database) completes the erasure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +370,48 @@ def test_a_case_hold_set_since_makes_running_it_again_plan_anew(
     assert request_of(engine, request_id).status == "partially_completed"
     [kari] = [row for row in company_rows(small)["Customers"] if row["Id"] == 1]
     assert kari["NationalId"] == KARI  # kept as it is while the case hold lasts
+
+
+def test_a_stopped_deferred_erasure_marks_its_request_and_runs_again_with_its_siblings(
+    engine: Engine,
+    small: Engine,
+    tmp_path: Path,
+    use_map: Callable[[str | None], Runtime],
+    burst: Callable[..., int],
+    dpo: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Kari's kept invoices' bookkeeping hold ends, the deferred erasure judges them again
+    under the map of that day. Here the map changed meanwhile into one that cannot be carried
+    out: the invoices' job and her customer record's job stop, and her closed request needs
+    attention. Running one again runs both."""
+    request_id, _ = file_and_approve(engine, use_map(None), dpo)
+    assert burst() == 0
+    assert request_of(engine, request_id).status == "partially_completed"
+    later = write_map(tmp_path).read_text()
+    invoices = 'name = { nb = "Fakturaer", sv = "Fakturor", en = "Invoices" }\n'
+    later = later.replace(invoices + 'erasure = "delete_row"', invoices + 'erasure = "fields"')
+    later = later.replace("Code = {}", 'Code = { erasure = "pseudonymise" }')
+    path = tmp_path / "later.toml"
+    path.write_text(later)
+    monkeypatch.setattr(erasure_run, "_RUNTIME", Runtime(load_datamap(path), {"billing": small}))
+    hold_over = datetime(2031, 1, 1, 1, tzinfo=UTC) - NOW
+
+    assert burst(hold_over) == 1
+    with Session(engine) as db:
+        stopped = list(
+            db.execute(select(Job).where(Job.kind == "erasure.deferred").order_by(Job.id)).scalars()
+        )
+    assert [job.status for job in stopped] == [JobStatus.parked, JobStatus.parked]
+    request = request_of(engine, request_id)
+    assert request.status == "partially_completed"  # closed, and still needs attention
+    assert request.attention_job_id in {job.id for job in stopped}
+
+    run_again(engine, request_id, use_map(None), dpo)  # the map is fixed again
+    assert burst(hold_over + timedelta(minutes=1)) == 0
+    rows = company_rows(small)
+    assert [row["Id"] for row in rows["Customers"]] == [2]  # Kari's record is gone
+    assert [row["Id"] for row in rows["Invoices"]] == [20]  # and her invoices
 
 
 def test_running_it_again_after_fixing_the_database_runs_the_same_plan(
