@@ -1,17 +1,26 @@
-"""Languages: Norwegian bokmål by default, Swedish and English.
+"""Languages: Norwegian bokmål by default, Swedish and English; and how dates read in them.
 
 Source strings are English and wrapped in `gettext` (`_` in templates); catalogs live in
 portal/translations and are compiled by the install (`make catalogs`). The language of the
 current request is held in a context variable so templates and domain code need no parameter.
+
+Every date a person or staff reads is written by `format_day` (a day: nb "29. okt. 2022", sv
+"29 okt. 2022", en "29 Oct 2022") or `format_moment` (the same day and hours:minutes, never
+seconds, in the controller's time zone: `time_zone`). Machines get ISO 8601 instead (the JSON
+document, the CSV files, outbox contexts).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cache
+from datetime import UTC, date, datetime, time
+from functools import cache, lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.support import LazyProxy, NullTranslations, Translations
 
 LANGUAGES: dict[str, str] = {"nb": "Norsk bokmål", "sv": "Svenska", "en": "English"}
@@ -35,6 +44,11 @@ def current_language() -> str:
 
 def babel_locale(language: str) -> str:
     return BABEL_LOCALES.get(language, BABEL_LOCALES[DEFAULT_LANGUAGE])
+
+
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(babel_locale(language))
 
 
 def set_language(language: str) -> None:
@@ -97,3 +111,62 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
         if primary in LANGUAGES:
             return primary
     return DEFAULT_LANGUAGE
+
+
+# --- dates and times ------------------------------------------------------------------------------
+
+# The controller's time zone, by its country: a request received at 00:30 in Oslo was received
+# that day, and a call at 16:58 Oslo time reads 16:58 whatever the server's zone.
+TIME_ZONES: dict[str, str] = {"NO": "Europe/Oslo", "SE": "Europe/Stockholm"}
+_MIDNIGHT = time(0)
+
+
+def time_zone(country: str) -> str:
+    """The IANA time zone dates are read in for a controller in ``country`` (else UTC)."""
+    return TIME_ZONES.get(country, "UTC")
+
+
+def local_moment(moment: datetime, tz: str) -> datetime:
+    """``moment`` in the zone ``tz``. A naive datetime is taken as UTC, as the portal stores
+    them (SQLite hands them back naive) and as the withdrawal job writes the company's."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(tz))
+
+
+def local_day(moment: date | datetime, tz: str) -> date:
+    """The calendar day of a moment in the zone ``tz``; a date is its own day."""
+    if not isinstance(moment, datetime):
+        return moment
+    return local_moment(moment, tz).date()
+
+
+@lru_cache(maxsize=8192)
+def format_day(day: date, language: str) -> str:
+    """A day in the language's medium style: nb "29. okt. 2022", sv "29 okt. 2022",
+    en "29 Oct 2022". A datetime is refused: its day depends on the time zone, so the caller
+    takes ``local_day`` first (or shows it with ``format_moment``)."""
+    if isinstance(day, datetime):
+        raise TypeError("format_day takes a date: use local_day(moment, tz) or format_moment")
+    return format_date(day, "medium", locale=_locale(language))
+
+
+@lru_cache(maxsize=8192)
+def format_moment(moment: datetime, language: str, tz: str) -> str:
+    """A moment as its day (``format_day``) and hours:minutes in the zone ``tz``, never seconds:
+    nb "29. okt. 2022, 16:58", sv "29 okt. 2022 16:58", en "29 Oct 2022, 16:58".
+
+    A moment exactly at midnight is a date held as a timestamp (a date-only source, or a
+    DATETIME column filled with dates) and reads as the day alone. A naive one is checked
+    before it is taken as UTC: a stored date has no zone, and its midnight is the day's start
+    wherever it is read; an aware one at midnight in ``tz``."""
+    if moment.tzinfo is None and moment.time() == _MIDNIGHT:
+        return format_day(moment.date(), language)
+    local = local_moment(moment, tz)
+    if local.time() == _MIDNIGHT:
+        return format_day(local.date(), language)
+    locale = _locale(language)
+    # Babel's own "medium" datetime has seconds; this is its pattern with the short time.
+    pattern = get_datetime_format("medium", locale=locale).replace("'", "")
+    hours = format_time(local.time(), "short", locale=locale)
+    return pattern.replace("{0}", hours).replace("{1}", format_day(local.date(), language))

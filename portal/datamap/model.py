@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from portal import i18n
+
 LANGUAGES = ("nb", "sv", "en")
 
 IdentifierKind = Literal["national_id", "customer_number", "email", "phone"]
@@ -113,6 +115,11 @@ class Controller(_Item):
     contact: str = Field(min_length=1)
     dpo_contact: str | None = None
     supervisory_authority: Text
+
+    @property
+    def time_zone(self) -> str:
+        """The time zone the controller's dates and times are read in (i18n.time_zone)."""
+        return i18n.time_zone(self.country)
 
 
 class Source(_Item):

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -462,17 +461,10 @@ def latest_until(holds: Iterable[ActiveHold]) -> date | None:
 
 # --- plain words ----------------------------------------------------------------------------------
 
-_DATE_LOCALES = {"nb": ("nb", "dd.MM.y"), "sv": ("sv", "d MMMM y"), "en": ("en_GB", "d MMM y")}
-
 
 def language_of(language: str) -> str:
-    return language if language in _DATE_LOCALES else "en"
-
-
-def format_day(day: date, language: str) -> str:
-    """nb 31.12.2030, sv 31 december 2030, en 31 Dec 2030."""
-    locale, pattern = _DATE_LOCALES[language_of(language)]
-    return format_date(day, pattern, locale=locale)
+    """The language a domain text is written in: one of the portal's, else English."""
+    return language if language in i18n.LANGUAGES else "en"
 
 
 def name_and_citation(name: Text, citation: Text, language: str, verified: bool = True) -> str:
@@ -500,7 +492,7 @@ def kept_text(
 
 def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:
     """An active hold or a retention outcome in plain words, in nb, sv or en (else en):
-    nb "Oppbevares til 31.12.2030 etter bokføringsloven § 13 andre ledd",
+    nb "Oppbevares til 31. des. 2030 etter bokføringsloven § 13 andre ledd",
     en "Kept while the case is open (Open complaint, GDPR article 17(3)(e))",
     en "Erased after 31 Dec 2029 (Bookkeeping records (Norway), Norwegian Bookkeeping Act …)".
     """
@@ -515,17 +507,17 @@ def describe(item: ActiveHold | RetentionOutcome, language: str) -> str:
         if not item.citation_verified:
             return words.gettext(
                 "Kept until %(date)s (%(name)s)",
-                date=format_day(item.until, language),
+                date=i18n.format_day(item.until, language),
                 name=item.name.get(language),
             )
         return words.gettext(
             "Kept until %(date)s under %(citation)s",
-            date=format_day(item.until, language),
+            date=i18n.format_day(item.until, language),
             citation=item.citation.get(language),
         )
     if item.ends_on is None:
         return names  # the period has not started: there is no date to state
-    day = format_day(item.ends_on, language)
+    day = i18n.format_day(item.ends_on, language)
     if item.then == "anonymise":
         return words.gettext("Anonymised after %(date)s (%(names)s)", date=day, names=names)
     return words.gettext("Erased after %(date)s (%(names)s)", date=day, names=names)

@@ -17,7 +17,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from portal import i18n
@@ -67,35 +66,35 @@ def value_label(spec: FieldSpec, value: Any, language: str) -> str | None:
     return label.get(language) if label is not None else None
 
 
-def format_field(spec: FieldSpec, value: Any, language: str) -> str:
+def format_field(spec: FieldSpec, value: Any, language: str, tz: str) -> str:
     """A field's value as a person reads it: its label when the map gives one, else the value
-    formatted (dates, amounts, yes/no). The one formatting of values for /me, the PDF report and
-    every other page that shows a field (the CSV file takes the label, or the value as in the
-    JSON: ``value_label``)."""
+    formatted (days, moments in the controller's time zone ``tz``, amounts, yes/no). The one
+    formatting of values for /me, the PDF report and every other page that shows a field (the
+    CSV file takes the label, or the value as in the JSON: ``value_label``)."""
     label = value_label(spec, value, language)
-    return label if label is not None else format_value(value, language)
+    return label if label is not None else format_value(value, language, tz)
 
 
-def format_value(value: Any, language: str) -> str:
+def format_value(value: Any, language: str, tz: str) -> str:
+    """A value as a person reads it; a moment in the controller's time zone ``tz``."""
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
         return i18n.gettext("Yes") if value else i18n.gettext("No")
-    if isinstance(value, date | Decimal | float):
+    if isinstance(value, datetime):
+        return i18n.format_moment(value, language, tz)
+    if isinstance(value, date):
+        return i18n.format_day(value, language)
+    if isinstance(value, Decimal | float):
         return _localised(value, language)
     return str(value)
 
 
 @lru_cache(maxsize=8192, typed=True)
-def _localised(value: date | Decimal | float, language: str) -> str:
-    # Babel's formatting is a good part of the page's time, and a person's dates and amounts
-    # repeat (the order date on every line): formatted once per value and language.
-    locale = _locale(language)
-    if isinstance(value, datetime):
-        return format_datetime(value, "medium", locale=locale)
-    if isinstance(value, date):
-        return format_date(value, "long", locale=locale)
-    return format_decimal(value, locale=locale)
+def _localised(value: Decimal | float, language: str) -> str:
+    # Babel's formatting is a good part of the page's time, and a person's amounts repeat:
+    # formatted once per value and language (i18n caches dates the same way).
+    return format_decimal(value, locale=_locale(language))
 
 
 @cache

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from portal import i18n
 from portal.datamap import DataMap, FieldSpec, Resolution, collect, resolve, stream
 from portal.datamap.collect import may_hold_more
-from portal.datamap.retention import format_day
 from portal.datamap.wording import value_label
 from portal.exports import report
 from portal.exports.csv_zip import KEPT_CSV, CsvTables, write_kept_csv, write_zip
@@ -36,7 +36,7 @@ from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
 from portal.identity.national_id import mask_national_id, parse_national_id
 from portal.workflows.kept import KeptTable, StillKept, kept_plain, kept_total
-from portal.workflows.letters import PDF_ENV, in_language, local_day
+from portal.workflows.letters import PDF_ENV, in_language
 
 README_TEMPLATE = "exports/readme.txt"
 # How often (in rows) progress is reported while the rows are read.
@@ -241,7 +241,9 @@ def _readme(
     return PDF_ENV.get_template(README_TEMPLATE).render(
         header=header,
         controller=datamap.controller,
-        made_on=format_day(local_day(header.generated_at, datamap.controller.country), language),
+        made_on=i18n.format_day(
+            i18n.local_day(header.generated_at, datamap.controller.time_zone), language
+        ),
         tables=[(name, datamap.tables[name].name.get(language), n) for name, n in counts.items()],
         kept_file=KEPT_CSV if kept else None,
         kept=[(table.name_in(language), table.count) for table in kept],

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from portal.datamap.retention import format_day
+from portal import i18n
 from portal.exports.links import request_link
 from portal.exports.models import Export, ExportFile
 from portal.jobs.outbox import OutboxMessage, queue_message
@@ -86,7 +86,7 @@ def queue_links_message(
             "request_id": export.request_id,
             "downloads": downloads,
             "expires_on": export.expires_at.date().isoformat(),
-            "expires": format_day(export.expires_at.date(), export.language),
+            "expires": i18n.format_day(export.expires_at.date(), export.language),
         },
     )
 
@@ -98,6 +98,6 @@ def render_ready_email(
     values = {
         **context,
         "page_url": base_url.rstrip("/") + str(context["page"]),
-        "expires": format_day(date.fromisoformat(context["expires_on"]), language),
+        "expires": i18n.format_day(date.fromisoformat(context["expires_on"]), language),
     }
     return render_email(EMAIL_TEMPLATE, values, language)

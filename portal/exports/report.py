@@ -26,7 +26,7 @@ from typing import Any
 from portal import i18n
 from portal.datamap import Collection, DataMap, FieldSpec, Row
 from portal.datamap.order import newest_first_rows
-from portal.datamap.retention import format_day, kept_text
+from portal.datamap.retention import kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
     FieldFacts,
@@ -44,7 +44,6 @@ from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 from portal.workflows.letters import (
     PDF_ENV,
     in_language,
-    local_day,
     page_counter_content,
     refusing_fetcher,
 )
@@ -133,8 +132,11 @@ class _Builder:
         rows = newest_first_rows(spec, rows)  # as on /me and in the JSON and CSV
         # Grouped by how long they are kept, so the reason is said once, not on every row.
         groups: dict[str, dict[tuple[str, ...], int]] = {}
+        tz = datamap.controller.time_zone
         for row in rows:
-            values = tuple(format_field(spec.fields[c], row.value(c), language) for c in columns)
+            values = tuple(
+                format_field(spec.fields[c], row.value(c), language, tz) for c in columns
+            )
             same = groups.setdefault(kept(row), {})
             same[values] = same.get(values, 0) + 1
         listed = sum(len(same) for same in groups.values())
@@ -197,7 +199,7 @@ def _content(
     language: str,
     made_at: datetime,
 ) -> ReportContent:
-    today = local_day(made_at, datamap.controller.country)
+    today = i18n.local_day(made_at, datamap.controller.time_zone)
     builder = _Builder(datamap, scope, language, today)
     tables: list[ReportTable] = []
     specs: list[FieldSpec] = []
@@ -220,7 +222,7 @@ def _content(
     used_purposes = _unique(p for spec in specs for p in spec.purposes)
     return ReportContent(
         person_name=person_name,
-        made_on=format_day(today, language),
+        made_on=i18n.format_day(today, language),
         scope=scope,
         datamap_version=datamap.version,
         total=sum(counts.values()) + kept_total(kept_tables),

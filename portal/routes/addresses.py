@@ -20,8 +20,9 @@ async def page(request: Request) -> Response:
     """The person's addresses (GET), or adding one (POST): a link goes to the address."""
     state, viewer_id = request.app.state, request.scope["viewer"].id
     language, now = i18n.current_language(), state.now()
+    tz = state.datamap.controller.time_zone
     if request.method == "GET":
-        found = await in_db(request, addresses.addresses_page, viewer_id, language, now)
+        found = await in_db(request, addresses.addresses_page, viewer_id, language, tz, now)
         return render(request, "me/addresses.html", found)
     result = await in_thread(
         addresses.claim,
@@ -30,6 +31,7 @@ async def page(request: Request) -> Response:
         subject_id=viewer_id,
         ip=request.client.host if request.client else None,
         language=language,
+        tz=tz,
         now=now,
         settings=state.settings,
     )
@@ -68,6 +70,7 @@ async def confirm(request: Request) -> Response:
             token,
             subject_id=request.scope["viewer"].id,
             language=i18n.current_language(),
+            tz=state.datamap.controller.time_zone,
             now=state.now(),
             settings=state.settings,
         )
@@ -86,6 +89,7 @@ async def withdraw(request: Request) -> Response:
         request.path_params["id"],
         subject_id=request.scope["viewer"].id,
         language=i18n.current_language(),
+        tz=state.datamap.controller.time_zone,
         now=state.now(),
     )
     return respond(request, result, "me/addresses.html")

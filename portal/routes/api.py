@@ -69,7 +69,8 @@ async def _tokens_response(
     created: tuple[str, str] | None = None,
     error: str | None = None,
 ) -> Response:
-    page = await in_db(request, tokens_page, created, error)
+    tz = request.app.state.datamap.controller.time_zone
+    page = await in_db(request, tokens_page, tz, created, error)
     return render(request, "staff/api_tokens.html", page, status)
 
 

@@ -48,7 +48,8 @@ def _staff(request: Request) -> tuple[int, tuple[str, ...]]:
 async def _block_list(request: Request, status: int = 200, **refused: Any) -> Response:
     """The page; after a refused change, with the reason (``add_error`` or ``remove_error``)."""
     state = request.app.state
-    page = await in_thread(block_list_page, state.engine, now=state.now(), **refused)
+    tz = state.datamap.controller.time_zone
+    page = await in_thread(block_list_page, state.engine, tz=tz, now=state.now(), **refused)
     return render(request, "staff/block_list.html", page, status)
 
 
@@ -67,6 +68,7 @@ async def search_block_list(request: Request) -> Response:
         search=(str(form.get("kind", "")), str(form.get("value", ""))),
         staff_id=staff_id,
         region=request.app.state.settings.phone_region,
+        tz=request.app.state.datamap.controller.time_zone,
         now=request.app.state.now(),
     )
     return render(request, "staff/block_list.html", page, 200 if not page.errors else 400)
@@ -113,7 +115,8 @@ async def remove_entry(request: Request) -> Response:
 @staff_required(*IMPORT_ROLES)
 async def show_import(request: Request) -> Response:
     state = request.app.state
-    page = await in_thread(import_page, state.engine, state.settings.phone_region)
+    tz = state.datamap.controller.time_zone
+    page = await in_thread(import_page, state.engine, state.settings.phone_region, tz)
     return render(request, "staff/register_import.html", page)
 
 
@@ -128,6 +131,7 @@ async def run_import(request: Request) -> Response:
             state.engine,
             form,
             phone_region=state.settings.phone_region,
+            tz=state.datamap.controller.time_zone,
             staff_id=staff_id,
             now=state.now(),
         )

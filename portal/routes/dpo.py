@@ -37,6 +37,7 @@ async def case(request: Request) -> Response:
         request.path_params["id"],
         request.scope["viewer"].id,
         i18n.current_language(),
+        state.datamap.controller.time_zone,
         state.now(),
     )
     if page is None:
@@ -89,7 +90,9 @@ async def act(request: Request) -> Response:
 @staff_required("dpo")
 async def parked(request: Request) -> Response:
     """Jobs that failed for good (e.g. a source database that refused an erasure)."""
-    jobs = await in_thread(parked_jobs.load_parked_jobs, request.app.state.engine)
+    state = request.app.state
+    tz = state.datamap.controller.time_zone
+    jobs = await in_thread(parked_jobs.load_parked_jobs, state.engine, tz)
     return render(request, "dpo/jobs.html", jobs)
 
 

@@ -97,7 +97,8 @@ async def show(request: Request) -> Response:
     state, request_id = request.app.state, request.path_params["id"]
     if not _opened(request, request_id, state.now()):
         return render_refused(request, Purpose.follow_request, LinkRefused(Refusal.expired))
-    page = await in_db(request, pages.follow_page, request_id, i18n.current_language(), state.now())
+    lang, tz = i18n.current_language(), state.datamap.controller.time_zone
+    page = await in_db(request, pages.follow_page, request_id, lang, tz, state.now())
     if page is None:
         return state.render_error(request, 404)
     return render(request, "email_requests/follow.html", page)

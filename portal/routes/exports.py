@@ -29,8 +29,9 @@ def _render(request: Request, name: str, context: dict[str, Any], status: int = 
 
 
 async def _list_page(request: Request, error: str | None = None) -> pages.ExportsPage:
-    viewer_id, now = request.scope["viewer"].id, request.app.state.now()
-    return await in_db(request, pages.exports_page, viewer_id, i18n.current_language(), now, error)
+    state, viewer_id = request.app.state, request.scope["viewer"].id
+    lang, tz = i18n.current_language(), state.datamap.controller.time_zone
+    return await in_db(request, pages.exports_page, viewer_id, lang, tz, state.now(), error)
 
 
 @person_required
@@ -65,6 +66,7 @@ async def show_export(request: Request) -> Response:
         request.scope["viewer"].id,
         request.path_params["id"],
         i18n.current_language(),
+        state.datamap.controller.time_zone,
         state.now(),
         state.settings.secret_key,
         state.settings.export_link_days,

@@ -27,6 +27,7 @@ async def list_requests(request: Request) -> Response:
         state.engine,
         request.scope["viewer"].id,
         i18n.current_language(),
+        state.datamap.controller.time_zone,
         state.now(),
     )
     return render(request, "requests/list.html", page)
@@ -62,7 +63,8 @@ async def new_request(request: Request) -> Response:
 @person_required
 async def show_request(request: Request) -> Response:
     state = request.app.state
-    page = await _mine(request, my_requests.load_my_request, i18n.current_language(), state.now())
+    lang, tz, now = i18n.current_language(), state.datamap.controller.time_zone, state.now()
+    page = await _mine(request, my_requests.load_my_request, lang, tz, now)
     if page is None:
         return state.render_error(request, 404)
     return render(request, "requests/detail.html", page)
@@ -71,8 +73,8 @@ async def show_request(request: Request) -> Response:
 @person_required
 async def cancel_request(request: Request) -> Response:
     state = request.app.state
-    lang, now = i18n.current_language(), state.now()
-    result = await _mine(request, my_requests.cancel_my_request, lang, now)
+    lang, tz, now = i18n.current_language(), state.datamap.controller.time_zone, state.now()
+    result = await _mine(request, my_requests.cancel_my_request, lang, tz, now)
     if result is None:
         return state.render_error(request, 404)
     return respond(request, result, "requests/detail.html")

@@ -56,24 +56,26 @@ def addresses_page(
     db: Session,
     subject_id: int,
     language: str,
+    tz: str,
     now: datetime,
     *,
     email: str = "",
     error: str | None = None,
 ) -> AddressesPage:
+    """The person's addresses, their days in the controller's time zone ``tz``."""
     found = addresses.addresses_of(db, subject_id, now)
     return AddressesPage(
         proven=tuple(
             ProvenAddress(
                 row.id or 0,
                 row.value,
-                day(row.created_at, language),
+                day(row.created_at, language, tz),
                 row.assurance == Assurance.low,
             )
             for row in found.proven
         ),
         waiting=tuple(
-            WaitingAddress(claim.id or 0, claim.email, day(claim.expires_at, language))
+            WaitingAddress(claim.id or 0, claim.email, day(claim.expires_at, language, tz))
             for claim in found.waiting
         ),
         email=email,
@@ -88,6 +90,7 @@ def claim(
     subject_id: int,
     ip: str | None,
     language: str,
+    tz: str,
     now: datetime,
     settings: Settings,
 ) -> Done | Refused:
@@ -108,7 +111,7 @@ def claim(
     except (IdentifierRefused, ratelimit.RateLimited) as refused:
         message = too_many() if isinstance(refused, ratelimit.RateLimited) else str(refused)
         with session_scope(engine) as db:
-            page = addresses_page(db, subject_id, language, now, email=typed, error=message)
+            page = addresses_page(db, subject_id, language, tz, now, email=typed, error=message)
         return Refused(page, 429 if isinstance(refused, ratelimit.RateLimited) else 400)
     return Done(
         PAGE,
@@ -136,7 +139,14 @@ def confirm_page(
 
 
 def confirm(
-    engine: Engine, token: str, *, subject_id: int, language: str, now: datetime, settings: Settings
+    engine: Engine,
+    token: str,
+    *,
+    subject_id: int,
+    language: str,
+    tz: str,
+    now: datetime,
+    settings: Settings,
 ) -> Done | Refused:
     """Prove the address (LinkRefused: nothing done); a refusal of the address itself shows
     the addresses page with the reason."""
@@ -148,7 +158,7 @@ def confirm(
             email = proven.value
     except addresses.AddressRefused as refused:
         with session_scope(engine) as db:
-            page = addresses_page(db, subject_id, language, now, error=str(refused))
+            page = addresses_page(db, subject_id, language, tz, now, error=str(refused))
         return Refused(page, 409)
     return Done(
         PAGE,
@@ -161,7 +171,14 @@ def confirm(
 
 
 def withdraw(
-    engine: Engine, kind: str, item_id: int, *, subject_id: int, language: str, now: datetime
+    engine: Engine,
+    kind: str,
+    item_id: int,
+    *,
+    subject_id: int,
+    language: str,
+    tz: str,
+    now: datetime,
 ) -> Done | Refused:
     """Withdraw a proven address (``kind`` "address") or one waiting for its link ("claim")."""
     try:
@@ -178,6 +195,6 @@ def withdraw(
                 )
     except addresses.AddressRefused as refused:
         with session_scope(engine) as db:
-            page = addresses_page(db, subject_id, language, now, error=str(refused))
+            page = addresses_page(db, subject_id, language, tz, now, error=str(refused))
         return Refused(page, 404)
     return Done(PAGE, _("%(email)s is no longer one of your addresses.", email=email))

@@ -13,20 +13,21 @@ from portal.views.common import day
 
 
 def tokens_page(
-    db: Session, created: tuple[str, str] | None = None, error: str | None = None
+    db: Session, tz: str, created: tuple[str, str] | None = None, error: str | None = None
 ) -> dict[str, Any]:
     """The context (``page``) of staff/api_tokens.html, a mapping as callers index it:
-    ``tokens`` (a row each: id, name, hint, created, last_used, revoked), ``created`` (the new
-    token's name and secret) and ``error``."""
+    ``tokens`` (a row each: id, name, hint, created, last_used, revoked; days and moments in
+    the controller's time zone ``tz``), ``created`` (the new token's name and secret) and
+    ``error``."""
     language = i18n.current_language()
     rows = [
         {
             "id": token.id,
             "name": token.name,
             "hint": token.hint,
-            "created": day(token.created_at, language),
-            "last_used": day(token.last_used_at, language) if token.last_used_at else "–",
-            "revoked": day(token.revoked_at, language) if token.revoked_at else None,
+            "created": day(token.created_at, language, tz),
+            "last_used": day(token.last_used_at, language, tz) if token.last_used_at else "–",
+            "revoked": day(token.revoked_at, language, tz) if token.revoked_at else None,
         }
         for token in api_tokens.all_tokens(db)
     ]

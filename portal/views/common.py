@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from portal.datamap.retention import format_day
+from portal import i18n
 
 FLASH_KEY = "flash"
 
@@ -42,15 +42,10 @@ class Refused:
     status: int = 400
 
 
-def day(moment: datetime | date, language: str) -> str:
-    if isinstance(moment, datetime):
-        moment = aware(moment).date()
-    return format_day(moment, language)
-
-
-def aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored datetime is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def day(moment: datetime | date, language: str, tz: str) -> str:
+    """The day of a date or a moment, as people read it: a moment's day is the controller's
+    (``tz``, the data map's ``controller.time_zone``), not UTC's."""
+    return i18n.format_day(i18n.local_day(moment, tz), language)
 
 
 def flash(request: Request, message: str) -> None:

@@ -77,8 +77,8 @@ class ConsentPage:
 
 
 def build_page(datamap: DataMap, choices: PersonChoices, changed: str | None = None) -> ConsentPage:
-    language = i18n.current_language()
-    consents = tuple(_consent_switch(state, language) for state in choices.choices.consents)
+    language, tz = i18n.current_language(), datamap.controller.time_zone
+    consents = tuple(_consent_switch(state, language, tz) for state in choices.choices.consents)
     reservations = tuple(
         _switch(
             TopicKind.reservation,
@@ -101,7 +101,7 @@ def build_page(datamap: DataMap, choices: PersonChoices, changed: str | None = N
     )
     history = tuple(
         HistoryRow(
-            when=day(item.at, language),
+            when=i18n.format_moment(item.at, language, tz),
             what=_topic_name(datamap, item.kind, item.topic, language),
             action=_action(item.kind, item.active),
             via=str(VIA.get(item.via, item.via)),
@@ -138,15 +138,16 @@ def _switch(
     return Switch(kind, topic, name, explanation, on, str(state), status, str(action), version)
 
 
-def _consent_switch(state: ConsentState, language: str) -> Switch:
+def _consent_switch(state: ConsentState, language: str, tz: str) -> Switch:
     if state.expired and state.expires_at is not None:
-        status = _("Expired on %(day)s: counts as withdrawn", day=day(state.expires_at, language))
+        expired = day(state.expires_at, language, tz)
+        status = _("Expired on %(day)s: counts as withdrawn", day=expired)
     elif state.given and state.since is not None:
-        status = _("Given on %(day)s", day=day(state.since, language))
+        status = _("Given on %(day)s", day=day(state.since, language, tz))
         if state.expires_at is not None:
-            status += " · " + _("lasts until %(day)s", day=day(state.expires_at, language))
+            status += " · " + _("lasts until %(day)s", day=day(state.expires_at, language, tz))
     elif state.since is not None:
-        status = _("Withdrawn on %(day)s", day=day(state.since, language))
+        status = _("Withdrawn on %(day)s", day=day(state.since, language, tz))
     else:
         status = ""
     return _switch(

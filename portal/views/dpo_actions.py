@@ -90,7 +90,8 @@ def act_on_case(
             assert found is not None
             audit_view(db, found, staff_id, runtime.now)
             typed = {key: value for key, value in form.items() if key != "csrf_token"}
-            page = case_page(db, found, language, runtime.now, error=refused, values=typed)
+            tz = runtime.datamap.controller.time_zone
+            page = case_page(db, found, language, tz, runtime.now, error=refused, values=typed)
             return Refused(page, 409 if not refused.errors else 400)
     if action == "verify":
         message = _deliver(engine, request_id, runtime) or message

@@ -136,6 +136,7 @@ def case_page(
     db: Session,
     request: DataRequest,
     language: str,
+    tz: str,
     now: datetime,
     *,
     error: ActionRefused | None = None,
@@ -161,7 +162,7 @@ def case_page(
         else []
     )
     return CasePage(
-        request=request_row(request, language, now, f"/dpo/requests/{request.id}"),
+        request=request_row(request, language, tz, now, f"/dpo/requests/{request.id}"),
         type=str(kind),
         type_label=str(TYPE_NAMES[kind]),
         assurance=_("BankID (high)") if request.assurance == Assurance.high else _("E-mail (low)"),
@@ -172,7 +173,7 @@ def case_page(
         extension_reason=request.extension_reason,
         outcome=request.outcome,
         timeline=timeline(
-            history(db, request.id or 0), language, DPO_ACTOR_LABELS, DPO_EVENT_LABELS
+            history(db, request.id or 0), language, tz, DPO_ACTOR_LABELS, DPO_EVENT_LABELS
         ),
         plan=plan_view(stored, language, RequestStatus(request.status)),
         holds=tuple(
@@ -180,8 +181,8 @@ def case_page(
                 id=hold.id or 0,
                 kind=str(HOLD_KIND_LABELS[CaseHoldKind(hold.kind)]),
                 reason=hold.reason,
-                set_on=day(hold.set_at, language),
-                review_on=day(hold.review_at, language) if hold.review_at else None,
+                set_on=day(hold.set_at, language, tz),
+                review_on=day(hold.review_at, language, tz) if hold.review_at else None,
                 record=_record_label(datamap_names, hold.table_name, hold.row_key),
                 restriction=hold.kind == CaseHoldKind.restriction,
             )
@@ -196,11 +197,11 @@ def case_page(
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
-        contact=_contact(db, request, language),
+        contact=_contact(db, request, language, tz),
     )
 
 
-def _contact(db: Session, request: DataRequest, language: str) -> ContactView | None:
+def _contact(db: Session, request: DataRequest, language: str, tz: str) -> ContactView | None:
     contact = contact_of(db, request.id)
     if contact is None:
         return None
@@ -209,8 +210,8 @@ def _contact(db: Session, request: DataRequest, language: str) -> ContactView | 
         email=contact.email,
         customer_number=contact.customer_number,
         phone=contact.phone,
-        confirmed_on=day(contact.confirmed_at, language),
-        verified_on=day(contact.verified_at, language) if contact.verified_at else None,
+        confirmed_on=day(contact.confirmed_at, language, tz),
+        verified_on=day(contact.verified_at, language, tz) if contact.verified_at else None,
         verification=contact.verification,
     )
 
@@ -307,7 +308,7 @@ def audit_view(db: Session, request: DataRequest, staff_id: int, now: datetime) 
 
 
 def load_case(
-    engine: Engine, request_id: int, staff_id: int, language: str, now: datetime
+    engine: Engine, request_id: int, staff_id: int, language: str, tz: str, now: datetime
 ) -> CasePage | None:
     """The case page; the view is audit-logged in the same transaction."""
     with session_scope(engine) as db:
@@ -315,7 +316,7 @@ def load_case(
         if found is None:
             return None
         audit_view(db, found, staff_id, now)
-        return case_page(db, found, language, now)
+        return case_page(db, found, language, tz, now)
 
 
 def load_case_letter(

@@ -45,7 +45,7 @@ class QueuePage:
         return sum(row.overdue for row in self.requests)
 
 
-def queue(db: Session, status: str | None, language: str, now: datetime) -> QueuePage:
+def queue(db: Session, status: str | None, language: str, tz: str, now: datetime) -> QueuePage:
     status = status if status in QUEUE_FILTERS else "open"
     statement = select(DataRequest).order_by(col(DataRequest.due_at), col(DataRequest.id))
     if status == "open":
@@ -64,7 +64,8 @@ def queue(db: Session, status: str | None, language: str, now: datetime) -> Queu
         for value in QUEUE_FILTERS
     )
     rows = tuple(
-        request_row(item, language, now, f"/dpo/requests/{item.id}") for item in db.exec(statement)
+        request_row(item, language, tz, now, f"/dpo/requests/{item.id}")
+        for item in db.exec(statement)
     )
     flagged = db.exec(
         select(func.count())
@@ -78,5 +79,5 @@ def load_queue(
     engine: Engine, datamap: DataMap, status: str | None, language: str, now: datetime
 ) -> QueuePage:
     with session_scope(engine) as db:
-        page = queue(db, status, language, now)
+        page = queue(db, status, language, datamap.controller.time_zone, now)
     return replace(page, citations=unverified_citations(datamap, language))

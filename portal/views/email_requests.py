@@ -201,19 +201,22 @@ class FollowPage:
     export: bool
 
 
-def follow_page(db: Session, request_id: int, language: str, now: datetime) -> FollowPage | None:
+def follow_page(
+    db: Session, request_id: int, language: str, tz: str, now: datetime
+) -> FollowPage | None:
+    """The request a link opened; its days and events in the controller's time zone ``tz``."""
     request = db.get(DataRequest, request_id)
     if request is None or email_requests.contact_of(db, request.id) is None:
         return None
     kind = RequestType(request.type)
     return FollowPage(
-        request=request_row(request, language, now, REQUEST_PATH.format(id=request.id)),
+        request=request_row(request, language, tz, now, REQUEST_PATH.format(id=request.id)),
         type_label=str(TYPE_LABELS[kind]),
         details=request.details,
         extended=request.extended_at is not None,
         extension_reason=request.extension_reason,
         outcome=request.outcome,
-        timeline=timeline(history(db, request.id or 0), language, ACTOR_LABELS),
+        timeline=timeline(history(db, request.id or 0), language, tz, ACTOR_LABELS),
         unverified=request.status == RequestStatus.received,
         export=kind in (RequestType.access, RequestType.portability),
     )

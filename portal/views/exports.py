@@ -18,7 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal import i18n
-from portal.datamap.retention import format_day
 from portal.exports import links
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.service import EXPORT_TYPES, USABLE, ExportRuntime, ask_for_export
@@ -104,9 +103,10 @@ class ExportPage:
 
 
 def export_view(
-    export: Export, language: str, now: datetime, secret_key: str | None = None
+    export: Export, language: str, tz: str, now: datetime, secret_key: str | None = None
 ) -> ExportView:
-    """One export as the person sees it; with ``secret_key``, signed links for its files."""
+    """One export as the person sees it, its times in the controller's zone ``tz``; with
+    ``secret_key``, signed links for its files."""
     downloads: tuple[Download, ...] = ()
     expires = _aware(export.expires_at) if export.expires_at else None
     if secret_key and export.status == ExportStatus.ready and expires and expires > now:
@@ -132,8 +132,8 @@ def export_view(
         status=str(export.status),
         status_label=str(STATUS_LABELS[ExportStatus(export.status)]),
         scope_label=str(SCOPE_LABELS[ExportScope(export.scope)]),
-        created=format_day(_aware(export.created_at).date(), language),
-        expires=format_day(expires.date(), language) if expires else None,
+        created=i18n.format_moment(export.created_at, language, tz),
+        expires=i18n.format_moment(expires, language, tz) if expires else None,
         rows_total=export.rows_total,
         rows_done=export.rows_done,
         request_id=export.request_id,
@@ -142,7 +142,12 @@ def export_view(
 
 
 def exports_page(
-    db: Session, subject_id: int, language: str, now: datetime, error: str | None = None
+    db: Session,
+    subject_id: int,
+    language: str,
+    tz: str,
+    now: datetime,
+    error: str | None = None,
 ) -> ExportsPage:
     exports = db.exec(
         select(Export)
@@ -150,7 +155,7 @@ def exports_page(
         .order_by(col(Export.created_at).desc(), col(Export.id))
     ).all()
     return ExportsPage(
-        exports=tuple(export_view(export, language, now) for export in exports),
+        exports=tuple(export_view(export, language, tz, now) for export in exports),
         scopes=tuple((str(scope), str(label)) for scope, label in SCOPE_LABELS.items()),
         error=error,
     )
@@ -184,6 +189,7 @@ def export_page(
     subject_id: int,
     export_id: str,
     language: str,
+    tz: str,
     now: datetime,
     secret_key: str,
     link_days: int,
@@ -192,7 +198,7 @@ def export_page(
     export = db.get(Export, export_id)
     if export is None or export.subject_id != subject_id:
         return None
-    return ExportPage(export_view(export, language, now, secret_key), link_days)
+    return ExportPage(export_view(export, language, tz, now, secret_key), link_days)
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,7 @@ class RequestExports:
 
 
 def request_exports(
-    db: Session, request: DataRequest, language: str, now: datetime
+    db: Session, request: DataRequest, language: str, tz: str, now: datetime
 ) -> RequestExports | None:
     """None for a request that does not come with an export (erasure, objection, …)."""
     if request.type not in EXPORT_TYPES or request.id is None:
@@ -219,7 +225,7 @@ def request_exports(
     served = any(export.status != ExportStatus.failed for export in exports)
     return RequestExports(
         request_id=request.id,
-        exports=tuple(export_view(export, language, now) for export in exports),
+        exports=tuple(export_view(export, language, tz, now) for export in exports),
         can_start=request.status in USABLE and not served,
         unverified=request.status == RequestStatus.received,
     )

@@ -56,7 +56,7 @@ class RecordRow:
 
     shown: tuple[str, ...]  # the values of TableSection.columns
     fields: tuple[tuple[str, str], ...]  # (label, value) of every field, in the map's order
-    kept: str  # how long it is kept, with the law ("Kept until 31.12.2030 …")
+    kept: str  # how long it is kept, with the law ("Kept until 31 Dec 2030 …")
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,10 @@ class _View:
 
     def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
         language = self.language
-        values = {item.name: format_field(item.spec, item.value, language) for item in row.fields}
+        tz = self.datamap.controller.time_zone
+        values = {
+            item.name: format_field(item.spec, item.value, language, tz) for item in row.fields
+        }
         return RecordRow(
             shown=tuple(values[name] for name in columns),
             fields=tuple((labels[name], value) for name, value in values.items()),

@@ -72,14 +72,16 @@ class MyRequestPage:
 LETTER_PATH = "/me/requests/{id}/letter.pdf"
 
 
-def my_requests(db: Session, subject_id: int, language: str, now: datetime) -> MyRequestsPage:
+def my_requests(
+    db: Session, subject_id: int, language: str, tz: str, now: datetime
+) -> MyRequestsPage:
     rows = db.exec(
         select(DataRequest)
         .where(DataRequest.subject_id == subject_id)
         .order_by(col(DataRequest.received_at).desc(), col(DataRequest.id).desc())
     )
     return MyRequestsPage(
-        tuple(request_row(item, language, now, f"/me/requests/{item.id}") for item in rows)
+        tuple(request_row(item, language, tz, now, f"/me/requests/{item.id}") for item in rows)
     )
 
 
@@ -93,24 +95,30 @@ def own_request(db: Session, subject_id: int, request_id: int) -> DataRequest | 
 
 
 def my_request_page(
-    db: Session, request: DataRequest, language: str, now: datetime, error: str | None = None
+    db: Session,
+    request: DataRequest,
+    language: str,
+    tz: str,
+    now: datetime,
+    error: str | None = None,
 ) -> MyRequestPage:
+    """The person's request; its days in the controller's time zone ``tz``."""
     kind = RequestType(request.type)
     plan = erasure_service.latest_plan(db, request.id or 0) if kind == RequestType.erasure else None
     return MyRequestPage(
-        request=request_row(request, language, now, f"/me/requests/{request.id}"),
+        request=request_row(request, language, tz, now, f"/me/requests/{request.id}"),
         type_label=str(TYPE_LABELS[kind]),
         details=request.details,
         extended=request.extended_at is not None,
         extension_reason=request.extension_reason,
         outcome=request.outcome,
-        timeline=timeline(history(db, request.id or 0), language, ACTOR_LABELS),
+        timeline=timeline(history(db, request.id or 0), language, tz, ACTOR_LABELS),
         plan=plan_view(plan, language, RequestStatus(request.status)),
         erasure=kind == RequestType.erasure,
         can_cancel="cancel" in allowed_actions(request, Actor.person),
         letter=executed_plan(db, request) is not None,
         error=error,
-        exports=request_exports(db, request, language, now),
+        exports=request_exports(db, request, language, tz, now),
     )
 
 
@@ -125,18 +133,18 @@ def cancel_own(db: Session, request: DataRequest, subject_id: int, now: datetime
 
 
 def load_my_requests(
-    engine: Engine, subject_id: int, language: str, now: datetime
+    engine: Engine, subject_id: int, language: str, tz: str, now: datetime
 ) -> MyRequestsPage:
     with session_scope(engine) as db:
-        return my_requests(db, subject_id, language, now)
+        return my_requests(db, subject_id, language, tz, now)
 
 
 def load_my_request(
-    engine: Engine, subject_id: int, request_id: int, language: str, now: datetime
+    engine: Engine, subject_id: int, request_id: int, language: str, tz: str, now: datetime
 ) -> MyRequestPage | None:
     with session_scope(engine) as db:
         found = own_request(db, subject_id, request_id)
-        return my_request_page(db, found, language, now) if found else None
+        return my_request_page(db, found, language, tz, now) if found else None
 
 
 def load_my_letter(engine: Engine, subject_id: int, request_id: int) -> LetterFacts | None:
@@ -152,7 +160,7 @@ def load_my_letter(engine: Engine, subject_id: int, request_id: int) -> LetterFa
 
 
 def cancel_my_request(
-    engine: Engine, subject_id: int, request_id: int, language: str, now: datetime
+    engine: Engine, subject_id: int, request_id: int, language: str, tz: str, now: datetime
 ) -> Done | Refused | None:
     try:
         with session_scope(engine) as db:
@@ -164,5 +172,6 @@ def cancel_my_request(
         with session_scope(engine) as db:
             found = own_request(db, subject_id, request_id)
             assert found is not None
-            return Refused(my_request_page(db, found, language, now, refused.message), 409)
+            page = my_request_page(db, found, language, tz, now, refused.message)
+            return Refused(page, 409)
     return Done(f"/me/requests/{request_id}", _("Your request is cancelled."))

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from babel.dates import format_datetime
 from sqlalchemy.engine import Engine
 
 from portal import i18n
@@ -27,9 +26,9 @@ class ParkedJob:
     parked_at: str
 
 
-def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
-    """Parked jobs, newest first, for the DPO to look into."""
-    locale = i18n.babel_locale(i18n.current_language())
+def load_parked_jobs(engine: Engine, tz: str) -> tuple[ParkedJob, ...]:
+    """Parked jobs, newest first, for the DPO to look into; when, in the controller's zone."""
+    language = i18n.current_language()
     with session_scope(engine) as db:
         return tuple(
             ParkedJob(
@@ -37,7 +36,7 @@ def load_parked_jobs(engine: Engine) -> tuple[ParkedJob, ...]:
                 kind=job.kind,
                 attempts=job.attempts,
                 last_error=job.last_error or "",
-                parked_at=format_datetime(job.finished_at, "short", locale=locale)
+                parked_at=i18n.format_moment(job.finished_at, language, tz)
                 if job.finished_at
                 else "",
             )

@@ -54,8 +54,14 @@ class ImportPage:
 
 
 def import_page(
-    engine: Engine, phone_region: str, form: dict[str, str] | None = None, error: str | None = None
+    engine: Engine,
+    phone_region: str,
+    tz: str,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
 ) -> ImportPage:
+    """The registers with their import times in the controller's time zone ``tz``, and the
+    form."""
     language = i18n.current_language()
     with session_scope(engine) as db:
         sources = registers.register_sources(db)
@@ -64,8 +70,8 @@ def import_page(
             source=item.source,
             name=source_name(item.source),
             entries=_number(item.entries),
-            imported=day(item.imported_at, language),
-            file_date=day(item.file_date, language) if item.file_date else "–",
+            imported=i18n.format_moment(item.imported_at, language, tz),
+            file_date=day(item.file_date, language, tz) if item.file_date else "–",
         )
         for item in sources
     ]
@@ -75,7 +81,13 @@ def import_page(
 
 
 def submit_import(
-    engine: Engine, form: Mapping[str, Any], *, phone_region: str, staff_id: int, now: datetime
+    engine: Engine,
+    form: Mapping[str, Any],
+    *,
+    phone_region: str,
+    tz: str,
+    staff_id: int,
+    now: datetime,
 ) -> Done | Refused:
     """The import form's POST: the register replaced by the file, or the form again with the
     reason (and what was typed)."""
@@ -104,7 +116,7 @@ def submit_import(
             )
     except RegisterError as exc:
         typed = {"source": source, "source_date": typed_date, "region": region}
-        return Refused(import_page(engine, phone_region, typed, exc.message()))
+        return Refused(import_page(engine, phone_region, tz, typed, exc.message()))
     return Done(IMPORT_PATH, import_message(result))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from portal import i18n
 from portal.views.common import day
 from portal.views.labels import (
     EVENT_LABELS,
@@ -82,15 +83,18 @@ class PlanView:
     phase: str = Phase.planned
 
 
-def request_row(request: DataRequest, language: str, now: datetime, href: str) -> RequestRow:
+def request_row(
+    request: DataRequest, language: str, tz: str, now: datetime, href: str
+) -> RequestRow:
+    """A request as a line of a list; its days are the controller's (``tz``)."""
     left = days_left(request, now)
     is_open = RequestStatus(request.status) in OPEN
     return RequestRow(
         id=request.id or 0,
         type=str(TYPE_NAMES[RequestType(request.type)]),
         status=str(STATUS_LABELS[RequestStatus(request.status)]),
-        received=day(request.received_at, language),
-        deadline=day(request.due_at, language),
+        received=day(request.received_at, language, tz),
+        deadline=day(request.due_at, language, tz),
         days_left=left,
         overdue=is_open and left < 0,
         open=is_open,
@@ -102,14 +106,16 @@ def request_row(request: DataRequest, language: str, now: datetime, href: str) -
 def timeline(
     events: list[RequestEvent],
     language: str,
+    tz: str,
     actors: Mapping[Actor, Any],
     labels: Mapping[str, Any] = EVENT_LABELS,
 ) -> tuple[TimelineEntry, ...]:
     """The events, newest first (like every history in the portal), in the viewer's words:
-    the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's."""
+    the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's; each when it happened, to the
+    minute in the controller's time zone ``tz``."""
     return tuple(
         TimelineEntry(
-            when=day(event.at, language),
+            when=i18n.format_moment(event.at, language, tz),
             what=str(labels.get(event.action, event.action)),
             who=str(actors[Actor(event.actor)]),
             reason=event.reason,
@@ -130,7 +136,7 @@ def plan_view(
         version=stored.version,
         status=plan_status_label(PlanStatus(stored.status), phase, request_status),
         proposed=stored.status == PlanStatus.proposed and phase == Phase.planned,
-        planned_on=day(plan.planned_on, language),
+        planned_on=i18n.format_day(plan.planned_on, language),
         lines=tuple(describe_plan(plan, language, phase)),
         tables=tuple(
             PlanTable(

@@ -85,6 +85,7 @@ def block_list_page(
     search: tuple[str, str] | None = None,
     staff_id: int | None = None,
     region: str = "NO",
+    tz: str,
     now: datetime,
     add_error: str | None = None,
     add_form: Mapping[str, Any] | None = None,
@@ -121,7 +122,7 @@ def block_list_page(
                         reason=str(REASONS[entry.reason]),
                         channel=str(CHANNELS[entry.channel]),
                         source=source_name(entry.source),
-                        added=day(entry.created_at, language),
+                        added=day(entry.created_at, language, tz),
                         note=entry.note,
                         removable=entry.source == block_list.STAFF,
                     )
@@ -190,10 +191,10 @@ def wash_page(
     options_errors: dict[str, str] | None = None,
 ) -> WashPage | None:
     """The upload page (no ``wash_id``), or one wash: its choices, progress or outcome."""
-    language = i18n.current_language()
+    language, tz = i18n.current_language(), state.datamap.controller.time_zone
     with session_scope(state.engine) as db:
         recent = [
-            WashRow(w.id, day(w.created_at, language), str(STATUSES[w.status]), w.rows_done)
+            WashRow(w.id, day(w.created_at, language, tz), str(STATUSES[w.status]), w.rows_done)
             for w in washing.recent(db, roles, staff_id)
         ]
         wash = db.get(Wash, wash_id) if wash_id else None

@@ -38,7 +38,6 @@ from portal.datamap.retention import (
     ActiveHold,
     CaseHold,
     RetentionOutcome,
-    format_day,
     holds_for,
     language_of,
     latest_until,
@@ -423,7 +422,7 @@ class Phase(StrEnum):
 
     # Not carried out yet (proposed, or approved and under way): "2 will be erased".
     planned = "planned"
-    # Executed: "2 were erased", "1 is kept until 31.12.2029".
+    # Executed: "2 were erased", "1 is kept until 31 Dec 2029".
     carried_out = "carried_out"
     # Never to be carried out: a superseded version, or the request was cancelled or rejected.
     never = "never"
@@ -433,7 +432,7 @@ def describe_plan(plan: ErasurePlan, language: str, phase: Phase = Phase.planned
     """The plan in plain words, one line per table and outcome, in nb, sv or en (else en), in
     the tense of ``phase``: en "Calls with customer service: 2 will be erased." (planned), "2
     were erased." (carried out), "2 would have been erased." (never); nb "Fakturaer og
-    kvitteringer: 2 vil bli oppbevart til 31.12.2029 etter bokføringsloven § 13 andre ledd, og
+    kvitteringer: 2 vil bli oppbevart til 31. des. 2029 etter bokføringsloven § 13 andre ledd, og
     deretter slettet."
     """
     language = language_of(language)
@@ -494,7 +493,7 @@ def _retain_line(
             citation if citation is not None else name for name, citation in texts
         )
         kind = "kept_then_anonymised" if then == "anonymise" else "kept_then_erased"
-        day = format_day(until, language)
+        day = i18n.format_day(until, language)
         return _line(
             words, phase, kind, count, table=table, date=day, citations=_and(words, citations)
         )

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from portal import i18n
-from portal.datamap.retention import format_day, language_of
+from portal.datamap.retention import language_of
 from portal.db import session_scope
 from portal.workflows.erasure import ErasurePlan, Reason, Step
 from portal.workflows.records import DeferredDone, PlanStatus, StoredPlan
@@ -56,7 +56,7 @@ class KeptGroup:
     def until_text(self, language: str) -> str:
         """The day it is kept until as the language writes it, or why there is none."""
         if self.until is not None:
-            return format_day(self.until, language)
+            return i18n.format_day(self.until, language)
         words = i18n.Translator(language_of(language))
         if self.case:
             return words.gettext("until the hold is released")

@@ -8,9 +8,9 @@ issue renders it with. The e-mail links the request's page, where the owner down
 (``letter_facts``); the DPO downloads it from the case page.
 
 Texts are English source strings in ``_()`` (translated through portal/translations); the plan's
-own texts (table names, hold names, law citations) are already in every language. Dates use
-``portal.datamap.retention.format_day``, the same as the "my data" page. Rendering sets the
-language in a copied context, so the caller's language is untouched.
+own texts (table names, hold names, law citations) are already in every language. Dates are
+the controller's local days, written by ``i18n.format_day`` as everywhere else. Rendering sets
+the language in a copied context, so the caller's language is untouched.
 
 WeasyPrint gets no base URL and a fetcher that allows ``data:`` URLs only: a letter never reads a
 file or the network (fonts come from fontconfig: DejaVu Sans, from Debian's fonts-dejavu-core).
@@ -24,14 +24,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.datamap.model import Controller
-from portal.datamap.retention import format_day
 from portal.i18n import ngettext
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
@@ -48,8 +46,6 @@ MESSAGE_KIND = "erasure_outcome"
 # The person's page for a request, where the letter can be downloaded after signing in: the
 # e-mail links it, with nothing in the URL but the request number.
 REQUEST_PAGE = "/me/requests/{id}"
-# The controller's local day: a request received at 00:30 in Oslo was received that day.
-_TIME_ZONES = {"NO": "Europe/Oslo", "SE": "Europe/Stockholm"}
 
 
 # --- the letter's content ------------------------------------------------------------------------
@@ -167,17 +163,6 @@ def _in_language(language: str, render: Any, *args: Any, **kwargs: Any) -> Any:
     return contextvars.copy_context().run(run)
 
 
-def local_day(moment: date | datetime, country: str) -> date:
-    """The controller's calendar day of a moment (an aware datetime is converted; a naive one is
-    taken as UTC, as the portal stores them)."""
-    if not isinstance(moment, datetime):
-        return moment
-    zone = ZoneInfo(_TIME_ZONES.get(country, "UTC"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return moment.astimezone(zone).date()
-
-
 def css_string(text: str) -> str:
     """A CSS string literal for ``text``: quotes, backslashes and '<' escaped (no '</style>')."""
     escaped = "".join(
@@ -228,13 +213,13 @@ def _letter_html(
     controller: Controller,
     language: str,
 ) -> str:
-    country = controller.country
+    tz = controller.time_zone
     return _ENV.get_template(LETTER_TEMPLATE).render(
         language=language,
         person_name=person_name,
         reference=str(request_id),
-        received=format_day(local_day(received_at, country), language),
-        letter_date=format_day(local_day(completed_at, country), language),
+        received=i18n.format_day(i18n.local_day(received_at, tz), language),
+        letter_date=i18n.format_day(i18n.local_day(completed_at, tz), language),
         controller=controller,
         authority=controller.supervisory_authority.get(language),
         content=_letter_content(plan, language),
@@ -358,7 +343,7 @@ def outcome_context(
     return {
         "request_id": request_id,
         "plan_id": plan_id,
-        "received_on": local_day(received_at, controller.country).isoformat(),
+        "received_on": i18n.local_day(received_at, controller.time_zone).isoformat(),
         "lines": describe_plan(plan, language, Phase.carried_out),
         "nothing_held": not plan.steps,
         "holds_anything": plan.holds_anything,
@@ -419,7 +404,7 @@ def render_outcome_email(
     a blank line. The letter itself is not attached: the person downloads it from the request's
     page after signing in, so it never travels by e-mail."""
 
-    received = format_day(date.fromisoformat(context["received_on"]), language)
+    received = i18n.format_day(date.fromisoformat(context["received_on"]), language)
     url = request_url(base_url, int(context["request_id"]))
     return render_email(
         EMAIL_TEMPLATE, {**context, "received": received, "request_url": url}, language

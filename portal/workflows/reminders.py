@@ -21,7 +21,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from portal import i18n
-from portal.datamap.retention import format_day
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.settings import dpo_email_from
@@ -115,7 +114,7 @@ def render_reminder_email(
     context: Mapping[str, Any], language: str, *, base_url: str
 ) -> tuple[str, str]:
     """The reminder's subject and plain-text body, linking the DPO's case page."""
-    due = format_day(datetime.fromisoformat(context["due_on"]).date(), language)
+    due = i18n.format_day(datetime.fromisoformat(context["due_on"]).date(), language)
     url = base_url.rstrip("/") + CASE_PAGE.format(id=int(context["request_id"]))
     return render_email(EMAIL_TEMPLATE, {**context, "due": due, "case_url": url}, language)
 

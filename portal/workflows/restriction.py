@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 
 from portal import i18n
 from portal.audit import AuditActor, record
-from portal.datamap.retention import format_day
 from portal.i18n import gettext as _
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
@@ -90,7 +89,7 @@ def render_lifted_email(
     request_id = context.get("request_id")
     values = {
         **context,
-        "lifted": format_day(datetime.fromisoformat(context["lifted_on"]).date(), language),
+        "lifted": i18n.format_day(datetime.fromisoformat(context["lifted_on"]).date(), language),
         "request_url": request_url(base_url, int(request_id)) if request_id else None,
     }
     return render_email(EMAIL_TEMPLATE, values, language)

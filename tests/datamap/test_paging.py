@@ -68,6 +68,7 @@ def test_every_page_shows_what_reading_everything_shows(
     datamap: DataMap, demo_sources: dict[str, Engine], english: None, key: str
 ) -> None:
     national_id = EDGE_CASES_BY_KEY[key].national_id
+    tz = datamap.controller.time_zone
     everything = collect(datamap, demo_sources, national_id)
     resolution = resolve(datamap, demo_sources, national_id)
     reader = CountingReader(datamap, demo_sources, resolution)
@@ -92,11 +93,11 @@ def test_every_page_shows_what_reading_everything_shows(
             assert table is not None and table.total == len(rows)
             on_page = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
             assert [row.shown for row in table.rows] == [
-                tuple(format_field(spec.fields[c], row.value(c), "en") for c in spec.shown)
+                tuple(format_field(spec.fields[c], row.value(c), "en", tz) for c in spec.shown)
                 for row in on_page
             ]
             assert [row.fields for row in table.rows] == [
-                tuple((first.fields[i].label, format_field(item.spec, item.value, "en"))
+                tuple((first.fields[i].label, format_field(item.spec, item.value, "en", tz))
                       for i, item in enumerate(row.fields))
                 for row in on_page
             ]  # fmt: skip

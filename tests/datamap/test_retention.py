@@ -235,12 +235,14 @@ def test_wording(datamap: DataMap, engines: dict[str, Engine]) -> None:
     marte = person(datamap, engines, "shop_customer")
     receipt = rows(marte, "billing_invoices")[0]
     [hold] = holds_for(datamap, marte, receipt, TODAY)
-    assert describe(hold, "nb") == "Oppbevares til 31.12.2029 etter bokføringsloven § 13 andre ledd"
+    assert describe(hold, "nb") == (
+        "Oppbevares til 31. des. 2029 etter bokføringsloven § 13 andre ledd"
+    )
     assert describe(hold, "en") == (
         "Kept until 31 Dec 2029 under Norwegian Bookkeeping Act section 13(2)"
     )
     assert describe(hold, "sv") == (
-        "Sparas till 31 december 2029 enligt norska bokföringslagen (bokføringsloven) § 13 "
+        "Sparas till 31 dec. 2029 enligt norska bokföringslagen (bokføringsloven) § 13 "
         "andra stycket"
     )
     [complaint] = rows(marte, "shop_complaints")

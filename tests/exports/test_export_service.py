@@ -377,15 +377,15 @@ def test_a_requests_page_offers_its_export(engine: Engine, rt: service.ExportRun
         unverified = filed(RequestType.portability, Assurance.low)
         ids = access.id, erasure.id, unverified.id
     with Session(engine) as db:
-        box = request_exports(db, db.get(DataRequest, ids[0]), "en", NOW)
+        box = request_exports(db, db.get(DataRequest, ids[0]), "en", "Europe/Oslo", NOW)
         assert (box.can_start, box.unverified, box.exports) == (True, False, ())
-        assert request_exports(db, db.get(DataRequest, ids[1]), "en", NOW) is None
-        box = request_exports(db, db.get(DataRequest, ids[2]), "en", NOW)
+        assert request_exports(db, db.get(DataRequest, ids[1]), "en", "Europe/Oslo", NOW) is None
+        box = request_exports(db, db.get(DataRequest, ids[2]), "en", "Europe/Oslo", NOW)
         assert (box.can_start, box.unverified) == (False, True)
     export = start(engine, subject_id, rt, request_id=ids[0])
     service.build_now(engine, export.id, rt, NOW)
     with Session(engine) as db:
-        box = request_exports(db, db.get(DataRequest, ids[0]), "en", NOW)
+        box = request_exports(db, db.get(DataRequest, ids[0]), "en", "Europe/Oslo", NOW)
     assert not box.can_start
     assert [(item.href, item.status) for item in box.exports] == [
         (f"/me/exports/{export.id}", "ready")

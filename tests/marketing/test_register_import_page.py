@@ -122,7 +122,7 @@ def test_an_import_replaces_that_registers_entries_and_reports_the_bad_lines(
     ) in page.text
     rows = {row.source: row for row in page.context["page"].registers}
     assert (rows["reservasjonsregisteret"].entries, rows["nix"].entries) == ("2", "1")
-    assert rows["reservasjonsregisteret"].imported == "24 Nov 2026"
+    assert rows["reservasjonsregisteret"].imported == "24 Nov 2026, 13:00"  # Oslo time
     assert rows["reservasjonsregisteret"].file_date == "1 Nov 2026"
     assert rows["nix"].file_date == "1 Oct 2026"
     assert "staff" not in rows  # the portal's own sources are not registers

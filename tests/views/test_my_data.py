@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, insert, select, update
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from portal import i18n
 from portal.app import create_app
 from portal.datamap import collect, load_datamap
 from portal.datamap.wording import format_value
@@ -151,7 +154,10 @@ def test_address_history_is_a_timeline_newest_first(client: TestClient) -> None:
     state = client.app.state
     raw = collect(state.datamap, state.sources, EDGE_CASES_BY_KEY["previous_resident"].national_id)
     newest = sorted((row.value("valid_from") for row in raw.tables["crm_addresses"]), reverse=True)
-    assert [row.shown[column] for row in history.rows] == [format_value(d, "nb") for d in newest]
+    tz = state.datamap.controller.time_zone
+    assert [row.shown[column] for row in history.rows] == [
+        format_value(d, "nb", tz) for d in newest
+    ]
 
 
 def test_large_tables_are_paged_with_and_without_javascript(client: TestClient) -> None:
@@ -238,7 +244,7 @@ def test_each_row_says_how_long_it_is_kept_and_under_which_law(client: TestClien
     assert paid
     # Bookkeeping Act § 13: five years after the end of the fiscal year (31 Dec here).
     expected = {
-        f"Oppbevares til 31.12.{issued.year + 5} etter bokføringsloven § 13 andre ledd"
+        f"Oppbevares til 31. des. {issued.year + 5} etter bokføringsloven § 13 andre ledd"
         for issued in paid.values()
         if issued.year + 5 >= DEMO_TODAY.year
     }
@@ -251,3 +257,44 @@ def test_an_open_complaint_is_kept_while_open(client: TestClient) -> None:
     complaints = next(t for t in page.tables if t.key == "shop_complaints")
     kept = {row.kept for row in complaints.rows}
     assert any(text.startswith("Oppbevares så lenge saken er åpen") for text in kept), kept
+
+
+def test_moments_read_to_the_minute_in_oslo_and_a_midnight_as_its_day(
+    settings: Settings, tmp_path
+) -> None:
+    """No "00:00:00" and no seconds on /me: a call held at midnight (a date-only source) reads
+    as its day, and one at 16:58:37 UTC reads as its day and Oslo's hours and minutes."""
+    own = create_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    seed(own, 5, today=DEMO_TODAY)
+    datamap = load_datamap(DATAMAP_PATH)
+    sources = dict.fromkeys(datamap.sources, own)
+    person = EDGE_CASES_BY_KEY["ordinary"]
+    calls = collect(datamap, sources, person.national_id).tables["contact_calls"]
+    assert len(calls) >= 2
+    midnight = datetime.combine(calls[0].value("started_at").date(), time(0))
+    seconds = datetime.combine(calls[1].value("started_at").date(), time(16, 58, 37))
+    table = demo_metadata.tables["contact_calls"]
+    with own.begin() as connection:
+        for row, at in ((calls[0], midnight), (calls[1], seconds)):
+            connection.execute(update(table).where(table.c.id == row.key).values(started_at=at))
+    with TestClient(create_app(settings, sources=sources), follow_redirects=False) as client:
+        sign_in_as(client, "ordinary")
+        response = client.get("/me")
+    own.dispose()
+    assert response.status_code == 200
+    text = response.text
+    assert "00:00:00" not in text
+    assert re.findall(r"\b\d{1,2}:\d{2}:\d{2}\b", text) == []
+    oslo = seconds.replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Oslo"))
+    assert f">{i18n.format_day(oslo.date(), 'nb')}, {oslo:%H:%M}</td>" in text
+    assert f">{i18n.format_day(midnight.date(), 'nb')}</td>" in text
+    calls_shown = next(t for t in response.context["page"].tables if t.key == "contact_calls")
+    assert i18n.format_day(midnight.date(), "nb") in [row.shown[0] for row in calls_shown.rows]
+
+
+@pytest.mark.parametrize("key", ["ordinary", "frequent_buyer"])
+def test_the_demo_peoples_pages_have_no_seconds(client: TestClient, key: str) -> None:
+    sign_in_as(client, key)
+    text = client.get("/me").text
+    assert re.findall(r"\b\d{1,2}:\d{2}:\d{2}\b", text) == []
+    assert re.search(r"\d{4}, \d{2}:\d{2}</td>", text)  # the orders' and calls' times

@@ -32,6 +32,7 @@ from tests.support import add_demo_subject, signed_in_client
 DELIVERED = {"nb": "levert", "sv": "levererad", "en": "delivered"}
 PAID = {"nb": "betalt", "sv": "betald", "en": "paid"}
 LANGUAGES = tuple(DELIVERED)
+OSLO = "Europe/Oslo"
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,13 @@ def test_format_field_gives_the_label_in_each_language_and_other_values_as_they_
         },
     )
     for language, word in DELIVERED.items():
-        assert format_field(spec, "delivered", language) == word
-    assert format_field(spec, 2, "sv") == "två"  # a whole number matches its key as written
-    assert format_field(spec, "returned", "nb") == "returned"  # unlabelled: as it is
+        assert format_field(spec, "delivered", language, OSLO) == word
+    assert format_field(spec, 2, "sv", OSLO) == "två"  # a whole number matches its key as written
+    assert format_field(spec, "returned", "nb", OSLO) == "returned"  # unlabelled: as it is
     assert value_label(spec, "returned", "nb") is None
     assert value_label(spec, True, "nb") is None  # booleans are yes/no, never a code
     for value in (None, "", Decimal("12.50"), date(2026, 1, 31)):
-        assert format_field(spec, value, "nb") == format_value(value, "nb")
+        assert format_field(spec, value, "nb", OSLO) == format_value(value, "nb", OSLO)
 
 
 @pytest.fixture

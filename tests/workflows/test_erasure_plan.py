@@ -123,7 +123,7 @@ def test_scenario_1_shop_customer(datamap: DataMap, engines: dict[str, Engine]) 
         "Kundekort: 1 vil bli slettet.",
         f"Adressehistorikk: {marte.count('crm_addresses')} vil bli slettet.",
         "Konto i nettbutikken: 1 vil bli slettet.",
-        "Ordrer: 2 vil bli oppbevart til 31.12.2029 etter bokføringsloven § 13 andre ledd, og "
+        "Ordrer: 2 vil bli oppbevart til 31. des. 2029 etter bokføringsloven § 13 andre ledd, og "
         "deretter slettet.",
     ]
 

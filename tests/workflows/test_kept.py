@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from portal import i18n
 from portal.app import create_app
 from portal.datamap import DataMap, resolve
 from portal.db import session_scope
@@ -97,7 +98,7 @@ def test_kept_records_are_grouped_by_table_day_and_hold_until_the_deferred_erasu
     assert days == sorted(days) and len(days) >= 2  # each release day on its own, soonest first
     first = invoices.groups[0]
     assert first.hold_texts("nb")[0] == ("Regnskapsbilag", "bokføringsloven § 13 andre ledd")
-    assert first.until_text("nb") == first.until.strftime("%d.%m.%Y")
+    assert first.until_text("nb") == i18n.format_day(first.until, "nb")
     assert first.then_text("en") == "then erased"
 
     # The first deferred erasure (1 Jan the year after the soonest day) takes that day's rows.
@@ -184,7 +185,7 @@ def test_me_after_erasure_lists_what_is_kept_until_the_deferred_erasure(
     assert invoices.name == "Fakturaer og kvitteringer"
     assert sum(line.count for line in invoices.lines) == invoices.count
     soonest = min(step.until for step in steps if step.table == "billing_invoices")
-    assert f"31.12.{soonest.year}" in response.text
+    assert f"31. des. {soonest.year}" in response.text
 
     run_jobs(engine, AFTER_EVERY_HOLD)
     response = app_client.get("/me")

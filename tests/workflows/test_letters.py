@@ -17,7 +17,7 @@ from sqlmodel import Session
 from portal import i18n
 from portal.datamap import DataMap, load_datamap
 from portal.datamap.model import Controller
-from portal.datamap.retention import CaseHold, format_day
+from portal.datamap.retention import CaseHold
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
@@ -29,7 +29,6 @@ from portal.workflows.letters import (
     _refusing_fetcher,
     css_string,
     letter_content,
-    local_day,
     outcome_context,
     page_counter_content,
     queue_outcome_message,
@@ -109,7 +108,7 @@ def kept_citations(plan: ErasurePlan, language: str) -> set[tuple[str, str | Non
     for step in plan.steps:
         if step.action != "retain":
             continue
-        day = None if step.until is None else format_day(step.until, language)
+        day = None if step.until is None else i18n.format_day(step.until, language)
         for reason in step.reasons:
             if reason.until == step.until:
                 found.add((reason.citation[language], day))
@@ -127,8 +126,8 @@ def test_the_letter_says_what_is_kept_why_and_until_when(
     assert NAME in text  # æ ø å ä ö survive
     assert datamap.controller.name in text
     assert "4711" in text
-    assert format_day(date(2026, 11, 3), language) in text  # received, on Oslo's calendar
-    assert format_day(date(2026, 11, 24), language) in text  # the letter's date
+    assert i18n.format_day(date(2026, 11, 3), language) in text  # received, on Oslo's calendar
+    assert i18n.format_day(date(2026, 11, 24), language) in text  # the letter's date
     citations = kept_citations(plan, language)
     assert citations
     for citation, day in citations:
@@ -160,7 +159,7 @@ def test_the_release_dates_are_written_as_each_language_writes_them(
     datamap: DataMap, plans: dict[str, ErasurePlan]
 ) -> None:
     plan = plans["shop_customer"]
-    expected = {"nb": "31.12.2029", "sv": "31 december 2029", "en": "31 Dec 2029"}
+    expected = {"nb": "31. des. 2029", "sv": "31 dec. 2029", "en": "31 Dec 2029"}
     for language, day in expected.items():
         assert day in " ".join(render(plan, datamap.controller, language))
 
@@ -252,9 +251,10 @@ def test_rendering_leaves_the_callers_language_alone(
 
 
 def test_a_received_day_is_the_controllers_calendar_day() -> None:
-    assert local_day(RECEIVED, "NO") == date(2026, 11, 3)
-    assert local_day(datetime(2026, 6, 30, 21, 59, tzinfo=UTC), "SE") == date(2026, 6, 30)
-    assert local_day(date(2026, 1, 1), "NO") == date(2026, 1, 1)
+    oslo, stockholm = i18n.time_zone("NO"), i18n.time_zone("SE")
+    assert i18n.local_day(RECEIVED, oslo) == date(2026, 11, 3)
+    assert i18n.local_day(datetime(2026, 6, 30, 21, 59, tzinfo=UTC), stockholm) == date(2026, 6, 30)
+    assert i18n.local_day(date(2026, 1, 1), oslo) == date(2026, 1, 1)
 
 
 # --- the outbox message --------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_the_email_renders_from_the_queued_context(
     # request number (PORTAL_BASE_URL, no double slash).
     assert "\nhttps://innsyn.nordlys.example/me/requests/4711\n" in body
     assert "BankID" in body
-    assert "3 november 2026" in body
+    assert "3 nov. 2026" in body
     for line in describe_plan(plan, "sv", Phase.carried_out):
         assert f"- {line}\n" in body
     assert "Datatilsynet (Norge)" in body

@@ -171,7 +171,7 @@ def test_the_reminder_email_names_the_request_and_deadline_only(
     assert "Kari" not in body and "01017012345" not in body
     soon = {**context, "threshold": "due_soon"}
     subject, body = render_reminder_email(soon, "nb", base_url="https://innsyn.example")
-    assert "22.11.2026" in subject and "\n" not in subject
+    assert "22. nov. 2026" in subject and "\n" not in subject
 
 
 def test_no_mailbox_no_schedule_and_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,7 +69,7 @@ def test_lifting_tells_the_person_in_their_language(
     }
     subject, body = render_lifted_email(message.context, "sv", base_url="https://innsyn.example")
     assert "\n" not in subject and subject
-    assert "24 november 2026" in body and str(request_id) in body
+    assert "24 nov. 2026" in body and str(request_id) in body
     assert f"https://innsyn.example/me/requests/{request_id}\n" in body
     assert NATIONAL_ID not in body and "Åsa" not in body
 
