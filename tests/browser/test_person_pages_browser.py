@@ -1,9 +1,11 @@
 """Every page of a signed-in person, as a person reads them: the navigation with the page's
-section marked, no sideways scrolling on a phone (320 and 390 CSS px), WCAG 2.1 A/AA by
-axe-core, and a language switch that keeps the page of a table.
+section marked, no sideways scrolling on a phone (320 and 390 CSS px) and no table cut off at
+its box's edge there, WCAG 2.1 A/AA by axe-core, and a language switch that keeps the page of a
+table.
 
-The person files a rectification request and asks for an export on the way, so that a request's
-page and an export's page are among those checked; neither changes the demo company.
+The person files a rectification request, asks for an export and gives a consent on the way, so
+that a request's page, an export's page and the consent history are among those checked; none
+of them changes the demo company.
 """
 
 from __future__ import annotations
@@ -60,8 +62,15 @@ def person_pages(page: Page) -> dict[str, str]:
     page.locator("form.export-form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/me/exports/[\w-]+$"))
     export = page.url.removeprefix(page.url.split("/me/")[0])
+    # A consent given (the portal records it; the company's data is untouched), so that the
+    # consent page has its history table.
+    page.goto("/me/consent")
+    page.locator("#consent-sms_marketing").get_by_role("button", name=re.compile("^Gi")).click()
+    page.wait_for_url("**/me/consent*")
+    expect(page.locator("#history table")).to_be_visible()
     return {
         "/me": "/me",
+        "/me/data/shop_orders": "/me",
         "/me/requests": "/me/requests",
         "/me/requests/new": "/me/requests",
         request: "/me/requests",
@@ -80,6 +89,18 @@ def open_everything(page: Page) -> None:
 def assert_no_sideways_scroll(page: Page) -> None:
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] == widths[1], f"{page.url} is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def assert_no_table_cut_off(page: Page) -> None:
+    """No table is wider than its box: on a phone a table stacks or wraps, so nothing hides
+    beyond the box's edge (the box would scroll, but a reader does not know to)."""
+    cut = page.evaluate(
+        """[...document.querySelectorAll('.table-scroll')]
+            .filter(box => box.scrollWidth > box.clientWidth)
+            .map(box => (box.getAttribute('aria-label') || box.getAttribute('aria-labelledby'))
+                 + ': ' + box.scrollWidth + ' px in ' + box.clientWidth)"""
+    )
+    assert cut == [], f"{page.url}: {cut}"
 
 
 def assert_navigation_marks(page: Page, section: str) -> None:
@@ -107,6 +128,8 @@ def test_every_person_page_has_the_navigation_fits_a_phone_and_passes_axe(
             open_everything(page)
             assert_navigation_marks(page, section)
             assert_no_sideways_scroll(page)
+            if width < 1280:
+                assert_no_table_cut_off(page)
             assert_accessible(page)
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
+
+from portal import i18n
+from portal.app import create_app
+from portal.settings import Settings
 from portal.views.navigation import person_navigation
+from tests.conftest import TEST_SECRET
+from tests.support import add_demo_subject, signed_in_client
 
 
 @pytest.mark.parametrize(
@@ -36,3 +45,21 @@ def test_the_links_are_named_in_the_page_language(english: None) -> None:
         "Consent and marketing",
         "My copies",
     ]
+
+
+@pytest.mark.parametrize("language", ["nb", "sv", "en"])
+def test_the_copies_page_is_called_what_the_navigation_calls_it(
+    settings: Settings, demo_sources: dict[str, Engine], language: str
+) -> None:
+    app = create_app(settings, sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as client:
+        subject_id = add_demo_subject(client.app.state.engine, "ordinary")
+        signed_in_client(client, secret_key=TEST_SECRET, subject_id=subject_id)
+        client.cookies.set("lang", language)
+        text = client.get("/me/exports").text
+    label = i18n.Translator(language).gettext("My copies")
+    heading = re.search(r"<h1>(.*?)</h1>", text)
+    current = re.search(r'<a href="/me/exports" aria-current="page">(.*?)</a>', text)
+    assert heading is not None and current is not None
+    assert heading.group(1) == current.group(1) == label
+    assert f"<title>{label}" in text
