@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -46,6 +46,15 @@ def day(moment: datetime | date, language: str, tz: str) -> str:
     """The day of a date or a moment, as people read it: a moment's day is the controller's
     (``tz``, the data map's ``controller.time_zone``), not UTC's."""
     return i18n.format_day(i18n.local_day(moment, tz), language)
+
+
+def moment(stored: datetime, language: str, tz: str) -> str:
+    """A moment the portal stored, as people read it: its day and hours:minutes in the zone
+    ``tz``. The portal's moments are UTC, and SQLite hands them back naive: made aware first,
+    so that one stored at 00:00 UTC reads as 01:00 in Oslo on either database, never as a day
+    (``format_moment`` reads a naive midnight as a date held as a timestamp)."""
+    aware = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+    return i18n.format_moment(aware, language, tz)
 
 
 def flash(request: Request, message: str) -> None:

@@ -22,7 +22,7 @@ from portal.marketing.consent import (
     Via,
 )
 from portal.marketing.preferences import Change, PersonChoices
-from portal.views.common import day, flash
+from portal.views.common import day, flash, moment
 
 CHANNELS = {
     "phone": _l("Phone calls"),
@@ -101,7 +101,7 @@ def build_page(datamap: DataMap, choices: PersonChoices, changed: str | None = N
     )
     history = tuple(
         HistoryRow(
-            when=i18n.format_moment(item.at, language, tz),
+            when=moment(item.at, language, tz),
             what=_topic_name(datamap, item.kind, item.topic, language),
             action=_action(item.kind, item.active),
             via=str(VIA.get(item.via, item.via)),

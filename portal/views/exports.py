@@ -22,6 +22,7 @@ from portal.exports import links
 from portal.exports.models import Export, ExportFile, ExportScope, ExportStatus
 from portal.exports.service import EXPORT_TYPES, USABLE, ExportRuntime, ask_for_export
 from portal.i18n import lazy_gettext as _l
+from portal.views.common import moment
 from portal.workflows.requests import DataRequest, RequestStatus
 
 STATUS_LABELS = {
@@ -132,8 +133,8 @@ def export_view(
         status=str(export.status),
         status_label=str(STATUS_LABELS[ExportStatus(export.status)]),
         scope_label=str(SCOPE_LABELS[ExportScope(export.scope)]),
-        created=i18n.format_moment(export.created_at, language, tz),
-        expires=i18n.format_moment(expires, language, tz) if expires else None,
+        created=moment(export.created_at, language, tz),
+        expires=moment(expires, language, tz) if expires else None,
         rows_total=export.rows_total,
         rows_done=export.rows_done,
         request_id=export.request_id,

@@ -13,7 +13,7 @@ from portal.datamap import DataMap
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.jobs import queue as jobs
-from portal.views.common import Done
+from portal.views.common import Done, moment
 from portal.workflows import attention
 
 
@@ -36,9 +36,7 @@ def load_parked_jobs(engine: Engine, tz: str) -> tuple[ParkedJob, ...]:
                 kind=job.kind,
                 attempts=job.attempts,
                 last_error=job.last_error or "",
-                parked_at=i18n.format_moment(job.finished_at, language, tz)
-                if job.finished_at
-                else "",
+                parked_at=moment(job.finished_at, language, tz) if job.finished_at else "",
             )
             for job in jobs.parked_jobs(db)
         )

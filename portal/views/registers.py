@@ -19,7 +19,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.i18n import ngettext
 from portal.marketing import registers
 from portal.marketing.registers import ImportResult, RegisterError
-from portal.views.common import Done, Refused, day
+from portal.views.common import Done, Refused, day, moment
 from portal.views.washing import source_name
 
 IMPORT_PATH = "/staff/block-list/import"
@@ -70,7 +70,7 @@ def import_page(
             source=item.source,
             name=source_name(item.source),
             entries=_number(item.entries),
-            imported=i18n.format_moment(item.imported_at, language, tz),
+            imported=moment(item.imported_at, language, tz),
             file_date=day(item.file_date, language, tz) if item.file_date else "–",
         )
         for item in sources

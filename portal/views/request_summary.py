@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from portal import i18n
-from portal.views.common import day
+from portal.views.common import day, moment
 from portal.views.labels import (
     EVENT_LABELS,
     NEVER_CARRIED_OUT_LABELS,
@@ -115,7 +115,7 @@ def timeline(
     minute in the controller's time zone ``tz``."""
     return tuple(
         TimelineEntry(
-            when=i18n.format_moment(event.at, language, tz),
+            when=moment(event.at, language, tz),
             what=str(labels.get(event.action, event.action)),
             who=str(actors[Actor(event.actor)]),
             reason=event.reason,
