@@ -286,9 +286,12 @@ def test_two_filings_at_once_make_one_request(db: Session, engine: Engine) -> No
     """A double click: the second filing waits for the first to commit, then is refused."""
     subject_id = _subject_id(db)
     first_filed, second_done = threading.Event(), threading.Event()
-    outcome: list[object] = []
+    # By thread, not in the order they end: once the first commits, the second may be refused
+    # and record it before the first has recorded its id.
+    outcome: dict[str, object] = {}
 
     def file_in_own_session(signal: threading.Event | None) -> None:
+        me = "second" if signal is None else "first"
         with Session(engine) as session:
             try:
                 filed = file_request(
@@ -304,9 +307,9 @@ def test_two_filings_at_once_make_one_request(db: Session, engine: Engine) -> No
                     # Hold the transaction open while the second filing tries.
                     second_done.wait(timeout=1.0)
                 session.commit()
-                outcome.append(filed.id)
+                outcome[me] = filed.id
             except DuplicateRequest as refused:
-                outcome.append(refused)
+                outcome[me] = refused
 
     first = threading.Thread(target=file_in_own_session, args=(first_filed,))
     first.start()
@@ -317,7 +320,7 @@ def test_two_filings_at_once_make_one_request(db: Session, engine: Engine) -> No
     first.join(timeout=15)
     second.join(timeout=15)
     assert not first.is_alive() and not second.is_alive()
-    assert len(outcome) == 2
-    assert isinstance(outcome[0], int)
-    assert isinstance(outcome[1], DuplicateRequest) and outcome[1].open_request_id == outcome[0]
+    first_id, refused = outcome["first"], outcome["second"]
+    assert isinstance(first_id, int)
+    assert isinstance(refused, DuplicateRequest) and refused.open_request_id == first_id
     assert counts(engine)[0] == 1
