@@ -193,7 +193,7 @@ def case_page(
         records=record_choices(stored, language),
         citations=citations_to_check(plan, language),
         letter=stored is not None and executed_plan(db, request) is not None,
-        attention=_attention(request, language),
+        attention=_attention(request, language, tz),
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
@@ -233,12 +233,12 @@ def citations_to_check(plan: ErasurePlan | None, language: str) -> tuple[Unverif
     )
 
 
-def _attention(request: DataRequest, language: str) -> AttentionView | None:
+def _attention(request: DataRequest, language: str, tz: str) -> AttentionView | None:
     if request.attention_job_id is None:
         return None
     return AttentionView(
         reason=request.attention or "",
-        since=day(request.attention_at, language) if request.attention_at else "",
+        since=day(request.attention_at, language, tz) if request.attention_at else "",
         job_id=request.attention_job_id,
     )
 
