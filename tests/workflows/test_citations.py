@@ -339,7 +339,10 @@ def test_an_unverified_citation_is_hidden_from_the_person_and_flagged_for_the_dp
     case = client.get(f"/dpo/requests/{request_id}")
     assert "Law citations not verified" in case.text
     assert "Norwegian Anti-Money Laundering Act section 30" in case.text
-    assert {item.key for item in case.context["page"].citations} == {"aml_no", "bookkeeping_no"}
+    # Which holds the plan relies on depends on the day (the bookkeeping years may have run out).
+    relied_on = {r.key for s in plan.steps for r in s.reasons} & {"aml_no", "bookkeeping_no"}
+    assert "aml_no" in relied_on
+    assert {item.key for item in case.context["page"].citations} == relied_on
 
     # Carried out (a shop customer's receipts are kept for bookkeeping): what the erasure keeps
     # names the hold, never its citation.
