@@ -47,7 +47,8 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
     place = where(table=name)
     if _unknown(parsed, "sources", table.source):
         problems.add(place, f"unknown source '{table.source}'")
-    if table.key not in _columns(parsed, name):
+    written = "key" in parsed.table_keys.get(name, {"key"})  # else the loader says what to do
+    if written and table.key not in _columns(parsed, name):
         problems.add(where(table=name, field=table.key), "the key column is not among the fields")
     if table.timeline is not None and table.timeline not in _columns(parsed, name):
         problems.add(
@@ -60,12 +61,6 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
             )
     if len(set(table.show)) != len(table.show):
         problems.add(place, "a column is named twice in show")
-    for column in _columns(parsed, name):
-        if not _COLUMN.match(column):
-            problems.add(
-                where(table=name, field=column),
-                "a column name is letters, digits and _ (not starting with a digit)",
-            )
     _check_links(parsed, name, table, problems)
     if table.erasure == "anonymise":
         _check_anonymise(name, table, problems)
@@ -80,7 +75,14 @@ def _columns(parsed: Parsed, name: str) -> set[str]:
 
 
 def _check_references(parsed: Parsed, name: str, problems: Problems) -> None:
-    """Names of other items, in the defaults (once) and in each field's own keys."""
+    """Names of other items, in the defaults (once) and in each field's own keys; and the
+    columns' own names (also of a table whose keys are not valid yet)."""
+    for column in _columns(parsed, name):
+        if not _COLUMN.match(column):
+            problems.add(
+                where(table=name, field=column),
+                "a column name is letters, digits and _ (not starting with a digit)",
+            )
     _check_reference_keys(
         parsed, parsed.raw_defaults.get(name, {}), problems, f"{where(table=name)}, defaults"
     )
@@ -111,7 +113,9 @@ def _check_links(parsed: Parsed, name: str, table: TableSpec, problems: Problems
         if link.table is None:
             continue
         if _unknown(parsed, "tables", link.table):
-            problems.add(place, f"link to unknown table '{link.table}'")
+            problems.add(
+                place, f"link to unknown table '{link.table}'" + _map_name_hint(parsed, link.table)
+            )
             continue
         parent = parsed.tables.get(link.table)
         if parent is None:
@@ -159,7 +163,14 @@ def _check_date_column(
             problems.add(where(table=name, field=value), f"{what} counts from an unknown column")
         return
     other, column = value.split(".", 1)
-    if other not in _ancestors(parsed, name):
+    known = _map_name(parsed, other)
+    if known is not None:
+        problems.add(
+            where(table=name, field=value),
+            f"{what} counts from table '{other}', which is not a name in the map: use the map's "
+            f"name '{known}' for table {other} (from = \"{known}.{column}\")",
+        )
+    elif other not in _ancestors(parsed, name):
         problems.add(
             where(table=name, field=value),
             f"{what} counts from table '{other}', which this table does not link to",
@@ -214,7 +225,8 @@ def _check_holds(parsed: Parsed, name: str, table: TableSpec, problems: Problems
             if not _related(parsed, name, other):
                 problems.add(
                     where(table=name),
-                    f"{what} covers table '{other}', which is not linked to this table",
+                    f"{what} covers table '{other}', which is not linked to this table"
+                    + _map_name_hint(parsed, other),
                 )
 
 
@@ -233,6 +245,24 @@ def _check_date_kept(parsed: Parsed, name: str, value: str, what: str, problems:
             "clears it on the rows kept until then, so the hold would never end; use keep "
             "(the row's own erasure still deletes or anonymises it when the hold is over)",
         )
+
+
+def _map_name(parsed: Parsed, name: str) -> str | None:
+    """The map's name for a table named ``name`` in its database (or in other letter case), when
+    ``name`` is not itself one of the map's names: what was meant by ``Invoice.IssuedOn``."""
+    if name in parsed.declared.get("tables", set()):
+        return None
+    for exact in (True, False):
+        for key, table in parsed.tables.items():
+            names = (table.table or key, key)
+            if any(n == name if exact else n.casefold() == name.casefold() for n in names):
+                return key
+    return None
+
+
+def _map_name_hint(parsed: Parsed, name: str) -> str:
+    known = _map_name(parsed, name)
+    return "" if known is None else f": use the map's name '{known}' for table {name}"
 
 
 def _related(parsed: Parsed, name: str, other: str) -> bool:

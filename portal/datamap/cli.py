@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from portal.datamap.loader import load_datamap
-from portal.datamap.problems import DataMapError
-from portal.datamap.schema_check import check_against_sources
-from portal.datamap.sources import create_engines, dispose_engines
+from portal.datamap.check_file import check_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     datamap = subparsers.add_parser("datamap", help="work with data map files")
     commands = datamap.add_subparsers(dest="datamap_command", required=True)
-    check = commands.add_parser("check", help="validate a data map file and its databases")
+    check = commands.add_parser(
+        "check",
+        help="validate a data map file and its databases",
+        description="Validate a data map and compare it with its databases (opened read-only): "
+        "one line per problem, naming the file, the table and the field.",
+    )
     check.add_argument("file", help="the data map (TOML)")
     check.add_argument(
         "--offline",
@@ -25,27 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    try:
-        datamap = load_datamap(args.file)
-    except DataMapError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stdout)
-        return 1
-    problems: list[str] = []
-    if not args.offline:
-        try:
-            engines = create_engines(datamap)
-        except DataMapError as exc:
-            problems = [f"{datamap.path}: {problem}" for problem in exc.problems]
-        else:
-            try:
-                problems = check_against_sources(datamap, engines)
-            finally:
-                dispose_engines(engines)
-    for problem in problems:
+    checked = check_file(args.file, offline=args.offline)
+    for problem in checked.problems:
         print(problem)
-    if problems:
+    if checked.problems or checked.datamap is None:
         return 1
+    datamap = checked.datamap
     fields = sum(len(table.fields) for table in datamap.tables.values())
     print(
         f"{datamap.path}: OK: {len(datamap.sources)} sources, {len(datamap.tables)} tables, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from portal.datamap.model import (
     TableSpec,
 )
 from portal.datamap.parsed import Parsed
-from portal.datamap.problems import DataMapError, Problems, where
+from portal.datamap.problems import LEFT_TO_DECIDE, DataMapError, Problems, where
 
 # Sections of named items, each with its model and the word used for it in messages.
 NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
@@ -45,35 +46,65 @@ REQUIRED = ("settings", "controller", "sources", "categories", "purposes", "lega
 OPTIONAL = ("processors", "retention_rules", "holds")
 
 
+@dataclass
+class Reading:
+    """A data map file as far as it could be read: the map, when it is valid; every problem; and,
+    when the file is TOML, the items validated one by one (``parsed``), for the checks against
+    the databases that need no valid whole (``check_file.py``)."""
+
+    label: str  # the file, as messages name it
+    datamap: DataMap | None
+    problems: list[str]
+    parsed: Parsed | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 def load_datamap(path: str | Path) -> DataMap:
     """Load and validate a data map; raise ``DataMapError`` listing every problem found."""
+    return _valid(read_datamap(path))
+
+
+def parse_datamap(content: bytes, label: str) -> DataMap:
+    """Validate a data map given as bytes; ``label`` names it in messages."""
+    return _valid(read_content(content, label))
+
+
+def _valid(reading: Reading) -> DataMap:
+    if reading.datamap is None:
+        raise DataMapError(reading.problems)
+    return reading.datamap
+
+
+def read_datamap(path: str | Path) -> Reading:
+    """Read a data map file, whatever its problems."""
     path = Path(path)
     label = str(path)
     try:
         content = path.read_bytes()
     except OSError as exc:
-        raise DataMapError([f"{label}: cannot read the file ({exc.strerror})"]) from None
-    return parse_datamap(content, label)
+        return Reading(label, None, [f"{label}: cannot read the file ({exc.strerror})"])
+    return read_content(content, label)
 
 
-def parse_datamap(content: bytes, label: str) -> DataMap:
-    """Validate a data map given as bytes; ``label`` names it in messages."""
+def read_content(content: bytes, label: str) -> Reading:
+    """A data map given as bytes, whatever its problems; ``label`` names it in messages."""
     problems = Problems(label)
     try:
         raw = tomllib.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise DataMapError([f"{label}: not a valid TOML file: {exc}"]) from None
+        return Reading(label, None, [f"{label}: not a valid TOML file: {exc}"])
     parsed = _validate_items(raw, problems)
     check_map(parsed, problems)
     if problems:
-        raise DataMapError(problems.messages)
-    return DataMap(
+        return Reading(label, None, problems.messages, parsed, raw)
+    datamap = DataMap(
         path=label,
         version="sha256:" + hashlib.sha256(content).hexdigest(),
         tables=parsed.tables,
         **parsed.single,
         **parsed.items,
     )
+    return Reading(label, datamap, [], parsed, raw)
 
 
 def _validate_items(raw: dict[str, Any], problems: Problems) -> Parsed:
@@ -132,6 +163,7 @@ def _validate_table(name: str, value: Any, problems: Problems, parsed: Parsed) -
         problems.add(place, "must be a table of keys")
         return None
     raw = dict(value)
+    parsed.table_keys[name] = set(raw)
     raw_fields = raw.pop("fields", {})
     raw_defaults = raw.pop("defaults", {})
     table = _validate(TableSpec, raw, problems, place)
@@ -139,11 +171,18 @@ def _validate_table(name: str, value: Any, problems: Problems, parsed: Parsed) -
     if not isinstance(raw_fields, dict) or not raw_fields:
         problems.add(place, "has no fields: every column holding data must be listed")
         raw_fields = {}
+    if "key" not in raw and raw_fields and "id" not in raw_fields:
+        problems.add(
+            place,
+            LEFT_TO_DECIDE + "key (the column that identifies a row; there is no column 'id', "
+            "the default)",
+        )
     parsed.raw_defaults[name] = raw_defaults if isinstance(raw_defaults, dict) else {}
     parsed.raw_fields[name] = {
         column: spec if isinstance(spec, dict) else {} for column, spec in raw_fields.items()
     }
     fields: dict[str, FieldSpec] = {}
+    parsed.fields[name] = fields
     for column, spec in raw_fields.items():
         field_place = where(table=name, field=column)
         if not isinstance(spec, dict):

@@ -122,22 +122,27 @@ class Controller(_Item):
         return i18n.time_zone(self.country)
 
 
-class Source(_Item):
+class SourceLocation(_Item):
     """Where a source's database is: a URL, or the environment variable holding one."""
 
     url: str | None = None
     url_env: str | None = None
     url_default: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
-    name: Text
 
     @model_validator(mode="after")
-    def _one_url(self) -> Source:
+    def _one_url(self) -> SourceLocation:
         if (self.url is None) == (self.url_env is None):
             raise ValueError("give exactly one of url or url_env")
         if self.url_default is not None and self.url_env is None:
             raise ValueError("url_default only goes with url_env")
         return self
+
+
+class Source(SourceLocation):
+    """A source: where its database is, and its name as people read it."""
+
+    name: Text
 
 
 class Category(_Item):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.datamap.model import TableSpec
+from portal.datamap.model import FieldSpec, TableSpec
 
 
 @dataclass
@@ -23,4 +23,8 @@ class Parsed:
     # problem, not one per field).
     raw_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     raw_fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Per table, the keys written in its section (a key left out takes its default).
+    table_keys: dict[str, set[str]] = field(default_factory=dict)
+    # Per table, the fields that are valid, also in a table that is not.
+    fields: dict[str, dict[str, FieldSpec]] = field(default_factory=dict)
     complete: bool = True

@@ -32,24 +32,30 @@ from portal.datamap.effects import (
     outlives,
     pseudonym_columns,
 )
-from portal.datamap.model import CONTACT_KINDS, DataMap, TableSpec
+from portal.datamap.model import CONTACT_KINDS, DataMap, FieldSpec, TableSpec
 from portal.datamap.problems import where
 from portal.datamap.sources import safe_url
 
 Columns = dict[str, dict[str, Any]]  # column name -> what the inspector says about it
 
 
-def check_against_sources(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:
+def check_against_sources(
+    datamap: DataMap,
+    engines: Mapping[str, Engine],
+    *,
+    unavailable: Mapping[str, str] | None = None,
+) -> list[str]:
     """Every mismatch between the map and the databases, one message each (empty: all fine).
 
     Checked: each source is reachable, each mapped table and column exists, every column of a
     mapped table is classified, and everything an erasure may do fits the database (see the
-    module docstring).
+    module docstring). ``unavailable`` says why a source has no engine, where the caller knows
+    ("source 'crm': no such database file: ...").
     """
     problems: list[str] = []
     inspectors: dict[str, Inspector | None] = {}
     for name in datamap.sources:
-        inspectors[name] = _inspector(datamap, name, engines, problems)
+        inspectors[name] = open_inspector(datamap.path, name, engines, problems, unavailable)
     live: dict[str, Columns] = {}
     for name, table in datamap.tables.items():
         inspector = inspectors.get(table.source)
@@ -65,18 +71,24 @@ def check_against_sources(datamap: DataMap, engines: Mapping[str, Engine]) -> li
     return problems
 
 
-def _inspector(
-    datamap: DataMap, name: str, engines: Mapping[str, Engine], problems: list[str]
+def open_inspector(
+    label: str,
+    name: str,
+    engines: Mapping[str, Engine],
+    problems: list[str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> Inspector | None:
+    """The source's inspector, or None with the reason added to ``problems``."""
     engine = engines.get(name)
     if engine is None:
-        problems.append(f"{datamap.path}: source '{name}': no database connection given")
+        why = (unavailable or {}).get(name, f"source '{name}': no database connection given")
+        problems.append(f"{label}: {why}")
         return None
     try:
         return inspect(engine)
     except SQLAlchemyError as exc:
         problems.append(
-            f"{datamap.path}: source '{name}': cannot connect to {safe_url(engine.url)} "
+            f"{label}: source '{name}': cannot connect to {safe_url(engine.url)} "
             f"({type(exc).__name__})"
         )
         return None
@@ -85,31 +97,51 @@ def _inspector(
 def _check_table(
     datamap: DataMap, name: str, table: TableSpec, inspector: Inspector
 ) -> tuple[list[str], Columns | None]:
-    prefix = datamap.path
-    db_name = datamap.db_table(name)
-    schema = datamap.sources[table.source].schema_
+    problems, columns = check_columns(
+        datamap.path,
+        name,
+        table.source,
+        datamap.db_table(name),
+        datamap.sources[table.source].schema_,
+        table.fields,
+        inspector,
+    )
+    if columns is not None:
+        problems.extend(_check_pseudonyms(datamap, name, columns))
+    return problems, columns
+
+
+def check_columns(
+    label: str,
+    name: str,
+    source: str,
+    db_name: str,
+    schema: str | None,
+    fields: Mapping[str, FieldSpec | None],
+    inspector: Inspector,
+) -> tuple[list[str], Columns | None]:
+    """Whether the table and each listed column exist, whether every column is listed, and
+    ``null`` only where a column may be NULL (for the fields given a spec: a map that is not
+    valid yet lists columns whose keys are not)."""
     if not inspector.has_table(db_name, schema=schema):
-        return [
-            f"{prefix}: {where(table=name)}: no table '{db_name}' in source '{table.source}'"
-        ], None
+        return [f"{label}: {where(table=name)}: no table '{db_name}' in source '{source}'"], None
     columns = {column["name"]: column for column in inspector.get_columns(db_name, schema=schema)}
     problems = []
-    for column, spec in table.fields.items():
+    for column, spec in fields.items():
         place = where(table=name, field=column)
         if column not in columns:
-            problems.append(f"{prefix}: {place}: no column '{column}' in table '{db_name}'")
-        elif spec.erasure == "null" and not columns[column]["nullable"]:
+            problems.append(f"{label}: {place}: no column '{column}' in table '{db_name}'")
+        elif spec is not None and spec.erasure == "null" and not columns[column]["nullable"]:
             problems.append(
-                f"{prefix}: {place}: erasure 'null' on a NOT NULL column; "
+                f"{label}: {place}: erasure 'null' on a NOT NULL column; "
                 "use delete_row, pseudonymise or keep"
             )
     for column in columns:
-        if column not in table.fields:
+        if column not in fields:
             problems.append(
-                f"{prefix}: {where(table=name, field=column)}: column is not classified "
+                f"{label}: {where(table=name, field=column)}: column is not classified "
                 "in the data map"
             )
-    problems.extend(_check_pseudonyms(datamap, name, columns))
     return problems, columns
 
 

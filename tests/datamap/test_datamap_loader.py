@@ -267,10 +267,42 @@ def _run_cli(argv: list[str]) -> int:
 
 def test_cli_check_reports_problems(capsys: pytest.CaptureFixture[str]) -> None:
     path = MAPS / "bad_link.toml"
-    assert _run_cli(["datamap", "check", str(path)]) == 1
+    assert _run_cli(["datamap", "check", "--offline", str(path)]) == 1
     assert capsys.readouterr().out == (
         f"{path}: table 'notes', field 'customer_id': link to unknown table 'kunder'\n"
     )
+
+
+def test_cli_check_reports_file_and_database_problems_in_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A map with a problem of its own is still compared with its databases, as far as it can
+    be: its tables and columns (#18, "Clearer check messages")."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    _live_schema(tmp_path / "var" / "test.db", with_email=True, extra=True)
+    path = MAPS / "bad_link.toml"
+    assert _run_cli(["datamap", "check", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{path}: table 'notes', field 'customer_id': link to unknown table 'kunder'",
+        f"{path}: table 'customers', field 'email': erasure 'null' on a NOT NULL column; "
+        "use delete_row, pseudonymise or keep",
+        f"{path}: table 'customers', field 'shoe_size': column is not classified in the data map",
+        f"{path}: table 'notes': no table 'notes' in source 'crm'",
+    ]
+
+
+def test_cli_check_never_creates_a_missing_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("minimal.toml", "bad_link.toml"):  # a valid map, and one with a problem
+        path = MAPS / name
+        assert _run_cli(["datamap", "check", str(path)]) == 1
+        assert capsys.readouterr().out.splitlines()[-1] == (
+            f"{path}: source 'crm': no such database file: {tmp_path / 'var' / 'test.db'}"
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_check_against_live_schema(
@@ -395,3 +427,74 @@ def test_the_demo_map_labels_the_coded_values_of_its_data() -> None:
         ("crm_consents", "purpose"),
         ("marketing_list_members", "channel"),
     } <= labelled
+
+
+# --- what is left to decide, and the map's names for tables (#18) ----------------------------
+
+
+def test_required_keys_left_out_are_named_together_as_left_to_decide() -> None:
+    problems = _edit(
+        [
+            ('contact = "privacy@test.example"\n', ""),
+            ('organisation_number = "912345678"\n', ""),
+            ('name = { nb = "Notater", sv = "Anteckningar", en = "Notes" }\n', ""),
+            ('email = { category = "contact", erasure = "null" }', "email = {}"),
+        ]
+    )
+    assert problems == [
+        "m.toml: controller: left to decide: organisation_number, contact",
+        "m.toml: table 'customers', field 'email': left to decide: category",
+        "m.toml: table 'notes': left to decide: name",
+    ]
+
+
+def test_a_key_left_out_where_there_is_no_id_column_is_left_to_decide() -> None:
+    problems = _edit([("[tables.notes.fields]\nid = {}", "[tables.notes.fields]\nnote_id = {}")])
+    assert problems == [
+        "m.toml: table 'notes': left to decide: key (the column that identifies a row; there "
+        "is no column 'id', the default)"
+    ]
+    notes = 'source = "crm"\nname = { nb = "Notater"'
+    written = _edit(
+        [
+            ("[tables.notes.fields]\nid = {}", "[tables.notes.fields]\nnote_id = {}"),
+            (notes, notes.replace('"crm"', '"crm"\nkey = "id"')),
+        ]
+    )
+    assert written == ["m.toml: table 'notes', field 'id': the key column is not among the fields"]
+
+
+def test_the_databases_name_for_a_table_is_answered_with_the_maps_name() -> None:
+    rules = (
+        '\n[retention_rules.r]\njurisdiction = "EU"\nperiod = "P1Y"\n'
+        'citation = { nb = "a", sv = "a", en = "a" }\nname = { nb = "a", sv = "a", en = "a" }\n'
+        '[holds.h]\njurisdiction = "EU"\nperiod = "P1Y"\n'
+        'citation = { nb = "a", sv = "a", en = "a" }\nname = { nb = "a", sv = "a", en = "a" }\n'
+    )
+    text = (MAPS / "minimal.toml").read_text()
+    customers = '[tables.customers]\nsource = "crm"'
+    for old, new in [
+        (customers, customers + '\ntable = "Kunder"'),
+        ("[tables.notes.fields]\nid = {}", "[tables.notes.fields]\nid = {}\ncreated = {}"),
+        (
+            'links = [{ column = "customer_id", table = "customers" }]',
+            'links = [{ column = "customer_id", table = "Kunder" }]\n'
+            'retention = [{ rule = "r", from = "Kunder.created" }]\n'
+            'holds = [{ hold = "h", from = "CUSTOMERS.created", covers = ["kunder"] }]',
+        ),
+    ]:
+        text = text.replace(old, new, 1)
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap((text + rules).encode(), "m.toml")
+    assert caught.value.problems == [
+        "m.toml: table 'notes', field 'customer_id': link to unknown table 'Kunder': use the "
+        "map's name 'customers' for table Kunder",
+        "m.toml: table 'notes', field 'Kunder.created': retention rule 'r' counts from table "
+        "'Kunder', which is not a name in the map: use the map's name 'customers' for table "
+        'Kunder (from = "customers.created")',
+        "m.toml: table 'notes', field 'CUSTOMERS.created': hold 'h' counts from table "
+        "'CUSTOMERS', which is not a name in the map: use the map's name 'customers' for table "
+        'CUSTOMERS (from = "customers.created")',
+        "m.toml: table 'notes': hold 'h' covers table 'kunder', which is not linked to this "
+        "table: use the map's name 'customers' for table kunder",
+    ]
