@@ -1,10 +1,13 @@
-"""`portal datamap check FILE`: the same problems the portal refuses to start with."""
+"""`portal datamap check FILE`: the same problems the portal refuses to start with; and
+`portal datamap init URL`: a starting map of a database, for the integrator to complete."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from portal.datamap.check_file import check_file
+from portal.datamap.starting_map import StartingMapError, read_database, starting_map
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +26,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check the file only, without connecting to the sources",
     )
     check.set_defaults(func=check_command)
+    init = commands.add_parser(
+        "init",
+        help="write a starting data map of a database to standard output",
+        description="Read a database (read-only) and write a starting data map: every table "
+        "and column, keys, foreign keys as links, e-mail, phone and national ID columns as "
+        "identifiers. What it cannot decide is left out; `portal datamap check` lists it.",
+        epilog="example: portal datamap init postgresql://reader@db/shop --schema sales > map.toml",
+    )
+    init.add_argument(
+        "url", help="the database's SQLAlchemy URL (sqlite:///PATH, postgresql://...)"
+    )
+    init.add_argument("--schema", default=None, help="the schema to read (default: the default)")
+    init.add_argument(
+        "--source", default=None, help="the source's name in the map (default: the database's)"
+    )
+    init.set_defaults(func=init_command)
+
+
+def init_command(args: argparse.Namespace) -> int:
+    try:
+        database = read_database(args.url, schema=args.schema, source=args.source)
+    except StartingMapError as exc:
+        print(f"portal datamap init: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(starting_map(database))
+    return 0
 
 
 def check_command(args: argparse.Namespace) -> int:
