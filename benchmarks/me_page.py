@@ -40,6 +40,7 @@ from typing import Any
 
 import h11
 import httpx2
+import phonenumbers
 import psycopg
 from itsdangerous import Signer
 from sqlalchemy import (
@@ -48,6 +49,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     func,
     inspect,
@@ -106,6 +108,7 @@ class Options:
     fresh: bool
     workers: int = 2
     caches: tuple[int, ...] = (60, 0)
+    phones: tuple[str, ...] = ("e164",)
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -125,6 +128,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         "--cache",
         default="60,0",
         help="ME_CACHE_SECONDS values to run with, one server each (default 60,0: on, off)",
+    )
+    parser.add_argument(
+        "--phones",
+        default="e164",
+        help="how the demo stores phone numbers, one run each: e164 (as seeded), spaced "
+        "(as typed: '+47 412 34 567', '412 34 567'); e.g. e164,spaced",
     )
     parser.add_argument("--profile", action="store_true", help="time /me phase by phase too")
     parser.add_argument("--fresh", action="store_true", help="seed again, even if reusable")
@@ -150,6 +159,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     unknown = set(databases) - {"sqlite", "postgres"}
     if unknown or not databases:
         parser.error(f"--db takes sqlite and/or postgres, not {args.db!r}")
+    phones = tuple(name.strip() for name in args.phones.split(",") if name.strip())
+    if not phones or set(phones) - set(PHONE_FORMS):
+        parser.error(f"--phones takes e164 and/or spaced, not {args.phones!r}")
 
     def value(name: str) -> Any:
         given = getattr(args, name)
@@ -169,6 +181,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         fresh=args.fresh,
         workers=max(1, args.workers),
         caches=tuple(int(n) for n in args.cache.split(",")),
+        phones=phones,
     )
 
 
@@ -745,6 +758,7 @@ class Run:
     raw: list[float] = field(default_factory=list)
     raw_rate: float = 0.0  # subjects/s of the raw SELECTs with as many clients as this run
     client_cpu: float = 0.0  # the load generator's CPU seconds over the run
+    phones: str = "e164"  # how the company's phone numbers were stored (--phones)
 
     @property
     def requests_per_second(self) -> float:
@@ -1016,6 +1030,7 @@ def print_phases(kind: str, engine: Engine, datamap: DataMap, subject: BenchSubj
 
 HEADERS = (
     "database",
+    "phones",
     "cache",
     "clients",
     "requests",
@@ -1044,6 +1059,7 @@ def row_for(run: Run) -> tuple[str, ...]:
         target, met = "–", None
     return (
         run.database,
+        run.phones,
         f"{run.cache} s" if run.cache else "off",
         str(run.clients),
         f"{run.requests}" + (f" ({run.errors} err)" if run.errors else ""),
@@ -1087,12 +1103,80 @@ def bench_database(kind: str, options: Options, datamap: DataMap) -> list[Run]:
         )
         if options.profile:
             print_phases(kind, engine, datamap, subjects[0])
-        runs = _serve_and_measure(kind, engine, subjects, options)
-        for run in runs:
-            run.raw, run.raw_rate = raw, rates[run.clients]
+        runs = []
+        for phones in options.phones:
+            with phones_stored(engine, phones):
+                if phones != "e164":  # the same rows must be found, however numbers are typed
+                    again = [
+                        _verified(datamap, _sources(datamap, engine), s.person) for s in subjects
+                    ]
+                    assert [s.keys for s in again] == [s.keys for s in subjects], phones
+                    print(f"[{kind}] phone numbers now stored {phones}; the same rows found")
+                for run in _serve_and_measure(kind, engine, subjects, options):
+                    run.raw, run.raw_rate, run.phones = raw, rates[run.clients], phones
+                    runs.append(run)
         return runs
     finally:
         engine.dispose()
+
+
+# The company's phone columns, and how --phones stores them (the demo seeds E.164).
+PHONE_COLUMNS = (
+    (demo.crm_customers, "phone"),
+    (demo.shop_accounts, "phone"),
+    (demo.contact_calls, "caller_phone"),
+    (demo.marketing_list_members, "phone"),
+)
+PHONE_FORMS = ("e164", "spaced")
+
+
+def _spaced(number: str, index: int) -> str:
+    """As people type it: international with spaces, or, for every other Norwegian number (the
+    demo map's phone region), national: '+47 412 34 567', '412 34 567', '+46 70 123 45 67'."""
+    parsed = phonenumbers.parse(number)
+    style = phonenumbers.PhoneNumberFormat
+    national = index % 2 and phonenumbers.region_code_for_number(parsed) == "NO"
+    return phonenumbers.format_number(parsed, style.NATIONAL if national else style.INTERNATIONAL)
+
+
+@contextmanager
+def phones_stored(engine: Engine, form: str) -> Iterator[None]:
+    """The demo's phone numbers stored in ``form`` for the duration; then as seeded again,
+    so that the kept seed stays reusable."""
+    if form == "e164":
+        yield
+        return
+    seeded: dict[str, list[dict[str, Any]]] = {}
+    with engine.begin() as connection:
+        for table, name in PHONE_COLUMNS:
+            column = table.c[name]
+            rows = connection.execute(select(table.c.id, column).where(column.is_not(None)))
+            seeded[table.name] = [{"key": key, "value": value} for key, value in rows]
+            _write_phones(
+                connection,
+                table,
+                name,
+                [
+                    {"key": row["key"], "value": _spaced(row["value"], row["key"])}
+                    for row in seeded[table.name]
+                ],
+            )
+    analyze(engine)
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for table, name in PHONE_COLUMNS:
+                _write_phones(connection, table, name, seeded[table.name])
+        analyze(engine)
+
+
+def _write_phones(connection: Any, table: Table, name: str, rows: list[dict[str, Any]]) -> None:
+    statement = (
+        table.update().where(table.c.id == bindparam("key")).values({name: bindparam("value")})
+    )
+    if rows:
+        connection.execute(statement, rows)
 
 
 def _serve_and_measure(
@@ -1123,6 +1207,28 @@ def _serve_and_measure(
             return runs
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+PHONE_RATIO_TARGET = 1.5  # /me first views with numbers as typed, against E.164 (issue #18)
+
+
+def phone_ratios(runs: list[Run]) -> list[str]:
+    """First views (cache off) with phone numbers stored as typed, against E.164: p50 and p95
+    at each client count, per database."""
+    first = {(r.database, r.phones, r.clients): r for r in runs if r.cache == 0}
+    lines = []
+    for (database, phones, clients), run in first.items():
+        base = first.get((database, "e164", clients))
+        if phones == "e164" or base is None or not base.p95:
+            continue
+        ratio = max(run.p50 / base.p50, run.p95 / base.p95)
+        met = "yes" if ratio <= PHONE_RATIO_TARGET else "no"
+        lines.append(
+            f"{database}, {clients} client(s), first views, phones {phones} vs e164: "
+            f"p50 {run.p50 / base.p50:.2f}×, p95 {run.p95 / base.p95:.2f}× "
+            f"(target ≤ {PHONE_RATIO_TARGET:g}×: {met})"
+        )
+    return lines
 
 
 def clean() -> None:
@@ -1159,6 +1265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs += bench_database(kind, options, datamap)
     print()
     print(table(runs))
+    for line in phone_ratios(runs):
+        print(line)
     print(
         "\nraw = the hand-written SELECTs of the same rows by key (no identity resolution, "
         "no HTML), one subject per iteration."

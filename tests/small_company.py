@@ -15,7 +15,7 @@ passing the check and then breaking erasure (or finding nothing):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -203,12 +203,16 @@ def write_map(directory: Path, unsafe: str | None = None) -> Path:
 
 
 @contextmanager
-def company(db_kind: str, directory: Path) -> Iterator[Engine]:
-    """The small company, created and filled, in a database of the kind under test."""
+def company(
+    db_kind: str, directory: Path, fill: Callable[[Engine], None] | None = None
+) -> Iterator[Engine]:
+    """The small company (or another that ``fill`` creates), created and filled, in a database
+    of the kind under test."""
+    fill = fill or create
     if db_kind == "sqlite":
         engine = create_engine(f"sqlite:///{directory / 'small_company.db'}")
         try:
-            create(engine)
+            fill(engine)
             yield engine
         finally:
             engine.dispose()
@@ -216,7 +220,7 @@ def company(db_kind: str, directory: Path) -> Iterator[Engine]:
     with postgres_database(f"innsyn_small_{uuid.uuid4().hex[:10]}") as url:
         engine = create_engine(url)
         try:
-            create(engine)
+            fill(engine)
             yield engine
         finally:
             engine.dispose()

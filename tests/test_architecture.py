@@ -18,12 +18,23 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("exports", "marketing", "mock_idp"),
     ("workflows", "identity", "jobs", "audit"),
     ("datamap",),
-    ("settings", "db", "models", "i18n", "templating", "migrations", "demo", "links", "ratelimit"),
+    (
+        "settings",
+        "db",
+        "models",
+        "i18n",
+        "templating",
+        "migrations",
+        "demo",
+        "links",
+        "ratelimit",
+        "phone_numbers",
+    ),
 )
 # schema.py gathers every table module for Alembic's metadata: it imports upwards by design.
 GATHERERS = {"schema"}
 TOP_LEVEL = {"__init__", "app", "settings", "db", "models", "i18n", "templating", "cli"}
-TOP_LEVEL |= {"migrations", "audit", "schema", "links", "ratelimit"}
+TOP_LEVEL |= {"migrations", "audit", "schema", "links", "ratelimit", "phone_numbers"}
 MAX_HANDLER_LINES = 25
 
 

@@ -12,8 +12,10 @@ file that is not there (``no such database file: PATH``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.engine import Dialect
 
 from portal.datamap.loader import Reading, read_datamap
 from portal.datamap.model import DataMap, FieldSpec, SourceLocation
@@ -29,6 +31,7 @@ class Checked:
 
     problems: list[str]
     datamap: DataMap | None
+    dialects: dict[str, Dialect] = field(default_factory=dict)  # source -> its SQL, once opened
 
 
 def check_file(
@@ -46,9 +49,10 @@ def check_file(
             problems += check_against_sources(datamap, engines, unavailable=unavailable)
         else:
             problems += _check_outline(reading, sources, engines, unavailable)
+        dialects = {name: engine.dialect for name, engine in engines.items()}
     finally:
         dispose_engines(engines)
-    return Checked(problems, datamap)
+    return Checked(problems, datamap, dialects)
 
 
 def _sources(reading: Reading) -> dict[str, SourceLocation]:

@@ -29,14 +29,9 @@ def check_map(parsed: Parsed, problems: Problems) -> None:
     _check_duplicate_tables(parsed, problems)
     _check_cycles(parsed, problems)
     _check_consents(parsed, problems)
-    if parsed.complete and parsed.tables:
-        roots = [
-            name
-            for name, table in parsed.tables.items()
-            if any(link.identifier == "national_id" for link in table.links)
-        ]
-        if not roots:
-            problems.add("", "no table links by national_id, so no person can ever be found")
+    # No rule that some table links by an identifier: every table has a link, and links form
+    # no cycle, so following parents ends at a table linked by identifiers only. A map without
+    # national IDs is fine: identity.finding_summary says how its people are found.
 
 
 def _unknown(parsed: Parsed, section: str, name: str) -> bool:

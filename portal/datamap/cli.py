@@ -7,6 +7,8 @@ import argparse
 import sys
 
 from portal.datamap.check_file import check_file
+from portal.datamap.identity import finding_summary
+from portal.datamap.matching import index_statements
 from portal.datamap.starting_map import StartingMapError, read_database, starting_map
 
 
@@ -24,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--offline",
         action="store_true",
         help="check the file only, without connecting to the sources",
+    )
+    check.add_argument(
+        "--indexes",
+        action="store_true",
+        help="also print the indexes that keep look-ups by e-mail and phone fast on large tables",
     )
     check.set_defaults(func=check_command)
     init = commands.add_parser(
@@ -66,4 +73,12 @@ def check_command(args: argparse.Namespace) -> int:
         f"{datamap.path}: OK: {len(datamap.sources)} sources, {len(datamap.tables)} tables, "
         f"{fields} fields, {len(datamap.purposes)} purposes ({datamap.version[:19]})"
     )
+    print("People are found by:")
+    for line in finding_summary(datamap):
+        print(line)
+    indexes = index_statements(datamap, checked.dialects) if args.indexes else []
+    if indexes:
+        print("Indexes for look-ups by e-mail and phone (docs/datamap.md, 'Identifiers as typed'):")
+        for statement in indexes:
+            print(statement)
     return 0

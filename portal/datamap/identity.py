@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, any_, bindparam, column, func, select, table
+from sqlalchemy import Select, any_, bindparam, column, select, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
 
+from portal.datamap.matching import column_expression, normalise, searched_values
 from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap, Link, TableSpec
 from portal.datamap.sources import SourceConnections
 
@@ -42,12 +43,6 @@ class Status(StrEnum):
     floating = "floating"
     withheld = "withheld"  # found only under an identifier someone else also has
     foreign = "foreign"
-
-
-def normalise(kind: str, value: Any) -> str:
-    """Identifier values are compared as text; e-mail addresses without regard to case."""
-    text = str(value).strip()
-    return text.lower() if kind == "email" else text
 
 
 @dataclass(slots=True)
@@ -97,6 +92,10 @@ class _Resolver:
         self.map = datamap
         self.connections = connections
         self.chunk_size = chunk_size
+        self.region = datamap.settings.region
+        self.linked_kinds = {
+            link.identifier for spec in datamap.tables.values() for link in spec.identifier_links
+        }
         self.order = datamap.table_order()
         self.rows: dict[str, dict[Any, _Row]] = {name: {} for name in self.order}
         self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
@@ -106,7 +105,7 @@ class _Resolver:
         self.id_links = {name: spec.identifier_links for name, spec in datamap.tables.items()}
         self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
         self.clauses = {name: self._clause(name) for name in self.order}
-        self.statements: dict[tuple[str, str, bool, bool], Select[Any]] = {}
+        self.statements: dict[tuple[str, str, str, bool], Select[Any]] = {}
         self.queries = 0
         # What classifying a table depends on, versioned, so that a table none of whose inputs
         # changed since its last classification is not classified again (most of a round).
@@ -115,12 +114,15 @@ class _Resolver:
         self.classified: dict[str, tuple[Any, ...]] = {}
         self.parent_seen: dict[tuple[str, str], tuple[int, int]] = {}
 
+    def _normal(self, kind: str, value: Any) -> str:
+        return normalise(kind, value, self.region)
+
     # --- the rounds -----------------------------------------------------------------------
 
     def run(self, national_id: str, proven: Mapping[str, Iterable[str]]) -> Resolution:
-        self.ids["national_id"].add(normalise("national_id", national_id))
+        self.ids["national_id"].add(self._normal("national_id", national_id))
         for kind, values in proven.items():
-            self.ids[kind].update(normalise(kind, value) for value in values)
+            self.ids[kind].update(self._normal(kind, value) for value in values)
         for _ in range(_MAX_ROUNDS):
             if not self._round():
                 break
@@ -147,10 +149,11 @@ class _Resolver:
         if not new:
             return False
         done.update(new)
-        for row in self._select(name, spec, link.column, new, lower=kind == "email"):
+        searched = searched_values(kind, new, self.region)
+        for row in self._select(name, spec, link.column, searched, kind=kind):
             value = row.values[link.column]
             if kind in CONTACT_KINDS and value is not None:
-                row.found_by.add((kind, normalise(kind, value)))
+                row.found_by.add((kind, self._normal(kind, value)))
         return True
 
     def _follow_parent(self, name: str, link: Link) -> bool:
@@ -183,7 +186,7 @@ class _Resolver:
             for row in self.rows[name].values():
                 value = row.values[link.column]
                 if row.status is Status.anchored and value is not None:
-                    text = normalise(kind, value)
+                    text = self._normal(kind, value)
                     if text not in self.ids[kind]:
                         self.ids[kind].add(text)
                         learnt = True
@@ -237,7 +240,7 @@ class _Resolver:
             for link in self.id_links[name]:
                 value = row.values[link.column]
                 if link.identifier == kind and value is not None:
-                    mine = normalise(kind, value) in self.ids[kind]
+                    mine = self._normal(kind, value) in self.ids[kind]
                     return (Status.anchored if mine else Status.foreign), kind
         seen = [
             (parents[link.column].get(row.values[link.column], Status.foreign), link.table or "")
@@ -256,10 +259,10 @@ class _Resolver:
         self, name: str, row: _Row, contested: frozenset[tuple[str, str]]
     ) -> tuple[Status, str]:
         matched = sorted(
-            (link.identifier or "", normalise(link.identifier or "", row.values[link.column]))
+            (link.identifier or "", self._normal(link.identifier or "", row.values[link.column]))
             for link in self.id_links[name]
             if row.values[link.column] is not None
-            and normalise(link.identifier or "", row.values[link.column])
+            and self._normal(link.identifier or "", row.values[link.column])
             in self.ids[link.identifier or ""]
         )
         free = [pair for pair in matched if pair not in contested]
@@ -308,7 +311,12 @@ class _Resolver:
                 shared[kind].add(value)
         return Resolution(
             national_id=national_id,
-            identifiers={kind: tuple(sorted(self.ids[kind])) for kind in KINDS if self.ids[kind]},
+            # Only the kinds the map links by were looked for (a map may hold no national IDs).
+            identifiers={
+                kind: tuple(sorted(self.ids[kind]))
+                for kind in KINDS
+                if self.ids[kind] and kind in self.linked_kinds
+            },
             keys=keys,
             via=via,
             withheld=withheld,
@@ -348,14 +356,15 @@ class _Resolver:
         column_name: str,
         values: set[Any],
         *,
-        lower: bool = False,
+        kind: str = "",
         keys: bool = False,
     ) -> list[_Row]:
-        """Rows whose ``column_name`` (lower-cased if ``lower``) is among ``values``; ``keys``
+        """Rows whose ``column_name`` (compared as identifiers of ``kind`` are: matching.py)
+        is among ``values``; ``keys``
         when the values are keys read from the database (of the column's own type), which may
         go as one array."""
         connection = self.connections.to(spec.source)
-        statement = self._statement(connection, name, column_name, lower, keys)
+        statement = self._statement(connection, name, column_name, kind, keys)
         store = self.rows[name]
         names = self.columns[name]
         key_index = names.index(spec.key)
@@ -373,15 +382,15 @@ class _Resolver:
         return found
 
     def _statement(
-        self, connection: Connection, name: str, column_name: str, lower: bool, keys: bool
+        self, connection: Connection, name: str, column_name: str, kind: str, keys: bool
     ) -> Select[Any]:
         """One statement per table and column, its values a parameter: SQLAlchemy compiles it
         once, and no value is coerced into the statement (that was a part of each query)."""
-        cache_key = (name, column_name, lower, keys)
+        cache_key = (name, column_name, kind, keys)
         statement = self.statements.get(cache_key)
         if statement is None:
             target = self._column(name, column_name)
-            expression = func.lower(target) if lower else target
+            expression = column_expression(kind, target)
             if keys:
                 where = among_parameter(connection, expression, "values")
             else:
@@ -419,3 +428,34 @@ def _sorted(values: Iterable[Any]) -> list[Any]:
         return sorted(items)
     except TypeError:
         return sorted(items, key=repr)
+
+
+# How each kind of identifier becomes a person's, for `finding_summary` (English: it is read
+# by the integrator on a terminal).
+_HOW = {
+    "national_id": "the national ID proven at sign-in",
+    "customer_number": "read from the person's anchored rows, or linked by staff",
+    "email": "read from the person's anchored rows, proven by the person through a link, "
+    "or linked by staff",
+    "phone": "read from the person's anchored rows, or linked by staff",
+}
+
+
+def finding_summary(datamap: DataMap) -> list[str]:
+    """How people will be found with this map: a line per identifier kind the map links by,
+    naming its tables; first a warning line when no table holds national IDs."""
+    tables: dict[str, list[str]] = defaultdict(list)
+    for name, spec in datamap.tables.items():
+        for link in spec.identifier_links:
+            tables[link.identifier or ""].append(name)
+    lines = []
+    if "national_id" not in tables:
+        lines.append(
+            "No table holds national IDs: a person's rows are found only through e-mail "
+            "addresses they prove by a link, and identifiers staff link to them."
+        )
+    for kind in KINDS:
+        if kind in tables:
+            names = ", ".join(dict.fromkeys(tables[kind]))
+            lines.append(f"  {kind} ({names}): {_HOW[kind]}")
+    return lines

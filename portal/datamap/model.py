@@ -106,6 +106,22 @@ class Settings(_Item):
     fiscal_year_end: MonthDay = "12-31"
     # The key for "pseudonymise" (a keyed hash) is read from this variable, never stored here.
     pseudonym_key_env: str = "INNSYN_PSEUDONYM_KEY"
+    # The country a phone number stored without a country code belongs to (ISO 3166 code);
+    # by default the jurisdiction's. Stored numbers match a person's in any typed form.
+    phone_region: str | None = None
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        import phonenumbers
+
+        if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region '{value}' (an ISO 3166 code such as NO or SE)")
+        return value
+
+    @property
+    def region(self) -> str:
+        return self.phone_region or self.jurisdiction
 
 
 class Controller(_Item):

@@ -24,10 +24,30 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 
 DEFAULT_URL = "sqlite:///var/demo_company.db"
 URL_ENV = "DEMO_DATABASE_URL"
+
+# The data map compares e-mail addresses and phone numbers as expressions of the column
+# (portal/datamap/matching.py); an index on the same expression serves those look-ups. The demo
+# imports nothing of the portal, so the expressions are written here again (a test compares).
+PHONE_SEPARATORS = " -.()/"
+
+
+def email_match(column: Column) -> object:
+    return func.lower(func.trim(column))
+
+
+def phone_match(column: Column) -> object:
+    expression: object = column
+    nothing = text("''")
+    for separator in PHONE_SEPARATORS:
+        expression = func.replace(expression, text(f"'{separator}'"), nothing)
+    return expression
+
+
 SOURCES = ("crm", "shop", "billing", "collection", "contact_log", "marketing")
 
 metadata = MetaData()
@@ -61,7 +81,8 @@ crm_customers = Table(
     Column("deceased_on", Date),
     Column("protected_address", Boolean, nullable=False),
 )
-Index("ix_crm_customers_email_lower", func.lower(crm_customers.c.email))
+Index("ix_crm_customers_email_match", email_match(crm_customers.c.email))
+Index("ix_crm_customers_phone_match", phone_match(crm_customers.c.phone))
 
 crm_addresses = Table(
     "crm_addresses",
@@ -113,7 +134,8 @@ shop_accounts = Table(
     Column("created_at", DateTime, nullable=False),
     Column("last_login_at", DateTime),
 )
-Index("ix_shop_accounts_email_lower", func.lower(shop_accounts.c.email))
+Index("ix_shop_accounts_email_match", email_match(shop_accounts.c.email))
+Index("ix_shop_accounts_phone_match", phone_match(shop_accounts.c.phone))
 
 shop_orders = Table(
     "shop_orders",
@@ -133,7 +155,7 @@ shop_orders = Table(
     Column("total", Numeric(12, 2), nullable=False),
     Column("currency", String(3), nullable=False),
 )
-Index("ix_shop_orders_email_lower", func.lower(shop_orders.c.email))
+Index("ix_shop_orders_email_match", email_match(shop_orders.c.email))
 
 shop_order_lines = Table(
     "shop_order_lines",
@@ -243,7 +265,8 @@ contact_emails = Table(
     Column("subject", String(300), nullable=False),
     Column("body", Text),
 )
-Index("ix_contact_emails_from_lower", func.lower(contact_emails.c.from_address))
+Index("ix_contact_calls_caller_phone_match", phone_match(contact_calls.c.caller_phone))
+Index("ix_contact_emails_from_match", email_match(contact_emails.c.from_address))
 
 # --- marketing: newsletter sign-ups and campaign lists -----------------------------------------
 
@@ -257,7 +280,7 @@ marketing_newsletter = Table(
     Column("signup_source", String(40), nullable=False),
     Column("confirmed", Boolean, nullable=False),
 )
-Index("ix_marketing_newsletter_email_lower", func.lower(marketing_newsletter.c.email))
+Index("ix_marketing_newsletter_email_match", email_match(marketing_newsletter.c.email))
 
 marketing_list_members = Table(
     "marketing_list_members",
@@ -271,7 +294,8 @@ marketing_list_members = Table(
     Column("added_on", Date, nullable=False),
     Column("removed_on", Date),
 )
-Index("ix_marketing_list_members_email_lower", func.lower(marketing_list_members.c.email))
+Index("ix_marketing_list_members_email_match", email_match(marketing_list_members.c.email))
+Index("ix_marketing_list_members_phone_match", phone_match(marketing_list_members.c.phone))
 
 # Insert order: parents before children.
 TABLES: tuple[Table, ...] = tuple(metadata.sorted_tables)

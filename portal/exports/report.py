@@ -98,6 +98,7 @@ class ReportContent:
     summary: Summary
     tables: tuple[ReportTable, ...]
     identifiers: tuple[tuple[str, str], ...]  # (label, value)
+    by_national_id: bool  # searched by it: a map may hold no national IDs
     withheld: int
     may_hold_more: tuple[str, ...]
     automated_decisions: tuple[tuple[str, str], ...]  # (purpose, explanation)
@@ -230,6 +231,7 @@ def _content(
         summary=summary_facts(datamap, [table.key for table in tables], specs, language),
         tables=tuple(tables),
         identifiers=_identifiers(identifiers),
+        by_national_id="national_id" in identifiers,
         withheld=withheld,
         may_hold_more=_may_hold_more(datamap, language),
         automated_decisions=tuple(

@@ -38,8 +38,8 @@ from portal import audit
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.identity.national_id import InvalidNationalId, parse_national_id
-from portal.identity.phone_numbers import normalise_phone
 from portal.marketing.consent import Choices
+from portal.phone_numbers import normalise_phone
 
 CHUNK = 2000  # values per lookup query: far below SQLite's and PostgreSQL's parameter limits
 INSERT_CHUNK = 10_000

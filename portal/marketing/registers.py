@@ -30,10 +30,10 @@ from portal import audit
 from portal.datamap.identity import resolve
 from portal.datamap.model import DataMap
 from portal.i18n import gettext as _
-from portal.identity.phone_numbers import normalise_phone
 from portal.jobs.queue import JobContext, handler
 from portal.marketing import block_list
 from portal.marketing.block_list import BlockEntry, Channel, Kind, NewEntry, Reason
+from portal.phone_numbers import normalise_phone
 
 # Display names of the registers we know; any other name is shown as given.
 KNOWN_REGISTERS = {

@@ -121,6 +121,12 @@ class MyDataPage:
     def empty(self) -> bool:
         return self.total == 0
 
+    @property
+    def by_national_id(self) -> bool:
+        """Whether the company's systems were searched by the national ID (a map may hold
+        none: then only the addresses and numbers the person has shown are theirs)."""
+        return any(identifier.kind == "national_id" for identifier in self.identifiers)
+
 
 # Reads whole rows of the person by key (paging.read bound to the sources and the resolution).
 RowReader = Callable[[Mapping[str, Iterable[Any]]], Collection]

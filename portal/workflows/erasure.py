@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from portal import i18n
 from portal.datamap.collect import Collection, Row
-from portal.datamap.identity import normalise
+from portal.datamap.matching import normalise
 from portal.datamap.model import DataMap, TableSpec, Text, doubt_in
 from portal.datamap.retention import (
     ActiveHold,
@@ -406,11 +406,12 @@ def _hold_reason(hold: ActiveHold) -> Reason:
     )
 
 
-def pseudonym(key: bytes, kind: str, value: Any) -> str:
-    """The keyed hash that replaces an identifier: the same value (e-mail addresses in any case)
-    gives the same pseudonym, so a claim can be matched; without the key it cannot be reversed
-    by trying national IDs. Execution trims it to the column's length."""
-    message = f"{kind}:{normalise(kind, value)}".encode()
+def pseudonym(key: bytes, kind: str, value: Any, region: str | None = None) -> str:
+    """The keyed hash that replaces an identifier: the same value (e-mail addresses in any case,
+    phone numbers however typed, given the map's ``region``) gives the same pseudonym, so a claim
+    can be matched; without the key it cannot be reversed by trying national IDs. Execution
+    trims it to the column's length."""
+    message = f"{kind}:{normalise(kind, value, region)}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

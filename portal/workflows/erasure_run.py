@@ -433,7 +433,8 @@ class _Applier:
             )
         if self.secret is None:
             raise ErasureError("a pseudonym is needed but no key was given")
-        text = PREFIX + erasure.pseudonym(self.secret, kind or column, value)
+        region = self.datamap.settings.region
+        text = PREFIX + erasure.pseudonym(self.secret, kind or column, value, region)
         return text[: info.length] if info.length is not None else text
 
 

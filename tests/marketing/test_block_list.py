@@ -16,10 +16,10 @@ from portal.datamap import load_datamap
 from portal.db import make_engine, session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
-from portal.identity.phone_numbers import _fast, _slow, normalise_phone
 from portal.marketing import block_list, registers
 from portal.marketing.block_list import BlockEntry, BlockRefused, Channel, Kind, NewEntry, Reason
 from portal.models import StaffMember
+from portal.phone_numbers import _fast, _slow, normalise_phone
 from tests.conftest import DEMO_TODAY
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)

@@ -76,3 +76,27 @@ def _slow(text: str, region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# What a company's database may hold a number as, once the separators are gone (the data map's
+# matching compares a column with these removed: datamap/matching.py). Kept short so that an
+# expression index on the column stays cheap; tabs and no-break spaces are not removed there.
+STORED_SEPARATORS = " -.()/"
+
+
+def stored_forms(e164: str, region: str) -> tuple[str, ...]:
+    """The compact forms (no separators) a number may be stored in by a company of ``region``:
+    international (``+4722442222``, ``004722442222``) and, for a number of that region only,
+    national (``22442222``; ``0701234567`` and ``+460701234567`` where the region has a trunk
+    prefix). A number of another region is never matched by its national form: the same
+    digits there are someone else's number."""
+    if not e164.startswith("+") or not e164[1:].isdigit():
+        return (e164,)
+    forms = [e164, "00" + e164[1:]]
+    known = _region(region)
+    if known is not None and e164[1:].startswith(known.code):
+        national = e164[1 + len(known.code) :]
+        forms.append(known.national_prefix + national)
+        if known.national_prefix:
+            forms.append(f"+{known.code}{known.national_prefix}{national}")
+    return tuple(dict.fromkeys(forms))
