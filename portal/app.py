@@ -29,6 +29,7 @@ from portal.routes import block_list as block_list_routes
 from portal.routes import consent as consent_routes
 from portal.routes import email_requests as email_request_routes
 from portal.routes import exports as export_routes
+from portal.routes import identifiers as identifier_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
 from portal.templating import make_templates
@@ -90,6 +91,7 @@ def create_app(
         *email_request_routes.routes,
         *export_routes.routes,
         *staff.routes,
+        *identifier_routes.routes,
         *dpo.routes,
         *consent_routes.routes,
         *block_list_routes.routes,

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from portal.audit import AuditActor, record
 from portal.db import session_scope
 from portal.i18n import gettext as _
+from portal.identity.national_id import parse_national_id
 from portal.models import Assurance, IdentifierKind, StaffMember, Subject, SubjectIdentifier
 
 LINKABLE = (IdentifierKind.email, IdentifierKind.phone, IdentifierKind.customer_number)
@@ -108,6 +109,54 @@ def proven_identifiers(db: Session, subject_id: int) -> dict[str, list[str]]:
     for row in rows:
         proven.setdefault(str(row.kind), []).append(row.value)
     return proven
+
+
+def linked_to(db: Session, subject_id: int) -> list[SubjectIdentifier]:
+    """The person's identifiers beyond the national ID (proven by a link or linked by staff),
+    by kind and then as they were added."""
+    statement = select(SubjectIdentifier).where(SubjectIdentifier.subject_id == subject_id)
+    return sorted(db.exec(statement), key=lambda row: (str(row.kind), row.created_at, row.id or 0))
+
+
+def person_by_national_id(db: Session, text: str) -> Subject:
+    """The person with this national ID, known to the portal from now on even if they never
+    signed in (staff may link an address before the person's first visit). Raises
+    InvalidNationalId for a number that is not one."""
+    nid = parse_national_id(text)
+    subject = db.exec(select(Subject).where(Subject.national_id == nid.number)).first()
+    if subject is None:
+        subject = Subject(national_id=nid.number, country=nid.country)
+        db.add(subject)
+        db.flush()
+    return subject
+
+
+def staff_by_login(db: Session, login: str) -> StaffMember:
+    """The member of staff who signs in as ``login`` (the identity provider's user name), for
+    the command line. Refused when nobody, or more than one provider's user, has that name."""
+    found = db.exec(select(StaffMember).where(StaffMember.sub == login.strip())).all()
+    if not found:
+        raise IdentifierRefused(
+            _("No member of staff signs in as %(login)s. They sign in once first.", login=login)
+        )
+    if len(found) > 1:
+        raise IdentifierRefused(
+            _("More than one member of staff signs in as %(login)s.", login=login)
+        )
+    return found[0]
+
+
+def record_view(db: Session, subject_id: int, staff_id: int, now: datetime) -> None:
+    """A member of staff looked at the person's identifiers (every staff view is logged)."""
+    record(
+        db,
+        actor=AuditActor.staff,
+        actor_id=staff_id,
+        action="identifier.view",
+        subject_id=subject_id,
+        reason="linking identifiers",
+        now=now,
+    )
 
 
 def person_keys(engine: Engine, subject_id: int) -> tuple[str, str, dict[str, list[str]]]:

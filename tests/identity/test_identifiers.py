@@ -13,6 +13,7 @@ from portal.audit import AuditEntry, AuditLogIsAppendOnly, entries_for
 from portal.cli import main
 from portal.datamap import collect, load_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.identity.cli import terminal_language
 from portal.identity.identifiers import (
     IdentifierRefused,
     link_identifier,
@@ -160,18 +161,52 @@ def _unlinked_account_email(engine: Engine, collection) -> str:
     return candidates[0]
 
 
-def test_cli_links_with_a_reason(db: Session, settings, monkeypatch, capsys) -> None:
+def test_cli_links_with_a_reason_as_the_staff_member_who_signs_in_by_that_name(
+    db: Session, settings, monkeypatch, capsys
+) -> None:
     _ola, _kari, agent = make_people(db)
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
     nid = EDGE_CASES_BY_KEY["ordinary"].national_id
     args = ["--national-id", nid, "--kind", "phone", "--value", "+47 912 34 567",
-            "--staff-id", str(agent)]  # fmt: skip
+            "--staff", "agent-1"]  # fmt: skip
     assert main(["identifier", "link", *args, "--reason", "Called from this number"]) == 0
+    assert capsys.readouterr().out == "Linked.\n"
     assert main(["identifier", "link", *args, "--reason", "again"]) == 1
-    assert "already linked" in capsys.readouterr().err
+    assert capsys.readouterr().err == "portal: That identifier is already linked to this person.\n"
     kari = db.exec(select(Subject).where(Subject.national_id == nid)).one()
     assert proven_identifiers(db, kari.id) == {"phone": ["+4791234567"]}
+    entry = db.exec(select(AuditEntry).where(AuditEntry.action == "identifier.link")).one()
+    assert entry.actor_id == agent and entry.reason == "Called from this number"
+
+    # In the terminal's language where the portal speaks it; an unknown login is refused.
+    monkeypatch.setenv("LANG", "nb_NO.UTF-8")
+    assert main(["identifier", "link", *args, "--reason", "again"]) == 1
+    assert capsys.readouterr().err == ("portal: Dette er allerede knyttet til denne personen.\n")
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    nobody = [*args[:-1], "nobody"]
+    assert main(["identifier", "unlink", *nobody, "--reason", "r"]) == 1
+    assert "No member of staff signs in as nobody" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("environ", "language"),
+    [
+        ({}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({"LANG": "sv_SE.UTF-8"}, "sv"),
+        ({"LANG": "nb_NO.UTF-8"}, "nb"),
+        ({"LANG": "no_NO"}, "nb"),
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({"LANG": "en_GB.UTF-8", "LC_ALL": "sv_SE.UTF-8"}, "sv"),
+        ({"LANGUAGE": "nb:en", "LANG": "en_GB.UTF-8"}, "nb"),
+    ],
+)
+def test_the_terminal_language(environ: dict[str, str], language: str) -> None:
+    assert terminal_language(environ) == language
 
 
 def test_postgresql_refuses_changes_to_the_audit_log_itself(db: Session, db_kind: str) -> None:
