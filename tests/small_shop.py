@@ -44,6 +44,7 @@ INVOICE = Table(
     Column("IssuedOn", Date, nullable=False),
     Column("BillingName", String(100), nullable=False),
     Column("Total", Numeric(10, 2), nullable=False),
+    Column("Currency", String(3), nullable=False),
 )
 INVOICE_LINE = Table(
     "InvoiceLine",
@@ -100,6 +101,7 @@ def _invoice(key: int, customer: int, number: str, issued: date, name: str, tota
         "IssuedOn": issued,
         "BillingName": name,
         "Total": total,
+        "Currency": "NOK",
     }
 
 
@@ -114,7 +116,33 @@ def map_text() -> str:
     return found.group(1)
 
 
-def write_map(directory: Path) -> Path:
-    path = directory / "shop.toml"
-    path.write_text(map_text(), encoding="utf-8")
+# Each unsafe map: (text in the shop's map, what replaces it). Each passed the check before
+# issue #18 and then broke erasure or found nothing (tests/small_company.py says how).
+UNSAFE: dict[str, tuple[str, str]] = {
+    # The customer row deleted while its invoices are kept under the bookkeeping hold.
+    "kept_child": ('erasure = "anonymise"     #', 'erasure = "delete_row"    #'),
+    "integer_pseudonym": (
+        "Total = { label",
+        'Total = { erasure = "pseudonymise", label',
+    ),
+    "short_pseudonym": (
+        "Currency = { label",
+        'Currency = { erasure = "pseudonymise", label',
+    ),
+    "key_as_customer_number": (
+        '  { column = "Phone", identifier = "phone" },\n',
+        '  { column = "Phone", identifier = "phone" },\n'
+        '  { column = "Id", identifier = "customer_number" },\n',
+    ),
+}
+
+
+def write_map(directory: Path, unsafe: str | None = None) -> Path:
+    text = map_text()
+    if unsafe is not None:
+        old, new = UNSAFE[unsafe]
+        assert text.count(old) == 1, unsafe
+        text = text.replace(old, new)
+    path = directory / f"shop-{unsafe or 'safe'}.toml"
+    path.write_text(text, encoding="utf-8")
     return path

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from portal.datamap import check_against_sources, collect, load_datamap
+from portal.datamap.check_file import check_file
 from portal.datamap.cli import register
 from tests.small_company import company
-from tests.small_shop import KARI_EMAIL, OLA_PHONE, create, write_map
+from tests.small_shop import KARI_EMAIL, OLA_PHONE, UNSAFE, create, write_map
 
 SOMEONE = "12038410081"  # the national ID she signed in with: the shop holds none
 
@@ -76,3 +77,25 @@ def test_the_same_digits_of_another_country_find_nothing(shop: Engine, tmp_path:
     assert keys(shop, tmp_path, phone=["+4591234567"]) == {}
     assert keys(shop, tmp_path, email=["kari@example.no"]) == {}
     assert keys(shop, tmp_path) == {}  # her national ID alone finds nothing here
+
+
+# Each unsafe change to the shop's map, refused by the check naming the table and the field
+# (the key mapped as a customer number is refused by the file alone here: an anonymised table
+# must erase its link columns).
+UNSAFE_PLACES = {
+    "kept_child": "table 'Invoice', field 'CustomerId': points at rows of 'Customer'",
+    "integer_pseudonym": "table 'Invoice', field 'Total': erasure 'pseudonymise' writes",
+    "short_pseudonym": "table 'Invoice', field 'Currency': erasure 'pseudonymise' writes",
+    "key_as_customer_number": "table 'Customer', field 'Id': ",
+}
+
+
+@pytest.mark.parametrize("unsafe", sorted(UNSAFE))
+def test_each_unsafe_map_is_refused_naming_table_and_field(
+    shop: Engine, tmp_path: Path, unsafe: str
+) -> None:
+    path = write_map(tmp_path, unsafe)
+    url = shop.url.render_as_string(hide_password=False)
+    checked = check_file(path, environ={"SHOP_DATABASE_URL": url})
+    assert checked.datamap is None or len(checked.problems) == 1, checked.problems
+    assert checked.problems[0].startswith(f"{path}: {UNSAFE_PLACES[unsafe]}"), checked.problems
