@@ -352,6 +352,7 @@ _SECTIONS = """\
 [settings]
 # jurisdiction = "NO"  # or "SE": whose national rules apply
 # fiscal_year_end = "12-31"
+# phone_region = "NO"  # the country of numbers stored without +country code (default: jurisdiction)
 
 [controller]
 # name = "Example AS"
