@@ -33,7 +33,7 @@ from portal.routes import identifiers as identifier_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
 from portal.templating import make_templates
-from portal.views.navigation import person_navigation
+from portal.views.navigation import console_navigation, person_navigation
 from portal.web.csrf import CSRFMiddleware
 from portal.web.errors import error_renderer
 from portal.web.request_log import RequestLogMiddleware
@@ -81,6 +81,7 @@ def create_app(
     sources = create_engines(datamap) if sources is None else dict(sources)
     templates = make_templates()
     templates.env.globals["person_navigation"] = person_navigation
+    templates.env.globals["console_navigation"] = console_navigation
     render_error = error_renderer(templates)
     routes: list[BaseRoute] = [
         *public.routes,

@@ -17,6 +17,7 @@ from portal.settings import Settings
 class Account:
     subject_id: int | None = None
     staff_id: int | None = None
+    roles: tuple[str, ...] = ()  # a member of staff's, from the token
 
 
 def account_for(db: Session, identity: Identity, settings: Settings, now: datetime) -> Account:
@@ -31,7 +32,7 @@ def account_for(db: Session, identity: Identity, settings: Settings, now: dateti
             roles=roles,
             now=now,
         )
-        return Account(staff_id=member.id)
+        return Account(staff_id=member.id, roles=tuple(roles))
     subject = subject_for_sign_in(
         db, identity.claims, national_id_claim=settings.oidc_national_id_claim, now=now
     )

@@ -32,7 +32,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from portal import audit
 from portal.db import utcnow
@@ -359,6 +359,10 @@ def add_staff_entry(
         )
     if not note.strip():
         raise BlockRefused(_("Give the reason the caller gave."))
+    if _already_reserved(db, Kind(kind), normal, Channel(channel)):
+        raise BlockRefused(
+            _("That is on the block list already for this channel: nothing was added.")
+        )
     entry = BlockEntry(
         kind=Kind(kind),
         value=normal,
@@ -381,6 +385,20 @@ def add_staff_entry(
         now=now,
     )
     return entry
+
+
+def _already_reserved(db: Session, kind: Kind, value: str, channel: Channel) -> bool:
+    """A live reservation (the person's or staff's) of the value on the channel or on all."""
+    found = db.exec(
+        select(BlockEntry.id).where(
+            BlockEntry.kind == kind,
+            BlockEntry.value == value,
+            BlockEntry.reason == Reason.reserved,
+            col(BlockEntry.channel).in_([channel, Channel.all]),
+            col(BlockEntry.removed_at).is_(None),
+        )
+    ).first()
+    return found is not None
 
 
 def remove_staff_entry(

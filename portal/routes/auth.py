@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from portal.identity.auth import SignInError, safe_next
 from portal.identity.sign_in import account_for
+from portal.views.navigation import landing
 from portal.web.handlers import in_db
 
 logger = logging.getLogger("portal.identity.auth")
@@ -42,7 +43,7 @@ async def callback(request: Request) -> Response:
         data={"id_token": identity.id_token},
     )
     if account.staff_id is not None and next_url == "/me":
-        next_url = "/staff"
+        next_url = landing(account.roles)
     return RedirectResponse(next_url, status_code=303)
 
 

@@ -1,8 +1,9 @@
-"""The signed-in person's navigation: their four pages, with the one they are on marked.
+"""The navigations: the signed-in person's four pages, and the console's pages a member of
+staff's roles open; the page they are on marked (aria-current).
 
-Every person page shows it in the header (base.html); staff pages never do. A sub-page marks
-its section: a request's page marks "My requests", an export's page "My copies", a page of one
-table "My data".
+Every person page shows the person's in the header (base.html), every console page the
+console's. A sub-page marks its section: a request's page marks "My requests" (the DPO's case
+page "Requests"), an export's page "My copies", a page of one table "My data".
 """
 
 from __future__ import annotations
@@ -37,3 +38,31 @@ def person_navigation(path: str) -> tuple[NavLink, ...]:
         NavLink(href, str(label), path == href or path.startswith(below))
         for href, label, below in _SECTIONS
     )
+
+
+# (href, label, the roles that open it, the paths below href that belong to the same section)
+_CONSOLE = (
+    ("/staff", _l("Overview"), ("staff", "dpo", "admin"), ()),
+    ("/dpo", _l("Requests"), ("dpo",), ("/dpo/requests/",)),
+    ("/staff/identifiers", _l("People"), ("staff", "dpo"), ("/staff/people/",)),
+    ("/staff/block-list", _l("Block list"), ("staff", "dpo"), ("/staff/block-list/search",)),
+    ("/staff/wash", _l("Wash a call list"), ("staff",), ("/staff/wash/",)),
+    ("/staff/block-list/import", _l("Registers"), ("dpo", "admin"), ()),
+    ("/dpo/jobs", _l("Stopped jobs"), ("dpo",), ()),
+    ("/staff/api-tokens", _l("API tokens"), ("admin",), ()),
+)
+
+
+def console_navigation(path: str, roles: tuple[str, ...]) -> tuple[NavLink, ...]:
+    """The console's pages the roles open, as seen from the page at ``path``."""
+    return tuple(
+        NavLink(href, str(label), path == href or path.startswith(below))
+        for href, label, allowed, below in _CONSOLE
+        if set(allowed) & set(roles)
+    )
+
+
+def landing(roles: tuple[str, ...] | list[str]) -> str:
+    """Where a member of staff starts after signing in: the DPO at the request queue, everyone
+    else at the console's overview."""
+    return "/dpo" if "dpo" in roles else "/staff"

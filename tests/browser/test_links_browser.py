@@ -82,7 +82,7 @@ def test_without_bankid_file_confirm_verify_and_download(
     assert_accessible(person)
 
     dpo = new_page()
-    sign_in(dpo, choice=re.compile(r"\bpersonvern\b"), lands_on="/staff")
+    sign_in(dpo, choice=re.compile(r"\bpersonvern\b"), lands_on="/dpo")
     dpo.goto(f"/dpo/requests/{request_id}")
     expect(dpo.locator("dd.contact-customer-number")).to_have_text("900001")
     assert_accessible(dpo)

@@ -40,7 +40,9 @@ def test_staff_member_signs_in(page: Page, sign_in: Callable[..., None]) -> None
     sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hei, Kari Kundeservice")
     expect(page.locator("ul.roles li")).to_have_text(["Kundeservice"])
-    expect(page.get_by_role("link", name="Vask en ringeliste")).to_be_visible()
+    expect(page.locator("main").get_by_role("link", name="Vask en ringeliste")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Konsoll")
+    expect(nav.get_by_role("link", name="Oversikt")).to_have_attribute("aria-current", "page")
 
 
 def test_invalid_national_id_is_refused_with_a_reason(page: Page, problems: PageProblems) -> None:

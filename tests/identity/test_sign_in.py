@@ -157,9 +157,11 @@ def test_typed_swedish_samordningsnummer_signs_in(client: TestClient, engine: En
         assert db.exec(select(Subject.country)).one() == "SE"
 
 
-def test_staff_user_signs_in_with_roles(client: TestClient, engine: Engine) -> None:
+def test_staff_user_signs_in_with_roles_and_lands_on_their_work(
+    client: TestClient, engine: Engine
+) -> None:
     response = sign_in(client, staff="personvern")
-    assert response.headers["location"] == "/staff"
+    assert response.headers["location"] == "/dpo"  # the DPO's work: the request queue
     page = client.get("/staff")
     assert page.status_code == 200
     assert page.context["viewer"].roles == ("dpo",)

@@ -261,3 +261,34 @@ def test_the_deceased_are_blocked_on_every_channel(engine: Engine, tmp_path: Pat
     assert [m.label for m in found[deceased.national_id]] == ["deceased"]
     assert [m.label for m in phones["+4791000004"]] == ["deceased"]
     assert kari == {}
+
+
+def test_an_entry_on_the_block_list_already_is_not_added_twice(engine: Engine) -> None:
+    staff_id = add_staff(engine)
+
+    def add(value: str, channel: str) -> None:
+        with session_scope(engine) as db:
+            block_list.add_staff_entry(
+                db,
+                kind="phone",
+                value=value,
+                channel=channel,
+                note="Caller asked",
+                staff_id=staff_id,
+                region="NO",
+                now=NOW,
+            )
+
+    add("+47 912 34 567", "all")
+    for value, channel in (("91234567", "phone"), ("0047 912 34 567", "all")):
+        with pytest.raises(BlockRefused, match="allerede på sperrelisten"):  # nb: the default
+            add(value, channel)
+    add("+47 912 34 568", "sms")
+    add("+47 912 34 568", "phone")  # another channel: a new entry
+    with session_scope(engine) as db:
+        entries = db.exec(select(BlockEntry).where(BlockEntry.source == "staff")).all()
+        assert sorted((e.value, e.channel) for e in entries) == [
+            ("+4791234567", "all"),
+            ("+4791234568", "phone"),
+            ("+4791234568", "sms"),
+        ]

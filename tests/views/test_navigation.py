@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from portal import i18n
 from portal.app import create_app
 from portal.settings import Settings
-from portal.views.navigation import person_navigation
+from portal.views.navigation import console_navigation, landing, person_navigation
 from tests.conftest import TEST_SECRET
 from tests.support import add_demo_subject, signed_in_client
 
@@ -63,3 +63,47 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
     assert heading is not None and current is not None
     assert heading.group(1) == current.group(1) == label
     assert f"<title>{label}" in text
+
+
+@pytest.mark.parametrize(
+    ("roles", "hrefs"),
+    [
+        (("staff",), ["/staff", "/staff/identifiers", "/staff/block-list", "/staff/wash"]),
+        (
+            ("dpo",),
+            [
+                "/staff",
+                "/dpo",
+                "/staff/identifiers",
+                "/staff/block-list",
+                "/staff/block-list/import",
+                "/dpo/jobs",
+            ],
+        ),
+        (("admin",), ["/staff", "/staff/block-list/import", "/staff/api-tokens"]),
+    ],
+)
+def test_the_console_lists_the_pages_each_role_opens(
+    english: None, roles: tuple[str, ...], hrefs: list[str]
+) -> None:
+    assert [link.href for link in console_navigation("/staff", roles)] == hrefs
+
+
+@pytest.mark.parametrize(
+    ("path", "current"),
+    [
+        ("/dpo/requests/7", "/dpo"),
+        ("/staff/people/3/identifiers", "/staff/identifiers"),
+        ("/staff/block-list/import", "/staff/block-list/import"),
+        ("/staff/block-list", "/staff/block-list"),
+        ("/staff/wash/abc", None),  # a dpo does not wash lists
+    ],
+)
+def test_the_console_marks_the_section_of_the_page(path: str, current: str | None) -> None:
+    marked = [link.href for link in console_navigation(path, ("dpo",)) if link.current]
+    assert marked == ([current] if current else [])
+
+
+def test_the_dpo_lands_on_the_queue_everyone_else_on_the_overview() -> None:
+    assert landing(("staff", "dpo")) == "/dpo"
+    assert landing(("staff",)) == landing(["admin"]) == "/staff"

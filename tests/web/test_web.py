@@ -253,7 +253,7 @@ class TestSessions:
         assert "&lt;b&gt;Bold&lt;/b&gt;" in response.text
         assert "<b>Bold</b>" not in response.text
 
-    def test_a_person_has_their_navigation_and_staff_do_not(
+    def test_a_person_has_their_navigation_and_staff_the_consoles(
         self, client: TestClient, engine: Engine
     ) -> None:
         signed_in_client(client, secret_key=TEST_SECRET, subject_id=add_subject(engine))
@@ -265,7 +265,11 @@ class TestSessions:
         sign_in_staff(client, StaffRoleName.staff)
         staff = client.get("/staff")
         assert staff.status_code == 200
-        assert "person-nav" not in staff.text and 'aria-current="page"' not in staff.text
+        assert "person-nav" not in staff.text and "Innsyn shows what" not in staff.text
+        assert '<nav class="console-nav" aria-label="Console">' in staff.text
+        assert '<a href="/staff" aria-current="page">Overview</a>' in staff.text
+        assert staff.text.count('aria-current="page"') == 1
+        assert 'href="/dpo"' not in staff.text  # customer service has no request queue
 
     def test_signed_in_visitor_is_sent_from_landing_to_their_page(
         self, client: TestClient, engine: Engine
