@@ -166,10 +166,14 @@ def test_the_navigation_works_without_javascript_and_by_keyboard(
     page.wait_for_url("**/me/requests")
 
 
-def test_staff_pages_have_no_person_navigation(page: Page, sign_in: Callable[..., None]) -> None:
+def test_staff_pages_have_the_consoles_navigation_not_the_persons(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
     sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
     expect(page.get_by_role("navigation", name="Dine sider")).to_have_count(0)
-    expect(page.locator('[aria-current="page"]')).to_have_count(0)
+    console = page.get_by_role("navigation", name="Konsoll")
+    expect(console.locator('[aria-current="page"]')).to_have_text("Oversikt")
+    expect(page.locator('[aria-current="page"]')).to_have_count(1)
 
 
 def test_the_landing_page_names_the_company(page: Page) -> None:
