@@ -29,6 +29,7 @@ def check_map(parsed: Parsed, problems: Problems) -> None:
     _check_duplicate_tables(parsed, problems)
     _check_cycles(parsed, problems)
     _check_consents(parsed, problems)
+    _check_data_subjects(parsed, problems)
     # No rule that some table links by an identifier: every table has a link, and links form
     # no cycle, so following parents ends at a table linked by identifiers only. A map without
     # national IDs is fine: identity.finding_summary says how its people are found.
@@ -325,6 +326,16 @@ def _check_consents(parsed: Parsed, problems: Problems) -> None:
                         "consent withdrawal names an unknown column",
                     )
         _check_consent_record(parsed, name, purpose.consent.record, problems)
+
+
+def _check_data_subjects(parsed: Parsed, problems: Problems) -> None:
+    for name, purpose in parsed.items.get("purposes", {}).items():
+        for subjects in purpose.data_subjects:
+            if _unknown(parsed, "data_subjects", subjects):
+                problems.add(
+                    where(section="purpose", item=name),
+                    f"unknown data subjects '{subjects}' in data_subjects",
+                )
 
 
 def _check_consent_record(

@@ -15,6 +15,7 @@ from portal.datamap.model import (
     Category,
     Controller,
     DataMap,
+    DataSubjects,
     FieldDefaults,
     FieldSpec,
     Hold,
@@ -35,6 +36,7 @@ NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
     "sources": (Source, "source"),
     "categories": (Category, "category"),
     "purposes": (Purpose, "purpose"),
+    "data_subjects": (DataSubjects, "data subjects"),
     "legal_bases": (LegalBasis, "legal basis"),
     "processors": (Processor, "processor"),
     "origins": (Origin, "origin"),
@@ -43,7 +45,7 @@ NAMED_SECTIONS: dict[str, tuple[type[BaseModel], str]] = {
 }
 SINGLE_SECTIONS: dict[str, type[BaseModel]] = {"settings": Settings, "controller": Controller}
 REQUIRED = ("settings", "controller", "sources", "categories", "purposes", "legal_bases", "origins")
-OPTIONAL = ("processors", "retention_rules", "holds")
+OPTIONAL = ("processors", "retention_rules", "holds", "data_subjects")
 
 
 @dataclass

@@ -31,6 +31,14 @@ Jurisdiction = Literal["NO", "SE", "EU"]
 # falls in (NO bookkeeping); the end of the calendar year in which that fiscal year ends (SE).
 CountsFrom = Literal["date", "end_of_fiscal_year", "end_of_calendar_year_of_fiscal_year_end"]
 Scalar = str | int | float | bool | date
+# The European Economic Area: the EU's 27 members, Iceland, Liechtenstein and Norway (ISO codes).
+# A recipient elsewhere receives a transfer under GDPR chapter V, which needs a safeguard.
+# fmt: off
+EEA_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
+})
+# fmt: on
 
 _PERIOD = re.compile(r"^P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<d>\d+)D)?$")
 _ARTICLE = re.compile(r"^(6\(1\)\([a-f]\)|9\(2\)\([a-j]\)|10)$")
@@ -212,9 +220,20 @@ class Consent(_Item):
     record: ConsentRecord | None = None
 
 
+class DataSubjects(_Item):
+    """A category of people whose data is processed (customers, newsletter subscribers,
+    debtors): named once, referenced by purposes, for the records of processing (art. 30)."""
+
+    name: Text
+    description: Text | None = None
+
+
 class Purpose(_Item):
     name: Text
     description: Text | None = None
+    # Art. 30(1)(c): the categories of people this purpose processes data about (names of
+    # [data_subjects.NAME]); the records of processing say so when none is given.
+    data_subjects: list[str] = Field(default_factory=list)
     consent: Consent | None = None  # set for purposes that rest on consent (art. 6(1)(a))
     # Art. 15(1)(h), 22: an automated decision made for this purpose, its logic and consequences.
     automated_decision: Text | None = None
@@ -232,6 +251,11 @@ class Processor(_Item):
     country: str = Field(min_length=2, max_length=2)
     description: Text
     transfer_safeguard: Text | None = None  # outside the EEA: the art. 46 safeguard
+
+    @property
+    def outside_eea(self) -> bool:
+        """Data sent to this recipient leaves the EEA (a transfer under GDPR chapter V)."""
+        return self.country.upper() not in EEA_COUNTRIES
 
 
 class Origin(_Item):
@@ -411,6 +435,7 @@ class DataMap(_Item):
     sources: dict[str, Source]
     categories: dict[str, Category]
     purposes: dict[str, Purpose]
+    data_subjects: dict[str, DataSubjects] = Field(default_factory=dict)
     legal_bases: dict[str, LegalBasis]
     processors: dict[str, Processor] = Field(default_factory=dict)
     origins: dict[str, Origin]
