@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,62 @@ DEV_CLIENT_ID = "innsyn-portal"
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names it."""
+
+
+# A text per language is at most this long (the records of processing show it whole).
+SECURITY_MEASURES_MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class SecurityMeasures:
+    """The general description of the technical and organisational security measures (GDPR
+    art. 30(1)(g), art. 32), in every language, from ``SECURITY_MEASURES_FILE``. Plain text:
+    a blank line between paragraphs, a line starting with "- " a point of a list."""
+
+    nb: str
+    sv: str
+    en: str
+
+    def get(self, language: str) -> str:
+        return getattr(self, language) if language in ("nb", "sv", "en") else self.nb
+
+
+def load_security_measures(path: Path) -> SecurityMeasures:
+    """The texts of a security measures file: TOML with ``nb``, ``sv`` and ``en``, each a
+    non-empty string (a multi-line one, in triple quotes). Anything else is a SettingsError
+    naming SECURITY_MEASURES_FILE, the file and what is wrong."""
+    name = f"SECURITY_MEASURES_FILE ({path})"
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"{name} cannot be read: {exc.strerror}") from None
+    if len(content) > 8 * SECURITY_MEASURES_MAX_CHARS:
+        raise SettingsError(f"{name} is too large")
+    try:
+        raw = tomllib.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{name} is not a valid TOML file: {exc}") from None
+    unknown = sorted(set(raw) - {"nb", "sv", "en"})
+    if unknown:
+        raise SettingsError(f"{name} has unknown keys: {', '.join(unknown)} (give nb, sv and en)")
+    texts = {}
+    for language in ("nb", "sv", "en"):
+        text = raw.get(language)
+        if not isinstance(text, str) or not text.strip():
+            raise SettingsError(f"{name} has no {language} text")
+        if len(text) > SECURITY_MEASURES_MAX_CHARS:
+            raise SettingsError(
+                f"{name}: the {language} text is longer than {SECURITY_MEASURES_MAX_CHARS} "
+                "characters"
+            )
+        texts[language] = text.strip()
+    return SecurityMeasures(**texts)
+
+
+def _demo_security_measures() -> SecurityMeasures:
+    from portal.demo import SECURITY_MEASURES_PATH
+
+    return load_security_measures(Path(SECURITY_MEASURES_PATH))
 
 
 @dataclass(frozen=True)
@@ -63,6 +120,8 @@ class Settings:
     rate_limit_per_ip: int = 20
     rate_limit_per_address: int = 5
     rate_limit_window_minutes: int = 60
+    # The records of processing's description of security measures (SECURITY_MEASURES_FILE).
+    security_measures: SecurityMeasures = field(default_factory=_demo_security_measures)
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -151,6 +210,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         rate_limit_window_minutes=_positive_int(
             env, "RATE_LIMIT_WINDOW_MINUTES", 60, maximum=24 * 60
         ),
+        security_measures=_security_measures(env),
     )
 
 
@@ -267,6 +327,17 @@ def _datamap_file(env: Mapping[str, str]) -> Path:
     if not path.is_file():
         raise SettingsError(f"DATAMAP_FILE names {value!r}, which is not a file")
     return path
+
+
+def _security_measures(env: Mapping[str, str]) -> SecurityMeasures:
+    value = env.get("SECURITY_MEASURES_FILE")
+    if not value:
+        # The demo company's description: the embedded default, as for the data map.
+        return _demo_security_measures()
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(f"SECURITY_MEASURES_FILE names {value!r}, which is not a file")
+    return load_security_measures(path)
 
 
 def _derived_client_secret(secret_key: str) -> str:

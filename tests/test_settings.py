@@ -132,3 +132,44 @@ def test_development_serves_its_own_url_unless_told_otherwise(
     env: dict[str, str], host: str, expected: str | None
 ) -> None:
     assert served_base_url(env, host, 8151) == expected
+
+
+def test_security_measures_default_to_the_demo_companys(tmp_path: Path) -> None:
+    measures = build(tmp_path).security_measures
+    assert measures.get("nb").startswith("Nordlys Handel AS beskytter personopplysningene")
+    assert measures.get("sv").startswith("Nordlys Handel AS skyddar personuppgifterna")
+    assert measures.get("en").startswith("Nordlys Handel AS protects personal data")
+    assert measures.get("xx") == measures.nb
+
+
+def test_security_measures_come_from_the_file_named(tmp_path: Path) -> None:
+    path = tmp_path / "security.toml"
+    path.write_text('nb = """\nLås.\n"""\nsv = "Lås."\nen = "Locks."\n', encoding="utf-8")
+    measures = build(tmp_path, SECURITY_MEASURES_FILE=str(path)).security_measures
+    assert (measures.nb, measures.sv, measures.en) == ("Lås.", "Lås.", "Locks.")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('nb = "a"\nsv = "b"\n', "has no en text"),
+        ('nb = "a"\nsv = "b"\nen = "  "\n', "has no en text"),
+        ('nb = "a"\nsv = "b"\nen = 3\n', "has no en text"),
+        ('nb = "a"\nsv = "b"\nen = "c"\nde = "d"\n', "has unknown keys: de"),
+        ("nb = ", "is not a valid TOML file"),
+        ('nb = "a"\nsv = "b"\nen = "' + "x" * 20_001 + '"\n', "the en text is longer than 20000"),
+        ('nb = "a"\nsv = "b"\nen = "' + "x" * 200_000 + '"\n', "is too large"),
+    ],
+)
+def test_a_bad_security_measures_file_names_the_setting(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "security.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SettingsError, match=rf"SECURITY_MEASURES_FILE .*{message}"):
+        build(tmp_path, SECURITY_MEASURES_FILE=str(path))
+
+
+def test_a_missing_security_measures_file_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"SECURITY_MEASURES_FILE names .* which is not a file"):
+        build(tmp_path, SECURITY_MEASURES_FILE=str(tmp_path / "nowhere.toml"))
