@@ -9,7 +9,7 @@ from starlette.routing import Route
 from portal import i18n
 from portal.exports.service import runtime_for
 from portal.identity.auth import staff_required
-from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs
+from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs, records_of_processing
 from portal.views.common import pdf_response, redirect, render, respond
 from portal.web.handlers import in_thread
 
@@ -113,7 +113,32 @@ async def retry(request: Request) -> Response:
     return redirect(request, done)
 
 
+def _records(request: Request) -> records_of_processing.RecordsOfProcessing:
+    state = request.app.state
+    language = i18n.current_language()
+    return records_of_processing.records_of_processing(
+        state.datamap, state.settings.security_measures.get(language), language, state.now()
+    )
+
+
+@staff_required("dpo", "admin")
+async def records(request: Request) -> Response:
+    """The records of processing (GDPR art. 30), from the data map."""
+    return render(request, "dpo/records.html", _records(request))
+
+
+@staff_required("dpo", "admin")
+async def records_pdf(request: Request) -> Response:
+    """The same records as a PDF, in the page's language."""
+    content = _records(request)
+    pdf = await in_thread(records_of_processing.render_records_pdf, content)
+    disposition = f'attachment; filename="records-of-processing-{content.language}.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+
 routes = [
+    Route("/dpo/records", records),
+    Route("/dpo/records.pdf", records_pdf),
     Route("/dpo", queue),
     Route("/dpo/jobs", parked),
     Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
