@@ -372,6 +372,7 @@ _SECTIONS = """\
 [purposes]
 # [purposes.customer_service]
 # name = {{ nb = "Kundeservice", sv = "Kundtjänst", en = "Customer service" }}
+# data_subjects = ["customers"]  # whose data: names of [data_subjects.NAME] (art. 30)
 
 [legal_bases]
 # [legal_bases.contract]
@@ -383,7 +384,8 @@ _SECTIONS = """\
 # name = {{ nb = "Fra deg", sv = "Från dig", en = "From you" }}
 # provided_by_subject = true
 
-# [processors.NAME], [retention_rules.NAME] and [holds.NAME]: see docs/datamap.md.
+# [data_subjects.NAME], [processors.NAME], [retention_rules.NAME] and [holds.NAME]: see
+# docs/datamap.md.
 
 # --- tables -------------------------------------------------------------------------------------
 """

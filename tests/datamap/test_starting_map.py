@@ -57,7 +57,7 @@ def classified(generated: str, company_map: Mapping[str, Any]) -> str:
     document = tomllib.loads(generated)
     for section in ("settings", "controller", "categories", "purposes", "legal_bases"):
         document[section] = company_map[section]
-    for section in ("processors", "origins"):
+    for section in ("processors", "origins", "data_subjects"):
         document[section] = company_map.get(section, {})
     for source in document["sources"].values():
         source["name"] = {"nb": "Databasen", "sv": "Databasen", "en": "The database"}
