@@ -25,7 +25,8 @@ WIDTHS = (1280, 390)
 def test_the_dpo_reads_the_records_at_desk_and_phone_widths_in_both_languages(
     page: Page, sign_in: Callable[..., None]
 ) -> None:
-    sign_in(page, choice=DPO, lands_on="/staff")
+    sign_in(page, choice=DPO, lands_on="/dpo")  # the DPO starts at the request queue
+    page.goto("/staff")
     page.get_by_role("link", name=re.compile("Protokoll over behandlingsaktiviteter")).click()
     page.wait_for_url("**/dpo/records")
     for language, title, transfers in (
