@@ -48,6 +48,7 @@ _CONSOLE = (
     ("/staff/block-list", _l("Block list"), ("staff", "dpo"), ("/staff/block-list/search",)),
     ("/staff/wash", _l("Wash a call list"), ("staff",), ("/staff/wash/",)),
     ("/staff/block-list/import", _l("Registers"), ("dpo", "admin"), ()),
+    ("/dpo/records", _l("Records of processing"), ("dpo", "admin"), ()),
     ("/dpo/jobs", _l("Stopped jobs"), ("dpo",), ()),
     ("/staff/api-tokens", _l("API tokens"), ("admin",), ()),
 )

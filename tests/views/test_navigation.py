@@ -77,10 +77,11 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
                 "/staff/identifiers",
                 "/staff/block-list",
                 "/staff/block-list/import",
+                "/dpo/records",
                 "/dpo/jobs",
             ],
         ),
-        (("admin",), ["/staff", "/staff/block-list/import", "/staff/api-tokens"]),
+        (("admin",), ["/staff", "/staff/block-list/import", "/dpo/records", "/staff/api-tokens"]),
     ],
 )
 def test_the_console_lists_the_pages_each_role_opens(
