@@ -20,6 +20,7 @@ import portal.marketing.consent
 import portal.marketing.washing
 import portal.models
 import portal.ratelimit
+import portal.workflows.contacts
 import portal.workflows.email_requests
 import portal.workflows.records
 import portal.workflows.requests  # noqa: F401

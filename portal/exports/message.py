@@ -23,7 +23,7 @@ from portal.exports.links import request_link
 from portal.exports.models import Export, ExportFile
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.links import absolute
-from portal.workflows.email_requests import contact_of
+from portal.workflows.contacts import contact_of
 from portal.workflows.letters import render_email
 
 MESSAGE_KIND = "export_ready"

@@ -25,7 +25,7 @@ from portal.views.request_summary import (
     timeline,
 )
 from portal.workflows import erasure_service
-from portal.workflows.email_requests import contact_of
+from portal.workflows.contacts import contact_of
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord, PlanStatus, StoredPlan

@@ -45,6 +45,14 @@ from portal.jobs.outbox import queue_message
 from portal.jobs.queue import JobContext, handler
 from portal.models import Assurance, IdentifierKind, Subject
 from portal.settings import Settings
+from portal.workflows.contacts import (
+    MAX_CUSTOMER_NUMBER,
+    MAX_EMAIL,
+    MAX_NAME,
+    MAX_PHONE,
+    RequestContact,
+    contact_of,
+)
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -67,11 +75,7 @@ FOLLOW_PATH = "/requests/follow"
 FORM_PATH = "/requests/new-without-bankid"
 
 # Size bounds of the form's fields.
-MAX_NAME = 200
-MAX_EMAIL = 320
 MAX_DETAILS = 4000
-MAX_CUSTOMER_NUMBER = 50
-MAX_PHONE = 30
 MAX_HOW = 2000
 # At most this many requests are named in one message of new links.
 MAX_LINKED = 10
@@ -93,26 +97,6 @@ class PendingRequest(SQLModel, table=True):
     language: str = Field(max_length=5)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
-
-
-class RequestContact(SQLModel, table=True):
-    """Who filed a request without BankID, as they told us, and how the DPO verified them.
-
-    The request's messages go to ``email``, the address the person proved by the link. The
-    name, customer number and phone are what the person typed: unverified until the DPO has
-    checked them and recorded how (``verification``)."""
-
-    __tablename__ = "request_contact"
-
-    request_id: int = Field(foreign_key="data_request.id", primary_key=True)
-    name: str = Field(max_length=MAX_NAME)
-    email: str = Field(max_length=MAX_EMAIL, index=True)
-    customer_number: str | None = Field(default=None, max_length=MAX_CUSTOMER_NUMBER)
-    phone: str | None = Field(default=None, max_length=MAX_PHONE)
-    confirmed_at: datetime
-    verified_at: datetime | None = None
-    verified_by: int | None = None  # the DPO's staff id
-    verification: str | None = Field(default=None, sa_type=Text)
 
 
 class FilingRefused(ValueError):
@@ -362,10 +346,6 @@ def followed(db: Session, token: str, *, now: datetime, settings: Settings) -> l
     if contact_of(db, _int(link.object_id)) is None:
         raise links.LinkRefused(links.Refusal.invalid, link)
     return link
-
-
-def contact_of(db: Session, request_id: int | None) -> RequestContact | None:
-    return db.get(RequestContact, request_id) if request_id is not None else None
 
 
 def _int(value: str) -> int | None:

@@ -19,11 +19,11 @@ from portal.links import LinkRefused, Refusal
 from portal.models import Assurance, StaffMember, Subject
 from portal.settings import Settings
 from portal.workflows import email_requests
+from portal.workflows.contacts import RequestContact
 from portal.workflows.email_requests import (
     Filing,
     FilingRefused,
     PendingRequest,
-    RequestContact,
     VerificationRefused,
     check_filing,
 )
