@@ -24,12 +24,13 @@ from portal.db import make_engine, utcnow
 from portal.identity.auth import RelyingParty
 from portal.routes import addresses as address_routes
 from portal.routes import api as api_routes
-from portal.routes import auth, dpo, me, public, staff
+from portal.routes import auth, dev, dpo, me, public, staff
 from portal.routes import block_list as block_list_routes
 from portal.routes import consent as consent_routes
 from portal.routes import email_requests as email_request_routes
 from portal.routes import exports as export_routes
 from portal.routes import identifiers as identifier_routes
+from portal.routes import messages as message_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
 from portal.templating import make_templates
@@ -90,6 +91,7 @@ def create_app(
         *address_routes.routes,
         *request_routes.routes,
         *email_request_routes.routes,
+        *message_routes.routes,
         *export_routes.routes,
         *staff.routes,
         *identifier_routes.routes,
@@ -101,6 +103,9 @@ def create_app(
     ]
     if settings.mock_idp_mounted:
         routes.append(Mount(MOCK_IDP_PREFIX, app=_mock_idp(settings)))
+    if not settings.production:
+        # The mail development sent (/dev/mailbox): never mounted in production, so a 404 there.
+        routes.extend(dev.routes)
 
     async def csrf_failed(scope: Scope, receive: Receive, send: Send) -> None:
         response = render_error(Request(scope, receive), 403, reason="csrf")

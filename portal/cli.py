@@ -50,6 +50,12 @@ def serve(args: argparse.Namespace) -> int:
         from portal.jobs.worker import start_in_thread
 
         worker = start_in_thread(app.state.engine)
+    # MAIL_DEV_SERVER: an SMTP server whose mail /dev/mailbox shows (development only).
+    mail_server = None
+    if not settings.production and settings.mail.dev_server_port:
+        from portal.mail import devserver
+
+        mail_server = devserver.start(settings.mail.dev_server_port, settings.mail.mailbox_dir)
     # Our own request log replaces uvicorn's, which would print query strings and addresses.
     options: dict = {"host": args.host, "port": args.port, "access_log": False, "log_config": None}
     try:
@@ -68,6 +74,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if worker is not None:
             worker.stop(timeout=10)
+        if mail_server is not None:
+            mail_server.stop()
     return 0
 
 

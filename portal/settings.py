@@ -122,6 +122,8 @@ class Settings:
     rate_limit_window_minutes: int = 60
     # The records of processing's description of security measures (SECURITY_MEASURES_FILE).
     security_measures: SecurityMeasures = field(default_factory=_demo_security_measures)
+    # How e-mail goes out (portal/mail/sender.py): SMTP, or the development mailbox.
+    mail: MailSettings = field(default_factory=lambda: MailSettings())
     default_language: str = "nb"
     languages: tuple[str, ...] = field(default=("nb", "sv", "en"))
 
@@ -198,6 +200,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         erasure_auto_approve=_switch(env, "ERASURE_AUTO_APPROVE", default=False),
         phone_region=phone_region_from(env),
         dpo_email=dpo_email_from(env),
+        mail=mail_settings_from(env),
         me_cache_seconds=_positive_int(env, "ME_CACHE_SECONDS", 60, minimum=0),
         export_link_days=_positive_int(env, "EXPORT_LINK_DAYS", 7),
         export_background_rows=_positive_int(env, "EXPORT_BACKGROUND_ROWS", 500, minimum=0),
@@ -297,6 +300,103 @@ def dpo_email_from(env: Mapping[str, str]) -> str:
     return value
 
 
+SMTP_SECURITY = ("starttls", "tls", "none")
+# The usual port of each kind of connection: submission with STARTTLS, implicit TLS, plain.
+SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """SMTP_*, MAIL_FROM and MAIL_DEV_SERVER: how the outbox's messages are delivered.
+
+    With SMTP_HOST empty in development, messages go to the development mailbox (/dev/mailbox)
+    instead; MAIL_DEV_SERVER=PORT starts an SMTP server on 127.0.0.1:PORT in development that
+    files what it receives there, and the sender then delivers to it over real SMTP.
+    """
+
+    production: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    mail_from: str = "innsyn@localhost"
+    dev_server_port: int | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    var_dir: Path = Path("var")
+    timeout: float = 30.0
+
+    @property
+    def host(self) -> str:
+        """The SMTP server delivered to; empty: none (the development mailbox)."""
+        if self.smtp_host:
+            return self.smtp_host
+        return "127.0.0.1" if self.dev_server_port else ""
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port if self.smtp_host else (self.dev_server_port or self.smtp_port)
+
+    @property
+    def security(self) -> str:
+        return self.smtp_security if self.smtp_host else "none"
+
+    @property
+    def mailbox_dir(self) -> Path:
+        """Where development keeps the mail it shows at /dev/mailbox."""
+        return self.var_dir / "mailbox"
+
+
+def mail_settings_from(env: Mapping[str, str]) -> MailSettings:
+    """The mail settings alone (the worker reads them when it delivers, without the rest)."""
+    production = env.get("PORTAL_ENV", "development") == "production"
+    host = env.get("SMTP_HOST", "").strip()
+    security = env.get("SMTP_SECURITY", "starttls").strip().lower()
+    if security not in SMTP_SECURITY:
+        raise SettingsError(
+            f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}, not {security!r}"
+        )
+    port = _positive_int(env, "SMTP_PORT", SMTP_PORTS[security])
+    if port > 65535:
+        raise SettingsError(f"SMTP_PORT must be a port number, not {port}")
+    if production and not host:
+        raise SettingsError("SMTP_HOST is required when PORTAL_ENV=production")
+    user, password = env.get("SMTP_USER", ""), env.get("SMTP_PASSWORD", "")
+    if bool(user) != bool(password):
+        raise SettingsError("SMTP_USER and SMTP_PASSWORD are set together, or neither")
+    if user and security == "none" and production:
+        raise SettingsError("SMTP_USER needs SMTP_SECURITY starttls or tls: never a plain login")
+    sender = env.get("MAIL_FROM", "").strip()
+    if production and not sender:
+        raise SettingsError("MAIL_FROM is required when PORTAL_ENV=production")
+    if sender and not _one_address(sender):
+        raise SettingsError(f"MAIL_FROM must be one e-mail address, not {sender!r}")
+    dev_port = None
+    if env.get("MAIL_DEV_SERVER"):
+        if production:
+            raise SettingsError("MAIL_DEV_SERVER is for development only")
+        dev_port = _positive_int(env, "MAIL_DEV_SERVER", 8025)
+        if dev_port > 65535:
+            raise SettingsError(f"MAIL_DEV_SERVER must be a port number, not {dev_port}")
+    return MailSettings(
+        production=production,
+        smtp_host=host,
+        smtp_port=port,
+        smtp_security=security,
+        smtp_user=user,
+        smtp_password=password,
+        mail_from=sender or "innsyn@localhost",
+        dev_server_port=dev_port,
+        base_url=env.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        var_dir=Path(env.get("PORTAL_VAR_DIR", "var")),
+    )
+
+
+def _one_address(value: str) -> bool:
+    local, _at, domain = value.rpartition("<")[2].rstrip(">").partition("@")
+    return bool(local) and "." in domain and not any(c.isspace() for c in local + domain)
+
+
 def _secret_key(env: Mapping[str, str], production: bool, var_dir: Path) -> str:
     value = env.get("SECRET_KEY")
     if value:
@@ -314,6 +414,11 @@ def _secret_key(env: Mapping[str, str], production: bool, var_dir: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def datamap_file_from(env: Mapping[str, str]) -> Path:
+    """DATAMAP_FILE (or the demo company's map), for a process that reads no other setting."""
+    return _datamap_file(env)
 
 
 def _datamap_file(env: Mapping[str, str]) -> Path:

@@ -15,7 +15,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("app", "cli"),
     ("routes", "web"),
     ("views",),
-    ("exports", "marketing", "mock_idp"),
+    ("exports", "marketing", "mock_idp", "mail"),
     ("workflows", "identity", "jobs", "audit"),
     ("datamap",),
     (

@@ -70,11 +70,54 @@ def test_production_needs_no_mock_and_accepts_plain_postgres_url(tmp_path: Path)
         OIDC_CLIENT_SECRET="s3cret",
         SECRET_KEY="k" * 40,
         DATABASE_URL="postgresql://u@db/innsyn",
+        SMTP_HOST="smtp.example",
+        MAIL_FROM="Nordlys personvern <personvern@nordlys.example>",
     )
     assert settings.production
     assert not settings.mock_idp_mounted
     assert settings.database_url == "postgresql+psycopg://u@db/innsyn"
     assert settings.oidc_origin == "https://idp.example"
+
+
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "OIDC_DISCOVERY_URL": "https://idp.example/.well-known/openid-configuration",
+    "OIDC_CLIENT_ID": "portal",
+    "OIDC_CLIENT_SECRET": "s3cret",
+    "SECRET_KEY": "k" * 40,
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({**PRODUCTION, "MAIL_FROM": "p@nordlys.example"}, "SMTP_HOST is required"),
+        ({**PRODUCTION, "SMTP_HOST": "smtp.example"}, "MAIL_FROM is required"),
+        ({"SMTP_SECURITY": "ssl"}, "SMTP_SECURITY must be one of starttls, tls, none"),
+        ({"SMTP_PORT": "70000"}, "SMTP_PORT must be a port number"),
+        ({"SMTP_USER": "innsyn"}, "SMTP_USER and SMTP_PASSWORD are set together"),
+        ({"MAIL_FROM": "not an address"}, "MAIL_FROM must be one e-mail address"),
+        (
+            {**PRODUCTION, "SMTP_HOST": "s", "MAIL_FROM": "p@n.example", "MAIL_DEV_SERVER": "8025"},
+            "MAIL_DEV_SERVER is for development only",
+        ),
+    ],
+)
+def test_mail_settings_are_checked(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        build(tmp_path, **env)
+
+
+def test_mail_defaults_to_the_development_mailbox(tmp_path: Path) -> None:
+    mail = build(tmp_path).mail
+    assert (mail.host, mail.security, mail.mailbox_dir) == ("", "none", tmp_path / "mailbox")
+    # MAIL_DEV_SERVER: deliver over SMTP to the development server, without TLS.
+    mail = build(tmp_path, MAIL_DEV_SERVER="8025").mail
+    assert (mail.host, mail.port, mail.security) == ("127.0.0.1", 8025, "none")
+    # SMTP_PORT follows SMTP_SECURITY unless set.
+    mail = build(tmp_path, SMTP_HOST="smtp.example", SMTP_SECURITY="tls").mail
+    assert (mail.host, mail.port, mail.security) == ("smtp.example", 465, "tls")
+    assert "'pw'" not in repr(build(tmp_path, SMTP_USER="u", SMTP_PASSWORD="pw").mail)
 
 
 def test_an_external_provider_in_development_unmounts_the_mock(tmp_path: Path) -> None:

@@ -1,19 +1,23 @@
-"""The message that tells a person their (large) export is ready, and the e-mail it becomes.
+"""The messages that tell a person their export is ready, and the values of their e-mails
+(templates/emails/export_ready.* and export_link_ready.*; the kinds are registered in
+portal/mail/kinds.py).
 
 Queued in the outbox in the transaction that marks the export ready (portal/exports/service.py).
-The context holds ids, the export page's path and the expiry day: no name, no national ID
-number, and never a download link (downloads need a fresh sign-in, so the e-mail points to the
-page).
+``export_ready``'s context holds ids, the export page's path and the expiry day: no name, no
+national ID number, and never a download link (downloads need a fresh sign-in, so the e-mail
+points to the page).
 
 A person who filed without BankID has no page to sign in to: their message
 (``export_link_ready``) carries the download links themselves, bound to the request and
-expiring with the export, and goes to the address they confirmed the request from.
+expiring with the export, and goes to the address they confirmed the request from. Those links
+open the files without a sign-in, so the kind is never shown on a Messages page
+(``in_portal=False`` in the registry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -24,16 +28,14 @@ from portal.exports.models import Export, ExportFile
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.links import absolute
 from portal.workflows.contacts import contact_of
-from portal.workflows.letters import render_email
 
 MESSAGE_KIND = "export_ready"
-EMAIL_TEMPLATE = "exports/email_ready.txt"
 # The e-mail with download links, for a request filed without BankID.
 LINKS_KIND = "export_link_ready"
 DOWNLOAD_PATH = "/requests/download"
 
 
-def queue_ready_message(db: Session, export: Export) -> OutboxMessage:
+def queue_ready_message(db: Session, export: Export, *, now: datetime) -> OutboxMessage:
     if export.expires_at is None:
         raise ValueError("only a ready export is announced")
     return queue_message(
@@ -47,11 +49,12 @@ def queue_ready_message(db: Session, export: Export) -> OutboxMessage:
             "page": f"/me/exports/{export.id}",
             "expires_on": export.expires_at.date().isoformat(),
         },
+        now=now,
     )
 
 
 def queue_links_message(
-    db: Session, export: Export, *, secret_key: str, base_url: str
+    db: Session, export: Export, *, secret_key: str, base_url: str, now: datetime
 ) -> OutboxMessage | None:
     """The download links of a ready export, e-mailed to the person who filed its request
     without BankID (to the address they confirmed; None when the request has no such
@@ -86,18 +89,23 @@ def queue_links_message(
             "request_id": export.request_id,
             "downloads": downloads,
             "expires_on": export.expires_at.date().isoformat(),
-            "expires": i18n.format_day(export.expires_at.date(), export.language),
         },
+        now=now,
     )
 
 
-def render_ready_email(
-    context: Mapping[str, Any], language: str, *, base_url: str
-) -> tuple[str, str]:
-    """The e-mail's subject and plain-text body (the e-mail issue sends it)."""
-    values = {
+def ready_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+    """The e-mail's values: the export page's URL and the day the files are deleted."""
+    return {
         **context,
         "page_url": base_url.rstrip("/") + str(context["page"]),
         "expires": i18n.format_day(date.fromisoformat(context["expires_on"]), language),
     }
-    return render_email(EMAIL_TEMPLATE, values, language)
+
+
+def links_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+    """``export_link_ready``: the download links as queued, and the day they stop working."""
+    return {
+        **context,
+        "expires": i18n.format_day(date.fromisoformat(context["expires_on"]), language),
+    }

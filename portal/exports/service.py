@@ -405,7 +405,8 @@ def finish(
     assert request is not None
     data = {"export": export.id, "rows": built.rows, "files": sorted(built.files)}
     if request.status == RequestStatus.in_progress and not request.details:
-        apply(db, request, "complete", actor=Actor.system, now=now, data=data)
+        # The person is on the page, or gets the "ready" message below: no second one.
+        apply(db, request, "complete", actor=Actor.system, now=now, data=data, notify=False)
     else:
         # A question in the request waits for the DPO's answer; a request staff closed
         # meanwhile stays closed. Either way the delivery is recorded.
@@ -420,9 +421,9 @@ def finish(
     )
     if request.assurance == Assurance.low:
         # Filed without BankID: the files go out by e-mail links only, whoever built them.
-        queue_links_message(db, export, secret_key=rt.secret_key, base_url=rt.base_url)
+        queue_links_message(db, export, secret_key=rt.secret_key, base_url=rt.base_url, now=now)
     elif notify:
-        queue_ready_message(db, export)
+        queue_ready_message(db, export, now=now)
     db.flush()
 
 

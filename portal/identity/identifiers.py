@@ -12,7 +12,7 @@ from datetime import datetime
 
 import phonenumbers
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
 from portal.db import session_scope
@@ -213,3 +213,19 @@ def _audit(
         details={"kind": str(link.kind), "identifier_id": link.id},
         now=now,
     )
+
+
+def contact_address(db: Session, subject_id: int) -> str | None:
+    """The e-mail address to write to a person at: the newest one they proved or staff linked
+    (`subject_identifier`), or None when they have none. An address only seen in the company's
+    own data is never used: it may be shared, or someone else's."""
+    row = db.exec(
+        select(SubjectIdentifier)
+        .where(
+            SubjectIdentifier.subject_id == subject_id,
+            SubjectIdentifier.kind == IdentifierKind.email,
+        )
+        .order_by(col(SubjectIdentifier.created_at).desc(), col(SubjectIdentifier.id).desc())
+        .limit(1)
+    ).first()
+    return row.value if row is not None else None

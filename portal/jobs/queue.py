@@ -65,6 +65,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "portal.marketing.registers",
     "portal.marketing.washing",
     "portal.workflows.email_requests",
+    "portal.mail.sender",
 )
 
 
@@ -117,6 +118,8 @@ class JobContext:
 Handler = Callable[[Session, dict[str, Any], JobContext], None]
 # Told that a job of its kind was parked: (db, the job, its error as in last_error, now).
 ParkHook = Callable[[Session, "Job", str, datetime], None]
+# Told that any job was parked (the worker tells the DPO's mailbox): (db, the job, now).
+OnPark = Callable[[Session, "Job", datetime], None]
 
 
 class Unretryable(Exception):
@@ -212,7 +215,13 @@ def enqueue(
     return db.execute(statement).scalar_one_or_none()
 
 
-def claim(engine: Engine, worker_id: str, now: datetime, lease: timedelta) -> Job | None:
+def claim(
+    engine: Engine,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+    on_park: OnPark | None = None,
+) -> Job | None:
     """Take one due job for `worker_id` and commit the claim; None when nothing is due.
 
     Due: queued with run_at passed, or running with a lease that ran out (its worker died).
@@ -252,9 +261,9 @@ def claim(engine: Engine, worker_id: str, now: datetime, lease: timedelta) -> Jo
             # Only a job whose worker died during its last attempt gets here.
             lost = "WorkerLost: the worker stopped during the last attempt"
             _park(db, job, now, lost)
-            _tell_parked(db, job, lost, now)
+            _tell_parked(db, job, lost, now, on_park)
             db.commit()
-            return claim(engine, worker_id, now, lease)
+            return claim(engine, worker_id, now, lease, on_park)
         db.commit()
         return job
 
@@ -296,10 +305,11 @@ def fail(
     backoff: Callable[[int], timedelta],
     *,
     permanent: bool = False,
+    on_park: OnPark | None = None,
 ) -> JobStatus | None:
     """Record a failed run: queued again after a backoff, or parked after the last attempt (at
     once when ``permanent``: the handler raised `Unretryable`). Parking runs the kind's
-    `on_park` hook in the same transaction.
+    `on_park` hook, then the worker's `on_park`, in the same transaction.
 
     Returns the new status, or None when the claim had already been lost.
     """
@@ -317,36 +327,47 @@ def fail(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1 and parked:
-            _tell_parked(db, job, error, now)
+            _tell_parked(db, job, error, now, on_park)
         db.commit()
     if result.rowcount != 1:
         return None
     return JobStatus.parked if parked else JobStatus.queued
 
 
-def park(engine: Engine, job: Job, now: datetime, error: str) -> None:
+def park(
+    engine: Engine, job: Job, now: datetime, error: str, on_park: OnPark | None = None
+) -> None:
     """Park a claimed job at once (no handler for its kind)."""
     with Session(engine) as db:
-        _park(db, job, now, error)
+        if _park(db, job, now, error):
+            _tell_parked(db, job, error, now, on_park)
         db.commit()
 
 
-def _tell_parked(db: Session, job: Job, error: str, now: datetime) -> None:
-    """Run the kind's `on_park` hook in a savepoint: a hook that fails leaves the job parked
-    (and logs its class only), rather than the job running for ever."""
-    hook = PARK_HOOKS.get(job.kind)
-    if hook is None:
-        return
-    try:
-        with db.begin_nested():
-            hook(db, job, error[:ERROR_LENGTH], now)
-    except Exception as exc:  # the parking itself must stand
-        name = type(exc).__name__
-        logger.warning("on_park hook failed kind=%s id=%s error=%s", job.kind, job.id, name)
+def _tell_parked(
+    db: Session, job: Job, error: str, now: datetime, on_park: OnPark | None = None
+) -> None:
+    """Run the kind's `on_park` hook, then the worker's `on_park` (the DPO's mailbox), each in
+    a savepoint: a hook that fails leaves the job parked (and logs its class only), rather
+    than the job running for ever."""
+    hooks: list[Callable[[], None]] = []
+    kind_hook = PARK_HOOKS.get(job.kind)
+    if kind_hook is not None:
+        hooks.append(lambda: kind_hook(db, job, error[:ERROR_LENGTH], now))
+    if on_park is not None:
+        hooks.append(lambda: on_park(db, job, now))
+    for hook in hooks:
+        try:
+            with db.begin_nested():
+                hook()
+        except Exception as exc:  # the parking itself must stand
+            name = type(exc).__name__
+            logger.warning("on_park hook failed kind=%s id=%s error=%s", job.kind, job.id, name)
 
 
-def _park(db: Session, job: Job, now: datetime, error: str) -> None:
-    db.execute(
+def _park(db: Session, job: Job, now: datetime, error: str) -> bool:
+    """Mark a claimed job parked; False when the claim was lost."""
+    result = db.execute(
         update(Job)
         .where(*_claimed_by(job))
         .values(
@@ -358,6 +379,7 @@ def _park(db: Session, job: Job, now: datetime, error: str) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    return result.rowcount == 1
 
 
 def _claimed_by(job: Job) -> tuple[Any, ...]:

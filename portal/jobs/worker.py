@@ -32,7 +32,9 @@ from sqlmodel import Session
 
 from portal.db import utcnow
 from portal.jobs import queue as jobs
-from portal.jobs.queue import Handler, Job, JobContext, Periodic
+from portal.jobs.outbox import tell_dpo_parked
+from portal.jobs.queue import Handler, Job, JobContext, OnPark, Periodic
+from portal.settings import dpo_email_from
 
 logger = logging.getLogger("portal.jobs.worker")
 
@@ -55,6 +57,9 @@ class Worker:
     died. On PostgreSQL the running job's row lock keeps other workers off it for as long as the
     handler runs, so the lease only bounds how soon a dead worker's job is retried; on SQLite it
     must exceed the longest job.
+
+    A job parked by this worker is told to the DPO's mailbox (DPO_EMAIL, when set; `on_park`
+    replaces that).
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class Worker:
         lease: timedelta = DEFAULT_LEASE,
         schedule: Iterable[Periodic] | None = None,
         backoff: Callable[[int], timedelta] = jobs.default_backoff,
+        on_park: OnPark | None = None,
     ) -> None:
         self.engine = engine
         self.worker_id = worker_id or default_worker_id()
@@ -77,13 +83,14 @@ class Worker:
         self.lease = lease
         self.schedule = list(jobs.SCHEDULE if schedule is None else schedule)
         self.backoff = backoff
+        self.on_park = on_park or _tell_dpo(dpo_email_from(os.environ) or None)
         self._next_schedule = 0.0
         # Runs that failed (retried later or parked) since the worker started.
         self.failed = 0
 
     def run_once(self) -> bool:
         """Claim one due job and run it; False when none was due."""
-        job = jobs.claim(self.engine, self.worker_id, self.now(), self.lease)
+        job = jobs.claim(self.engine, self.worker_id, self.now(), self.lease, self.on_park)
         if job is None:
             return False
         started = time.perf_counter()
@@ -129,7 +136,8 @@ class Worker:
     def _run(self, job: Job) -> str:
         handler = self.handlers.get(job.kind)
         if handler is None:
-            jobs.park(self.engine, job, self.now(), f"UnknownJobKind: no handler for {job.kind!r}")
+            error = f"UnknownJobKind: no handler for {job.kind!r}"
+            jobs.park(self.engine, job, self.now(), error, self.on_park)
             return "parked"
         context = JobContext(
             job_id=job.id or 0,
@@ -159,12 +167,20 @@ class Worker:
                 jobs.describe_error(exc),
                 self.backoff,
                 permanent=isinstance(exc, jobs.Unretryable),
+                on_park=self.on_park,
             )
             if status is None:
                 return "lost"
             self.failed += 1
             outcome = "parked" if status == jobs.JobStatus.parked else "retry"
             return f"{outcome} error={type(exc).__name__}"
+
+
+def _tell_dpo(mailbox: str | None) -> OnPark:
+    def on_park(db: Session, job: Job, now: datetime) -> None:
+        tell_dpo_parked(db, job, now, mailbox=mailbox)
+
+    return on_park
 
 
 @dataclass

@@ -1,9 +1,10 @@
-"""The navigations: the signed-in person's four pages, and the console's pages a member of
+"""The navigations: the signed-in person's five pages, and the console's pages a member of
 staff's roles open; the page they are on marked (aria-current).
 
 Every person page shows the person's in the header (base.html), every console page the
 console's. A sub-page marks its section: a request's page marks "My requests" (the DPO's case
-page "Requests"), an export's page "My copies", a page of one table "My data".
+page "Requests"), an export's page "My copies", a page of one table "My data", a message's page
+"Messages".
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _SECTIONS = (
     ("/me/requests", _l("My requests"), ("/me/requests/",)),
     ("/me/consent", _l("Consent and marketing"), ()),
     ("/me/exports", _l("My copies"), ("/me/exports/",)),
+    ("/me/messages", _l("Messages"), ("/me/messages/",)),
 )
 
 

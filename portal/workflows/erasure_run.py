@@ -559,9 +559,17 @@ def _finish(
                     "Some of your data must be kept for now. The outcome letter says what is "
                     "kept, why, and until when."
                 )
-                apply(db, request, "complete_partially", actor=Actor.system, reason=reason, now=now)
+                apply(
+                    db,
+                    request,
+                    "complete_partially",
+                    actor=Actor.system,
+                    reason=reason,
+                    now=now,
+                    notify=False,  # the outcome letter below tells the person
+                )
             else:
-                apply(db, request, "complete", actor=Actor.system, now=now)
+                apply(db, request, "complete", actor=Actor.system, now=now, notify=False)
     schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan", now=now)
     # The outbox message (in the person's language) before the portal forgets them.
     queue_outcome_message(
@@ -571,6 +579,7 @@ def _finish(
         subject=subject,
         controller=datamap.controller,
         language=request.language,
+        now=now,
     )
     forget_in_portal(db, subject, now)
     counts = {action: sum(s.action == action for s in plan.steps) for action in erasure.ACTIONS}

@@ -31,21 +31,20 @@ from sqlmodel import Session, col, select
 from portal import i18n
 from portal.datamap.model import Controller
 from portal.i18n import ngettext
+from portal.identity.identifiers import contact_address
 from portal.jobs.outbox import OutboxMessage, queue_message
-from portal.models import Subject
+from portal.models import Assurance, Subject
 from portal.templating import TEMPLATES_DIR
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
 from portal.workflows.kept import plan_kept
+from portal.workflows.notices import REQUEST_PAGE, request_url
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
 LETTER_TEMPLATE = "pdf/outcome_letter.html"
 LETTER_STYLESHEET = TEMPLATES_DIR / "pdf" / "letter.css"
-EMAIL_TEMPLATE = "emails/erasure_outcome.txt"
 MESSAGE_KIND = "erasure_outcome"
-# The person's page for a request, where the letter can be downloaded after signing in: the
-# e-mail links it, with nothing in the URL but the request number.
-REQUEST_PAGE = "/me/requests/{id}"
+__all__ = ["REQUEST_PAGE", "request_url"]  # the request's page: defined with the other notices
 
 
 # --- the letter's content ------------------------------------------------------------------------
@@ -366,12 +365,16 @@ def queue_outcome_message(
     subject: Subject,
     controller: Controller,
     language: str,
+    now: datetime,
 ) -> OutboxMessage:
     """Queue the outcome e-mail in the caller's transaction (the caller commits).
 
-    The recipient is the subject id only; the context holds the request and plan ids, the
-    request's date, the controller and the plan's plain-words lines: no name, national ID number
-    or address (the outbox row outlives the erasure it reports; SET NULL clears the subject id).
+    The context holds the request and plan ids, the request's date, the controller and the
+    plan's plain-words lines: no name, national ID number or address. The recipient is the
+    subject id and, when they have one, the address on file now: the erasure that follows
+    removes the identifiers staff linked, and the letter must still reach them (the outbox row
+    outlives the erasure it reports; SET NULL clears the subject id, and sending clears the
+    address). A request filed without BankID (low assurance) gets the letter attached.
     """
     if request.id is None or subject.id is None:
         raise ValueError("the request and the subject must be stored before a message is queued")
@@ -385,35 +388,39 @@ def queue_outcome_message(
         controller=controller,
         language=language,
     )
+    context["letter_attached"] = request.assurance == Assurance.low
     return queue_message(
-        db, MESSAGE_KIND, language=language, subject_id=subject.id, context=context
+        db,
+        MESSAGE_KIND,
+        language=language,
+        subject_id=subject.id,
+        email=contact_address(db, subject.id),
+        context=context,
+        now=now,
     )
 
 
-def request_url(base_url: str, request_id: int) -> str:
-    """The request's page under the portal's public URL (PORTAL_BASE_URL)."""
-    return base_url.rstrip("/") + REQUEST_PAGE.format(id=request_id)
-
-
-def render_outcome_email(
-    context: Mapping[str, Any], language: str, *, base_url: str
-) -> tuple[str, str]:
-    """The e-mail's subject line and plain-text body, from a queued message's context and the
-    portal's public URL (``Settings.base_url``, so a link is right even if the URL changed
-    after the message was queued). The template's first line is the subject; the body follows
-    a blank line. The letter itself is not attached: the person downloads it from the request's
-    page after signing in, so it never travels by e-mail."""
-
+def outcome_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+    """The outcome e-mail's values, from a queued message's context and the portal's public
+    URL (``Settings.base_url``, so a link is right even if the URL changed after the message
+    was queued). The letter itself travels by e-mail only where the request was filed without
+    BankID (``letter_attached``); otherwise the person downloads it from the request's page
+    after signing in."""
     received = i18n.format_day(date.fromisoformat(context["received_on"]), language)
     url = request_url(base_url, int(context["request_id"]))
-    return render_email(
-        EMAIL_TEMPLATE, {**context, "received": received, "request_url": url}, language
-    )
+    return {**context, "received": received, "request_url": url}
 
 
-def render_email(template: str, context: Mapping[str, Any], language: str) -> tuple[str, str]:
-    """A plain-text e-mail template (templates/emails/) in ``language``: its first line is the
-    subject, the body follows a blank line."""
-    text = _in_language(language, _ENV.get_template(template).render, **context)
-    subject, _blank, body = text.partition("\n\n")
-    return subject.strip(), body.strip() + "\n"
+def outcome_attachment(
+    db: Session, context: Mapping[str, Any], language: str, controller: Controller
+) -> tuple[str, bytes] | None:
+    """The outcome letter (file name, PDF) for a message that carries it, else None. Rendered
+    when the message is sent, from the executed plan; addressed without a name (the erasure
+    blanked it)."""
+    if not context.get("letter_attached"):
+        return None
+    request = db.get(DataRequest, int(context["request_id"]))
+    facts = letter_facts(db, request, person_name="") if request is not None else None
+    if facts is None:
+        raise LookupError(f"request {context['request_id']} has no outcome letter")
+    return f"outcome-letter-{facts.request_id}.pdf", facts.render(controller, language)

@@ -24,15 +24,12 @@ from portal import i18n
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.settings import dpo_email_from
-from portal.workflows.letters import render_email
+from portal.workflows.notices import case_url
 from portal.workflows.requests import OPEN, DataRequest, days_left
 
 # A reminder when the deadline is this many days away or fewer.
 DUE_SOON_DAYS = 7
 MESSAGE_KIND = "deadline_reminder"
-EMAIL_TEMPLATE = "emails/deadline_reminder.txt"
-# The DPO's page for a request: the e-mail links it (nothing in it but the number).
-CASE_PAGE = "/dpo/requests/{id}"
 
 
 class Threshold(StrEnum):
@@ -106,17 +103,19 @@ def queue_reminder(
         "threshold": str(reached),
     }
     return queue_message(
-        db, MESSAGE_KIND, language=i18n.DEFAULT_LANGUAGE, email=mailbox, context=context
+        db,
+        MESSAGE_KIND,
+        language=i18n.DEFAULT_LANGUAGE,
+        email=mailbox,
+        context=context,
+        now=now,
     )
 
 
-def render_reminder_email(
-    context: Mapping[str, Any], language: str, *, base_url: str
-) -> tuple[str, str]:
-    """The reminder's subject and plain-text body, linking the DPO's case page."""
+def reminder_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+    """The reminder's values, linking the DPO's case page (templates/emails/deadline_reminder.*)."""
     due = i18n.format_day(datetime.fromisoformat(context["due_on"]).date(), language)
-    url = base_url.rstrip("/") + CASE_PAGE.format(id=int(context["request_id"]))
-    return render_email(EMAIL_TEMPLATE, {**context, "due": due, "case_url": url}, language)
+    return {**context, "due": due, "case_url": case_url(base_url, int(context["request_id"]))}
 
 
 def mailbox(environ: Mapping[str, str] | None = None) -> str:

@@ -21,6 +21,7 @@ from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.models import Assurance, Subject
+from portal.workflows import notices
 
 
 class RequestType(StrEnum):
@@ -195,12 +196,17 @@ def file_request(
     actor_id: int | None = None,
     details: str | None = None,
     language: str = "nb",
+    email: str | None = None,
     now: datetime,
 ) -> DataRequest:
     """A new request, due one month from receipt; identified at once when filed with BankID.
 
     Refused (`DuplicateRequest`, nothing written) while the person has an open request of the
-    same type: a second erasure beside one under way would plan the same rows twice."""
+    same type: a second erasure beside one under way would plan the same rows twice.
+
+    The person is told it was received (at `email` when given, for a request filed without
+    BankID; else at their address on file), and the DPO's mailbox that it came
+    (portal/workflows/notices.py), in the same transaction."""
     if subject_id is not None:
         _lock_person(db, subject_id)
         already = open_request_of(db, subject_id, type)
@@ -228,6 +234,7 @@ def file_request(
     db.add(request)
     db.flush()
     _record(db, request, "file", None, actor, actor_id, None, now, {"type": str(type)})
+    notices.request_filed(db, request, now=now, email=email)
     return request
 
 
@@ -278,8 +285,13 @@ def apply(
     reason: str | None = None,
     now: datetime,
     data: dict | None = None,
+    notify: bool = True,
 ) -> RequestEvent:
-    """Carry out one action of the machine, or refuse it and change nothing."""
+    """Carry out one action of the machine, or refuse it and change nothing.
+
+    An action the person must hear about (a question, an extension, a completion, a rejection)
+    queues their message in the same transaction, unless `notify` is off: the caller then
+    tells them its own way (an erasure's outcome letter, an export's "ready" message)."""
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise TransitionRefused(_("There is no such action."))
@@ -305,7 +317,10 @@ def apply(
         if action in ("reject", "complete_partially") or (action == "complete" and reason):
             request.outcome = reason
     db.add(request)
-    return _record(db, request, action, previous, actor, actor_id, reason, now, data or {})
+    event = _record(db, request, action, previous, actor, actor_id, reason, now, data or {})
+    if notify:
+        notices.after_action(db, request, action, reason=reason, now=now)
+    return event
 
 
 STATUS_LABELS = {

@@ -20,12 +20,11 @@ from portal.audit import AuditActor, record
 from portal.i18n import gettext as _
 from portal.jobs.outbox import OutboxMessage, queue_message
 from portal.models import Subject
-from portal.workflows.letters import render_email, request_url
+from portal.workflows.notices import request_url
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord
 from portal.workflows.requests import DataRequest, RequestType
 
 MESSAGE_KIND = "restriction_lifted"
-EMAIL_TEMPLATE = "emails/restriction_lifted.txt"
 
 
 def restrict_processing(db: Session, subject_id: int, request_id: int, now: datetime) -> None:
@@ -78,18 +77,15 @@ def tell_before_lifting(db: Session, hold: CaseHoldRecord, now: datetime) -> Out
         "lifted_on": now.date().isoformat(),
     }
     return queue_message(
-        db, MESSAGE_KIND, language=language, subject_id=hold.subject_id, context=context
+        db, MESSAGE_KIND, language=language, subject_id=hold.subject_id, context=context, now=now
     )
 
 
-def render_lifted_email(
-    context: Mapping[str, Any], language: str, *, base_url: str
-) -> tuple[str, str]:
-    """The message's subject and plain-text body (the e-mail issue sends it)."""
+def lifted_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+    """The e-mail's values (templates/emails/restriction_lifted.*, portal/mail/kinds.py)."""
     request_id = context.get("request_id")
-    values = {
+    return {
         **context,
         "lifted": i18n.format_day(datetime.fromisoformat(context["lifted_on"]).date(), language),
         "request_url": request_url(base_url, int(request_id)) if request_id else None,
     }
-    return render_email(EMAIL_TEMPLATE, values, language)

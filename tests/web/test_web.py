@@ -111,8 +111,12 @@ def test_production_adds_hsts_and_secure_cookie(database_url: str, var_dir: Path
         OIDC_DISCOVERY_URL="https://idp.example/.well-known/openid-configuration",
         OIDC_CLIENT_ID="portal",
         OIDC_CLIENT_SECRET="secret",
+        SMTP_HOST="smtp.example",
+        MAIL_FROM="personvern@nordlys.example",
     )
     with TestClient(create_app(settings), base_url="https://testserver") as client:
+        # The development mailbox does not exist in production.
+        assert client.get("/dev/mailbox").status_code == 404
         response = client.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert "form-action 'self' https://idp.example" in response.headers["content-security-policy"]

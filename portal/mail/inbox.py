@@ -1,0 +1,95 @@
+"""A person's messages, for their Messages page: everything the outbox holds for them.
+
+Every message to a signed-in person (by subject id) is listed, delivered or not, and whether or
+not they have an e-mail address: nothing depends on the mailbox alone. Each is rendered from its
+stored context in the page's language (the e-mail went in the request's), the same words as the
+e-mail. A kind whose body is a secret (``in_portal=False``: a link that proves an address) shows
+its subject and a note, never the link. Opening a message marks it read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from portal.i18n import gettext as _
+from portal.jobs.outbox import OutboxMessage
+from portal.mail.kinds import KINDS, Audience, render_message
+
+# The page lists this many, newest first.
+LISTED = 100
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    id: int
+    subject: str
+    text: str  # the e-mail's text part, or a note when the body stays in the e-mail
+    created_at: datetime
+    sent_at: datetime | None
+    delivery: str | None  # portal.jobs.outbox.Delivery, None while not delivered
+    read: bool
+
+
+def _listed(subject_id: int):
+    person_kinds = [name for name, kind in KINDS.items() if kind.audience == Audience.person]
+    return select(OutboxMessage).where(
+        OutboxMessage.subject_id == subject_id, col(OutboxMessage.kind).in_(person_kinds)
+    )
+
+
+def _inbox(message: OutboxMessage, language: str, base_url: str) -> InboxMessage:
+    rendered = render_message(message.kind, message.context, language, base_url)
+    text = rendered.text
+    if not KINDS[message.kind].in_portal:
+        text = _(
+            "This message holds a link that proves an e-mail address is yours, so the link is "
+            "only in the e-mail."
+        )
+    return InboxMessage(
+        id=message.id or 0,
+        subject=rendered.subject,
+        text=text,
+        created_at=message.created_at,
+        sent_at=message.sent_at,
+        delivery=message.delivery,
+        read=message.read_at is not None,
+    )
+
+
+def person_messages(
+    db: Session, subject_id: int, language: str, base_url: str
+) -> list[InboxMessage]:
+    """The person's newest messages first (at most LISTED)."""
+    statement = (
+        _listed(subject_id)
+        .order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
+        .limit(LISTED)
+    )
+    return [_inbox(message, language, base_url) for message in db.exec(statement)]
+
+
+def unread_count(db: Session, subject_id: int) -> int:
+    statement = _listed(subject_id).where(col(OutboxMessage.read_at).is_(None))
+    return db.exec(select(func.count()).select_from(statement.subquery())).one()
+
+
+def open_message(
+    db: Session, subject_id: int, message_id: int, language: str, base_url: str, now: datetime
+) -> InboxMessage | None:
+    """One of the person's messages, marked read; None when it is not theirs (or not there)."""
+    message = db.exec(_listed(subject_id).where(OutboxMessage.id == message_id)).first()
+    if message is None:
+        return None
+    if message.read_at is None:
+        db.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == message_id)
+            .values(read_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    shown = _inbox(message, language, base_url)
+    return InboxMessage(**{**shown.__dict__, "read": True})
