@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+import portal.mail.sender  # the delivery job's handler, which every worker has
 import portal.schema  # noqa: F401 - every table, for the truncation below
 from portal import i18n
 from portal.datamap import load_datamap
@@ -151,3 +152,16 @@ def _demo_database_url(demo_engine: Engine) -> Iterator[None]:
         del os.environ[DEMO_URL_ENV]
     else:
         os.environ[DEMO_URL_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mail_stays_in_a_temporary_mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workers in tests deliver what the outbox holds: in development without SMTP_HOST, to the
+    mailbox under PORTAL_VAR_DIR, which must not be the checkout's var/."""
+    previous = os.environ.get("PORTAL_VAR_DIR")
+    os.environ["PORTAL_VAR_DIR"] = str(tmp_path_factory.mktemp("worker-var"))
+    yield
+    if previous is None:
+        del os.environ["PORTAL_VAR_DIR"]
+    else:
+        os.environ["PORTAL_VAR_DIR"] = previous

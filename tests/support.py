@@ -204,3 +204,11 @@ def csrf_token_from(html: str) -> str:
     match = CSRF_INPUT.search(html)
     assert match, "page has no CSRF token field"
     return match.group(1)
+
+
+def email_text(kind: str, context, language: str, base_url: str) -> tuple[str, str]:
+    """A queued message's e-mail subject and text part, as the sender renders them."""
+    from portal.mail.kinds import render_message
+
+    rendered = render_message(kind, context, language, base_url)
+    return rendered.subject, rendered.text

@@ -32,6 +32,7 @@ SECTIONS = {
     "/me/requests": "Mine henvendelser",
     "/me/consent": "Samtykke og markedsføring",
     "/me/exports": "Mine kopier",
+    "/me/messages": "Meldinger",
 }
 WIDTHS = (1280, 390, 320)
 
@@ -68,6 +69,11 @@ def person_pages(page: Page) -> dict[str, str]:
     page.locator("#consent-sms_marketing").get_by_role("button", name=re.compile("^Gi")).click()
     page.wait_for_url("**/me/consent*")
     expect(page.locator("#history table")).to_be_visible()
+    # Filing the request queued a message to the person.
+    page.goto("/me/messages")
+    page.locator(".message-list a").first.click()
+    page.wait_for_url(re.compile(r"/me/messages/\d+$"))
+    message = page.url.removeprefix(page.url.split("/me/")[0])
     return {
         "/me": "/me",
         "/me/data/shop_orders": "/me",
@@ -77,6 +83,8 @@ def person_pages(page: Page) -> dict[str, str]:
         "/me/consent": "/me/consent",
         "/me/exports": "/me/exports",
         export: "/me/exports",
+        "/me/messages": "/me/messages",
+        message: "/me/messages",
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,6 +36,7 @@ from tests.mail.support import (
     SmtpServer,
     add_person,
     delivering_worker,
+    free_port,
     run_due,
     runtime,
 )
@@ -261,3 +263,21 @@ def test_a_message_that_keeps_failing_is_parked_the_dpo_told_and_sent_when_retri
         ("smtp", None),
         ("smtp", "dpo@nordlys.example"),
     ]
+
+
+def test_the_development_smtp_server_files_what_it_receives(
+    engine: Engine, clock: MovingClock, tmp_path: Path
+) -> None:
+    from portal.mail import devserver, mailbox
+
+    port = free_port()
+    server = devserver.start(port, tmp_path)
+    try:
+        queue_to(engine, "kari@example.no", 7)
+        assert run_due(delivering_worker(engine, runtime(port=port), clock)) == 1
+    finally:
+        server.stop()
+    [entry] = mailbox.list_messages(tmp_path)
+    assert (entry.recipient, entry.via) == ("kari@example.no", "smtp")
+    [row] = outbox(engine)
+    assert row.delivery == "smtp" and row.smtp_reply == f"250 OK filed as {entry.name}"

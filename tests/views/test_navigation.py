@@ -1,4 +1,4 @@
-"""The person's navigation: their four pages, the section of the page shown marked."""
+"""The person's navigation: their five pages, the section of the page shown marked."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from tests.support import add_demo_subject, signed_in_client
         ("/me/consent", "/me/consent"),
         ("/me/exports", "/me/exports"),
         ("/me/exports/3f2a", "/me/exports"),
+        ("/me/messages", "/me/messages"),
+        ("/me/messages/7", "/me/messages"),
         ("/", None),
         ("/me/no-such-page", None),
         ("/me/requestsx", None),
@@ -34,7 +36,13 @@ from tests.support import add_demo_subject, signed_in_client
 )
 def test_the_section_of_the_page_is_marked_and_only_it(path: str, current: str | None) -> None:
     links = person_navigation(path)
-    assert [link.href for link in links] == ["/me", "/me/requests", "/me/consent", "/me/exports"]
+    assert [link.href for link in links] == [
+        "/me",
+        "/me/requests",
+        "/me/consent",
+        "/me/exports",
+        "/me/messages",
+    ]
     assert [link.href for link in links if link.current] == ([current] if current else [])
 
 
@@ -44,6 +52,7 @@ def test_the_links_are_named_in_the_page_language(english: None) -> None:
         "My requests",
         "Consent and marketing",
         "My copies",
+        "Messages",
     ]
 
 

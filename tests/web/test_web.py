@@ -115,9 +115,9 @@ def test_production_adds_hsts_and_secure_cookie(database_url: str, var_dir: Path
         MAIL_FROM="personvern@nordlys.example",
     )
     with TestClient(create_app(settings), base_url="https://testserver") as client:
+        response = client.get("/")
         # The development mailbox does not exist in production.
         assert client.get("/dev/mailbox").status_code == 404
-        response = client.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert "form-action 'self' https://idp.example" in response.headers["content-security-policy"]
     cookie = response.headers["set-cookie"]

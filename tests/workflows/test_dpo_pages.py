@@ -376,7 +376,9 @@ def test_the_dpo_lifts_a_restriction_and_the_person_is_told(client: TestClient, 
     released = post(client, request_id, "release", hold_id=str(hold.id), reason="Checked")
     assert released.status_code == 303
     with session_scope(client.app.state.engine) as db:
-        [message] = db.exec(select(OutboxMessage)).all()
+        [message] = db.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == "restriction_lifted")
+        ).all()
         assert db.get(CaseHoldRecord, hold.id).released_at is not None
     assert (message.kind, message.subject_id, message.language) == (
         "restriction_lifted",

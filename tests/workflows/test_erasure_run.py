@@ -45,12 +45,12 @@ from portal.workflows.erasure_service import (
     release_case_hold,
     set_case_hold,
 )
-from portal.workflows.letters import outcome_context, render_outcome_email
+from portal.workflows.letters import outcome_context
 from portal.workflows.records import PlanSourceDone, PlanStatus, StoredPlan
 from portal.workflows.requests import Actor, DataRequest, RequestType, file_request
 from tests.conftest import TEST_SECRET
 from tests.erasure_support import PEOPLE, TODAY
-from tests.support import postgres_database
+from tests.support import email_text, postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test-pseudonym-key-0123456789abcdef"
@@ -270,7 +270,11 @@ def test_scenario_1_shop_customer(
     assert request.status == "partially_completed" and request.outcome
     assert stored_plan(engine, plan_id).status == PlanStatus.executed
     with Session(engine) as db:
-        message = db.execute(select(OutboxMessage)).scalars().one()
+        message = (
+            db.execute(select(OutboxMessage).where(OutboxMessage.kind == "erasure_outcome"))
+            .scalars()
+            .one()
+        )
         assert (message.kind, message.language) == ("erasure_outcome", "en")
         # One code path: the message the letters module builds, with the plan in plain words.
         expected = outcome_context(
@@ -281,9 +285,10 @@ def test_scenario_1_shop_customer(
             controller=datamap.controller,
             language="en",
         )
-        assert message.context == json.loads(json.dumps(expected))
-        _subject, body = render_outcome_email(
-            message.context, "en", base_url="https://innsyn.example"
+        # Filed with BankID: the letter is on the request's page, not attached.
+        assert message.context == json.loads(json.dumps({**expected, "letter_attached": False}))
+        _subject, body = email_text(
+            "erasure_outcome", message.context, "en", "https://innsyn.example"
         )
         assert f"https://innsyn.example/me/requests/{request_id}\n" in body
         assert "bookkeeping" in body.lower()

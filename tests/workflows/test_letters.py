@@ -21,7 +21,7 @@ from portal.datamap.retention import CaseHold
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
-from portal.models import Assurance, Subject
+from portal.models import Assurance, IdentifierKind, Subject, SubjectIdentifier
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan, plan_erasure
 from portal.workflows.letters import (
     MESSAGE_KIND,
@@ -29,15 +29,22 @@ from portal.workflows.letters import (
     _refusing_fetcher,
     css_string,
     letter_content,
+    outcome_attachment,
     outcome_context,
     page_counter_content,
     queue_outcome_message,
-    render_outcome_email,
     render_outcome_letter,
 )
 from portal.workflows.records import PlanStatus, StoredPlan
-from portal.workflows.requests import Actor, DataRequest, RequestType, file_request
+from portal.workflows.requests import (
+    Actor,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    file_request,
+)
 from tests.erasure_support import TODAY, person, seeded_demo
+from tests.support import email_text
 
 # Every Nordic letter the letter must keep: in a name, so it is there in every language.
 NAME = "Åse Ørnæs-Bäckström"
@@ -309,10 +316,13 @@ def test_queue_outcome_message_writes_one_row_without_personal_data(
             subject=subject,
             controller=datamap.controller,
             language="nb",
+            now=RECEIVED,
         )
 
     with Session(engine) as db:
-        rows = list(db.execute(select(OutboxMessage)).scalars())
+        rows = list(
+            db.execute(select(OutboxMessage).where(OutboxMessage.kind == MESSAGE_KIND)).scalars()
+        )
     assert len(rows) == 1
     [message] = rows
     assert (message.kind, message.subject_id, message.email, message.language) == (
@@ -332,7 +342,9 @@ def test_queue_outcome_message_writes_one_row_without_personal_data(
         "kept_to_a_date",
         "kept_while_open",
         "controller",
+        "letter_attached",
     }
+    assert context["letter_attached"] is False  # filed with BankID: the page has the letter
     assert (context["request_id"], context["plan_id"]) == (request_id, record.id)
     assert context["received_on"] == "2026-11-03"
     # Sent once the plan is carried out: what was erased, in the past tense.
@@ -343,6 +355,45 @@ def test_queue_outcome_message_writes_one_row_without_personal_data(
     edge = EDGE_CASES_BY_KEY["shop_customer"]
     for personal in (edge.national_id, edge.given_name, edge.family_name, "@example"):
         assert personal not in text
+
+
+def test_the_outcome_goes_to_the_address_on_file_before_the_erasure_removes_it(
+    engine: Engine, datamap: DataMap, plans: dict[str, ErasurePlan]
+) -> None:
+    """The erasure removes the identifiers staff linked, so the address is taken when the
+    message is queued. A request filed without BankID gets the letter attached."""
+    plan = plans["shop_customer"]
+    with session_scope(engine) as db:
+        subject, record, request_id = stored(db, plan)
+        db.add(
+            SubjectIdentifier(
+                subject_id=subject.id,
+                kind=IdentifierKind.email,
+                value="kari@example.no",
+                assurance=Assurance.staff,
+            )
+        )
+        request = db.get(DataRequest, request_id)
+        assert request is not None
+        request.assurance = Assurance.low
+        request.status = RequestStatus.completed
+        message = queue_outcome_message(
+            db,
+            plan=record,
+            request=request,
+            subject=subject,
+            controller=datamap.controller,
+            language="en",
+            now=RECEIVED,
+        )
+        assert message.email == "kari@example.no"
+        assert message.context["letter_attached"] is True
+        found = outcome_attachment(db, message.context, "en", datamap.controller)
+    assert found is not None
+    name, pdf = found
+    assert name == f"outcome-letter-{request_id}.pdf" and pdf.startswith(b"%PDF")
+    _subject, text = email_text("erasure_outcome", message.context, "en", "https://x.example")
+    assert "attached to this e-mail" in text and "https://x.example/me/requests" not in text
 
 
 def test_the_email_renders_from_the_queued_context(
@@ -358,7 +409,7 @@ def test_the_email_renders_from_the_queued_context(
         language="sv",
     )
     base = "https://innsyn.nordlys.example/"
-    subject, body = render_outcome_email(json.loads(json.dumps(context)), "sv", base_url=base)
+    subject, body = email_text("erasure_outcome", json.loads(json.dumps(context)), "sv", base)
     assert "4711" in subject and "\n" not in subject
     # Not attached: the letter is downloaded from the request's page, whose URL holds only the
     # request number (PORTAL_BASE_URL, no double slash).
@@ -370,9 +421,10 @@ def test_the_email_renders_from_the_queued_context(
     assert "Datatilsynet (Norge)" in body
     assert datamap.controller.dpo_contact in body
     assert not re.search(r"\n{3,}", body)
-    _subject, english = render_outcome_email({**context, "lines": []}, "en", base_url=base)
+    _subject, english = email_text("erasure_outcome", {**context, "lines": []}, "en", base)
     assert "no longer linked to you" in english and "kept unchanged" in english
-    _subject, empty = render_outcome_email(
+    _subject, empty = email_text(
+        "erasure_outcome",
         outcome_context(
             plans["nothing_held"],
             request_id=1,
@@ -382,7 +434,7 @@ def test_the_email_renders_from_the_queued_context(
             language="en",
         ),
         "en",
-        base_url="http://127.0.0.1:8000",
+        "http://127.0.0.1:8000",
     )
     assert "we hold nothing about you" in empty
     assert "download it from your request's page" in empty

@@ -1,0 +1,168 @@
+"""What the person and the DPO are told, queued in the transaction of the change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from portal.db import session_scope
+from portal.jobs.outbox import OutboxMessage
+from portal.models import Assurance, Subject
+from portal.workflows.requests import (
+    Actor,
+    RequestType,
+    TransitionRefused,
+    apply,
+    file_request,
+)
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def person(db: Session) -> int:
+    subject = Subject(national_id="01017012345", country="NO")
+    db.add(subject)
+    db.flush()
+    return subject.id or 0
+
+
+def outbox(engine: Engine) -> list[OutboxMessage]:
+    with Session(engine) as db:
+        return list(db.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_filing_tells_the_person_and_the_dpo(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DPO_EMAIL", "dpo@nordlys.example")
+    with session_scope(engine) as db:
+        subject_id = person(db)
+        request = file_request(
+            db,
+            subject_id=subject_id,
+            type=RequestType.erasure,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            language="sv",
+            now=NOW,
+        )
+        request_id = request.id
+    received, new = outbox(engine)
+    assert (received.kind, received.subject_id, received.email, received.language) == (
+        "request_received",
+        subject_id,
+        None,
+        "sv",
+    )
+    assert received.context == {
+        "request_id": request_id,
+        "type": "erasure",
+        "received_on": "2026-11-24",
+        "due_on": "2026-12-24",
+        "has_account": True,
+    }
+    # The DPO hears of the request: its number, type and deadline, nothing about the person.
+    assert (new.kind, new.subject_id, new.email) == ("new_request", None, "dpo@nordlys.example")
+    assert new.context == {"request_id": request_id, "type": "erasure", "due_on": "2026-12-24"}
+
+
+def test_a_refused_filing_tells_no_one(engine: Engine) -> None:
+    with session_scope(engine) as db:
+        subject_id = person(db)
+        file_request(
+            db,
+            subject_id=subject_id,
+            type=RequestType.access,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            now=NOW,
+        )
+    with pytest.raises(TransitionRefused), session_scope(engine) as db:
+        file_request(
+            db,
+            subject_id=subject_id,
+            type=RequestType.access,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            now=NOW,
+        )
+    assert [m.kind for m in outbox(engine)] == ["request_received"]
+
+
+@pytest.mark.parametrize(
+    ("actions", "kind"),
+    [
+        ([("ask_subject", "Which e-mail address did you use?")], "more_info"),
+        ([("extend", "Many systems to search.")], "deadline_extended"),
+        ([("reject", "The same request was answered last week.")], "request_rejected"),
+        ([("start", None), ("complete", "We corrected your address.")], "request_completed"),
+        ([("start", None), ("complete", None)], "request_completed"),
+    ],
+)
+def test_the_dpo_s_actions_tell_the_person_why(
+    engine: Engine, actions: list[tuple[str, str | None]], kind: str
+) -> None:
+    with session_scope(engine) as db:
+        request = file_request(
+            db,
+            subject_id=person(db),
+            type=RequestType.rectification,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            details="My address is wrong.",
+            now=NOW,
+        )
+        for action, why in actions:
+            apply(
+                db,
+                request,
+                action,
+                actor=Actor.dpo,
+                reason=why,
+                now=NOW + timedelta(days=1),
+                data={"months": 1} if action == "extend" else None,
+            )
+    messages = outbox(engine)
+    assert [m.kind for m in messages] == ["request_received", kind]
+    told = messages[-1]
+    expected = actions[-1][1]
+    assert told.context.get("reason") == expected
+    if kind == "deadline_extended":
+        assert told.context["due_on"] == "2027-01-24"
+
+
+def test_notify_off_leaves_the_telling_to_the_caller(engine: Engine) -> None:
+    with session_scope(engine) as db:
+        request = file_request(
+            db,
+            subject_id=person(db),
+            type=RequestType.access,
+            assurance=Assurance.high,
+            actor=Actor.person,
+            now=NOW,
+        )
+        apply(db, request, "start", actor=Actor.system, now=NOW)
+        apply(db, request, "complete", actor=Actor.system, now=NOW, notify=False)
+    assert [m.kind for m in outbox(engine)] == ["request_received"]
+
+
+def test_a_request_without_a_person_is_told_at_its_address(engine: Engine) -> None:
+    with session_scope(engine) as db:
+        file_request(
+            db,
+            subject_id=None,
+            type=RequestType.access,
+            assurance=Assurance.low,
+            actor=Actor.person,
+            email="kari@example.no",
+            now=NOW,
+        )
+    [message] = outbox(engine)
+    assert (message.subject_id, message.email, message.context["has_account"]) == (
+        None,
+        "kari@example.no",
+        False,
+    )
