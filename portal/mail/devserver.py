@@ -8,6 +8,7 @@ program pointed at the port. aiosmtpd is a development dependency: production ne
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def start(port: int, directory: Path, host: str = "127.0.0.1") -> Any:
     """Start the server in a thread of its own; returns aiosmtpd's Controller (`.stop()`)."""
     from aiosmtpd.controller import Controller
 
+    # aiosmtpd logs every command with the addresses in it: personal data stays out of logs.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(MailboxHandler(directory), hostname=host, port=port)
     controller.start()
     return controller

@@ -9,11 +9,12 @@ its subject and a note, never the link. Opening a message marks it read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from portal.i18n import gettext as _
 from portal.jobs.outbox import OutboxMessage
@@ -34,7 +35,7 @@ class InboxMessage:
     read: bool
 
 
-def _listed(subject_id: int):
+def _listed(subject_id: int) -> SelectOfScalar[OutboxMessage]:
     person_kinds = [name for name, kind in KINDS.items() if kind.audience == Audience.person]
     return select(OutboxMessage).where(
         OutboxMessage.subject_id == subject_id, col(OutboxMessage.kind).in_(person_kinds)
@@ -91,5 +92,4 @@ def open_message(
             .values(read_at=now)
             .execution_options(synchronize_session=False)
         )
-    shown = _inbox(message, language, base_url)
-    return InboxMessage(**{**shown.__dict__, "read": True})
+    return replace(_inbox(message, language, base_url), read=True)
