@@ -206,9 +206,36 @@ def csrf_token_from(html: str) -> str:
     return match.group(1)
 
 
-def email_text(kind: str, context, language: str, base_url: str) -> tuple[str, str]:
-    """A queued message's e-mail subject and text part, as the sender renders them."""
+def sent_text(message, settings, now) -> str:
+    """A queued message's text part as the sender renders it at `now`: in its language, with the
+    follow links of requests filed without BankID signed with `settings`."""
+    from portal.workflows.email_requests import follow_url
+
+    _subject, text = email_text(
+        message.kind,
+        message.context,
+        message.language,
+        settings.base_url,
+        follow_link=lambda request_id, language: follow_url(request_id, language, now, settings),
+    )
+    return text
+
+
+def links_in(text: str, path: str) -> list[str]:
+    """The links in a message's text whose path starts with `path`."""
+    import re
+
+    return re.findall(r"https?://[^\s/]+" + re.escape(path) + r"[^\s]*", text)
+
+
+def email_text(
+    kind: str, context, language: str, base_url: str, *, follow_link=None
+) -> tuple[str, str]:
+    """A queued message's e-mail subject and text part, as the sender renders them (in the
+    demo controller's time zone; `follow_link` signs a request's follow link)."""
+    from portal.jobs.outbox import MessageSite
     from portal.mail.kinds import render_message
 
-    rendered = render_message(kind, context, language, base_url)
+    site = MessageSite(base_url, "Europe/Oslo", follow_link)
+    rendered = render_message(kind, context, language, site)
     return rendered.subject, rendered.text

@@ -17,15 +17,14 @@ open the files without a sign-in, so the kind is never shown on a Messages page
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from portal import i18n
 from portal.exports.links import request_link
 from portal.exports.models import Export, ExportFile
-from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.jobs.outbox import MessageSite, OutboxMessage, queue_message
 from portal.links import absolute
 from portal.workflows.contacts import contact_of
 
@@ -47,7 +46,7 @@ def queue_ready_message(db: Session, export: Export, *, now: datetime) -> Outbox
             "export_id": export.id,
             "request_id": export.request_id,
             "page": f"/me/exports/{export.id}",
-            "expires_on": export.expires_at.date().isoformat(),
+            "expires_at": export.expires_at.isoformat(),
         },
         now=now,
     )
@@ -88,24 +87,21 @@ def queue_links_message(
         context={
             "request_id": export.request_id,
             "downloads": downloads,
-            "expires_on": export.expires_at.date().isoformat(),
+            "expires_at": export.expires_at.isoformat(),
         },
         now=now,
     )
 
 
-def ready_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+def ready_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
     """The e-mail's values: the export page's URL and the day the files are deleted."""
     return {
         **context,
-        "page_url": base_url.rstrip("/") + str(context["page"]),
-        "expires": i18n.format_day(date.fromisoformat(context["expires_on"]), language),
+        "page_url": site.url(str(context["page"])),
+        "expires": site.day(context, "expires", language),
     }
 
 
-def links_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
-    """``export_link_ready``: the download links as queued, and the day they stop working."""
-    return {
-        **context,
-        "expires": i18n.format_day(date.fromisoformat(context["expires_on"]), language),
-    }
+def links_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    """``export_link_ready``: the download links as queued, and when they stop working."""
+    return {**context, "expires": site.moment(context, "expires", language)}

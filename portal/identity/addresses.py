@@ -118,6 +118,7 @@ def claim_address(
         language=language,
         email=email,
         context={"confirm_url": url, "expires_at": expires.isoformat()},
+        now=now,
     )
     return claim
 

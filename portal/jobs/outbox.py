@@ -35,15 +35,16 @@ erased) keeps no address (`email` is cleared on sending); a message to the DPO's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, select, update
 from sqlmodel import Field, Session, SQLModel
 
+from portal import i18n
 from portal.db import utcnow
 from portal.i18n import DEFAULT_LANGUAGE
 from portal.jobs.queue import Job, enqueue
@@ -99,6 +100,55 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     # When the person opened it on their Messages page; unread while NULL.
     read_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageSite:
+    """What a message's words need besides its stored context, where it is rendered (the
+    sender, or the person's Messages page):
+
+    - ``base_url``: the portal's public URL (PORTAL_BASE_URL), under which the message's paths
+      are put, so that a link is right even if the URL changed after the message was queued;
+    - ``time_zone``: the controller's (the data map's ``controller.time_zone``): every day and
+      time a message shows is the controller's, as on every page;
+    - ``follow_link``: where the renderer can sign one (the sender), the link to follow a
+      request filed without BankID, ``(request id, language) -> URL``, made when the message is
+      sent so that it lasts FOLLOW_LINK_DAYS from then. None elsewhere.
+
+    Contexts hold moments as ISO 8601 (``due_at``) or days already on the controller's calendar
+    (``received_on``); `day` reads either."""
+
+    base_url: str
+    time_zone: str = "UTC"
+    follow_link: Callable[[int, str], str] | None = None
+
+    def url(self, path: str) -> str:
+        """A path under the portal's URL; an absolute URL as it is."""
+        return self.base_url.rstrip("/") + path if path.startswith("/") else path
+
+    def day(self, context: Mapping[str, Any], name: str, language: str) -> str | None:
+        """The day ``<name>_at`` (a moment, read on the controller's calendar) or ``<name>_on``
+        (a day) of a context, as people read it; None when it has neither."""
+        moment = context.get(f"{name}_at")
+        if moment:
+            local = i18n.local_day(datetime.fromisoformat(str(moment)), self.time_zone)
+            return i18n.format_day(local, language)
+        day = context.get(f"{name}_on")
+        if day:
+            return i18n.format_day(date.fromisoformat(str(day)[:10]), language)
+        return None
+
+    def moment(self, context: Mapping[str, Any], name: str, language: str) -> str | None:
+        """The moment ``<name>_at`` of a context, day and hours:minutes in the controller's
+        time zone; None when it has none."""
+        moment = context.get(f"{name}_at")
+        if not moment:
+            return None
+        stored = datetime.fromisoformat(str(moment))
+        # The portal's moments are UTC (SQLite hands them back naive): a naive midnight is a
+        # moment, not a date held as a timestamp.
+        aware = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+        return i18n.format_moment(aware, language, self.time_zone)
 
 
 def queue_message(

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from portal.i18n import gettext as _
-from portal.jobs.outbox import OutboxMessage
+from portal.jobs.outbox import MessageSite, OutboxMessage
 from portal.mail.kinds import KINDS, Audience, render_message
 
 # The page lists this many, newest first.
@@ -42,8 +42,8 @@ def _listed(subject_id: int) -> SelectOfScalar[OutboxMessage]:
     )
 
 
-def _inbox(message: OutboxMessage, language: str, base_url: str) -> InboxMessage:
-    rendered = render_message(message.kind, message.context, language, base_url)
+def _inbox(message: OutboxMessage, language: str, site: MessageSite) -> InboxMessage:
+    rendered = render_message(message.kind, message.context, language, site)
     text = rendered.text
     if not KINDS[message.kind].in_portal:
         text = _(
@@ -62,7 +62,7 @@ def _inbox(message: OutboxMessage, language: str, base_url: str) -> InboxMessage
 
 
 def person_messages(
-    db: Session, subject_id: int, language: str, base_url: str
+    db: Session, subject_id: int, language: str, site: MessageSite
 ) -> list[InboxMessage]:
     """The person's newest messages first (at most LISTED)."""
     statement = (
@@ -70,7 +70,7 @@ def person_messages(
         .order_by(col(OutboxMessage.created_at).desc(), col(OutboxMessage.id).desc())
         .limit(LISTED)
     )
-    return [_inbox(message, language, base_url) for message in db.exec(statement)]
+    return [_inbox(message, language, site) for message in db.exec(statement)]
 
 
 def unread_count(db: Session, subject_id: int) -> int:
@@ -79,7 +79,7 @@ def unread_count(db: Session, subject_id: int) -> int:
 
 
 def open_message(
-    db: Session, subject_id: int, message_id: int, language: str, base_url: str, now: datetime
+    db: Session, subject_id: int, message_id: int, language: str, site: MessageSite, now: datetime
 ) -> InboxMessage | None:
     """One of the person's messages, marked read; None when it is not theirs (or not there)."""
     message = db.exec(_listed(subject_id).where(OutboxMessage.id == message_id)).first()
@@ -92,4 +92,4 @@ def open_message(
             .values(read_at=now)
             .execution_options(synchronize_session=False)
         )
-    return replace(_inbox(message, language, base_url), read=True)
+    return replace(_inbox(message, language, site), read=True)

@@ -2,13 +2,15 @@
 
 A kind's templates are ``templates/emails/<kind>.txt`` and ``.html`` (portal/mail/render.py);
 its ``values`` function lives with the code that queues it and turns the stored context (ids,
-dates, words) into what the templates show, in a language, under the portal's public URL. A
-kind not listed here cannot be sent: its delivery job fails, and is parked for the DPO.
+moments, words) into what the templates show, in a language, where it is rendered
+(`portal.jobs.outbox.MessageSite`: the portal's public URL, the controller's time zone, and in
+the sender the follow links of requests filed without BankID). A kind not listed here cannot
+be sent: its delivery job fails, and is parked for the DPO.
 
 ``Audience.dpo`` messages go to the DPO's mailbox and keep the address when sent;
 ``Audience.person`` messages forget it once delivered (portal/jobs/outbox.py). A kind with
-``in_portal=False`` carries a secret (a link that proves an address): the person's Messages
-page shows that it was sent, never its body.
+``in_portal=False`` carries a secret (a link that proves an address, or opens files without a
+sign-in): the person's Messages page shows that it was sent, never its body.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from sqlmodel import Session
 from portal import i18n
 from portal.datamap.model import Controller
 from portal.exports import message as export_message
-from portal.jobs.outbox import PARKED_KIND
+from portal.jobs.outbox import PARKED_KIND, MessageSite
 from portal.mail.render import Attachment, Rendered, render_templates
-from portal.workflows import letters, notices, reminders, restriction
+from portal.workflows import email_requests, letters, notices, reminders, restriction
 
-Values = Callable[[Mapping[str, Any], str, str], Mapping[str, Any]]
+Values = Callable[[Mapping[str, Any], str, MessageSite], Mapping[str, Any]]
 Attach = Callable[[Session, Mapping[str, Any], str, Controller], tuple[Attachment, ...]]
 
 # The DPO's page of parked jobs, which a job_parked message links.
@@ -48,8 +50,8 @@ class Kind:
     in_portal: bool = True
 
 
-def parked_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
-    return {**context, "jobs_url": base_url.rstrip("/") + JOBS_PAGE}
+def parked_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    return {**context, "jobs_url": site.url(JOBS_PAGE)}
 
 
 def outcome_letter(
@@ -72,6 +74,9 @@ KINDS: dict[str, Kind] = {
     notices.COMPLETED: Kind(PERSON, notices.request_values),
     notices.REJECTED: Kind(PERSON, notices.request_values),
     export_message.MESSAGE_KIND: Kind(PERSON, export_message.ready_values),
+    export_message.LINKS_KIND: Kind(PERSON, export_message.links_values, in_portal=False),
+    email_requests.CONFIRM_MESSAGE: Kind(PERSON, email_requests.confirm_values, in_portal=False),
+    email_requests.LINKS_MESSAGE: Kind(PERSON, email_requests.links_values, in_portal=False),
     letters.MESSAGE_KIND: Kind(PERSON, letters.outcome_values, attach=outcome_letter),
     restriction.MESSAGE_KIND: Kind(PERSON, restriction.lifted_values),
     notices.NEW_REQUEST: Kind(DPO, notices.new_request_values),
@@ -95,7 +100,7 @@ def render_message(
     kind: str,
     context: Mapping[str, Any],
     language: str,
-    base_url: str,
+    site: MessageSite,
     *,
     db: Session | None = None,
     controller: Callable[[], Controller] | None = None,
@@ -107,7 +112,7 @@ def render_message(
 
     def run() -> Rendered:
         i18n.set_language(language)
-        values = entry.values(context, language, base_url)
+        values = entry.values(context, language, site)
         rendered = render_templates(kind, values, language)
         if entry.attach is None or db is None or controller is None:
             return rendered

@@ -23,9 +23,13 @@ A worker that dies between 3 and 4 leaves the job to be taken over after its lea
 message with its in-flight mark: the next attempt sends it again with the same Message-ID and
 counts a resend (see portal/jobs/outbox.py for the policy).
 
-Settings are read from the environment when the job runs (`mail_settings_from`): the worker
+Settings are read from the environment when the job runs (`Settings.from_env`): the worker
 may be its own process, and in development `portal serve` sets PORTAL_BASE_URL for the port
 it serves. The rendered message and the address are never logged.
+
+A message about a request filed without BankID links the request's follow link, signed here as
+the message is rendered (`Runtime.follow_link`), so that it lasts FOLLOW_LINK_DAYS from when the
+e-mail goes, not from when it was queued (portal/workflows/notices.py).
 """
 
 from __future__ import annotations
@@ -46,22 +50,37 @@ from portal.datamap.model import Controller
 from portal.db import session_scope
 from portal.identity.identifiers import contact_address
 from portal.jobs import outbox
-from portal.jobs.outbox import DELIVER_JOB, Delivery, OutboxMessage
+from portal.jobs.outbox import DELIVER_JOB, Delivery, MessageSite, OutboxMessage
 from portal.jobs.queue import Handler, JobContext, describe_error, handler
 from portal.mail.kinds import Audience, kind_of, render_message
 from portal.mail.render import mime_message
 from portal.mail.transport import DeliveryFailed, MailboxTransport, Transport, transport_for
-from portal.settings import MailSettings, datamap_file_from, mail_settings_from
+from portal.settings import MailSettings, Settings, datamap_file_from
+from portal.workflows import email_requests
+
+# Makes the follow link of a request filed without BankID: (request id, language, now) -> URL.
+FollowLink = Callable[[int, str, datetime], str]
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What a delivery needs besides the database: the settings, where messages go, and the
-    data map's controller (for the outcome letter a message may attach)."""
+    """What a delivery needs besides the database: the settings, where messages go, the data
+    map's controller (its time zone, and the outcome letter a message may attach), and how to
+    sign a request's follow link (None: messages that need one link the request's page)."""
 
     settings: MailSettings
     transport: Transport
     controller: Callable[[], Controller]
+    follow_link: FollowLink | None = None
+
+    def site(self, now: datetime) -> MessageSite:
+        """Where messages are rendered as they are sent, `now`."""
+        follow = self.follow_link
+        return MessageSite(
+            self.settings.base_url,
+            self.controller().time_zone,
+            (lambda request_id, language: follow(request_id, language, now)) if follow else None,
+        )
 
 
 @cache
@@ -70,9 +89,15 @@ def _controller(path: str) -> Controller:
 
 
 def runtime_from_env() -> Runtime:
-    settings = mail_settings_from(os.environ)
+    settings = Settings.from_env(os.environ)
     path = str(datamap_file_from(os.environ))
-    return Runtime(settings, transport_for(settings), lambda: _controller(path))
+
+    def follow_link(request_id: int, language: str, now: datetime) -> str:
+        return email_requests.follow_url(request_id, language, now, settings)
+
+    return Runtime(
+        settings.mail, transport_for(settings.mail), lambda: _controller(path), follow_link
+    )
 
 
 def deliver(db: Session, message_pk: int, runtime: Runtime, *, now: datetime) -> str:
@@ -99,7 +124,7 @@ def deliver(db: Session, message_pk: int, runtime: Runtime, *, now: datetime) ->
         message.kind,
         message.context,
         message.language,
-        settings.base_url,
+        runtime.site(now),
         db=db,
         controller=runtime.controller,
     )

@@ -21,7 +21,7 @@ async def list_messages(request: Request) -> Response:
         state.engine,
         request.scope["viewer"].id,
         i18n.current_language(),
-        state.settings.base_url,
+        messages.site_of(state.settings.base_url, state.datamap.controller.time_zone),
     )
     return render(request, "messages/list.html", page)
 
@@ -36,7 +36,7 @@ async def show_message(request: Request) -> Response:
         request.scope["viewer"].id,
         request.path_params["id"],
         i18n.current_language(),
-        state.settings.base_url,
+        messages.site_of(state.settings.base_url, state.datamap.controller.time_zone),
         state.now(),
     )
     if page is None:

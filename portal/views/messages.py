@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from portal.db import session_scope
 from portal.i18n import gettext as _
-from portal.jobs.outbox import Delivery
+from portal.jobs.outbox import Delivery, MessageSite
 from portal.mail import inbox
 from portal.views.common import day
 
@@ -27,6 +27,13 @@ class TextPart:
 
     text: str
     href: str | None = None
+
+
+def site_of(base_url: str, time_zone: str) -> MessageSite:
+    """Where the Messages page renders messages: under the portal's URL, in the controller's
+    time zone, and without signing links (a request filed without BankID links its page, which
+    its person, signed in, can open)."""
+    return MessageSite(base_url, time_zone)
 
 
 def text_parts(text: str) -> tuple[TextPart, ...]:
@@ -61,24 +68,27 @@ class MessagePage:
     parts: tuple[TextPart, ...]
 
 
-def _how(message: inbox.InboxMessage, language: str) -> str:
+def _how(message: inbox.InboxMessage, language: str, tz: str) -> str:
     if message.delivery in (Delivery.smtp, Delivery.mailbox) and message.sent_at is not None:
-        return _("Sent by e-mail on %(date)s", date=day(message.sent_at, language))
+        return _("Sent by e-mail on %(date)s", date=day(message.sent_at, language, tz))
     if message.delivery == Delivery.portal:
         return _("Only here: we have no e-mail address for you")
     return _("Being sent by e-mail")
 
 
-def load_messages(engine: Engine, subject_id: int, language: str, base_url: str) -> MessagesPage:
+def load_messages(
+    engine: Engine, subject_id: int, language: str, site: MessageSite
+) -> MessagesPage:
+    tz = site.time_zone
     with session_scope(engine) as db:
-        found = inbox.person_messages(db, subject_id, language, base_url)
+        found = inbox.person_messages(db, subject_id, language, site)
     rows = tuple(
         MessageRow(
             href=f"/me/messages/{message.id}",
             subject=message.subject,
-            date=day(message.created_at, language),
+            date=day(message.created_at, language, tz),
             unread=not message.read,
-            how=_how(message, language),
+            how=_how(message, language, tz),
         )
         for message in found
     )
@@ -86,16 +96,21 @@ def load_messages(engine: Engine, subject_id: int, language: str, base_url: str)
 
 
 def load_message(
-    engine: Engine, subject_id: int, message_id: int, language: str, base_url: str, now: datetime
+    engine: Engine,
+    subject_id: int,
+    message_id: int,
+    language: str,
+    site: MessageSite,
+    now: datetime,
 ) -> MessagePage | None:
     """One message of the person's, marked read; None when it is not theirs."""
     with session_scope(engine) as db:
-        found = inbox.open_message(db, subject_id, message_id, language, base_url, now)
+        found = inbox.open_message(db, subject_id, message_id, language, site, now)
     if found is None:
         return None
     return MessagePage(
         subject=found.subject,
-        date=day(found.created_at, language),
-        how=_how(found, language),
+        date=day(found.created_at, language, site.time_zone),
+        how=_how(found, language, site.time_zone),
         parts=text_parts(found.text),
     )

@@ -41,10 +41,11 @@ from portal.i18n import gettext as _
 from portal.identity.addresses import remove_expired_claims
 from portal.identity.identifiers import IdentifierRefused, normalise_identifier
 from portal.identity.national_id import InvalidNationalId, parse_national_id
-from portal.jobs.outbox import queue_message
+from portal.jobs.outbox import MessageSite, queue_message
 from portal.jobs.queue import JobContext, handler
 from portal.models import Assurance, IdentifierKind, Subject
 from portal.settings import Settings
+from portal.workflows import notices
 from portal.workflows.contacts import (
     MAX_CUSTOMER_NUMBER,
     MAX_EMAIL,
@@ -67,7 +68,6 @@ CLEANUP_JOB = "links.clean_up"
 CLEANUP_EVERY = timedelta(hours=1)
 # Message kinds (the outbox's templates, portal/templates/emails/).
 CONFIRM_MESSAGE = "request_confirm"
-RECEIVED_MESSAGE = "request_received"
 LINKS_MESSAGE = "request_link"
 # Paths the e-mailed links open.
 CONFIRM_PATH = "/requests/confirm"
@@ -249,6 +249,7 @@ def _send_confirmation(
             "type": str(pending.type),
             "expires_at": expires.isoformat(),
         },
+        now=now,
     )
 
 
@@ -302,20 +303,21 @@ def confirm(db: Session, token: str, *, now: datetime, settings: Settings) -> Da
         )
     )
     db.delete(pending)
-    queue_message(
-        db,
-        RECEIVED_MESSAGE,
-        language=request.language,
-        email=pending.email,
-        context={
-            "request_id": request.id,
-            "type": str(request.type),
-            "follow_url": follow_url(request.id, request.language, now, settings),
-            "due_on": request.due_at.date().isoformat(),
-        },
-    )
     db.flush()
+    # Now that the request has its contact, its messages go to the confirmed address, with
+    # the follow link (the sender signs it as it sends).
+    notices.tell_person(db, request, notices.RECEIVED, now=now)
     return request
+
+
+def confirm_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    """``request_confirm``'s values (templates/emails/request_confirm.*): the link, and when
+    it stops working."""
+    return {
+        **context,
+        "confirm_url": site.url(str(context["confirm_url"])),
+        "expires": site.moment(context, "expires", language),
+    }
 
 
 def _pending(db: Session, link: links.Link) -> PendingRequest:
@@ -409,7 +411,18 @@ def ask_for_links(
                     for request in confirmed
                 ]
             },
+            now=now,
         )
+
+
+def links_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    """``request_link``'s values (templates/emails/request_link.*): each request's number and
+    follow link, as queued."""
+    requests = [
+        {**each, "follow_url": site.url(str(each["follow_url"]))}
+        for each in context.get("requests", ())
+    ]
+    return {**context, "requests": requests}
 
 
 # --- 3. verifying --------------------------------------------------------------------------------

@@ -32,19 +32,18 @@ from portal import i18n
 from portal.datamap.model import Controller
 from portal.i18n import ngettext
 from portal.identity.identifiers import contact_address
-from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.jobs.outbox import MessageSite, OutboxMessage, queue_message
 from portal.models import Assurance, Subject
 from portal.templating import TEMPLATES_DIR
+from portal.workflows import notices
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
 from portal.workflows.kept import plan_kept
-from portal.workflows.notices import REQUEST_PAGE, request_url
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
 LETTER_TEMPLATE = "pdf/outcome_letter.html"
 LETTER_STYLESHEET = TEMPLATES_DIR / "pdf" / "letter.css"
 MESSAGE_KIND = "erasure_outcome"
-__all__ = ["REQUEST_PAGE", "request_url"]  # the request's page: defined with the other notices
 
 
 # --- the letter's content ------------------------------------------------------------------------
@@ -389,26 +388,33 @@ def queue_outcome_message(
         language=language,
     )
     context["letter_attached"] = request.assurance == Assurance.low
+    # Filed without BankID: to the address confirmed for the request, linking its follow link.
+    to = notices.recipient(db, request)
+    follow = to is not None and to.follow
+    if follow:
+        context["follow"] = True
     return queue_message(
         db,
         MESSAGE_KIND,
         language=language,
         subject_id=subject.id,
-        email=contact_address(db, subject.id),
+        email=to.email if follow and to is not None else contact_address(db, subject.id),
         context=context,
         now=now,
     )
 
 
-def outcome_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
-    """The outcome e-mail's values, from a queued message's context and the portal's public
-    URL (``Settings.base_url``, so a link is right even if the URL changed after the message
-    was queued). The letter itself travels by e-mail only where the request was filed without
-    BankID (``letter_attached``); otherwise the person downloads it from the request's page
-    after signing in."""
-    received = i18n.format_day(date.fromisoformat(context["received_on"]), language)
-    url = request_url(base_url, int(context["request_id"]))
-    return {**context, "received": received, "request_url": url}
+def outcome_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    """The outcome e-mail's values, from a queued message's context and where it is rendered
+    (the portal's public URL, so a link is right even if the URL changed after the message was
+    queued). The letter itself travels by e-mail only where the request was filed without
+    BankID (``letter_attached``), whose message links the request's follow link; otherwise the
+    person downloads it from the request's page after signing in."""
+    return {
+        **context,
+        **notices.follow_values(context, language, site),
+        "received": site.day(context, "received", language),
+    }
 
 
 def outcome_attachment(

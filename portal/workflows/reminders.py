@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from portal import i18n
-from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.jobs.outbox import MessageSite, OutboxMessage, queue_message
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.settings import dpo_email_from
 from portal.workflows.notices import case_url
@@ -99,7 +99,7 @@ def queue_reminder(
         return None
     context = {
         "request_id": request.id,
-        "due_on": request.due_at.date().isoformat(),
+        "due_at": request.due_at.isoformat(),
         "threshold": str(reached),
     }
     return queue_message(
@@ -112,10 +112,11 @@ def queue_reminder(
     )
 
 
-def reminder_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
-    """The reminder's values, linking the DPO's case page (templates/emails/deadline_reminder.*)."""
-    due = i18n.format_day(datetime.fromisoformat(context["due_on"]).date(), language)
-    return {**context, "due": due, "case_url": case_url(base_url, int(context["request_id"]))}
+def reminder_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
+    """The reminder's values, linking the DPO's case page (templates/emails/deadline_reminder.*);
+    the deadline is the controller's day."""
+    due = site.day(context, "due", language)
+    return {**context, "due": due, "case_url": case_url(site.base_url, int(context["request_id"]))}
 
 
 def mailbox(environ: Mapping[str, str] | None = None) -> str:

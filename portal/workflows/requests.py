@@ -196,7 +196,6 @@ def file_request(
     actor_id: int | None = None,
     details: str | None = None,
     language: str = "nb",
-    email: str | None = None,
     now: datetime,
 ) -> DataRequest:
     """A new request, due one month from receipt; identified at once when filed with BankID.
@@ -204,9 +203,9 @@ def file_request(
     Refused (`DuplicateRequest`, nothing written) while the person has an open request of the
     same type: a second erasure beside one under way would plan the same rows twice.
 
-    The person is told it was received (at `email` when given, for a request filed without
-    BankID; else at their address on file), and the DPO's mailbox that it came
-    (portal/workflows/notices.py), in the same transaction."""
+    The person is told it was received (a request filed without BankID is told when its
+    address is confirmed, portal/workflows/email_requests.py), and the DPO's mailbox that it
+    came (portal/workflows/notices.py), in the same transaction."""
     if subject_id is not None:
         _lock_person(db, subject_id)
         already = open_request_of(db, subject_id, type)
@@ -234,7 +233,7 @@ def file_request(
     db.add(request)
     db.flush()
     _record(db, request, "file", None, actor, actor_id, None, now, {"type": str(type)})
-    notices.request_filed(db, request, now=now, email=email)
+    notices.request_filed(db, request, now=now)
     return request
 
 

@@ -18,9 +18,9 @@ from sqlmodel import Session, col, select
 from portal import i18n
 from portal.audit import AuditActor, record
 from portal.i18n import gettext as _
-from portal.jobs.outbox import OutboxMessage, queue_message
+from portal.jobs.outbox import MessageSite, OutboxMessage, queue_message
 from portal.models import Subject
-from portal.workflows.notices import request_url
+from portal.workflows import notices
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord
 from portal.workflows.requests import DataRequest, RequestType
 
@@ -71,21 +71,28 @@ def tell_before_lifting(db: Session, hold: CaseHoldRecord, now: datetime) -> Out
         if request is not None
         else (subject.preferred_language if subject else None) or i18n.DEFAULT_LANGUAGE
     )
-    context = {
+    context: dict[str, Any] = {
         "hold_id": hold.id,
         "request_id": request.id if request is not None else None,
-        "lifted_on": now.date().isoformat(),
+        "lifted_at": now.isoformat(),
+        "has_account": True,
     }
+    # A restriction asked for without BankID: to the address confirmed for it, with its link.
+    to = notices.recipient(db, request) if request is not None else None
+    if to is not None and to.follow:
+        context |= {"follow": True, "has_account": False}
     return queue_message(
-        db, MESSAGE_KIND, language=language, subject_id=hold.subject_id, context=context, now=now
+        db,
+        MESSAGE_KIND,
+        language=language,
+        subject_id=hold.subject_id,
+        email=to.email if to is not None else None,
+        context=context,
+        now=now,
     )
 
 
-def lifted_values(context: Mapping[str, Any], language: str, base_url: str) -> dict[str, Any]:
+def lifted_values(context: Mapping[str, Any], language: str, site: MessageSite) -> dict[str, Any]:
     """The e-mail's values (templates/emails/restriction_lifted.*, portal/mail/kinds.py)."""
-    request_id = context.get("request_id")
-    return {
-        **context,
-        "lifted": i18n.format_day(datetime.fromisoformat(context["lifted_on"]).date(), language),
-        "request_url": request_url(base_url, int(request_id)) if request_id else None,
-    }
+    values = notices.follow_values(context, language, site) if context.get("request_id") else {}
+    return {**context, **values, "lifted": site.day(context, "lifted", language)}

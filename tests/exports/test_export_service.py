@@ -168,7 +168,7 @@ def test_a_large_export_is_built_by_the_worker_with_progress_and_a_message(
         "export_id": export.id,
         "request_id": export.request_id,
         "page": f"/me/exports/{export.id}",
-        "expires_on": "2026-12-01",
+        "expires_at": "2026-12-01T12:00:00+00:00",
     }
     assert EDGE_CASES_BY_KEY["frequent_buyer"].national_id not in str(message.context)
     subject, body = email_text(MESSAGE_KIND, message.context, "en", "https://portal.example")

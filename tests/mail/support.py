@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from portal.datamap import load_datamap
 from portal.db import session_scope
 from portal.demo import DATAMAP_PATH
-from portal.jobs.outbox import DELIVER_JOB
+from portal.jobs.outbox import DELIVER_JOB, MessageSite
 from portal.jobs.worker import Worker
 from portal.mail.sender import Runtime, make_handler
 from portal.mail.transport import SmtpTransport, Transport
@@ -25,6 +25,8 @@ from portal.settings import MailSettings
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 BASE_URL = "http://testserver"
 MAIL_FROM = "Nordlys personvern <personvern@nordlys.example>"
+# Where the tests render messages: the demo controller's time zone, no follow links signed.
+SITE = MessageSite(BASE_URL, "Europe/Oslo")
 
 
 def free_port() -> int:

@@ -31,6 +31,7 @@ from portal.workflows.requests import Actor, RequestType, file_request
 from tests.conftest import TEST_SECRET
 from tests.mail.support import (
     BASE_URL,
+    SITE,
     START,
     MovingClock,
     SmtpServer,
@@ -111,8 +112,8 @@ def test_a_message_arrives_in_the_person_language_with_both_parts_and_a_working_
     [mail] = smtp.messages()
     [envelope] = smtp.envelopes
     [row] = outbox(engine)
-    expected = render_message(row.kind, row.context, "sv", BASE_URL)
-    english = render_message(row.kind, row.context, "en", BASE_URL)
+    expected = render_message(row.kind, row.context, "sv", SITE)
+    english = render_message(row.kind, row.context, "en", SITE)
     assert envelope.rcpt_tos == ["kari@example.no"]
     assert envelope.mail_from == "personvern@nordlys.example"
     assert mail["Subject"] == expected.subject != english.subject

@@ -18,7 +18,7 @@ from portal.jobs.outbox import OutboxMessage
 from portal.links import LinkRefused, Refusal
 from portal.models import Assurance, StaffMember, Subject
 from portal.settings import Settings
-from portal.workflows import email_requests
+from portal.workflows import email_requests, notices
 from portal.workflows.contacts import RequestContact
 from portal.workflows.email_requests import (
     Filing,
@@ -36,6 +36,7 @@ from portal.workflows.requests import (
     TransitionRefused,
     file_request,
 )
+from tests.support import email_text
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 CLIENT = ratelimit.Client.of("k" * 40, "198.51.100.4")
@@ -156,9 +157,19 @@ def test_confirming_files_a_low_assurance_request(engine: Engine, settings) -> N
             NOW,
         )
         assert db.exec(select(PendingRequest)).all() == []
-    [received] = messages(engine, email_requests.RECEIVED_MESSAGE)
+    [received] = messages(engine, notices.RECEIVED)
     assert received.email == "kari@example.no" and received.context["request_id"] == request.id
-    follow = token_of(received.context["follow_url"])
+    assert received.context["follow"] is True and received.subject_id is None
+    # The follow link is signed as the message is sent (here: rendered as the sender does).
+    _subject, body = email_text(
+        received.kind,
+        received.context,
+        received.language,
+        settings.base_url,
+        follow_link=lambda rid, language: email_requests.follow_url(rid, language, NOW, settings),
+    )
+    [url] = re.findall(r"\S+/requests/follow\S+", body)
+    follow = token_of(url)
     with Session(engine) as db:
         link = email_requests.followed(db, follow, now=NOW, settings=settings)
     assert link.object_id == str(request.id)
@@ -342,18 +353,13 @@ def test_an_erasure_blanks_what_the_person_typed_but_the_address(engine: Engine,
 
 
 SAMPLES = {
-    "emails/confirm_address.txt": {"confirm_url": "https://x/me/addresses/confirm?link=T"},
-    "emails/request_confirm.txt": {"confirm_url": "https://x/requests/confirm?link=T"},
-    "emails/request_received.txt": {
+    "confirm_address": {"confirm_url": "https://x/me/addresses/confirm?link=T"},
+    "request_confirm": {"confirm_url": "https://x/requests/confirm?link=T"},
+    "request_received": {"request_id": 4, "follow_url": "https://x/requests/follow?link=T"},
+    "request_link": {"requests": [{"request_id": 4, "follow_url": "https://x/f?link=T"}]},
+    "export_link_ready": {
         "request_id": 4,
-        "follow_url": "https://x/requests/follow?link=T",
-    },
-    "emails/request_link.txt": {
-        "requests": [{"request_id": 4, "follow_url": "https://x/f?link=T"}]
-    },
-    "emails/export_link_ready.txt": {
-        "request_id": 4,
-        "expires": "1. desember 2026",
+        "expires_at": "2026-12-01T09:00:00+00:00",
         "downloads": [
             {"file": f, "url": f"https://x/requests/download?link={f}"}
             for f in ("pdf", "zip", "json")
@@ -363,13 +369,11 @@ SAMPLES = {
 
 
 @pytest.mark.parametrize("language", ["nb", "sv", "en"])
-@pytest.mark.parametrize("template", sorted(SAMPLES))
-def test_the_messages_render_in_every_language(template: str, language: str) -> None:
-    from portal.workflows.letters import render_email
-
-    subject, body = render_email(template, SAMPLES[template], language)
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_the_messages_render_in_every_language(kind: str, language: str) -> None:
+    subject, body = email_text(kind, SAMPLES[kind], language, "https://x")
     assert subject and "\n" not in subject
     # Every link of the context is in the body, whole, on a line of its own words.
-    for url in re.findall(r"https://x/\S+", repr(SAMPLES[template])):
+    for url in re.findall(r"https://x/\S+", repr(SAMPLES[kind])):
         assert url.rstrip("'\"}],") in body
     assert "{{" not in body and "%(" not in body

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from portal.db import session_scope
 from portal.jobs.outbox import OutboxMessage
 from portal.models import Assurance, Subject
+from portal.workflows.contacts import RequestContact
 from portal.workflows.requests import (
     Actor,
     RequestType,
@@ -60,13 +61,17 @@ def test_filing_tells_the_person_and_the_dpo(
     assert received.context == {
         "request_id": request_id,
         "type": "erasure",
-        "received_on": "2026-11-24",
-        "due_on": "2026-12-24",
+        "received_at": "2026-11-24T09:00:00+00:00",
+        "due_at": "2026-12-24T09:00:00+00:00",
         "has_account": True,
     }
     # The DPO hears of the request: its number, type and deadline, nothing about the person.
     assert (new.kind, new.subject_id, new.email) == ("new_request", None, "dpo@nordlys.example")
-    assert new.context == {"request_id": request_id, "type": "erasure", "due_on": "2026-12-24"}
+    assert new.context == {
+        "request_id": request_id,
+        "type": "erasure",
+        "due_at": "2026-12-24T09:00:00+00:00",
+    }
 
 
 def test_a_refused_filing_tells_no_one(engine: Engine) -> None:
@@ -131,7 +136,7 @@ def test_the_dpo_s_actions_tell_the_person_why(
     expected = actions[-1][1]
     assert told.context.get("reason") == expected
     if kind == "deadline_extended":
-        assert told.context["due_on"] == "2027-01-24"
+        assert told.context["due_at"] == "2027-01-24T09:00:00+00:00"
 
 
 def test_notify_off_leaves_the_telling_to_the_caller(engine: Engine) -> None:
@@ -149,20 +154,38 @@ def test_notify_off_leaves_the_telling_to_the_caller(engine: Engine) -> None:
     assert [m.kind for m in outbox(engine)] == ["request_received"]
 
 
-def test_a_request_without_a_person_is_told_at_its_address(engine: Engine) -> None:
+def test_a_request_filed_without_bankid_is_told_at_its_confirmed_address(engine: Engine) -> None:
+    """Its messages go to the address confirmed for it (its contact), with its follow link, also
+    once the DPO has tied it to a person; with neither a person nor a contact, no one is told."""
     with session_scope(engine) as db:
-        file_request(
+        request = file_request(
             db,
             subject_id=None,
             type=RequestType.access,
             assurance=Assurance.low,
             actor=Actor.person,
-            email="kari@example.no",
             now=NOW,
         )
-    [message] = outbox(engine)
-    assert (message.subject_id, message.email, message.context["has_account"]) == (
-        None,
-        "kari@example.no",
-        False,
-    )
+        assert outbox_in(db) == []  # filed, but its address is confirmed only now
+        db.add(
+            RequestContact(
+                request_id=request.id or 0, name="Kari", email="kari@example.no", confirmed_at=NOW
+            )
+        )
+        db.flush()
+        apply(db, request, "verify", actor=Actor.dpo, reason="ID document seen", now=NOW)
+        apply(db, request, "ask_subject", actor=Actor.dpo, reason="Your customer number?", now=NOW)
+        apply(db, request, "subject_replied", actor=Actor.dpo, now=NOW)
+        request.subject_id = person(db)  # as verify_identity ties it to the person
+        apply(db, request, "extend", actor=Actor.dpo, reason="Many systems.", now=NOW)
+        subject_id = request.subject_id
+    asked, extended = outbox(engine)
+    assert (asked.kind, asked.subject_id, asked.email) == ("more_info", None, "kari@example.no")
+    assert (extended.subject_id, extended.email) == (subject_id, "kari@example.no")
+    for message in (asked, extended):
+        assert message.context["follow"] is True and message.context["has_account"] is False
+        assert "kari" not in str(message.context).lower()
+
+
+def outbox_in(db: Session) -> list[OutboxMessage]:
+    return list(db.exec(select(OutboxMessage)))

@@ -68,7 +68,8 @@ def test_lifting_tells_the_person_in_their_language(
     assert message.context == {
         "hold_id": hold_id,
         "request_id": request_id,
-        "lifted_on": "2026-11-24",
+        "lifted_at": NOW.isoformat(),
+        "has_account": True,
     }
     subject, body = email_text(MESSAGE_KIND, message.context, "sv", "https://innsyn.example")
     assert "\n" not in subject and subject

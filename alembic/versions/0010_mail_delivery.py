@@ -1,24 +1,30 @@
 """mail delivery: each outbox message's Message-ID, attempt in flight, reply, read mark
 
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-25 09:00:00
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07 09:00:00
 
-Messages queued before this revision have no delivery job: the sender's periodic sweep
-(`mail.sweep`, portal/mail/sender.py) enqueues one for every undelivered message.
+Messages queued before this revision have no delivery job: the upgrade enqueues one for each
+undelivered message (`mail.deliver`, keyed as `portal.jobs.outbox.enqueue_delivery` keys it).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlmodel
 
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
+
+# As portal/jobs/outbox.py has them (a migration does not import the portal's code).
+DELIVER_JOB = "mail.deliver"
+DELIVER_ATTEMPTS = 30
 
 
 def upgrade() -> None:
@@ -42,6 +48,42 @@ def upgrade() -> None:
     # The default only filled the existing rows; the model has none (as for `attempts`).
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.alter_column("resends", server_default=None)
+    _enqueue_deliveries()
+
+
+def _enqueue_deliveries() -> None:
+    bind = op.get_bind()
+    outbox = sa.table("outbox_message", sa.column("id", sa.Integer), sa.column("sent_at"))
+    waiting = bind.execute(
+        sa.select(outbox.c.id).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id)
+    ).scalars()
+    job = sa.table(
+        "job",
+        sa.column("kind", sa.String),
+        sa.column("payload", sa.JSON),
+        sa.column("status", sa.String),
+        sa.column("run_at", sa.DateTime),
+        sa.column("attempts", sa.Integer),
+        sa.column("max_attempts", sa.Integer),
+        sa.column("dedupe_key", sa.String),
+        sa.column("created_at", sa.DateTime),
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "kind": DELIVER_JOB,
+            "payload": {"message_id": message_id},
+            "status": "queued",
+            "run_at": now,
+            "attempts": 0,
+            "max_attempts": DELIVER_ATTEMPTS,
+            "dedupe_key": f"{DELIVER_JOB}:{message_id}",
+            "created_at": now,
+        }
+        for message_id in waiting
+    ]
+    if rows:
+        op.bulk_insert(job, rows)
 
 
 def downgrade() -> None:
