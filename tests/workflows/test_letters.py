@@ -22,6 +22,7 @@ from portal.db import session_scope
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
 from portal.models import Assurance, IdentifierKind, Subject, SubjectIdentifier
+from portal.workflows.contacts import RequestContact
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan, plan_erasure
 from portal.workflows.letters import (
     MESSAGE_KIND,
@@ -394,6 +395,55 @@ def test_the_outcome_goes_to_the_address_on_file_before_the_erasure_removes_it(
     assert name == f"outcome-letter-{request_id}.pdf" and pdf.startswith(b"%PDF")
     _subject, text = email_text("erasure_outcome", message.context, "en", "https://x.example")
     assert "attached to this e-mail" in text and "https://x.example/me/requests" not in text
+
+
+def test_the_outcome_of_a_request_filed_without_bankid_goes_to_its_confirmed_address(
+    engine: Engine, datamap: DataMap, plans: dict[str, ErasurePlan]
+) -> None:
+    """Its messages go to the address confirmed for it (portal/workflows/contacts.py), not the
+    person's address on file, with the letter attached and the request's follow link, signed
+    as the message is sent; never the signed-in page."""
+    plan = plans["shop_customer"]
+    with session_scope(engine) as db:
+        subject, record, request_id = stored(db, plan)
+        db.add(
+            SubjectIdentifier(
+                subject_id=subject.id,
+                kind=IdentifierKind.email,
+                value="kari@example.no",
+                assurance=Assurance.staff,
+            )
+        )
+        db.add(
+            RequestContact(
+                request_id=request_id, name="", email="kari@filed.example", confirmed_at=RECEIVED
+            )
+        )
+        request = db.get(DataRequest, request_id)
+        assert request is not None
+        request.assurance = Assurance.low
+        message = queue_outcome_message(
+            db,
+            plan=record,
+            request=request,
+            subject=subject,
+            controller=datamap.controller,
+            language="en",
+            now=RECEIVED,
+        )
+        assert (message.email, message.subject_id) == ("kari@filed.example", subject.id)
+        assert message.context["letter_attached"] is True and message.context["follow"] is True
+        context = dict(message.context)
+    _subject, text = email_text(
+        "erasure_outcome",
+        context,
+        "en",
+        "https://x.example",
+        follow_link=lambda rid, language: f"https://x.example/requests/follow?link={rid}",
+    )
+    assert "attached to this e-mail" in text
+    assert f"https://x.example/requests/follow?link={request_id}\n" in text
+    assert "/me/requests" not in text
 
 
 def test_the_email_renders_from_the_queued_context(
