@@ -1,4 +1,5 @@
-"""The DPO's forms on a case page: approve, holds, re-plan, extend, reject, verify, outcome.
+"""The DPO's forms on a case page: approve, holds, re-plan, extend, reject, verify, outcome, ask
+the person for more information and record their answer.
 
 Each form posts to /dpo/requests/{id}/{action}; `act_on_case` runs it all or nothing.
 """
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from portal.audit import AuditActor, record
 from portal.datamap import DataMap
 from portal.db import session_scope
 from portal.exports.models import ExportStatus
@@ -330,6 +332,56 @@ def _outcome(
     return _("The outcome is recorded and the request is completed.")
 
 
+# A question to the person is e-mailed as it is typed: at most this long.
+MAX_QUESTION = 2000
+
+
+def _ask(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """Ask the person for more information: the request waits for them (the deadline keeps
+    running) and the question is e-mailed to them (``more_info``, portal/workflows/notices.py;
+    a request filed without BankID at its confirmed address). Audit-logged without the
+    question, which is in the request's history."""
+    question = _text(form, "question")
+    if not question:
+        message = _("Write the question the person is to answer.")
+        raise ActionRefused(message, {"question": message})
+    if len(question) > MAX_QUESTION:
+        message = _("Please keep this under %(count)d characters.", count=MAX_QUESTION)
+        raise ActionRefused(message, {"question": message})
+    apply(
+        db, request, "ask_subject", actor=Actor.dpo, actor_id=staff_id, reason=question, now=rt.now
+    )
+    _audit(db, request, staff_id, "request.ask_subject", rt.now)
+    return _("The question is sent to the person. The request waits for their answer.")
+
+
+def _answered(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """The person has answered (by e-mail, on the phone): the request goes on from where it
+    was when they were asked (a request not yet verified is still to be verified)."""
+    note = _text(form, "note")[:MAX_QUESTION] or None
+    apply(
+        db, request, "subject_replied", actor=Actor.dpo, actor_id=staff_id, reason=note, now=rt.now
+    )
+    _audit(db, request, staff_id, "request.subject_replied", rt.now)
+    return _("The answer is recorded, and the request goes on.")
+
+
+def _audit(db: Session, request: DataRequest, staff_id: int, action: str, now: datetime) -> None:
+    record(
+        db,
+        actor=AuditActor.staff,
+        actor_id=staff_id,
+        action=action,
+        subject_id=request.subject_id,
+        details={"request_id": request.id},
+        now=now,
+    )
+
+
 def _run_again(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
@@ -352,4 +404,6 @@ _HANDLERS: dict[str, Handler] = {
     "verify": _verify,
     "outcome": _outcome,
     "run_again": _run_again,
+    "ask": _ask,
+    "answered": _answered,
 }

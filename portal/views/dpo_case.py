@@ -276,6 +276,10 @@ def available_actions(
     kind = RequestType(request.type)
     status = RequestStatus(request.status)
     shown = {name for name in ("extend", "reject", "verify") if name in allowed}
+    if "ask_subject" in allowed:
+        shown.add("ask")
+    if "subject_replied" in allowed:
+        shown.add("answered")
     if kind == RequestType.erasure and identified and status in OPEN:
         shown.add("hold")
         shown.add("release")

@@ -150,8 +150,13 @@ TRANSITIONS: dict[str, Transition] = {
     "start": Transition(
         frozenset({S.verified, S.awaiting_approval}), S.in_progress, _STAFF | {A.system}
     ),
+    # Asked while still received (filed without BankID, not yet verified): something that shows
+    # who the person is. The answer then brings it back to received, never past verification.
     "ask_subject": Transition(
-        frozenset({S.verified, S.in_progress}), S.waiting_for_subject, _STAFF, needs_reason=True
+        frozenset({S.received, S.verified, S.in_progress}),
+        S.waiting_for_subject,
+        _STAFF,
+        needs_reason=True,
     ),
     "subject_replied": Transition(
         frozenset({S.waiting_for_subject}), S.verified, frozenset({A.person, A.staff, A.dpo})
@@ -309,9 +314,12 @@ def apply(
     if action == "extend":
         _extend(request, reason or "", now, months=(data or {}).get("months", 2))
     previous = request.status
-    if transition.target is not None:
-        request.status = transition.target
-        if transition.target in CLOSED:
+    target = transition.target
+    if action == "subject_replied" and asked_from(db, request) == S.received:
+        target = S.received
+    if target is not None:
+        request.status = target
+        if target in CLOSED:
             request.closed_at = now
         if action in ("reject", "complete_partially") or (action == "complete" and reason):
             request.outcome = reason
@@ -388,6 +396,18 @@ def _record(
     db.add(event)
     db.flush()
     return event
+
+
+def asked_from(db: Session, request: DataRequest) -> RequestStatus | None:
+    """The status a request waiting for its person was in when they were asked (the latest
+    ``ask_subject``), or None."""
+    found = db.exec(
+        select(RequestEvent.from_status)
+        .where(RequestEvent.request_id == request.id, RequestEvent.action == "ask_subject")
+        .order_by(col(RequestEvent.at).desc(), col(RequestEvent.id).desc())
+        .limit(1)
+    ).first()
+    return RequestStatus(found) if found else None
 
 
 def history(db: Session, request_id: int) -> list[RequestEvent]:

@@ -16,9 +16,11 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.db import session_scope
+from portal.jobs.outbox import OutboxMessage
 from portal.jobs.queue import Job
 from portal.models import Assurance, StaffMember, StaffRole, StaffRoleName, WebSession
 from portal.settings import Settings
+from portal.workflows.contacts import RequestContact
 from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
 from portal.workflows.requests import (
     Actor,
@@ -182,7 +184,7 @@ def test_case_page_shows_the_person_and_logs_the_view(client: TestClient, dpo: i
     page = response.context["page"]
     assert page.person == "Kari Nordmann"
     assert page.details == "Wrong address"
-    assert page.actions == {"extend", "reject", "outcome"}
+    assert page.actions == {"extend", "reject", "outcome", "ask"}
     assert "approve" not in page.actions and "verify" not in page.actions
     with session_scope(client.app.state.engine) as db:
         [entry] = db.exec(select(AuditEntry).where(AuditEntry.action == "request.view")).all()
@@ -480,6 +482,73 @@ def test_verify_a_low_assurance_erasure_then_it_is_planned(client: TestClient, d
         assert (event.reason, event.actor_id) == (how, dpo)
     again = post(client, request_id, "verify", how=how)
     assert again.status_code == 409
+
+
+def test_ask_the_person_for_more_information_and_record_the_answer(
+    client: TestClient, dpo: int
+) -> None:
+    """The case page's question: the request waits for the person, who gets the question by
+    e-mail (more_info); their answer, recorded by the DPO, lets the request go on. A request
+    filed without BankID is asked before it is verified, and its answer never verifies it."""
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    assert "ask" in client.get(f"/dpo/requests/{request_id}").context["page"].actions
+    empty = post(client, request_id, "ask", question=" ")
+    assert empty.status_code == 400 and set(empty.context["page"].errors) == {"question"}
+    long = post(client, request_id, "ask", question="x" * 2001)
+    assert long.status_code == 400 and long.context["page"].values["question"] == "x" * 2001
+    assert load(client, request_id).status == RequestStatus.verified
+    question = "Which e-mail address did you use in the web shop?"
+    assert post(client, request_id, "ask", question=question).status_code == 303
+    assert load(client, request_id).status == RequestStatus.waiting_for_subject
+    page = client.get(f"/dpo/requests/{request_id}").context["page"]
+    assert "ask" not in page.actions and "answered" in page.actions
+    with session_scope(client.app.state.engine) as db:
+        [message] = db.exec(select(OutboxMessage).where(OutboxMessage.kind == "more_info")).all()
+        assert (message.subject_id, message.context["reason"]) == (person, question)
+        [entry] = db.exec(
+            select(AuditEntry).where(AuditEntry.action == "request.ask_subject")
+        ).all()
+        assert (entry.actor_id, entry.subject_id, entry.details) == (
+            dpo,
+            person,
+            {"request_id": request_id},
+        )
+        assert question not in str(entry.reason) + str(entry.details)
+    assert post(client, request_id, "answered", note="Answered by e-mail").status_code == 303
+    assert load(client, request_id).status == RequestStatus.verified
+
+    # Filed without BankID: asked while received, back to received (still to be verified).
+    with session_scope(client.app.state.engine) as db:
+        low = file_request(
+            db,
+            subject_id=None,
+            type=RequestType.access,
+            assurance=Assurance.low,
+            actor=Actor.person,
+            now=client.app.state.now(),
+        ).id
+        db.add(
+            RequestContact(
+                request_id=low,
+                name="Kari",
+                email="kari@filed.example",
+                confirmed_at=client.app.state.now(),
+            )
+        )
+    ask = post(client, low, "ask", question="What is your customer number?")
+    assert ask.status_code == 303 and load(client, low).status == RequestStatus.waiting_for_subject
+    assert "verify" not in client.get(f"/dpo/requests/{low}").context["page"].actions
+    with session_scope(client.app.state.engine) as db:
+        asked = db.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "more_info", OutboxMessage.subject_id.is_(None)
+            )
+        ).one()
+        assert asked.email == "kari@filed.example" and asked.context["follow"] is True
+    assert post(client, low, "answered").status_code == 303
+    assert load(client, low).status == RequestStatus.received
+    assert "verify" in client.get(f"/dpo/requests/{low}").context["page"].actions
 
 
 def test_record_a_rectification_outcome(client: TestClient, dpo: int) -> None:
