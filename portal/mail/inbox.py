@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -35,10 +36,30 @@ class InboxMessage:
     read: bool
 
 
+# The kinds a person's Messages page lists (the DPO's go to the DPO's mailbox only).
+PERSON_KINDS = tuple(name for name, kind in KINDS.items() if kind.audience == Audience.person)
+
+
 def _listed(subject_id: int) -> SelectOfScalar[OutboxMessage]:
-    person_kinds = [name for name, kind in KINDS.items() if kind.audience == Audience.person]
     return select(OutboxMessage).where(
-        OutboxMessage.subject_id == subject_id, col(OutboxMessage.kind).in_(person_kinds)
+        OutboxMessage.subject_id == subject_id, col(OutboxMessage.kind).in_(PERSON_KINDS)
+    )
+
+
+def unread_of(subject_id: ColumnElement[Any]) -> ScalarSelect[int]:
+    """How many of the messages of the person `subject_id` (a column of the caller's statement)
+    are unread, as a scalar subquery: the viewer reads it with the session record
+    (portal/web/viewer.py), for the count on the navigation's link to Messages."""
+    outbox = OutboxMessage.__table__
+    return (
+        select(func.count())
+        .select_from(outbox)
+        .where(
+            outbox.c.subject_id == subject_id,
+            outbox.c.kind.in_(PERSON_KINDS),
+            outbox.c.read_at.is_(None),
+        )
+        .scalar_subquery()
     )
 
 

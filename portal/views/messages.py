@@ -57,7 +57,11 @@ class MessageRow:
 @dataclass(frozen=True)
 class MessagesPage:
     messages: tuple[MessageRow, ...]
-    unread: int
+    unread: int  # all the person's unread messages (the navigation counts them too)
+
+    @property
+    def unread_messages(self) -> int:
+        return self.unread
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class MessagePage:
     date: str
     how: str
     parts: tuple[TextPart, ...]
+    # The person's unread messages now that this one is read (for the navigation, whose count
+    # the viewer read before it was).
+    unread_messages: int = 0
 
 
 def _how(message: inbox.InboxMessage, language: str, tz: str) -> str:
@@ -82,6 +89,7 @@ def load_messages(
     tz = site.time_zone
     with session_scope(engine) as db:
         found = inbox.person_messages(db, subject_id, language, site)
+        unread = inbox.unread_count(db, subject_id)
     rows = tuple(
         MessageRow(
             href=f"/me/messages/{message.id}",
@@ -92,7 +100,7 @@ def load_messages(
         )
         for message in found
     )
-    return MessagesPage(rows, sum(row.unread for row in rows))
+    return MessagesPage(rows, unread)
 
 
 def load_message(
@@ -106,6 +114,7 @@ def load_message(
     """One message of the person's, marked read; None when it is not theirs."""
     with session_scope(engine) as db:
         found = inbox.open_message(db, subject_id, message_id, language, site, now)
+        unread = inbox.unread_count(db, subject_id)
     if found is None:
         return None
     return MessagePage(
@@ -113,4 +122,5 @@ def load_message(
         date=day(found.created_at, language, site.time_zone),
         how=_how(found, language, site.time_zone),
         parts=text_parts(found.text),
+        unread_messages=unread,
     )

@@ -1,5 +1,6 @@
-"""The navigations: the signed-in person's five pages, and the console's pages a member of
-staff's roles open; the page they are on marked (aria-current).
+"""The navigations: the signed-in person's five pages (the number of their unread messages on
+the link to Messages), and the console's pages a member of staff's roles open; the page they
+are on marked (aria-current).
 
 Every person page shows the person's in the header (base.html), every console page the
 console's. A sub-page marks its section: a request's page marks "My requests" (the DPO's case
@@ -22,7 +23,11 @@ class NavLink:
     href: str
     label: str
     current: bool
+    # Unread messages, shown on the link to Messages (0: none shown).
+    count: int = 0
 
+
+MESSAGES = "/me/messages"
 
 # (href, label, the paths below href that belong to the same section)
 _SECTIONS = (
@@ -30,14 +35,20 @@ _SECTIONS = (
     ("/me/requests", _l("My requests"), ("/me/requests/",)),
     ("/me/consent", _l("Consent and marketing"), ()),
     ("/me/exports", _l("My copies"), ("/me/exports/",)),
-    ("/me/messages", _l("Messages"), ("/me/messages/",)),
+    (MESSAGES, _l("Messages"), ("/me/messages/",)),
 )
 
 
-def person_navigation(path: str) -> tuple[NavLink, ...]:
-    """The person's navigation as seen from the page at `path` (a path, never a query)."""
+def person_navigation(path: str, unread: int = 0) -> tuple[NavLink, ...]:
+    """The person's navigation as seen from the page at `path` (a path, never a query), with
+    their `unread` messages counted on the link to Messages."""
     return tuple(
-        NavLink(href, str(label), path == href or path.startswith(below))
+        NavLink(
+            href,
+            str(label),
+            path == href or path.startswith(below),
+            count=max(unread, 0) if href == MESSAGES else 0,
+        )
         for href, label, below in _SECTIONS
     )
 

@@ -1,4 +1,6 @@
-"""Who is looking: the signed-in person or member of staff, loaded once per request."""
+"""Who is looking: the signed-in person or member of staff, loaded once per request, in the
+statement that reads the session: a person's name and their unread messages (the count on the
+navigation's link to Messages), or a member of staff's name and roles."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.identity.staff import roles_of
+from portal.mail.inbox import unread_of
 from portal.models import StaffMember, Subject, WebSession, display_name
 from portal.web.sessions import Companion
 
@@ -20,6 +23,8 @@ class Viewer:
     id: int
     name: str
     roles: tuple[str, ...] = ()
+    # A person's unread messages, when the session was read (the navigation shows it).
+    unread: int = 0
 
 
 def _with_names(statement: Select) -> Select:
@@ -28,6 +33,7 @@ def _with_names(statement: Select) -> Select:
         subjects.c.given_name.label("viewer_given_name"),
         subjects.c.family_name.label("viewer_family_name"),
         staff.c.name.label("viewer_staff_name"),
+        unread_of(sessions.c.subject_id).label("viewer_unread"),
     ).select_from(
         sessions.outerjoin(subjects, subjects.c.id == sessions.c.subject_id).outerjoin(
             staff, staff.c.id == sessions.c.staff_id
@@ -39,7 +45,7 @@ def _viewer_of_row(connection: Connection, row: Row) -> Viewer | None:
     names = row._mapping
     if names["viewer_given_name"] is not None:
         name = display_name(names["viewer_given_name"], names["viewer_family_name"])
-        return Viewer("person", row.subject_id, name)
+        return Viewer("person", row.subject_id, name, unread=names["viewer_unread"] or 0)
     if names["viewer_staff_name"] is not None:
         with Session(bind=connection) as db:
             roles = tuple(roles_of(db, row.staff_id))

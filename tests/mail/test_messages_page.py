@@ -3,6 +3,7 @@ marks it read; never another person's; a confirmation link stays in the e-mail."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -91,6 +92,32 @@ def test_the_person_sees_their_messages_newest_first_and_opening_marks_read(
         assert theirs is not None
         their_id = theirs.id
     assert client.get(f"/me/messages/{their_id}").status_code == 404
+
+
+def nav_count(text: str) -> str | None:
+    """The count on the navigation's link to Messages, or None when it shows none."""
+    found = re.search(r'<a href="/me/messages"[^>]*>[^<]*<span class="nav-count"[^>]*>(\d+)<', text)
+    return found.group(1) if found else None
+
+
+def test_the_navigation_counts_the_unread_messages_on_every_person_page(
+    client: TestClient, engine: Engine
+) -> None:
+    subject_id = add_person(engine, email=None)
+    sign_in(client, subject_id)
+    assert nav_count(client.get("/me/consent").text) is None  # nothing to count
+    file_and_extend(engine, subject_id)
+    consent = client.get("/me/consent").text
+    assert nav_count(consent) == "2"
+    assert "2 unread</span>" in consent  # said to a screen reader too
+    listing = client.get("/me/messages")
+    assert nav_count(listing.text) == "2"
+    # The page of the message just opened counts it read already.
+    opened = client.get(listing.context["page"].messages[0].href)
+    assert nav_count(opened.text) == "1"
+    assert nav_count(client.get("/me/requests").text) == "1"
+    client.get(listing.context["page"].messages[1].href)
+    assert nav_count(client.get("/me/requests").text) is None
 
 
 def test_a_confirmation_link_stays_in_the_email(client: TestClient, engine: Engine) -> None:

@@ -46,6 +46,18 @@ def test_the_section_of_the_page_is_marked_and_only_it(path: str, current: str |
     assert [link.href for link in links if link.current] == ([current] if current else [])
 
 
+def test_only_the_link_to_messages_counts_the_unread_ones() -> None:
+    counts = {link.href: link.count for link in person_navigation("/me", 3)}
+    assert counts == {
+        "/me": 0,
+        "/me/requests": 0,
+        "/me/consent": 0,
+        "/me/exports": 0,
+        "/me/messages": 3,
+    }
+    assert all(link.count == 0 for link in person_navigation("/me"))
+
+
 def test_the_links_are_named_in_the_page_language(english: None) -> None:
     assert [link.label for link in person_navigation("/me")] == [
         "My data",
