@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -207,6 +208,50 @@ def test_a_sender_killed_between_acceptance_and_commit_resends_with_the_same_mes
     clock.advance(hours=1)
     assert run_due(delivering_worker(engine, healthy, clock)) == 0
     assert len(smtp.envelopes) == 2
+
+
+class DropsAfterData(SmtpServer):
+    """A server that takes the message's data, keeps it, and breaks the connection before it
+    answers: the sender cannot know whether the message was accepted (MaybeSent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = True
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        if self.drop:
+            self.drop = False
+            server.transport.abort()
+        return self.reply
+
+
+def test_a_connection_broken_after_the_data_is_resent_with_the_same_message_id(
+    engine: Engine, clock: MovingClock
+) -> None:
+    """MaybeSent: the data went, the answer never came. The in-flight mark stays, so the retry
+    is recorded as a resend and carries the first attempt's Message-ID (receivers dedupe)."""
+    server = DropsAfterData()
+    server.start()
+    try:
+        queue_to(engine, "kari@example.no", 7)
+        worker = delivering_worker(engine, runtime(port=server.port), clock)
+        assert run_due(worker) == 1
+        [row] = outbox(engine)
+        assert row.sent_at is None and row.attempt_started_at == START and row.message_id
+        assert row.last_error and row.last_error.startswith("MaybeSent")
+        assert [j.status for j in jobs(engine)] == [JobStatus.queued]
+        first_id = row.message_id
+        clock.advance(minutes=2)
+        assert run_due(worker) == 1
+    finally:
+        server.stop()
+    first, second = server.messages()
+    assert first["Message-ID"] == second["Message-ID"] == first_id
+    [row] = outbox(engine)
+    assert (row.attempts, row.resends, row.delivery, row.message_id) == (2, 1, "smtp", first_id)
+    assert row.attempt_started_at is None and row.sent_at == clock.now
+    assert [j.status for j in jobs(engine)] == [JobStatus.done]
 
 
 def test_a_refused_message_is_retried_as_not_sent(engine: Engine, clock: MovingClock) -> None:
