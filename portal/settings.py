@@ -416,11 +416,6 @@ def _secret_key(env: Mapping[str, str], production: bool, var_dir: Path) -> str:
     return key
 
 
-def datamap_file_from(env: Mapping[str, str]) -> Path:
-    """DATAMAP_FILE (or the demo company's map), for a process that reads no other setting."""
-    return _datamap_file(env)
-
-
 def _datamap_file(env: Mapping[str, str]) -> Path:
     value = env.get("DATAMAP_FILE")
     if not value:

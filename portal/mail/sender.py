@@ -55,7 +55,7 @@ from portal.jobs.queue import Handler, JobContext, describe_error, handler
 from portal.mail.kinds import Audience, kind_of, render_message
 from portal.mail.render import mime_message
 from portal.mail.transport import DeliveryFailed, MailboxTransport, Transport, transport_for
-from portal.settings import MailSettings, Settings, datamap_file_from
+from portal.settings import MailSettings, Settings
 from portal.workflows import email_requests
 
 # Makes the follow link of a request filed without BankID: (request id, language, now) -> URL.
@@ -88,16 +88,20 @@ def _controller(path: str) -> Controller:
     return load_datamap(path).controller
 
 
-def runtime_from_env() -> Runtime:
-    settings = Settings.from_env(os.environ)
-    path = str(datamap_file_from(os.environ))
+def runtime_for(settings: Settings, controller: Callable[[], Controller]) -> Runtime:
+    """The runtime of a process with these settings: SMTP (or the development mailbox), and
+    follow links signed with its SECRET_KEY."""
 
     def follow_link(request_id: int, language: str, now: datetime) -> str:
         return email_requests.follow_url(request_id, language, now, settings)
 
-    return Runtime(
-        settings.mail, transport_for(settings.mail), lambda: _controller(path), follow_link
-    )
+    return Runtime(settings.mail, transport_for(settings.mail), controller, follow_link)
+
+
+def runtime_from_env() -> Runtime:
+    settings = Settings.from_env(os.environ)
+    path = str(settings.datamap_file)
+    return runtime_for(settings, lambda: _controller(path))
 
 
 def deliver(db: Session, message_pk: int, runtime: Runtime, *, now: datetime) -> str:
