@@ -66,3 +66,36 @@ def test_deferred_erasures_that_ran_before_0007_are_recorded(tmp_path) -> None:
     assert [(p, t, json.loads(k), json.loads(c)) for p, t, k, c in rows] == [
         (7, "shop_orders", [3, 4], [])
     ]
+
+
+def test_messages_waiting_before_0010_get_their_delivery_job(tmp_path) -> None:
+    """Before 0010 nothing delivered the outbox: the upgrade gives each undelivered message the
+    delivery job queue_message now enqueues with it, keyed the same way (so never two)."""
+    from sqlalchemy import create_engine, text
+
+    from portal.jobs.outbox import DELIVER_ATTEMPTS, DELIVER_JOB
+    from portal.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0009")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for message_id, sent in ((1, None), (2, "2026-11-24 12:00:00"), (3, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO outbox_message (id, kind, email, language, context, created_at,"
+                    " sent_at, attempts) VALUES (:id, 'export_ready', 'a@example.no', 'nb', '{}',"
+                    " '2026-11-24 09:00:00', :sent, 0)"
+                ),
+                {"id": message_id, "sent": sent},
+            )
+    upgrade(url, "0010")
+    with engine.connect() as connection:
+        jobs = connection.execute(
+            text("SELECT kind, payload, status, max_attempts, dedupe_key FROM job ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [(k, json.loads(p), s, m, d) for k, p, s, m, d in jobs] == [
+        (DELIVER_JOB, {"message_id": 1}, "queued", DELIVER_ATTEMPTS, f"{DELIVER_JOB}:1"),
+        (DELIVER_JOB, {"message_id": 3}, "queued", DELIVER_ATTEMPTS, f"{DELIVER_JOB}:3"),
+    ]

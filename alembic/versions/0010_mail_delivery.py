@@ -62,13 +62,13 @@ def _enqueue_deliveries() -> None:
         sa.column("kind", sa.String),
         sa.column("payload", sa.JSON),
         sa.column("status", sa.String),
-        sa.column("run_at", sa.DateTime),
+        sa.column("run_at", sqlmodel.sql.sqltypes.UTCDateTime()),
         sa.column("attempts", sa.Integer),
         sa.column("max_attempts", sa.Integer),
         sa.column("dedupe_key", sa.String),
-        sa.column("created_at", sa.DateTime),
+        sa.column("created_at", sqlmodel.sql.sqltypes.UTCDateTime()),
     )
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     rows = [
         {
             "kind": DELIVER_JOB,
