@@ -3,8 +3,13 @@
 Every message to a signed-in person (by subject id) is listed, delivered or not, and whether or
 not they have an e-mail address: nothing depends on the mailbox alone. Each is rendered from its
 stored context in the page's language (the e-mail went in the request's), the same words as the
-e-mail. A kind whose body is a secret (``in_portal=False``: a link that proves an address) shows
-its subject and a note, never the link. Opening a message marks it read.
+e-mail, in the controller's time zone (`MessageSite`). A kind whose body is a secret
+(``in_portal=False``: a link that proves an address, or opens files without a sign-in; such
+messages are queued to an address, not a person, so they are normally never here) shows its
+subject and a note, never the link. A message about a request filed without BankID, read here
+once its person has signed in with BankID, links the request's page rather than a follow link:
+no link is signed for a page. Opening a message marks it read; `unread_of` counts the unread
+ones for the navigation.
 """
 
 from __future__ import annotations
