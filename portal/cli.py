@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks when idle")
     p.set_defaults(func=worker)
 
+    from portal.audit.cli import register as register_audit
     from portal.datamap.cli import register as register_datamap
     from portal.demo.cli import register as register_demo
     from portal.identity.cli import register as register_identifier
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_demo(sub)
     register_identifier(sub)
     register_block_list(sub)
+    register_audit(sub)
     return parser
 
 

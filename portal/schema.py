@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 import portal.audit
+import portal.audit.chain
 import portal.exports.models
 import portal.identity.addresses
 import portal.jobs.outbox

@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 # schema.py gathers every table module for Alembic's metadata: it imports upwards by design.
 GATHERERS = {"schema"}
 TOP_LEVEL = {"__init__", "app", "settings", "db", "models", "i18n", "templating", "cli"}
-TOP_LEVEL |= {"migrations", "audit", "schema", "links", "ratelimit", "phone_numbers"}
+TOP_LEVEL |= {"migrations", "schema", "links", "ratelimit", "phone_numbers"}
 MAX_HANDLER_LINES = 25
 
 
