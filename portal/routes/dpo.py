@@ -1,4 +1,5 @@
-"""The data protection officer's pages: the request queue and one request's case page."""
+"""The data protection officer's pages: the request queue, one request's case page, stopped
+jobs and the audit log."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from starlette.routing import Route
 from portal import i18n
 from portal.exports.service import runtime_for
 from portal.identity.auth import staff_required
-from portal.views import dpo_actions, dpo_case, dpo_queue, parked_jobs, records_of_processing
+from portal.views import (
+    audit_log,
+    dpo_actions,
+    dpo_case,
+    dpo_queue,
+    parked_jobs,
+    records_of_processing,
+)
 from portal.views.common import pdf_response, redirect, render, respond
 from portal.web.handlers import in_thread
 
@@ -136,11 +144,26 @@ async def records_pdf(request: Request) -> Response:
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
 
+@staff_required("dpo")
+async def audit(request: Request) -> Response:
+    """The audit log, filtered and paged by the query string (ids and codes only)."""
+    state = request.app.state
+    page = await in_thread(
+        audit_log.load_audit_log,
+        state.engine,
+        request.query_params,
+        i18n.current_language(),
+        state.datamap.controller.time_zone,
+    )
+    return render(request, "dpo/audit.html", page)
+
+
 routes = [
     Route("/dpo/records", records),
     Route("/dpo/records.pdf", records_pdf),
     Route("/dpo", queue),
     Route("/dpo/jobs", parked),
+    Route("/dpo/audit", audit),
     Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
     Route("/dpo/requests/{id:int}", case),
     Route("/dpo/requests/{id:int}/letter.pdf", outcome_letter),
