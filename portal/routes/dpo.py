@@ -1,5 +1,5 @@
 """The data protection officer's pages: the request queue, one request's case page, stopped
-jobs and the audit log."""
+jobs, the audit log and the overview."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from portal.views import (
     audit_log,
     dpo_actions,
     dpo_case,
+    dpo_dashboard,
     dpo_queue,
     parked_jobs,
     records_of_processing,
@@ -158,12 +159,27 @@ async def audit(request: Request) -> Response:
     return render(request, "dpo/audit.html", page)
 
 
+@staff_required("dpo")
+async def dashboard(request: Request) -> Response:
+    """The overview: requests per week, times to complete, holds ending, the log's check."""
+    state = request.app.state
+    page = await in_thread(
+        dpo_dashboard.load_dashboard,
+        state.engine,
+        i18n.current_language(),
+        state.datamap.controller.time_zone,
+        state.now(),
+    )
+    return render(request, "dpo/dashboard.html", page)
+
+
 routes = [
     Route("/dpo/records", records),
     Route("/dpo/records.pdf", records_pdf),
     Route("/dpo", queue),
     Route("/dpo/jobs", parked),
     Route("/dpo/audit", audit),
+    Route("/dpo/dashboard", dashboard),
     Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
     Route("/dpo/requests/{id:int}", case),
     Route("/dpo/requests/{id:int}/letter.pdf", outcome_letter),
