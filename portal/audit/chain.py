@@ -12,14 +12,15 @@ The check walks the entries in order and stops at the first that is wrong, namin
 - ``head``: the chain's head (``audit_chain_head``) names a hash the last entry does not have.
 
 Each check is recorded (when, how many entries, the outcome, the last hash), so the DPO's pages
-can say when the log was last found whole, and the next check can compare with it.
+can say when the log was last found whole, and the next check can compare with it. The workers
+check daily (``audit.verify``); `portal audit verify` checks at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -34,7 +35,9 @@ from portal.audit import (
     entry_hash,
 )
 from portal.db import session_scope
+from portal.jobs.queue import JobContext, handler
 
+VERIFY_JOB = "audit.verify"
 PROBLEMS = ("missing", "changed", "unlinked", "rewritten", "head")
 BATCH = 2000
 # New entries keep coming while a busy log is checked: follow the head this many times at most.
@@ -183,3 +186,9 @@ def check_and_record(engine: Engine, now: datetime) -> ChainCheck:
     with session_scope(engine) as db:
         record_verification(db, check, now)
     return check
+
+
+@handler(VERIFY_JOB, every=timedelta(days=1))
+def verify_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
+    """The daily check: a broken chain is recorded (the DPO's pages say so), not retried."""
+    record_verification(db, verify_chain(db), ctx.now)

@@ -66,6 +66,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "portal.marketing.washing",
     "portal.workflows.email_requests",
     "portal.mail.sender",
+    "portal.audit.chain",
 )
 
 

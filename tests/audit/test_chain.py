@@ -345,3 +345,18 @@ def test_verifications_are_kept(engine: Engine) -> None:
         (T0 + timedelta(days=1), 2, True),
     ]
     assert latest is not None and latest.at == T0 + timedelta(days=1)
+
+
+def test_the_workers_verify_the_chain_daily(engine: Engine) -> None:
+    from portal.jobs.queue import HANDLERS, SCHEDULE, JobContext, load_handler_modules
+
+    load_handler_modules()
+    [periodic] = [p for p in SCHEDULE if p.kind == "audit.verify"]
+    assert periodic.every == timedelta(days=1)
+    append(engine, 3)
+    context = JobContext(1, "audit.verify", 1, 8, "test", T0 + timedelta(days=1))
+    with session_scope(engine) as db:
+        HANDLERS["audit.verify"](db, {}, context)
+    with session_scope(engine) as db:
+        found = last_verification(db)
+    assert found is not None and (found.at, found.entries, found.ok) == (context.now, 3, True)
