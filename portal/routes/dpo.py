@@ -1,5 +1,5 @@
 """The data protection officer's pages: the request queue, one request's case page, stopped
-jobs, the audit log and the overview."""
+jobs, the audit log and the key figures."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ async def audit(request: Request) -> Response:
 
 @staff_required("dpo")
 async def dashboard(request: Request) -> Response:
-    """The overview: requests per week, times to complete, holds ending, the log's check."""
+    """The key figures: requests per week, times to complete, holds ending, the log's check."""
     state = request.app.state
     page = await in_thread(
         dpo_dashboard.load_dashboard,

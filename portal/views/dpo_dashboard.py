@@ -1,4 +1,4 @@
-"""/dpo/dashboard: the DPO's overview. Requests per week by type (charts, and the same numbers
+"""/dpo/dashboard: the DPO's key figures. Requests per week by type (charts, and the same numbers
 in a table), how long completing a request takes, what is open and overdue, holds that end
 soon, stopped jobs, and when the audit log was last verified. The numbers are
 ``workflows.statistics.overview``'s; this module only puts them in words and pictures."""

@@ -63,6 +63,8 @@ _CONSOLE = (
     ("/staff/block-list/import", _l("Registers"), ("dpo", "admin"), ()),
     ("/dpo/records", _l("Records of processing"), ("dpo", "admin"), ()),
     ("/dpo/jobs", _l("Stopped jobs"), ("dpo",), ()),
+    ("/dpo/dashboard", _l("Key figures"), ("dpo",), ()),
+    ("/dpo/audit", _l("Audit log"), ("dpo",), ()),
     ("/staff/api-tokens", _l("API tokens"), ("admin",), ()),
 )
 

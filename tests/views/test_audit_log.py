@@ -58,6 +58,7 @@ class TestWhoReadsIt:
             assert client.get("/dpo/audit").status_code == 403
         sign_in_staff(client, add_staff(client, StaffRoleName.dpo, sub="dpo"))
         assert client.get("/dpo/audit").status_code == 200
+        assert '<a href="/dpo/audit">Audit log</a>' in client.get("/dpo").text
 
 
 def test_entries_filtered_by_action_and_by_who(client: TestClient, dpo: int) -> None:

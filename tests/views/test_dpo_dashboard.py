@@ -1,4 +1,4 @@
-"""/dpo/dashboard: the DPO's overview, reached from the queue and the staff page; only the DPO
+"""/dpo/dashboard: the DPO's key figures, reached from every console page; only the DPO
 sees it; its charts and their table say the same numbers."""
 
 from __future__ import annotations
@@ -77,9 +77,12 @@ def test_only_the_dpo_sees_it(client: TestClient) -> None:
 
 
 def test_reached_from_the_queue_and_the_staff_page(client: TestClient, dpo: int) -> None:
-    assert 'href="/dpo/dashboard"' in client.get("/dpo").text
-    assert 'href="/dpo/dashboard"' in client.get("/staff").text
-    assert 'href="/dpo/audit"' in client.get("/dpo/dashboard").text
+    """The console's navigation, on every page of the console, leads to it and to the log."""
+    for path in ("/dpo", "/staff", "/dpo/audit"):
+        assert '<a href="/dpo/dashboard">Key figures</a>' in client.get(path).text
+    page = client.get("/dpo/dashboard").text
+    assert '<a href="/dpo/dashboard" aria-current="page">Key figures</a>' in page
+    assert '<a href="/dpo/audit">Audit log</a>' in page
 
 
 def test_the_numbers_and_the_charts_that_show_them(client: TestClient, dpo: int) -> None:
@@ -130,4 +133,4 @@ def test_in_norwegian(client: TestClient, dpo: int) -> None:
     client.cookies.set("lang", "nb")
     add_request(client, NOW - timedelta(days=1), RequestType.access)
     text = client.get("/dpo/dashboard").text
-    assert "Oversikt" in text and "Uke 48" in text
+    assert "<h1>Nøkkeltall</h1>" in text and "Uke 48" in text

@@ -100,6 +100,8 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
                 "/staff/block-list/import",
                 "/dpo/records",
                 "/dpo/jobs",
+                "/dpo/dashboard",
+                "/dpo/audit",
             ],
         ),
         (("admin",), ["/staff", "/staff/block-list/import", "/dpo/records", "/staff/api-tokens"]),
@@ -119,6 +121,8 @@ def test_the_console_lists_the_pages_each_role_opens(
         ("/staff/block-list/import", "/staff/block-list/import"),
         ("/staff/block-list", "/staff/block-list"),
         ("/staff/wash/abc", None),  # a dpo does not wash lists
+        ("/dpo/audit", "/dpo/audit"),
+        ("/dpo/dashboard", "/dpo/dashboard"),
     ],
 )
 def test_the_console_marks_the_section_of_the_page(path: str, current: str | None) -> None:
