@@ -1,5 +1,5 @@
 """The data protection officer's pages: the request queue, one request's case page, stopped
-jobs, the audit log and the key figures."""
+jobs, the records of processing, the audit log and the key figures."""
 
 from __future__ import annotations
 
