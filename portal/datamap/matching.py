@@ -33,17 +33,14 @@ from portal.phone_numbers import STORED_SEPARATORS, normalise_phone, stored_form
 _COMPACT = str.maketrans("", "", STORED_SEPARATORS)
 
 
-def normalise(kind: str, value: Any, region: str | None = None) -> str:
+def normalise(kind: str, value: Any, region: str) -> str:
     """A value as it is compared: e-mail addresses lower-cased, phone numbers as E.164 when
-    ``region`` is given and the number is possible there (else without separators)."""
+    the number is possible in ``region`` (else without separators)."""
     text = str(value).strip()
     if kind == "email":
         return text.lower()
     if kind == "phone":
-        compact = text.translate(_COMPACT)
-        if region is None:
-            return compact
-        return normalise_phone(text, region) or compact
+        return normalise_phone(text, region) or text.translate(_COMPACT)
     return text
 
 

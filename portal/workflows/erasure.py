@@ -406,7 +406,7 @@ def _hold_reason(hold: ActiveHold) -> Reason:
     )
 
 
-def pseudonym(key: bytes, kind: str, value: Any, region: str | None = None) -> str:
+def pseudonym(key: bytes, kind: str, value: Any, region: str) -> str:
     """The keyed hash that replaces an identifier: the same value (e-mail addresses in any case,
     phone numbers however typed, given the map's ``region``) gives the same pseudonym, so a claim
     can be matched; without the key it cannot be reversed by trying national IDs. Execution
