@@ -116,6 +116,9 @@ class Settings:
     follow_link_days: int = 30
     # A request filed without BankID whose address is not confirmed by then is removed.
     unconfirmed_request_hours: int = 48
+    # A request of the same type from the same person received within this many days of
+    # another is flagged as a possible duplicate on the case page (workflows/duplicates.py).
+    duplicate_window_days: int = 30
     # Attempts per client address and per e-mail address within the window (portal/ratelimit.py).
     rate_limit_per_ip: int = 20
     rate_limit_per_address: int = 5
@@ -208,6 +211,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         request_link_hours=_positive_int(env, "REQUEST_LINK_HOURS", 24),
         follow_link_days=_positive_int(env, "FOLLOW_LINK_DAYS", 30),
         unconfirmed_request_hours=_positive_int(env, "UNCONFIRMED_REQUEST_HOURS", 48),
+        duplicate_window_days=_positive_int(env, "DUPLICATE_WINDOW_DAYS", 30, maximum=366),
         rate_limit_per_ip=_positive_int(env, "RATE_LIMIT_PER_IP", 20),
         rate_limit_per_address=_positive_int(env, "RATE_LIMIT_PER_ADDRESS", 5),
         rate_limit_window_minutes=_positive_int(

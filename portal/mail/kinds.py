@@ -73,6 +73,7 @@ KINDS: dict[str, Kind] = {
     notices.EXTENDED: Kind(PERSON, notices.request_values),
     notices.COMPLETED: Kind(PERSON, notices.request_values),
     notices.REJECTED: Kind(PERSON, notices.request_values),
+    notices.MERGED: Kind(PERSON, notices.request_values),
     export_message.MESSAGE_KIND: Kind(PERSON, export_message.ready_values),
     export_message.LINKS_KIND: Kind(PERSON, export_message.links_values, in_portal=False),
     email_requests.CONFIRM_MESSAGE: Kind(PERSON, email_requests.confirm_values, in_portal=False),
@@ -80,6 +81,7 @@ KINDS: dict[str, Kind] = {
     letters.MESSAGE_KIND: Kind(PERSON, letters.outcome_values, attach=outcome_letter),
     restriction.MESSAGE_KIND: Kind(PERSON, restriction.lifted_values),
     notices.NEW_REQUEST: Kind(DPO, notices.new_request_values),
+    notices.ANSWERED: Kind(DPO, notices.new_request_values),
     reminders.MESSAGE_KIND: Kind(DPO, reminders.reminder_values),
     PARKED_KIND: Kind(DPO, parked_values),
 }

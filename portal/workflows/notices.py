@@ -22,7 +22,11 @@ follow link, made when the message is sent (``follow`` in the context; the sende
 sender looks their address up when it sends, and the message links the request's page, opened
 after signing in with BankID.
 
-To the DPO's mailbox (DPO_EMAIL, when set): ``new_request``. The deadline reminders and the
+- ``request_merged`` when the DPO closes a request as a duplicate of another (``kept_id``).
+
+To the DPO's mailbox (DPO_EMAIL, when set): ``new_request``, and ``subject_answered`` when the
+person answers a question on their request's page (the answer is not in it: the case page
+shows it). The deadline reminders and the
 notice of a parked job are queued by portal/workflows/reminders.py and the worker.
 
 Nothing here carries a name, a national ID number or an address: the request's number, type and
@@ -53,6 +57,8 @@ COMPLETED = "request_completed"
 REJECTED = "request_rejected"
 CONFIRM_ADDRESS = "confirm_address"
 NEW_REQUEST = "new_request"
+ANSWERED = "subject_answered"
+MERGED = "request_merged"
 
 # The person's page for a request, and the DPO's: e-mails link them, with nothing in the URL
 # but the request's number.
@@ -152,6 +158,24 @@ def request_filed(
         )
 
 
+def subject_answered(
+    db: Session, request: RequestLike, *, now: datetime, mailbox: str | None = None
+) -> OutboxMessage | None:
+    """The DPO's mailbox (given, else DPO_EMAIL) hears that the person answered: the request's
+    number and type, and the case page. None without a mailbox (the queue shows it)."""
+    mailbox = mailbox or dpo_mailbox()
+    if not mailbox:
+        return None
+    context = {
+        "request_id": request.id,
+        "type": str(request.type),
+        "due_at": request.due_at.isoformat(),
+    }
+    return queue_message(
+        db, ANSWERED, language=i18n.DEFAULT_LANGUAGE, email=mailbox, context=context, now=now
+    )
+
+
 def after_action(
     db: Session, request: RequestLike, action: str, *, reason: str | None, now: datetime
 ) -> OutboxMessage | None:
@@ -169,9 +193,11 @@ def tell_person(
     *,
     now: datetime,
     reason: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> OutboxMessage | None:
     """Queue `kind` about `request` to its person (`recipient`), in the request's language;
-    None when the request names nobody to tell (no person and no contact)."""
+    None when the request names nobody to tell (no person and no contact). ``extra``: more
+    values for the context (ids and moments, never personal data)."""
     to = recipient(db, request)
     if to is None:
         return None
@@ -186,6 +212,7 @@ def tell_person(
         context["follow"] = True
     if reason:
         context["reason"] = reason.strip()
+    context.update(extra or {})
     return queue_message(
         db,
         kind,

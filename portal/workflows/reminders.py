@@ -42,7 +42,10 @@ class ReminderError(RuntimeError):
 
 
 def threshold(request: DataRequest, now: datetime, days: int = DUE_SOON_DAYS) -> Threshold | None:
-    """Which reminder an open request has earned today, if any."""
+    """Which reminder an open request has earned today, if any: none while its deadline is
+    paused (waiting for the person's answer, which moves the deadline on)."""
+    if request.paused_at is not None:
+        return None
     left = days_left(request, now)
     if left < 0:
         return Threshold.overdue
@@ -53,11 +56,15 @@ def due_reminders(
     db: Session, now: datetime, days: int = DUE_SOON_DAYS
 ) -> list[tuple[DataRequest, Threshold]]:
     """Open requests due within ``days`` days (whole days, as the queue counts them), or
-    overdue, soonest first."""
+    overdue, soonest first; not those whose deadline is paused."""
     horizon = now + timedelta(days=days + 1)
     statement = (
         select(DataRequest)
-        .where(col(DataRequest.status).in_([str(s) for s in OPEN]), DataRequest.due_at < horizon)
+        .where(
+            col(DataRequest.status).in_([str(s) for s in OPEN]),
+            col(DataRequest.paused_at).is_(None),
+            DataRequest.due_at < horizon,
+        )
         .order_by(col(DataRequest.due_at), col(DataRequest.id))
     )
     found = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, String, Text, update
@@ -42,7 +42,8 @@ class RequestStatus(StrEnum):
     awaiting_approval = "awaiting_approval"
     # The work is being done (an export built, a plan executed); it can no longer be cancelled.
     in_progress = "in_progress"
-    # We asked the person something and wait for their answer; the deadline keeps running.
+    # We asked the person something and wait for their answer; the deadline is paused meanwhile
+    # (`DataRequest.paused_at`) and moved on by the time waited when they answer.
     waiting_for_subject = "waiting_for_subject"
     completed = "completed"
     # Done, but some data was kept (e.g. erasure with legal holds); the outcome says what and why.
@@ -96,6 +97,14 @@ class DataRequest(SQLModel, table=True):
     attention: str | None = Field(default=None, sa_type=Text)
     attention_at: datetime | None = None
     attention_job_id: int | None = None
+    # Waiting for the person's answer (``ask_subject``) pauses the deadline: since when, and
+    # every pause that has ended, in seconds; the answer moves ``due_at`` on by its wait.
+    paused_at: datetime | None = None
+    paused_seconds: int = Field(default=0)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
 
 class RequestEvent(SQLModel, table=True):
@@ -176,6 +185,13 @@ TRANSITIONS: dict[str, Transition] = {
         frozenset({S.received, S.verified, S.awaiting_approval, S.waiting_for_subject}),
         S.cancelled,
         frozenset({A.person, A.dpo}),
+    ),
+    # A duplicate closed into the request it repeats (workflows/duplicates.py): the DPO's
+    # choice, told to the person; the event's data names the request kept.
+    "merge": Transition(
+        frozenset({S.received, S.verified, S.awaiting_approval, S.waiting_for_subject}),
+        S.cancelled,
+        frozenset({A.dpo}),
     ),
     "extend": Transition(frozenset(OPEN), None, frozenset({A.dpo}), needs_reason=True),
 }
@@ -313,6 +329,11 @@ def apply(
         raise TransitionRefused(_("Please give a reason."))
     if action == "extend":
         _extend(request, reason or "", now, months=(data or {}).get("months", 2))
+    data = dict(data or {})
+    if action == "ask_subject":
+        request.paused_at = now
+    elif request.paused_at is not None:
+        data.update(_resume(request, now, moves_deadline=action == "subject_replied"))
     previous = request.status
     target = transition.target
     if action == "subject_replied" and asked_from(db, request) == S.received:
@@ -324,9 +345,41 @@ def apply(
         if action in ("reject", "complete_partially") or (action == "complete" and reason):
             request.outcome = reason
     db.add(request)
-    event = _record(db, request, action, previous, actor, actor_id, reason, now, data or {})
+    event = _record(db, request, action, previous, actor, actor_id, reason, now, data)
     if notify:
         notices.after_action(db, request, action, reason=reason, now=now)
+    return event
+
+
+# The person's answer is stored as they type it: at most this long.
+MAX_ANSWER = 4000
+
+
+def person_answered(
+    db: Session,
+    request: DataRequest,
+    answer: str,
+    *,
+    subject_id: int | None,
+    now: datetime,
+    mailbox: str | None = None,
+) -> RequestEvent:
+    """The person answers the DPO's question on their request's page (``subject_id``: signed in
+    with BankID; None: by the request's follow link). The answer is the event's reason, the
+    request goes back to where it was asked from and its deadline on by the wait, and the DPO's
+    mailbox is told (without the answer). Refused when the request waits for no answer, the
+    answer is empty, or longer than MAX_ANSWER."""
+    answer = answer.strip()
+    if request.status != S.waiting_for_subject:
+        raise TransitionRefused(_("This request is not waiting for an answer from you."))
+    if not answer:
+        raise TransitionRefused(_("Please write your answer."))
+    if len(answer) > MAX_ANSWER:
+        raise TransitionRefused(_("Please keep this under %(count)d characters.", count=MAX_ANSWER))
+    event = apply(
+        db, request, "subject_replied", actor=A.person, actor_id=subject_id, reason=answer, now=now
+    )
+    notices.subject_answered(db, request, now=now, mailbox=mailbox)
     return event
 
 
@@ -354,8 +407,28 @@ ACTION_LABELS = {
     "complete_partially": _l("completed"),
     "reject": _l("rejected"),
     "cancel": _l("cancelled"),
+    "merge": _l("merged"),
     "extend": _l("extended"),
 }
+
+
+def _resume(request: DataRequest, now: datetime, *, moves_deadline: bool) -> dict[str, str | int]:
+    """End the pause: the answer moves the deadline on by the time waited (art. 12(3) runs
+    while we can act); a request closed while waiting keeps its deadline. What the event
+    records: how long it waited and the deadline before and after."""
+    assert request.paused_at is not None
+    waited = max(now - request.paused_at, timedelta(0))
+    before = request.due_at
+    request.paused_at = None
+    if not moves_deadline:
+        return {}
+    request.paused_seconds = (request.paused_seconds or 0) + int(waited.total_seconds())
+    request.due_at = before + waited
+    return {
+        "paused_seconds": int(waited.total_seconds()),
+        "due_before": before.isoformat(),
+        "due_at": request.due_at.isoformat(),
+    }
 
 
 def _extend(request: DataRequest, reason: str, now: datetime, *, months: int) -> None:
@@ -364,7 +437,8 @@ def _extend(request: DataRequest, reason: str, now: datetime, *, months: int) ->
     if not 1 <= int(months) <= MAX_EXTENSION_MONTHS:
         raise TransitionRefused(_("The deadline can be extended by one or two months."))
     # Art. 12(3): the person must be told of the extension within the first month.
-    if now > request.due_at:
+    paused = now - request.paused_at if request.paused_at is not None else timedelta(0)
+    if now > request.due_at + paused:
         raise TransitionRefused(_("The deadline has passed; it can no longer be extended."))
     request.due_at = add_months(request.due_at, int(months))
     request.extended_at = now
@@ -398,6 +472,22 @@ def _record(
     return event
 
 
+def record_event(
+    db: Session,
+    request: DataRequest,
+    action: str,
+    *,
+    actor: Actor,
+    actor_id: int | None,
+    now: datetime,
+    data: dict | None = None,
+) -> RequestEvent:
+    """An event that changes nothing of the request but belongs in its history (another
+    request merged into it); not an action of the machine."""
+    status = request.status
+    return _record(db, request, action, status, actor, actor_id, None, now, data or {})
+
+
 def asked_from(db: Session, request: DataRequest) -> RequestStatus | None:
     """The status a request waiting for its person was in when they were asked (the latest
     ``ask_subject``), or None."""
@@ -421,8 +511,10 @@ def history(db: Session, request_id: int) -> list[RequestEvent]:
 
 
 def days_left(request: DataRequest, now: datetime) -> int:
-    """Whole days to the deadline; negative when overdue."""
-    return (request.due_at.date() - now.date()).days
+    """Whole days to the deadline; negative when overdue. While the deadline is paused, the
+    days it had left when it was paused (it is never overdue while waiting for the person)."""
+    since = request.paused_at if request.paused_at is not None else now
+    return (request.due_at.date() - min(since, now).date()).days
 
 
 def allowed_actions(request: DataRequest, actor: Actor) -> list[str]:

@@ -132,8 +132,12 @@ def percentile(values: Sequence[float], p: int) -> float:
 def open_and_overdue(db: Session, now: datetime) -> tuple[int, int]:
     is_open = col(DataRequest.status).in_([str(status) for status in OPEN])
     total = db.exec(select(func.count()).select_from(DataRequest).where(is_open)).one()
+    # A request waiting for its person has its deadline paused: never overdue meanwhile.
+    running = col(DataRequest.paused_at).is_(None)
     overdue = db.exec(
-        select(func.count()).select_from(DataRequest).where(is_open, DataRequest.due_at < now)
+        select(func.count())
+        .select_from(DataRequest)
+        .where(is_open, running, DataRequest.due_at < now)
     ).one()
     return total, overdue
 

@@ -30,6 +30,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "deadline_extended": REQUEST,
     "request_completed": REQUEST,
     "request_rejected": REQUEST,
+    "request_merged": {**REQUEST, "kept_id": 41},
     "confirm_address": {"confirm_url": "/verify/abc.def", "expires_at": "2026-11-25T09:00:00"},
     "export_ready": {
         "export_id": 3,
@@ -81,6 +82,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "has_account": True,
     },
     "new_request": {"request_id": 42, "type": "access", "due_at": "2026-12-24T09:00:00+00:00"},
+    "subject_answered": {
+        "request_id": 42,
+        "type": "access",
+        "due_at": "2026-12-30T09:00:00+00:00",
+    },
     "deadline_reminder": {
         "request_id": 42,
         "due_at": "2026-12-24T09:00:00+00:00",
