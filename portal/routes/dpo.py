@@ -3,6 +3,8 @@ jobs, the records of processing, the audit log and the key figures."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +17,7 @@ from portal.views import (
     dpo_actions,
     dpo_case,
     dpo_dashboard,
+    dpo_data,
     dpo_queue,
     parked_jobs,
     records_of_processing,
@@ -39,19 +42,51 @@ async def queue(request: Request) -> Response:
 
 @staff_required("dpo")
 async def case(request: Request) -> Response:
-    state = request.app.state
+    state, request_id = request.app.state, request.path_params["id"]
+    language = i18n.current_language()
+    labels = partial(
+        dpo_data.case_record_labels,
+        state.engine,
+        state.datamap,
+        state.sources,
+        request_id,
+        language,
+    )
     page = await in_thread(
         dpo_case.load_case,
         state.engine,
-        request.path_params["id"],
+        request_id,
         request.scope["viewer"].id,
-        i18n.current_language(),
+        language,
         state.datamap.controller.time_zone,
         state.now(),
+        labels=labels,
+        duplicate_window_days=state.settings.duplicate_window_days,
     )
     if page is None:
         return state.render_error(request, 404)
     return render(request, "dpo/request.html", page)
+
+
+@staff_required("dpo")
+async def found_data(request: Request) -> Response:
+    """The data found for the request's person, on demand (audit-logged): the case page's
+    fragment for htmx, else a page of its own."""
+    state = request.app.state
+    page = await in_thread(
+        dpo_data.load_found_data,
+        state.engine,
+        state.datamap,
+        state.sources,
+        request.path_params["id"],
+        request.scope["viewer"].id,
+        i18n.current_language(),
+        state.now(),
+    )
+    if page is None:
+        return state.render_error(request, 404)
+    fragment = request.headers.get("hx-request")
+    return render(request, "dpo/_data_found.html" if fragment else "dpo/request_data.html", page)
 
 
 @staff_required("dpo")
@@ -89,6 +124,7 @@ async def act(request: Request) -> Response:
             state.sources,
             state.now(),
             runtime_for(state.settings, state.datamap, state.sources),
+            state.settings.duplicate_window_days,
         ),
     )
     if result is None:
@@ -183,5 +219,6 @@ routes = [
     Route("/dpo/jobs/{id:int}/retry", retry, methods=["POST"]),
     Route("/dpo/requests/{id:int}", case),
     Route("/dpo/requests/{id:int}/letter.pdf", outcome_letter),
+    Route("/dpo/requests/{id:int}/data", found_data),
     Route("/dpo/requests/{id:int}/{action:str}", act, methods=["POST"]),
 ]

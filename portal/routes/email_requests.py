@@ -104,6 +104,21 @@ async def show(request: Request) -> Response:
     return render(request, "email_requests/follow.html", page)
 
 
+async def answer(request: Request) -> Response:
+    """The person's answer to the DPO's question, on a request this session opened."""
+    state, request_id = request.app.state, request.path_params["id"]
+    if not _opened(request, request_id, state.now()):
+        return render_refused(request, Purpose.follow_request, LinkRefused(Refusal.expired))
+    form = {"answer": str((await request.form()).get("answer", ""))}
+    lang, tz = i18n.current_language(), state.datamap.controller.time_zone
+    result = await in_thread(
+        pages.answer_followed, state.engine, request_id, form, lang, tz, state.now()
+    )
+    if result is None:
+        return state.render_error(request, 404)
+    return respond(request, result, "email_requests/follow.html")
+
+
 async def ask_for_links(request: Request) -> Response:
     """New links by e-mail address (GET: the form). The answer is the same for any address."""
     state = request.app.state
@@ -169,4 +184,5 @@ routes = [
     Route(pages.LINKS_SENT_PATH, links_sent),
     Route("/requests/download", download),
     Route("/requests/{id:int}", show),
+    Route("/requests/{id:int}/answer", answer, methods=["POST"]),
 ]

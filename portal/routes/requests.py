@@ -81,6 +81,18 @@ async def cancel_request(request: Request) -> Response:
 
 
 @person_required
+async def answer(request: Request) -> Response:
+    """The person's answer to the DPO's question (shown while the request waits for them)."""
+    state = request.app.state
+    lang, tz, now = i18n.current_language(), state.datamap.controller.time_zone, state.now()
+    form = {"answer": str((await request.form()).get("answer", ""))}
+    result = await _mine(request, my_requests.answer_my_request, form, lang, tz, now)
+    if result is None:
+        return state.render_error(request, 404)
+    return respond(request, result, "requests/detail.html")
+
+
+@person_required
 async def outcome_letter(request: Request) -> Response:
     """The outcome letter of the person's own completed erasure (PDF, in the page's language).
     A download of personal data: it needs a recent sign-in, as erasure does."""
@@ -106,5 +118,6 @@ routes = [
     Route("/me/requests/new", new_request, methods=["GET", "POST"]),
     Route("/me/requests/{id:int}", show_request),
     Route("/me/requests/{id:int}/cancel", cancel_request, methods=["POST"]),
+    Route("/me/requests/{id:int}/answer", answer, methods=["POST"]),
     Route("/me/requests/{id:int}/letter.pdf", outcome_letter),
 ]

@@ -1,5 +1,5 @@
 """The DPO's forms on a case page: approve, holds, re-plan, extend, reject, verify, outcome, ask
-the person for more information and record their answer.
+the person for more information and record their answer, internal notes, merging a duplicate.
 
 Each form posts to /dpo/requests/{id}/{action}; `act_on_case` runs it all or nothing.
 """
@@ -22,7 +22,8 @@ from portal.exports.service import ExportRuntime, export_for_filed_request
 from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
-from portal.workflows import attention, email_requests, erasure_service
+from portal.workflows import attention, duplicates, email_requests, erasure_service, notes
+from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.records import CaseHoldRecord, StoredPlan
 from portal.workflows.requests import (
@@ -45,6 +46,7 @@ class Runtime:
     sources: Mapping[str, Engine]
     now: datetime
     exports: ExportRuntime | None = None
+    duplicate_window_days: int = DEFAULT_WINDOW_DAYS
 
 
 def act(
@@ -93,7 +95,16 @@ def act_on_case(
             audit_view(db, found, staff_id, runtime.now)
             typed = {key: value for key, value in form.items() if key != "csrf_token"}
             tz = runtime.datamap.controller.time_zone
-            page = case_page(db, found, language, tz, runtime.now, error=refused, values=typed)
+            page = case_page(
+                db,
+                found,
+                language,
+                tz,
+                runtime.now,
+                error=refused,
+                values=typed,
+                duplicate_window_days=runtime.duplicate_window_days,
+            )
             return Refused(page, 409 if not refused.errors else 400)
     if action == "verify":
         message = _deliver(engine, request_id, runtime) or message
@@ -339,10 +350,11 @@ MAX_QUESTION = 2000
 def _ask(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
-    """Ask the person for more information: the request waits for them (the deadline keeps
-    running) and the question is e-mailed to them (``more_info``, portal/workflows/notices.py;
-    a request filed without BankID at its confirmed address). Audit-logged without the
-    question, which is in the request's history."""
+    """Ask the person for more information: the request waits for them (its deadline paused
+    until they answer, workflows/requests.py) and the question is e-mailed to them
+    (``more_info``, portal/workflows/notices.py; a request filed without BankID at its
+    confirmed address). Audit-logged without the question, which is in the request's
+    history."""
     question = _text(form, "question")
     if not question:
         message = _("Write the question the person is to answer.")
@@ -361,13 +373,51 @@ def _answered(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
     """The person has answered (by e-mail, on the phone): the request goes on from where it
-    was when they were asked (a request not yet verified is still to be verified)."""
+    was when they were asked (a request not yet verified is still to be verified), its
+    deadline moved on by the time waited."""
     note = _text(form, "note")[:MAX_QUESTION] or None
     apply(
         db, request, "subject_replied", actor=Actor.dpo, actor_id=staff_id, reason=note, now=rt.now
     )
     _audit(db, request, staff_id, "request.subject_replied", rt.now)
     return _("The answer is recorded, and the request goes on.")
+
+
+def _note(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """An internal note (staff only; audit-logged without its text)."""
+    try:
+        notes.add_note(
+            db,
+            request.id or 0,
+            request.subject_id,
+            _text(form, "text"),
+            staff_id=staff_id,
+            now=rt.now,
+        )
+    except notes.NoteRefused as refused:
+        raise ActionRefused(str(refused), {"text": str(refused)}) from refused
+    return _("The note is added.")
+
+
+def _merge(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """Close this request as a duplicate of the one chosen; the person is told."""
+    message = _("Choose one of the requests this one may repeat.")
+    kept = duplicates.merge(
+        db,
+        request,
+        _int(form, "into", message),
+        reason=_text(form, "reason")[:MAX_QUESTION],
+        staff_id=staff_id,
+        window_days=rt.duplicate_window_days,
+        now=rt.now,
+    )
+    return _(
+        "The request is closed as a repeat of request %(id)d. The person is told.", id=kept.id or 0
+    )
 
 
 def _audit(db: Session, request: DataRequest, staff_id: int, action: str, now: datetime) -> None:
@@ -406,4 +456,6 @@ _HANDLERS: dict[str, Handler] = {
     "run_again": _run_again,
     "ask": _ask,
     "answered": _answered,
+    "note": _note,
+    "merge": _merge,
 }

@@ -1,10 +1,16 @@
-"""/dpo/requests/{id}: one request as the DPO works it (opening it is audit-logged)."""
+"""/dpo/requests/{id}: one request as the DPO works it (opening it is audit-logged): the person
+and how they were verified, the timeline (with who of staff acted), the plan with holds on
+records named as the DPO knows them (an order's number and date, from the data map's ``show``
+columns, read from the company's databases as the page is made), possible duplicates, internal
+notes, and the forms each state allows (views/dpo_actions.py). The data found for the person is
+shown on demand (views/dpo_data.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -13,8 +19,9 @@ from portal.audit import AuditActor, record
 from portal.datamap.wording import UnverifiedCitation
 from portal.db import session_scope
 from portal.i18n import gettext as _
-from portal.models import Assurance, Subject
-from portal.views.common import ActionRefused, day
+from portal.identity.national_id import mask_national_id, parse_national_id
+from portal.models import Assurance, StaffMember, Subject
+from portal.views.common import ActionRefused, day, moment
 from portal.views.labels import DPO_ACTOR_LABELS, DPO_EVENT_LABELS, HOLD_KIND_LABELS, TYPE_NAMES
 from portal.views.request_summary import (
     PlanView,
@@ -26,19 +33,26 @@ from portal.views.request_summary import (
 )
 from portal.workflows import erasure_service
 from portal.workflows.contacts import contact_of
+from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS, duplicates_of
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
+from portal.workflows.notes import MAX_NOTE, notes_of
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord, PlanStatus, StoredPlan
 from portal.workflows.requests import (
     MAX_EXTENSION_MONTHS,
     OPEN,
+    STATUS_LABELS,
     Actor,
     DataRequest,
+    RequestEvent,
     RequestStatus,
     RequestType,
     allowed_actions,
     history,
 )
+
+# What a record hold's choice reads, keyed by (table, key): "Ordrer: 10234, 12.03.2025".
+RecordLabels = Mapping[tuple[str, str], str]
 
 # Types whose outcome the DPO records in words when the work is done.
 OUTCOME_TYPES = frozenset(
@@ -90,6 +104,37 @@ class ContactView:
 
 
 @dataclass(frozen=True)
+class IdentityView:
+    """Who the person is to us and how sure we are: the national ID masked (the birth date
+    and the rest hidden), and how they were identified: BankID when filing, or the DPO's
+    verification of a request filed without it (when, by whom, how)."""
+
+    national_id: str | None
+    method: str
+    verified_on: str | None = None
+    verified_by: str | None = None
+    how: str | None = None
+
+
+@dataclass(frozen=True)
+class NoteView:
+    who: str
+    when: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DuplicateView:
+    """Another request of the same type from the same person, received near this one."""
+
+    id: int
+    received: str
+    status: str
+    open: bool
+    href: str
+
+
+@dataclass(frozen=True)
 class CasePage:
     """`actions` names the forms to show (each posts to /dpo/requests/{id}/{action}, see
     dpo_actions.act). `error` and `errors` are a refusal of the form just sent, `values` what
@@ -123,6 +168,24 @@ class CasePage:
     values: dict[str, str] = field(default_factory=dict)
     # Filed without BankID: the contact the person gave (None for a BankID request).
     contact: ContactView | None = None
+    identity: IdentityView | None = None
+    # While waiting for the person: the question asked, and since when the deadline is paused.
+    question: str | None = None
+    paused_since: str | None = None
+    notes: tuple[NoteView, ...] = ()
+    max_note: int = MAX_NOTE
+    duplicates: tuple[DuplicateView, ...] = ()
+    duplicate_window_days: int = DEFAULT_WINDOW_DAYS
+
+    @property
+    def data_href(self) -> str:
+        """The data found for the person, shown on demand (a view of their data, audit-logged)."""
+        return DATA_PATH.format(id=self.request.id)
+
+    @property
+    def mergeable(self) -> tuple[DuplicateView, ...]:
+        """The duplicates this request can be merged into (only while it can be closed)."""
+        return self.duplicates if "merge" in self.actions else ()
 
     @property
     def letter_href(self) -> str:
@@ -130,6 +193,7 @@ class CasePage:
 
 
 LETTER_PATH = "/dpo/requests/{id}/letter.pdf"
+DATA_PATH = "/dpo/requests/{id}/data"
 
 
 def case_page(
@@ -141,7 +205,11 @@ def case_page(
     *,
     error: ActionRefused | None = None,
     values: Mapping[str, str] | None = None,
+    record_labels: RecordLabels | None = None,
+    duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
 ) -> CasePage:
+    """The page's content. ``record_labels``: what each record of the plan is, read from the
+    company's databases (`record_values`); without, a record reads as its table and key."""
     kind = RequestType(request.type)
     subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
     stored = (
@@ -161,6 +229,10 @@ def case_page(
         if subject is not None
         else []
     )
+    events = history(db, request.id or 0)
+    notes = notes_of(db, request.id or 0)
+    names = _staff_names(db, events, notes)
+    contact = _contact(db, request, language, tz)
     return CasePage(
         request=request_row(request, language, tz, now, f"/dpo/requests/{request.id}"),
         type=str(kind),
@@ -172,9 +244,7 @@ def case_page(
         extended=request.extended_at is not None,
         extension_reason=request.extension_reason,
         outcome=request.outcome,
-        timeline=timeline(
-            history(db, request.id or 0), language, tz, DPO_ACTOR_LABELS, DPO_EVENT_LABELS
-        ),
+        timeline=timeline(events, language, tz, DPO_ACTOR_LABELS, DPO_EVENT_LABELS, names),
         plan=plan_view(stored, language, RequestStatus(request.status)),
         holds=tuple(
             HoldView(
@@ -190,15 +260,98 @@ def case_page(
         ),
         actions=available_actions(request, stored, subject is not None),
         hold_kinds=tuple((str(k), str(label)) for k, label in HOLD_KIND_LABELS.items()),
-        records=record_choices(stored, language),
+        records=record_choices(stored, language, record_labels),
         citations=citations_to_check(plan, language),
         letter=stored is not None and executed_plan(db, request) is not None,
         attention=_attention(request, language, tz),
         error=error.message if error else None,
         errors=error.errors if error else {},
         values=dict(values or {}),
-        contact=_contact(db, request, language, tz),
+        contact=contact,
+        identity=_identity(db, request, subject, names, language, tz),
+        question=_question(events) if request.paused else None,
+        paused_since=day(request.paused_at, language, tz) if request.paused_at else None,
+        notes=tuple(
+            NoteView(
+                who=names.get(note.staff_id, _("a member of staff")),
+                when=moment(note.at, language, tz),
+                text=note.text,
+            )
+            for note in notes
+        ),
+        duplicates=tuple(
+            DuplicateView(
+                id=other.id or 0,
+                received=day(other.received_at, language, tz),
+                status=str(STATUS_LABELS[RequestStatus(other.status)]),
+                open=RequestStatus(other.status) in OPEN,
+                href=f"/dpo/requests/{other.id}",
+            )
+            for other in duplicates_of(db, request, duplicate_window_days)
+        ),
+        duplicate_window_days=duplicate_window_days,
     )
+
+
+def _staff_names(db: Session, events: list[RequestEvent], notes: list[Any]) -> dict[int, str]:
+    """The names of the members of staff who acted on the request or wrote its notes."""
+    ids = {e.actor_id for e in events if e.actor in (Actor.staff, Actor.dpo) and e.actor_id}
+    ids |= {note.staff_id for note in notes}
+    if not ids:
+        return {}
+    found = db.exec(select(StaffMember).where(col(StaffMember.id).in_(ids)))
+    return {
+        member.id or 0: member.name or _("member of staff %(id)d", id=member.id or 0)
+        for member in found
+    }
+
+
+def _identity(
+    db: Session,
+    request: DataRequest,
+    subject: Subject | None,
+    names: Mapping[int, str],
+    language: str,
+    tz: str,
+) -> IdentityView:
+    national_id = _masked(subject.national_id, subject.country) if subject is not None else None
+    contact = contact_of(db, request.id)
+    if contact is None:
+        method = (
+            _("BankID, when the request was sent")
+            if request.assurance == Assurance.high
+            else _("E-mail link")
+        )
+        return IdentityView(national_id=national_id, method=method)
+    if contact.verified_at is None:
+        return IdentityView(
+            national_id=national_id,
+            method=_("E-mail address confirmed by a link; not verified yet"),
+        )
+    return IdentityView(
+        national_id=national_id,
+        method=_("Verified by the data protection officer"),
+        verified_on=day(contact.verified_at, language, tz),
+        verified_by=names.get(contact.verified_by or 0) or _staff_name(db, contact.verified_by),
+        how=contact.verification,
+    )
+
+
+def _staff_name(db: Session, staff_id: int | None) -> str | None:
+    member = db.get(StaffMember, staff_id) if staff_id is not None else None
+    return member.name if member is not None else None
+
+
+def _masked(national_id: str, country: str) -> str:
+    try:
+        return mask_national_id(parse_national_id(national_id))
+    except ValueError:
+        return "*" * len(national_id)
+
+
+def _question(events: list[RequestEvent]) -> str | None:
+    asked = [event for event in events if event.action == "ask_subject"]
+    return asked[-1].reason if asked else None
 
 
 def _contact(db: Session, request: DataRequest, language: str, tz: str) -> ContactView | None:
@@ -250,14 +403,23 @@ def _person(subject: Subject | None) -> str:
     return subject.display_name or _("Name erased (national ID kept as evidence)")
 
 
-def record_choices(stored: StoredPlan | None, language: str) -> tuple[RecordChoice, ...]:
-    """Every record of the plan, in its order, to put a hold on."""
+def record_choices(
+    stored: StoredPlan | None, language: str, labels: RecordLabels | None = None
+) -> tuple[RecordChoice, ...]:
+    """Every record of the plan, in its order, to put a hold on: as ``labels`` names it (what
+    the DPO recognises), else by its table and key."""
     if stored is None:
         return ()
     plan = ErasurePlan.from_dict(stored.plan)
     names = {summary.table: summary.name.get(language, summary.table) for summary in plan.tables}
+    found = labels or {}
     return tuple(
-        RecordChoice(index, _record_label(names, step.table, step.key) or "")
+        RecordChoice(
+            index,
+            found.get((step.table, str(step.key)))
+            or _record_label(names, step.table, step.key)
+            or "",
+        )
         for index, step in enumerate(plan.steps)
     )
 
@@ -275,7 +437,8 @@ def available_actions(
     allowed = set(allowed_actions(request, Actor.dpo))
     kind = RequestType(request.type)
     status = RequestStatus(request.status)
-    shown = {name for name in ("extend", "reject", "verify") if name in allowed}
+    shown = {name for name in ("extend", "reject", "verify", "merge") if name in allowed}
+    shown.add("note")
     if "ask_subject" in allowed:
         shown.add("ask")
     if "subject_replied" in allowed:
@@ -312,15 +475,33 @@ def audit_view(db: Session, request: DataRequest, staff_id: int, now: datetime) 
 
 
 def load_case(
-    engine: Engine, request_id: int, staff_id: int, language: str, tz: str, now: datetime
+    engine: Engine,
+    request_id: int,
+    staff_id: int,
+    language: str,
+    tz: str,
+    now: datetime,
+    *,
+    labels: Callable[[], RecordLabels] | None = None,
+    duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
 ) -> CasePage | None:
-    """The case page; the view is audit-logged in the same transaction."""
+    """The case page; the view is audit-logged in the same transaction. ``labels`` reads what
+    the plan's records are from the company's databases, before the portal's session opens."""
+    found_labels = labels() if labels is not None else None
     with session_scope(engine) as db:
         found = db.get(DataRequest, request_id)
         if found is None:
             return None
         audit_view(db, found, staff_id, now)
-        return case_page(db, found, language, tz, now)
+        return case_page(
+            db,
+            found,
+            language,
+            tz,
+            now,
+            record_labels=found_labels,
+            duplicate_window_days=duplicate_window_days,
+        )
 
 
 def load_case_letter(

@@ -21,17 +21,25 @@ from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.identity.identifiers import IdentifierRefused
 from portal.settings import Settings
-from portal.views.common import Done, Refused
+from portal.views.answers import AnswerBox, answer, answer_box
+from portal.views.common import ActionRefused, Done, Refused
 from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
 from portal.views.request_summary import RequestRow, TimelineEntry, request_row, timeline
 from portal.workflows import email_requests
-from portal.workflows.requests import DataRequest, RequestStatus, RequestType, history
+from portal.workflows.requests import (
+    MAX_ANSWER,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    history,
+)
 
 FORM_PATH = email_requests.FORM_PATH
 SENT_PATH = FORM_PATH + "/sent"
 LINKS_PATH = "/requests/links"
 LINKS_SENT_PATH = LINKS_PATH + "/sent"
 REQUEST_PATH = "/requests/{id}"
+ANSWER_PATH = "/requests/{id}/answer"
 
 
 @dataclass(frozen=True)
@@ -199,12 +207,21 @@ class FollowPage:
     unverified: bool
     # An access or portability request: its copy comes by e-mail links.
     export: bool
+    # While the request waits for the person: the question and the answer form.
+    answer: AnswerBox | None = None
 
 
 def follow_page(
-    db: Session, request_id: int, language: str, tz: str, now: datetime
+    db: Session,
+    request_id: int,
+    language: str,
+    tz: str,
+    now: datetime,
+    refused: ActionRefused | None = None,
+    typed: str = "",
 ) -> FollowPage | None:
-    """The request a link opened; its days and events in the controller's time zone ``tz``."""
+    """The request a link opened; its days and events in the controller's time zone ``tz``.
+    ``refused`` and ``typed``: an answer just refused, and what the person wrote."""
     request = db.get(DataRequest, request_id)
     if request is None or email_requests.contact_of(db, request.id) is None:
         return None
@@ -219,6 +236,41 @@ def follow_page(
         timeline=timeline(history(db, request.id or 0), language, tz, ACTOR_LABELS),
         unverified=request.status == RequestStatus.received,
         export=kind in (RequestType.access, RequestType.portability),
+        answer=answer_box(
+            db,
+            request,
+            ANSWER_PATH.format(id=request.id),
+            value=typed,
+            error=refused.message if refused else None,
+        ),
+    )
+
+
+def answer_followed(
+    engine: Engine,
+    request_id: int,
+    form: Mapping[str, str],
+    language: str,
+    tz: str,
+    now: datetime,
+) -> Done | Refused | None:
+    """The person's answer on a request this session opened by its follow link (the route
+    checks that), all or nothing."""
+    try:
+        with session_scope(engine) as db:
+            request = db.get(DataRequest, request_id, with_for_update=True)
+            if request is None or email_requests.contact_of(db, request.id) is None:
+                return None
+            answer(db, request, form, subject_id=request.subject_id, now=now)
+    except ActionRefused as refused:
+        with session_scope(engine) as db:
+            typed = str(form.get("answer", ""))[: MAX_ANSWER + 100]
+            page = follow_page(db, request_id, language, tz, now, refused, typed)
+            assert page is not None
+            return Refused(page, 400)
+    return Done(
+        REQUEST_PATH.format(id=request_id),
+        _("Thank you. Your answer is sent, and we go on with your request."),
     )
 
 

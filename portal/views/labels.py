@@ -46,6 +46,8 @@ EVENT_LABELS = {
     "reject": _l("Rejected"),
     "cancel": _l("Cancelled"),
     "extend": _l("Deadline extended"),
+    "merge": _l("Closed as a repeat of another request"),
+    "merged_in": _l("A repeat of this request was closed into it"),
     "export_started": _l("Export started"),
     "export_ready": _l("Export ready"),
     "export_downloaded": _l("Export downloaded"),
@@ -53,7 +55,13 @@ EVENT_LABELS = {
 }
 
 # The DPO reads the same history about someone else: "We asked the person a question".
-DPO_EVENT_LABELS = {**EVENT_LABELS, "ask_subject": _l("We asked the person a question")}
+DPO_EVENT_LABELS = {
+    **EVENT_LABELS,
+    "ask_subject": _l("We asked the person a question"),
+    "subject_replied": _l("The person answered"),
+    "merge": _l("Merged into another request as a duplicate"),
+    "merged_in": _l("A duplicate was merged into this request"),
+}
 
 ACTOR_LABELS = {
     Actor.person: _l("you"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.models import Subject
+from portal.views.answers import AnswerBox, answer, answer_box
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.exports import RequestExports, request_exports
 from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
@@ -25,6 +27,7 @@ from portal.views.request_summary import (
 from portal.workflows import erasure_service
 from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.requests import (
+    MAX_ANSWER,
     Actor,
     DataRequest,
     RequestStatus,
@@ -63,6 +66,8 @@ class MyRequestPage:
     error: str | None = None
     # Access and portability: the request's exports (exports/_for_request.html).
     exports: RequestExports | None = None
+    # While the request waits for the person: the question and the answer form.
+    answer: AnswerBox | None = None
 
     @property
     def letter_href(self) -> str:
@@ -70,6 +75,7 @@ class MyRequestPage:
 
 
 LETTER_PATH = "/me/requests/{id}/letter.pdf"
+ANSWER_PATH = "/me/requests/{id}/answer"
 
 
 def my_requests(
@@ -101,6 +107,8 @@ def my_request_page(
     tz: str,
     now: datetime,
     error: str | None = None,
+    answer_refused: ActionRefused | None = None,
+    answer_value: str = "",
 ) -> MyRequestPage:
     """The person's request; its days in the controller's time zone ``tz``."""
     kind = RequestType(request.type)
@@ -119,6 +127,13 @@ def my_request_page(
         letter=executed_plan(db, request) is not None,
         error=error,
         exports=request_exports(db, request, language, tz, now),
+        answer=answer_box(
+            db,
+            request,
+            ANSWER_PATH.format(id=request.id),
+            value=answer_value,
+            error=answer_refused.message if answer_refused else None,
+        ),
     )
 
 
@@ -175,3 +190,35 @@ def cancel_my_request(
             page = my_request_page(db, found, language, tz, now, refused.message)
             return Refused(page, 409)
     return Done(f"/me/requests/{request_id}", _("Your request is cancelled."))
+
+
+def answer_my_request(
+    engine: Engine,
+    subject_id: int,
+    request_id: int,
+    form: Mapping[str, str],
+    language: str,
+    tz: str,
+    now: datetime,
+) -> Done | Refused | None:
+    """The person's answer to the DPO's question, all or nothing; a refusal shows the page
+    again with the reason and what they wrote."""
+    try:
+        with session_scope(engine) as db:
+            found = own_request(db, subject_id, request_id)
+            if found is None:
+                return None
+            answer(db, found, form, subject_id=subject_id, now=now)
+    except ActionRefused as refused:
+        with session_scope(engine) as db:
+            found = own_request(db, subject_id, request_id)
+            assert found is not None
+            typed = str(form.get("answer", ""))[: MAX_ANSWER + 100]
+            page = my_request_page(
+                db, found, language, tz, now, answer_refused=refused, answer_value=typed
+            )
+            return Refused(page, 400 if found.status == RequestStatus.waiting_for_subject else 409)
+    return Done(
+        f"/me/requests/{request_id}",
+        _("Thank you. Your answer is sent, and we go on with your request."),
+    )

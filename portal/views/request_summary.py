@@ -45,14 +45,22 @@ class RequestRow:
     href: str
     # A step of the request stopped for good (the DPO's queue flags it; workflows/attention.py).
     attention: bool = False
+    # Waiting for the person's answer: the deadline is paused (days left: "paused"), and moves
+    # on by the time waited when they answer.
+    paused: bool = False
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One event: ``reason`` is what was written with it (a question, an answer, a reason),
+    ``more`` what it changed besides the status, in words (a deadline moved on by a pause, the
+    request a duplicate was merged into)."""
+
     when: str
     what: str
     who: str
     reason: str | None
+    more: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +104,11 @@ def request_row(
         received=day(request.received_at, language, tz),
         deadline=day(request.due_at, language, tz),
         days_left=left,
-        overdue=is_open and left < 0,
+        overdue=is_open and left < 0 and not request.paused,
         open=is_open,
         href=href,
         attention=request.attention_job_id is not None,
+        paused=is_open and request.paused,
     )
 
 
@@ -109,19 +118,47 @@ def timeline(
     tz: str,
     actors: Mapping[Actor, Any],
     labels: Mapping[str, Any] = EVENT_LABELS,
+    staff_names: Mapping[int, str] | None = None,
 ) -> tuple[TimelineEntry, ...]:
     """The events, newest first (like every history in the portal), in the viewer's words:
-    the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's; each when it happened, to the
-    minute in the controller's time zone ``tz``."""
+    the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's, who also reads which member
+    of staff acted (``staff_names``); each when it happened, to the minute in the controller's
+    time zone ``tz``."""
     return tuple(
         TimelineEntry(
             when=moment(event.at, language, tz),
             what=str(labels.get(event.action, event.action)),
-            who=str(actors[Actor(event.actor)]),
+            who=_who(event, actors, staff_names or {}),
             reason=event.reason,
+            more=_more(event, language, tz),
         )
         for event in reversed(events)
     )
+
+
+def _who(event: RequestEvent, actors: Mapping[Actor, Any], names: Mapping[int, str]) -> str:
+    actor = Actor(event.actor)
+    label = str(actors[actor])
+    name = names.get(event.actor_id or 0) if actor in (Actor.staff, Actor.dpo) else None
+    return f"{label} ({name})" if name else label
+
+
+def _more(event: RequestEvent, language: str, tz: str) -> str | None:
+    data = event.data or {}
+    if event.action == "subject_replied" and data.get("due_at"):
+        waited = round(int(data.get("paused_seconds", 0)) / 86400)
+        due = day(datetime.fromisoformat(data["due_at"]), language, tz)
+        return i18n.ngettext(
+            "The deadline was paused for %(num)d day while waiting, and is now %(date)s.",
+            "The deadline was paused for %(num)d days while waiting, and is now %(date)s.",
+            waited,
+            date=due,
+        )
+    if event.action == "merge" and data.get("kept_id"):
+        return i18n.gettext("Handled as request %(id)d.", id=int(data["kept_id"]))
+    if event.action == "merged_in" and data.get("merged_id"):
+        return i18n.gettext("Request %(id)d was closed into this one.", id=int(data["merged_id"]))
+    return None
 
 
 def plan_view(
