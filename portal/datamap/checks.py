@@ -10,6 +10,7 @@ import re
 from portal.datamap.model import ConsentRecord, HoldRef, RetentionRef, TableSpec
 from portal.datamap.parsed import Parsed
 from portal.datamap.problems import Problems, where
+from portal.datamap.wording import label_fields
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Field keys that name another section's item, with that section and the word for it.
@@ -57,12 +58,31 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
             )
     if len(set(table.show)) != len(table.show):
         problems.add(place, "a column is named twice in show")
+    _check_label(parsed, name, table, problems)
     _check_links(parsed, name, table, problems)
     if table.erasure == "anonymise":
         _check_anonymise(name, table, problems)
     _check_retention(parsed, name, table, problems)
     _check_holds(parsed, name, table, problems)
     _check_deceased(parsed, name, table, problems)
+
+
+def _check_label(parsed: Parsed, name: str, table: TableSpec, problems: Problems) -> None:
+    if table.label is None:
+        return
+    for language in ("nb", "sv", "en"):
+        names = label_fields(table.label.get(language))
+        if names is None:
+            problems.add(
+                where(table=name),
+                f"the {language} label's braces must each hold one field name, as {{order_number}}",
+            )
+            continue
+        for column in names:
+            if column not in _columns(parsed, name):
+                problems.add(
+                    where(table=name, field=column), "a label's column is not among the fields"
+                )
 
 
 def _columns(parsed: Parsed, name: str) -> set[str]:

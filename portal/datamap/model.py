@@ -404,6 +404,10 @@ class TableSpec(_Item):
     show: list[Identifier] = Field(default_factory=list)
     # A date column the rows are shown by, newest first (default: the timeline; else the key).
     order_by: Identifier | None = None
+    # What staff call one record, with its fields in braces, in each language: "Ordre
+    # {order_number}, {ordered_at}" (wording.record_label; the DPO's record holds). Without
+    # one, the table's name and its first ``show`` values.
+    label: Text | None = None
     # A date column set when the person has died: their identifiers go on the block list.
     deceased: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)

@@ -9,7 +9,8 @@ of an export (portal/exports/), so that what a person reads never differs betwee
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -64,6 +65,34 @@ def value_label(spec: FieldSpec, value: Any, language: str) -> str | None:
         return None
     label = spec.values.get(str(value))
     return label.get(language) if label is not None else None
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def label_fields(template: str) -> list[str] | None:
+    """The field names a table's label names in braces, or None when a brace is not part of a
+    ``{field}`` (the map check says so)."""
+    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+        return None
+    return _PLACEHOLDER.findall(template)
+
+
+def record_label(table: TableSpec, values: Mapping[str, Any], language: str, tz: str) -> str | None:
+    """One record as staff call it, from the table's ``label`` ("Ordre 10234, 12.03.2025"):
+    each ``{field}`` its value as `format_field` writes it ("–" when empty); None without a
+    label."""
+    if table.label is None:
+        return None
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = values.get(name)
+        if found is None or found == "":
+            return "–"
+        return format_field(table.fields[name], found, language, tz)
+
+    return _PLACEHOLDER.sub(value, table.label.get(language))
 
 
 def format_field(spec: FieldSpec, value: Any, language: str, tz: str) -> str:

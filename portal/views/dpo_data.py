@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap, Resolution, resolve
 from portal.datamap.paging import read
-from portal.datamap.wording import format_field
+from portal.datamap.wording import format_field, record_label
 from portal.db import session_scope
 from portal.identity.identifiers import person_keys
 from portal.views.my_data import MyDataPage, build_page
@@ -57,10 +57,11 @@ def record_values(
     wanted: Mapping[str, Iterable[Any]],
     language: str,
 ) -> dict[tuple[str, str], str]:
-    """What each wanted record is, as the DPO recognises it: the table's name and the values
-    of its first ``show`` columns that are not the person's identifiers ("Ordrer: 10234,
-    12.03.2025, levert"), formatted as /me formats them; keyed by (table, str(key)). Empty
-    when a database cannot be read: the page then names records by their keys."""
+    """What each wanted record is, as the DPO recognises it: the table's ``label`` in the map
+    ("Ordre 10234, 12.03.2025"), else the table's name and the values of its first ``show``
+    columns that are not the person's identifiers ("Ordrer: 10234, 12.03.2025, levert"),
+    formatted as /me formats them; keyed by (table, str(key)). Empty when a database cannot be
+    read: the page then names records by their keys."""
     try:
         resolution = _resolution(engine, datamap, sources, subject_id)
         rows = read(datamap, sources, resolution, wanted)
@@ -74,6 +75,10 @@ def record_values(
         identifying = {link.column for link in spec.identifier_links}
         columns = [name for name in spec.shown if name not in identifying][:LABEL_COLUMNS]
         for row in found:
+            labelled = record_label(spec, row.as_dict(), language, tz)
+            if labelled is not None:
+                labels[(table, str(row.key))] = labelled
+                continue
             values = {item.name: item for item in row.fields}
             shown = [
                 format_field(values[name].spec, values[name].value, language, tz)

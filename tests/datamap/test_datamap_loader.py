@@ -17,6 +17,7 @@ from portal.datamap import (
     resolve_url,
 )
 from portal.datamap.cli import register
+from portal.datamap.wording import record_label
 from portal.demo import DATAMAP_PATH
 
 MAPS = Path(__file__).parent / "datamaps"
@@ -88,6 +89,32 @@ def test_show_and_order_by_name_columns_of_the_table() -> None:
         "bad.toml: table 'notes', field 'when': a show or order_by column is not among the fields",
         "bad.toml: table 'notes', field 'tekst': a show or order_by column is not among the fields",
         "bad.toml: table 'notes': a column is named twice in show",
+    ]
+
+
+def test_a_label_names_fields_of_the_table_in_braces() -> None:
+    content = (MAPS / "minimal.toml").read_text(encoding="utf-8")
+    good = content.replace(
+        "[tables.notes.fields]",
+        'label = { nb = "Notat {id}: {text}", sv = "Anteckning {id}", en = "Note {id}" }\n'
+        "[tables.notes.fields]",
+    )
+    notes = parse_datamap(good.encode(), "good.toml").tables["notes"]
+    assert record_label(notes, {"id": 7, "text": None}, "nb", "Europe/Oslo") == "Notat 7: –"
+    assert record_label(notes, {"id": 7}, "en", "Europe/Oslo") == "Note 7"
+    bad = content.replace(
+        "[tables.notes.fields]",
+        'label = { nb = "Notat {when}", sv = "Anteckning {id.__class__}", en = "Note {id" }\n'
+        "[tables.notes.fields]",
+    )
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap(bad.encode(), "bad.toml")
+    assert caught.value.problems == [
+        "bad.toml: table 'notes', field 'when': a label's column is not among the fields",
+        "bad.toml: table 'notes': the sv label's braces must each hold one field name, as "
+        "{order_number}",
+        "bad.toml: table 'notes': the en label's braces must each hold one field name, as "
+        "{order_number}",
     ]
 
 
