@@ -33,7 +33,7 @@ from portal.views.request_summary import (
 )
 from portal.workflows import erasure_service
 from portal.workflows.contacts import contact_of
-from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS, duplicates_of
+from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS, can_keep, duplicates_of
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.letters import LetterFacts, executed_plan, letter_facts
 from portal.workflows.notes import MAX_NOTE, notes_of
@@ -132,6 +132,8 @@ class DuplicateView:
     status: str
     open: bool
     href: str
+    # Open or answered: this request can be merged into it (not into a cancelled one).
+    can_keep: bool = True
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,9 @@ class CasePage:
     @property
     def mergeable(self) -> tuple[DuplicateView, ...]:
         """The duplicates this request can be merged into (only while it can be closed)."""
-        return self.duplicates if "merge" in self.actions else ()
+        if "merge" not in self.actions:
+            return ()
+        return tuple(other for other in self.duplicates if other.can_keep)
 
     @property
     def letter_href(self) -> str:
@@ -286,6 +290,7 @@ def case_page(
                 status=str(STATUS_LABELS[RequestStatus(other.status)]),
                 open=RequestStatus(other.status) in OPEN,
                 href=f"/dpo/requests/{other.id}",
+                can_keep=can_keep(other),
             )
             for other in duplicates_of(db, request, duplicate_window_days)
         ),

@@ -27,12 +27,21 @@ from portal.workflows.requests import (
     Actor,
     DataRequest,
     RequestEvent,
+    RequestStatus,
     TransitionRefused,
     apply,
     record_event,
 )
 
 DEFAULT_WINDOW_DAYS = 30
+
+# A request closed without being answered is no request to handle another as.
+NOT_KEPT = frozenset({RequestStatus.cancelled, RequestStatus.rejected})
+
+
+def can_keep(request: DataRequest) -> bool:
+    """Whether a duplicate may be merged into ``request``: open, or answered."""
+    return RequestStatus(request.status) not in NOT_KEPT
 
 
 def duplicates_of(db: Session, request: DataRequest, window_days: int) -> list[DataRequest]:
@@ -80,13 +89,14 @@ def merge(
     window_days: int,
     now: datetime,
 ) -> DataRequest:
-    """Close ``request`` as a duplicate of ``kept_id`` (one of its `duplicates_of`): cancelled
+    """Close ``request`` as a duplicate of ``kept_id`` (one of its `duplicates_of`, open or
+    answered: `can_keep`): cancelled
     with a ``merge`` event, a ``merged_in`` event on the kept request, the person told, the
     DPO's act audit-logged. Refused (TransitionRefused, nothing written by the caller's
     rollback) when ``kept_id`` is not a duplicate of it or the request can no longer be
     cancelled. Returns the kept request."""
     candidates = duplicates_of(db, request, window_days)
-    kept = next((found for found in candidates if found.id == kept_id), None)
+    kept = next((found for found in candidates if found.id == kept_id and can_keep(found)), None)
     if kept is None:
         raise TransitionRefused(_("Choose one of the requests this one may repeat."))
     reason = (reason or "").strip() or None

@@ -216,6 +216,12 @@ class TestDuplicates:
         assert [r.id for r in duplicates.duplicates_of(db, first, 30)] == [second.id]
         assert duplicates.duplicates_of(db, second, 10) == []
         assert duplicates.duplicates_of(db, other_type, 30) == []
+        # Flagged, but not a request to keep: it was cancelled, never answered.
+        with pytest.raises(TransitionRefused):
+            duplicates.merge(
+                db, second, first.id, reason=None, staff_id=staff_id(db), window_days=30, now=NOW
+            )
+        assert second.status == S.verified
 
     def test_requests_without_bankid_match_by_confirmed_address(self, db: Session) -> None:
         found = []
