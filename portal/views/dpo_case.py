@@ -1,9 +1,9 @@
 """/dpo/requests/{id}: one request as the DPO works it (opening it is audit-logged): the person
 and how they were verified, the timeline (with who of staff acted), the plan with holds on
-records named as the DPO knows them (an order's number and date, from the data map's ``show``
-columns, read from the company's databases as the page is made), possible duplicates, internal
-notes, and the forms each state allows (views/dpo_actions.py). The data found for the person is
-shown on demand (views/dpo_data.py)."""
+records named as the DPO knows them ("Order 10234, 12 Mar 2025": the data map's ``label``, read
+from the company's databases as the page is made, views/dpo_data.py), possible duplicates,
+internal notes, and the forms each state allows (views/dpo_actions.py). The data found for the
+person is shown on demand (views/dpo_data.py)."""
 
 from __future__ import annotations
 
@@ -319,7 +319,7 @@ def _identity(
     language: str,
     tz: str,
 ) -> IdentityView:
-    national_id = _masked(subject.national_id, subject.country) if subject is not None else None
+    national_id = _masked(subject.national_id) if subject is not None else None
     contact = contact_of(db, request.id)
     if contact is None:
         method = (
@@ -347,7 +347,7 @@ def _staff_name(db: Session, staff_id: int | None) -> str | None:
     return member.name if member is not None else None
 
 
-def _masked(national_id: str, country: str) -> str:
+def _masked(national_id: str) -> str:
     try:
         return mask_national_id(parse_national_id(national_id))
     except ValueError:

@@ -332,7 +332,8 @@ def apply(
     data = dict(data or {})
     if action == "ask_subject":
         request.paused_at = now
-    elif request.paused_at is not None:
+    elif request.paused_at is not None and transition.target is not None:
+        # Leaving "waiting for the person" (an extension meanwhile keeps it paused).
         data.update(_resume(request, now, moves_deadline=action == "subject_replied"))
     previous = request.status
     target = transition.target

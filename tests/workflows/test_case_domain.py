@@ -22,6 +22,7 @@ from portal.workflows.requests import (
     RequestStatus,
     RequestType,
     TransitionRefused,
+    add_months,
     apply,
     days_left,
     file_request,
@@ -123,7 +124,8 @@ class TestThePause:
     def test_extending_while_waiting_counts_the_pause(self, db: Session) -> None:
         request = filed(db)
         due = request.due_at
-        ask(db, request, NOW + timedelta(days=20))
+        request_asked = NOW + timedelta(days=20)
+        ask(db, request, request_asked)
         # Past the first deadline in days, but the deadline is paused: it may still be extended.
         apply(
             db,
@@ -134,7 +136,10 @@ class TestThePause:
             now=due + timedelta(days=2),
             data={"months": 1},
         )
-        assert request.extended_at is not None
+        assert request.extended_at is not None and request.paused
+        assert request.due_at == add_months(due, 1)
+        apply(db, request, "subject_replied", actor=Actor.dpo, now=due + timedelta(days=5))
+        assert request.due_at == add_months(due, 1) + (due + timedelta(days=5) - request_asked)
 
 
 class TestTheAnswer:
