@@ -47,10 +47,11 @@ def answer_box(
     """The box while the request waits for the person; None otherwise."""
     if request.status != RequestStatus.waiting_for_subject:
         return None
-    return AnswerBox(_question(history(db, request.id or 0)), action, value=value, error=error)
+    return AnswerBox(asked_question(history(db, request.id or 0)), action, value=value, error=error)
 
 
-def _question(events: list[RequestEvent]) -> str | None:
+def asked_question(events: list[RequestEvent]) -> str | None:
+    """The latest question the DPO asked (an ``ask_subject`` event's reason), or None."""
     asked = [event for event in events if event.action == "ask_subject"]
     return asked[-1].reason if asked else None
 

@@ -21,6 +21,7 @@ from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.identity.national_id import mask_national_id, parse_national_id
 from portal.models import Assurance, StaffMember, Subject
+from portal.views.answers import asked_question
 from portal.views.common import ActionRefused, day, moment
 from portal.views.labels import DPO_ACTOR_LABELS, DPO_EVENT_LABELS, HOLD_KIND_LABELS, TYPE_NAMES
 from portal.views.request_summary import (
@@ -273,7 +274,7 @@ def case_page(
         values=dict(values or {}),
         contact=contact,
         identity=_identity(db, request, subject, names, language, tz),
-        question=_question(events) if request.paused else None,
+        question=asked_question(events) if request.paused else None,
         paused_since=day(request.paused_at, language, tz) if request.paused_at else None,
         notes=tuple(
             NoteView(
@@ -352,11 +353,6 @@ def _masked(national_id: str) -> str:
         return mask_national_id(parse_national_id(national_id))
     except ValueError:
         return "*" * len(national_id)
-
-
-def _question(events: list[RequestEvent]) -> str | None:
-    asked = [event for event in events if event.action == "ask_subject"]
-    return asked[-1].reason if asked else None
 
 
 def _contact(db: Session, request: DataRequest, language: str, tz: str) -> ContactView | None:

@@ -205,8 +205,9 @@ def answer_my_request(
     again with the reason and what they wrote."""
     try:
         with session_scope(engine) as db:
-            found = own_request(db, subject_id, request_id)
-            if found is None:
+            # Locked: a double click answers once, the second sees it answered.
+            found = db.get(DataRequest, request_id, with_for_update=True)
+            if found is None or found.subject_id != subject_id:
                 return None
             answer(db, found, form, subject_id=subject_id, now=now)
     except ActionRefused as refused:
