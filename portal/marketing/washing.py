@@ -20,7 +20,7 @@ import csv
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +36,7 @@ from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.marketing.block_list import Channel, Kind, Match, Reason, lookup, normalise
+from portal.marketing.wording import ReasonWords
 
 BATCH = 5000  # rows per lookup round
 SAMPLE = 64 * 1024  # bytes read to detect encoding, delimiter and header
@@ -44,7 +45,9 @@ KEEP_FILES = timedelta(hours=24)
 MAX_REPORTED = 100  # bad rows listed by line number; beyond that only counted
 DELIMITERS = (",", ";", "\t")
 ENCODINGS = ("utf-8", "cp1252")
+# Marked files get two columns: the reasons in the washer's language, and their stable codes.
 REASON_COLUMN = "block_reason"
+REASON_CODE_COLUMN = "block_reason_code"
 # Binary formats people upload by mistake, by their first bytes.
 _MAGIC = (b"PK\x03\x04", b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"\xd0\xcf\x11\xe0")
 # Header names that suggest a column's kind (lower-case, compared without spaces).
@@ -155,6 +158,10 @@ class Wash(SQLModel, table=True):
     purpose: str | None = Field(default=None, max_length=60)
     mode: WashMode = Field(default=WashMode.remove, sa_type=String(10))
     region: str = Field(default="NO", max_length=2)
+    # The language of the marked file's reason words: the staff member's, when they chose.
+    language: str = Field(default="nb", max_length=5)
+    # The consent purposes' names in that language, for reasons such as "consent withdrawn (…)".
+    topic_names: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     bytes_done: int = 0
     rows_done: int = 0
     summary: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -313,10 +320,12 @@ class Options:
     delimiter: str
     has_header: bool
     purpose: str | None = None
+    language: str = "nb"  # of the reason words in a marked file
 
 
-def configure(wash: Wash, options: Options, *, purposes: list[str]) -> dict[str, str]:
-    """Apply the staff's choices; returns problems by field (then nothing changes)."""
+def configure(wash: Wash, options: Options, *, purposes: Mapping[str, str]) -> dict[str, str]:
+    """Apply the staff's choices; returns problems by field (then nothing changes).
+    ``purposes`` names the consent purposes (key -> name in ``options.language``)."""
     errors: dict[str, Any] = {}
     chosen = [options.phone_column, options.email_column, options.national_id_column]
     if all(column is None for column in chosen):
@@ -344,6 +353,8 @@ def configure(wash: Wash, options: Options, *, purposes: list[str]) -> dict[str,
     wash.encoding = options.encoding
     wash.delimiter = options.delimiter
     wash.purpose = options.purpose or None
+    wash.language = options.language
+    wash.topic_names = dict(purposes)
     if options.has_header != wash.has_header:
         wash.has_header = options.has_header
         wash.columns = _columns_again(wash)
@@ -426,9 +437,11 @@ def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = N
             header = next(rows, None)
             if header is not None:
                 width = len(header[1])
-                writer.writerow(header[1] + ([REASON_COLUMN] if wash.mode == WashMode.mark else []))
+                added = [REASON_COLUMN, REASON_CODE_COLUMN] if wash.mode == WashMode.mark else []
+                writer.writerow(header[1] + added)
+        words = ReasonWords(wash.language, wash.topic_names)
         for batch in _batches(rows, BATCH):
-            _wash_batch(db, wash, batch, columns, width, writer, summary, now)
+            _wash_batch(db, wash, batch, columns, width, writer, summary, now, words)
             if progress is not None:
                 progress(raw.tell(), summary.rows)
     tmp.replace(wash.result_path)
@@ -486,6 +499,7 @@ def _wash_batch(
     writer: Any,
     summary: Summary,
     now: datetime,
+    words: ReasonWords,
 ) -> None:
     keys: list[list[tuple[Kind, str]] | None] = []
     wanted: dict[Kind, set[str]] = {kind: set() for kind, _index in columns}
@@ -528,7 +542,7 @@ def _wash_batch(
             for reason in {label.split(":")[0] for label in reasons}:
                 summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
         if wash.mode == WashMode.mark:
-            writer.writerow([*row, "; ".join(reasons)])
+            writer.writerow([*row, words.row(reasons), "; ".join(reasons)])
         elif reasons:
             continue
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -257,8 +257,12 @@ def start_washing(
             return {}
         if options is None:
             return {"columns": _("Choose at least one column to wash by.")}
-        purposes = list(consent_purposes(state.datamap))
-        errors = washing.configure(wash, options, purposes=purposes)
+        language = i18n.current_language()
+        purposes = {
+            key: purpose.name.get(language)
+            for key, purpose in consent_purposes(state.datamap).items()
+        }
+        errors = washing.configure(wash, replace(options, language=language), purposes=purposes)
         if errors:
             return errors
         inline = washing.start(db, wash, staff_id=staff_id, now=now)

@@ -319,9 +319,9 @@ def test_staff_wash_a_list_and_download_it_and_only_their_role_may(
     download = client.get(f"{location}/download")
     assert download.status_code == 200
     assert download.text.splitlines() == [
-        "name;phone;block_reason",
-        "Kari;+47 910 00 001;reserved:phone",
-        "Ola;91234599;",
+        "name;phone;block_reason;block_reason_code",
+        "Kari;+47 910 00 001;reserved against phone sales;reserved:phone",
+        "Ola;91234599;;",
     ]
     sign_in_staff(client, StaffRoleName.staff, sub="colleague")
     assert client.get(f"{location}/download").status_code == 200

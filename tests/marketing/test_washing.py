@@ -17,6 +17,7 @@ from portal.jobs.queue import Job, JobContext
 from portal.marketing import block_list, washing
 from portal.marketing.block_list import Channel, Kind, NewEntry, Reason
 from portal.marketing.washing import Options, Wash, WashError, WashStatus
+from portal.marketing.wording import ReasonWords
 from portal.models import StaffMember
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -74,7 +75,8 @@ def wash(engine: Engine, wash_id: str, **options: object) -> Wash:
             "has_header": item.has_header,
             **options,
         }
-        assert washing.configure(item, Options(**chosen), purposes=["phone_marketing"]) == {}
+        purposes = {"phone_marketing": "Telefonsalg"}
+        assert washing.configure(item, Options(**chosen), purposes=purposes) == {}
         washing.start(db, item, staff_id=item.staff_id, now=NOW)
         washing.run_and_finish(db, item, now=NOW)
         return item
@@ -119,21 +121,37 @@ def test_blocked_rows_are_removed_and_counted_by_reason(
     }
 
 
-def test_marking_keeps_every_row_and_adds_the_reason(
+def test_marking_keeps_every_row_and_adds_the_reason_in_words_and_codes(
     engine: Engine, tmp_path: Path, staff_id: int, blocked: None
 ) -> None:
     item = upload(engine, tmp_path, staff_id, LIST)
     done = wash(engine, item.id, mode="mark")
     lines = done.result_path.read_bytes().decode("cp1252").splitlines()
-    assert lines[0] == "Navn;Kommentar;Telefon;block_reason"
-    assert [line.rsplit(";", 1)[1] for line in lines[1:]] == [
-        "reserved:phone",
-        "objected",
-        "external_register:nix-+46701234567",
-        "deceased",
-        "",
-        "",
+    assert lines[0] == "Navn;Kommentar;Telefon;block_reason;block_reason_code"
+    # Words in the washer's language (nb by default), stable codes beside them for programs.
+    assert [tuple(line.split(";")[3:]) for line in lines[1:]] == [
+        ("reservert mot telefonsalg", "reserved:phone"),
+        ("protestert mot direkte markedsføring", "objected"),
+        ("i et eksternt register (nix-+46701234567)", "external_register:nix-+46701234567"),
+        ("død", "deceased"),
+        ("", ""),
+        ("", ""),
     ]
+
+
+def test_the_reason_words_follow_the_language_the_staff_member_washed_in(
+    engine: Engine, tmp_path: Path, staff_id: int, blocked: None
+) -> None:
+    item = upload(engine, tmp_path, staff_id, LIST)
+    done = wash(engine, item.id, mode="mark", language="sv")
+    lines = done.result_path.read_bytes().decode("cp1252").splitlines()
+    assert lines[1].split(";")[3:] == ["reserverad mot telefonförsäljning", "reserved:phone"]
+    english = ReasonWords("en", {"newsletter": "Newsletter"})
+    assert english.row(["consent_withdrawn:newsletter", "reserved:sms"]) == (
+        "consent withdrawn (Newsletter); reserved against text messages"
+    )
+    # A code a later version adds is written as itself, never dropped.
+    assert english("something_new:x") == "something_new:x"
 
 
 def test_columns_in_any_order_and_several_kinds(
@@ -219,7 +237,7 @@ def test_the_wrong_encoding_fails_the_wash_with_the_line(
 def test_choices_are_checked(engine: Engine, tmp_path: Path, staff_id: int) -> None:
     item = upload(engine, tmp_path, staff_id, LIST)
     options = Options(None, None, None, "fax", "shred", "latin-9", "|", True, "nope")
-    errors = washing.configure(item, options, purposes=["phone_marketing"])
+    errors = washing.configure(item, options, purposes={"phone_marketing": "Telefonsalg"})
     assert set(errors) == {"columns", "channel", "mode", "encoding", "delimiter", "purpose"}
     assert item.channel == "phone" and item.phone_column == 2  # unchanged
 
