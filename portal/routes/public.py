@@ -53,8 +53,11 @@ async def choose_language(request: Request) -> Response:
 
 # The query parameters that say where on a page one is. Nothing else from a query goes back
 # into a URL: no search terms, no tokens (a download link's), so never personal data.
-PLACE_PARAMETERS = frozenset({"page", "type", "status"})
-_PLACE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# The audit log's filters are codes, the portal's own numbers and dates: no personal data.
+PLACE_PARAMETERS = frozenset(
+    {"page", "type", "status", "action", "who", "subject", "request", "from", "to"}
+)
+_PLACE_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 
 def back_to(next_url: str) -> str:

@@ -25,6 +25,7 @@ from portal.audit.browse import AuditFilter, actions, find_entries
 from portal.audit.chain import AuditVerification, last_verification
 from portal.db import session_scope
 from portal.i18n import gettext as _
+from portal.i18n import lazy_gettext as _l
 from portal.models import StaffMember
 from portal.views.common import moment
 
@@ -34,6 +35,48 @@ MAX_ID = 2**31 - 1
 # Longer values are not looked at: no action code, id or date is longer.
 MAX_VALUE = 80
 FILTER_FIELDS = ("action", "who", "subject", "request", "from", "to")
+# What each action code means, for the DPO reading the log; the code stays beside the words
+# (it is what the filter and `portal audit` speak). A code without words here shows as itself.
+ACTION_LABELS = {
+    "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"),
+    "audit.verify": _l("Audit log verified"),
+    "block_list.add": _l("Added to the block list"),
+    "block_list.import": _l("Register imported into the block list"),
+    "block_list.remove": _l("Removed from the block list"),
+    "block_list.search": _l("Block list searched"),
+    "case_hold.release": _l("Case hold released"),
+    "case_hold.set": _l("Case hold set"),
+    "consent.withdrawal_applied": _l("Consent withdrawal carried out"),
+    "erasure.approve": _l("Erasure plan approved"),
+    "erasure.deferred": _l("Kept records erased when their hold ended"),
+    "erasure.executed": _l("Erasure carried out"),
+    "erasure.plan": _l("Erasure planned"),
+    "identifier.link": _l("Identifier linked to a person"),
+    "identifier.prove": _l("Identifier proven"),
+    "identifier.unlink": _l("Identifier unlinked"),
+    "identifier.view": _l("A person's identifiers viewed"),
+    "identifier.withdraw": _l("Identifier withdrawn"),
+    "job.run_again": _l("Stopped job run again"),
+    "outcome_letter.view": _l("Outcome letter opened"),
+    "request.ask_subject": _l("The person asked for information"),
+    "request.data_view": _l("Data found for a request viewed"),
+    "request.merge": _l("Duplicate request merged"),
+    "request.needs_attention": _l("Request needs attention"),
+    "request.note": _l("Internal note written"),
+    "request.subject_replied": _l("The person answered"),
+    "request.verify_identity": _l("Identity verified"),
+    "request.view": _l("Request opened"),
+    "retention.sweep": _l("Retention sweep"),
+    "wash.download": _l("Washed call list downloaded"),
+    "wash.finished": _l("Call list washed"),
+    "wash.start": _l("Call list wash started"),
+}
+
+
+def action_label(code: str) -> str:
+    label = ACTION_LABELS.get(code)
+    return str(label) if label is not None else code
 
 
 @dataclass(frozen=True)
@@ -59,7 +102,8 @@ class AuditRow:
     seq: int
     at: str
     who: str
-    action: str
+    action: str  # the code
+    action_label: str  # in words
     subject_id: int | None
     request_id: int | None
     reason: str | None
@@ -176,7 +220,10 @@ def audit_log(db: Session, query: Mapping[str, str], language: str, tz: str) -> 
 
     action_choices = (
         Choice("", _("Any action"), "action" not in values),
-        *(Choice(code, code, values.get("action") == code) for code in actions(db)),
+        *sorted(
+            (Choice(c, action_label(c), values.get("action") == c) for c in actions(db)),
+            key=lambda choice: choice.label.casefold(),
+        ),
     )
     if "action" in values and not any(choice.selected for choice in action_choices):
         action_choices += (Choice(values["action"], values["action"], True),)
@@ -214,6 +261,7 @@ def _row(entry: AuditEntry, staff: Mapping[int | None, str], language: str, tz: 
         at=moment(entry.at, language, tz),
         who=_who(entry, staff),
         action=entry.action,
+        action_label=action_label(entry.action),
         subject_id=entry.subject_id,
         request_id=request_id if isinstance(request_id, int) else None,
         reason=entry.reason,

@@ -94,6 +94,19 @@ def test_entries_filtered_by_action_and_by_who(client: TestClient, dpo: int) -> 
     page = client.get("/dpo/audit?action=request.view").context["page"]
     assert [c.value for c in page.actions if c.selected] == ["request.view"]
     assert {c.value for c in page.actions} >= {"", "identifier.view", "erasure.deferred"}
+    # The DPO reads what was done in words; the code stays beside them, and the filter speaks it.
+    assert page.rows[0].action_label == "Request opened"
+    labels = {c.value: c.label for c in page.actions}
+    assert labels["erasure.deferred"] == "Kept records erased when their hold ended"
+    html = client.get("/dpo/audit?action=request.view").text
+    assert 'Request opened <code class="action-code">request.view</code>' in html
+
+
+def test_an_action_without_words_shows_its_code(client: TestClient, dpo: int) -> None:
+    write(client, dict(actor=AuditActor.system, actor_id=None, action="future.thing"))
+    page = client.get("/dpo/audit").context["page"]
+    assert (page.rows[0].action, page.rows[0].action_label) == ("future.thing", "future.thing")
+    assert "future.thing" in {c.label for c in page.actions}
 
 
 def test_entries_filtered_by_the_controllers_days(client: TestClient, dpo: int) -> None:

@@ -212,6 +212,11 @@ class TestCSRF:
             ("/me/data/shop_orders?page=2", "/me/data/shop_orders?page=2"),
             ("/me/requests/new?type=erasure", "/me/requests/new?type=erasure"),
             ("/dpo?status=open&page=2", "/dpo?status=open&page=2"),
+            # The audit log's filters: codes, the portal's own numbers, dates.
+            (
+                "/dpo/audit?action=request.view&who=staff-3&request=12&from=2026-01-01&page=2",
+                "/dpo/audit?action=request.view&who=staff-3&request=12&from=2026-01-01&page=2",
+            ),
             # Only the place on the page comes back: never a token, a search or an address.
             ("/me/exports/download?link=abc.def", "/me/exports/download"),
             ("/me?page=2&email=kari%40example.no", "/me?page=2"),
