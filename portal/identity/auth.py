@@ -9,6 +9,7 @@ session, and guards for pages that need a person, staff, or a recent sign-in.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from portal.settings import Settings
 # Clock skew we tolerate between us and the provider; Authlib's default of two minutes is lax.
 LEEWAY_SECONDS = 30
 PROVIDER = "bankid"
+# An OAuth error code (RFC 6749 §4.1.2.1: access_denied, login_required...): letters and "_".
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -79,7 +82,10 @@ class RelyingParty:
         try:
             token = await self.client.authorize_access_token(request, leeway=LEEWAY_SECONDS)
         except OAuthError as exc:
-            raise SignInError(exc.error or "oauth_error") from exc
+            # The provider's error code comes back in the URL, so anyone can write it: only a
+            # code's shape is kept (it is logged and shown), anything else is "oauth_error".
+            code = exc.error or ""
+            raise SignInError(code if _ERROR_CODE.fullmatch(code) else "oauth_error") from exc
         except JoseError as exc:
             raise SignInError("invalid_id_token") from exc
         except Exception as exc:

@@ -1,16 +1,59 @@
-"""One log line per request: method, path, status, duration.
+"""Logging: one structured line per event, and one per request (method, path, status, time).
 
 Never the query string, the client address, cookies or bodies: those may hold personal data.
+
+Every line is ``key=value`` pairs, and no value can start a line of its own: control characters
+(a path's %0A, a provider's ``error=`` text, an exception message) are written as escapes, so a
+forged "line" stays inside the value it came in (OWASP's log-injection guidance).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("portal.request")
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"', "\\": "\\\\"}
+
+
+def escape(text: str) -> str:
+    """``text`` on one line: newlines, other control and separator characters as escapes."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return "".join(_ESCAPES.get(c) or (c if c.isprintable() else f"\\u{ord(c):04x}") for c in text)
+
+
+def field(value: Any) -> str:
+    """A value as written after ``key=``: bare when plain, else quoted and escaped."""
+    text = escape(str(value))
+    if text and not any(c in text for c in ' ="\\'):
+        return text
+    return f'"{text}"'
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``at=… level=… logger=… msg="…"``, then the record's ``fields`` (``extra={"fields":
+    {...}}``) and an exception's traceback, each escaped onto the one line."""
+
+    default_msec_format = "%s.%03d"
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [
+            f"at={self.formatTime(record)}".replace(" ", "T"),
+            f"level={record.levelname}",
+            f"logger={record.name}",
+            f"msg={field(record.getMessage())}",
+        ]
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            parts += [f"{escape(str(key))}={field(value)}" for key, value in fields.items()]
+        if record.exc_info:
+            parts.append(f"exc={field(self.formatException(record.exc_info))}")
+        return " ".join(parts)
 
 
 class RequestLogMiddleware:
@@ -34,11 +77,19 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            logger.info("%s %s %s %.1fms", scope["method"], scope["path"], status, elapsed)
+            fields = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": f"{elapsed:.1f}",
+            }
+            logger.info("request", extra={"fields": fields})
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(KeyValueFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # Authlib logs the PKCE verifier at debug level; our own line replaces uvicorn's access log.
     logging.getLogger("authlib").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

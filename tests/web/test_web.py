@@ -21,6 +21,7 @@ from portal.identity.auth import fresh_sign_in_required, person_required
 from portal.models import StaffMember, StaffRole, StaffRoleName, Subject, WebSession
 from portal.routes.public import back_to
 from portal.settings import Settings
+from portal.web.request_log import KeyValueFormatter
 from tests.conftest import TEST_SECRET, make_settings
 from tests.support import csrf_token_from, in_process_app, sign_in_staff, signed_in_client
 
@@ -134,9 +135,10 @@ def test_healthz_checks_the_database(client: TestClient) -> None:
 def test_request_log_has_no_query_string(client: TestClient, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="portal.request"):
         client.get("/healthz?fnr=01019012345&email=kari@example.no")
-    lines = [r.getMessage() for r in caplog.records if r.name == "portal.request"]
+    formatter = KeyValueFormatter()
+    lines = [formatter.format(r) for r in caplog.records if r.name == "portal.request"]
     assert len(lines) == 1
-    assert lines[0].startswith("GET /healthz 200 ")
+    assert " msg=request method=GET path=/healthz status=200 ms=" in lines[0]
     assert "01019012345" not in lines[0] and "kari" not in lines[0]
 
 
