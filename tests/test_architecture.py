@@ -29,12 +29,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "links",
         "ratelimit",
         "phone_numbers",
+        "spreadsheet",
     ),
 )
 # schema.py gathers every table module for Alembic's metadata: it imports upwards by design.
 GATHERERS = {"schema"}
 TOP_LEVEL = {"__init__", "app", "settings", "db", "models", "i18n", "templating", "cli"}
-TOP_LEVEL |= {"migrations", "schema", "links", "ratelimit", "phone_numbers"}
+TOP_LEVEL |= {"migrations", "schema", "links", "ratelimit", "phone_numbers", "spreadsheet"}
 MAX_HANDLER_LINES = 25
 
 

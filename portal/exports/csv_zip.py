@@ -5,7 +5,9 @@ comma-separated, every field quoted when needed (Python's csv module, ``excel`` 
 first two columns are the row's key and how it links to the person, then the table's exported
 columns in the data map's order, named as in the JSON. Values are written as in the JSON (dates
 in ISO 8601, decimals exact), except that a code the data map labels ("delivered") is written as
-its label in the person's language ("levert"); an empty field is a missing value.
+its label in the person's language ("levert"); an empty field is a missing value. A value a
+spreadsheet would take for a formula (it begins with = + - @) is written with a ' in front
+(portal/spreadsheet.py says how a program gets it back); the JSON has every value exactly.
 
 Rows are written one at a time to files on disk, and the ZIP is assembled from those files in
 chunks, so neither step holds a table in memory.
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from portal.exports.document import Value
+from portal.spreadsheet import SafeWriter
 
 ENCODING = "utf-8-sig"
 KEY_COLUMN = "row_key"
@@ -55,7 +58,7 @@ class CsvTables:
     def begin(self, table: str, columns: Sequence[str]) -> None:
         self.end()
         self._file = (self.directory / f"{table}.csv").open("w", encoding=ENCODING, newline="")
-        self._writer = csv.writer(self._file)
+        self._writer = SafeWriter(csv.writer(self._file))
         self._writer.writerow([KEY_COLUMN, LINK_COLUMN, *columns])
         self.names.append(table)
 
@@ -78,7 +81,7 @@ def write_kept_csv(path: Path, kept: Iterable[Mapping[str, Any]]) -> None:
     """The records an erasure keeps (``kept.kept_plain``): per table, day and holds, how many;
     several holds deciding one day are joined with "; "."""
     with path.open("w", encoding=ENCODING, newline="") as out:
-        writer = csv.writer(out)
+        writer = SafeWriter(csv.writer(out))
         writer.writerow(KEPT_COLUMNS)
         for table in kept:
             for group in table["groups"]:

@@ -37,6 +37,7 @@ from portal.i18n import lazy_gettext as _l
 from portal.jobs.queue import JobContext, enqueue, handler
 from portal.marketing.block_list import Channel, Kind, Match, Reason, lookup, normalise
 from portal.marketing.wording import ReasonWords
+from portal.spreadsheet import SafeWriter
 
 BATCH = 5000  # rows per lookup round
 SAMPLE = 64 * 1024  # bytes read to detect encoding, delimiter and header
@@ -430,7 +431,7 @@ def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = N
     ):
         os.chmod(tmp, 0o600)
         reader = csv.reader(_Lines(raw, wash.encoding), delimiter=wash.delimiter)
-        writer = csv.writer(out, delimiter=wash.delimiter, lineterminator="\r\n")
+        writer = SafeWriter(csv.writer(out, delimiter=wash.delimiter, lineterminator="\r\n"))
         width = len(wash.columns)
         rows = _numbered(reader)
         if wash.has_header:

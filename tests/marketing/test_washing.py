@@ -311,3 +311,14 @@ def test_who_may_see_a_wash(engine: Engine, tmp_path: Path, staff_id: int) -> No
     assert washing.may_see(item, staff_id, ())
     assert washing.may_see(item, staff_id + 1, ("staff",))
     assert not washing.may_see(item, staff_id + 1, ("dpo", "admin"))
+
+
+def test_a_washed_cell_a_spreadsheet_would_run_comes_back_neutralised(
+    engine: Engine, tmp_path: Path, staff_id: int, blocked: None
+) -> None:
+    hostile = b"Navn;Telefon\r\n=cmd|' /C calc'!A0;91000005\r\n@SUM(A1);+47 910 00 006\r\n"
+    item = upload(engine, tmp_path, staff_id, hostile)
+    done = wash(engine, item.id, mode="mark")
+    lines = done.result_path.read_bytes().decode("utf-8").splitlines()
+    # The formulas get a ' in front; the phone number's + is a number's sign and stays.
+    assert lines[1:] == ["'=cmd|' /C calc'!A0;91000005;;", "'@SUM(A1);+47 910 00 006;;"]
