@@ -42,6 +42,7 @@ from portal.web.security import SecurityHeadersMiddleware, content_security_poli
 from portal.web.session_memory import ForgetOnChange, SessionMemory
 from portal.web.sessions import SessionMiddleware, SessionStore
 from portal.web.viewer import ViewerMiddleware, viewer_of_record
+from portal.workflows.erasure_run import require_pseudonym_key
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 MOCK_IDP_PREFIX = "/mock-idp"
@@ -77,6 +78,8 @@ def create_app(
     # A broken data map stops start-up (DataMapError lists every problem): every page that
     # shows personal data reads it.
     datamap = load_datamap(settings.datamap_file)
+    if settings.production:
+        require_pseudonym_key(datamap)
     engine = make_engine(settings.database_url)
     owns_sources = sources is None
     sources = create_engines(datamap) if sources is None else dict(sources)

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from portal.settings import Settings, served_base_url
+from portal.settings import Settings, SettingsError, served_base_url
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -38,6 +38,9 @@ def serve(args: argparse.Namespace) -> int:
         problems = check_against_sources(app.state.datamap, app.state.sources)
     except DataMapError as exc:
         problems = exc.problems
+    except SettingsError as exc:
+        print(f"portal: configuration error: {exc}", file=sys.stderr)
+        return 2
     if problems:
         print("portal: the data map cannot be used:", file=sys.stderr)
         for problem in problems:
@@ -110,7 +113,17 @@ def worker(args: argparse.Namespace) -> int:
     from portal.jobs.worker import main as run_worker
     from portal.web.request_log import configure_logging
 
-    database_url = Settings.for_command().database_url
+    settings = Settings.for_command()
+    if settings.production:
+        from portal.datamap import load_datamap
+        from portal.workflows.erasure_run import require_pseudonym_key
+
+        try:
+            require_pseudonym_key(load_datamap(settings.datamap_file))
+        except SettingsError as exc:
+            print(f"portal: configuration error: {exc}", file=sys.stderr)
+            return 2
+    database_url = settings.database_url
     configure_logging()
     return run_worker(
         database_url,

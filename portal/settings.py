@@ -181,6 +181,11 @@ def _build(env: Mapping[str, str]) -> Settings:
         f"{base_url}/mock-idp/.well-known/openid-configuration"
     )
     _check_url("OIDC_DISCOVERY_URL", discovery)
+    if production:
+        # Session cookies, links in e-mails and the provider's redirect all travel over these.
+        for name, value in (("PORTAL_BASE_URL", base_url), ("OIDC_DISCOVERY_URL", discovery)):
+            if urlsplit(value).scheme != "https":
+                raise SettingsError(f"{name} must be an https URL when PORTAL_ENV=production")
     secret_key = _secret_key(env, production, var_dir)
     return Settings(
         env=mode,

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from portal.app import create_app
+from portal.datamap import load_datamap
+from portal.demo import DATAMAP_PATH
 from portal.settings import Settings, SettingsError, served_base_url
+from portal.workflows.erasure_run import require_pseudonym_key
 
 
 def build(tmp_path: Path, **env: str) -> Settings:
@@ -37,16 +41,34 @@ def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> No
         ({"PORTAL_ENV": "staging"}, "PORTAL_ENV must be one of development, production"),
         ({"PORTAL_ENV": "production"}, "OIDC_DISCOVERY_URL is required"),
         (
-            {"PORTAL_ENV": "production", "OIDC_DISCOVERY_URL": "https://idp.example/.well-known"},
+            {
+                "PORTAL_ENV": "production",
+                "OIDC_DISCOVERY_URL": "https://idp.example/.well-known",
+                "PORTAL_BASE_URL": "https://innsyn.example",
+            },
             "SECRET_KEY is required",
         ),
         (
             {
                 "PORTAL_ENV": "production",
                 "OIDC_DISCOVERY_URL": "https://idp.example/.well-known",
+                "PORTAL_BASE_URL": "https://innsyn.example",
                 "SECRET_KEY": "x" * 40,
             },
             "OIDC_CLIENT_ID is required",
+        ),
+        # Production runs on https only: the default http://127.0.0.1:8000 is refused too.
+        (
+            {"PORTAL_ENV": "production", "OIDC_DISCOVERY_URL": "https://idp.example/.well-known"},
+            "PORTAL_BASE_URL must be an https URL when PORTAL_ENV=production",
+        ),
+        (
+            {
+                "PORTAL_ENV": "production",
+                "OIDC_DISCOVERY_URL": "http://idp.example/.well-known",
+                "PORTAL_BASE_URL": "https://innsyn.example",
+            },
+            "OIDC_DISCOVERY_URL must be an https URL when PORTAL_ENV=production",
         ),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 32 characters"),
         ({"OIDC_DISCOVERY_URL": "idp.example"}, "OIDC_DISCOVERY_URL must be an absolute"),
@@ -65,6 +87,7 @@ def test_production_needs_no_mock_and_accepts_plain_postgres_url(tmp_path: Path)
     settings = build(
         tmp_path,
         PORTAL_ENV="production",
+        PORTAL_BASE_URL="https://innsyn.example",
         OIDC_DISCOVERY_URL="https://idp.example/.well-known/openid-configuration",
         OIDC_CLIENT_ID="portal",
         OIDC_CLIENT_SECRET="s3cret",
@@ -81,6 +104,7 @@ def test_production_needs_no_mock_and_accepts_plain_postgres_url(tmp_path: Path)
 
 PRODUCTION = {
     "PORTAL_ENV": "production",
+    "PORTAL_BASE_URL": "https://innsyn.example",
     "OIDC_DISCOVERY_URL": "https://idp.example/.well-known/openid-configuration",
     "OIDC_CLIENT_ID": "portal",
     "OIDC_CLIENT_SECRET": "s3cret",
@@ -134,6 +158,31 @@ def test_start_up_error_is_printed_clearly(tmp_path: Path, capsys, monkeypatch) 
         cli.main(["db", "upgrade"])
     assert exit_info.value.code == 2
     assert "configuration error: OIDC_DISCOVERY_URL is required" in capsys.readouterr().err
+
+
+def test_production_will_not_start_without_the_pseudonym_key(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Checked at start-up (portal serve and portal worker), not by the first erasure."""
+    from portal import cli
+
+    for name, value in {
+        **PRODUCTION,
+        "SMTP_HOST": "smtp.example",
+        "MAIL_FROM": "p@nordlys.example",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.db'}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("INNSYN_PSEUDONYM_KEY", raising=False)
+    assert cli.main(["worker", "--once"]) == 2
+    assert "configuration error: INNSYN_PSEUDONYM_KEY is required" in capsys.readouterr().err
+    with pytest.raises(SettingsError, match="INNSYN_PSEUDONYM_KEY is required"):
+        create_app(Settings.from_env())
+    # Development generates one into the var directory, so `make run` can erase.
+    monkeypatch.setenv("PORTAL_ENV", "development")
+    require_pseudonym_key(load_datamap(DATAMAP_PATH))
+    assert (tmp_path / "pseudonym_key").exists()
 
 
 def test_serve_refuses_a_database_that_is_not_up_to_date(

@@ -51,6 +51,7 @@ from portal.i18n import gettext as _
 from portal.identity.addresses import forget_claims
 from portal.jobs.queue import Job, JobContext, Unretryable, enqueue, handler
 from portal.models import Subject, SubjectIdentifier, WebSession
+from portal.settings import SettingsError
 from portal.workflows import erasure
 from portal.workflows.email_requests import forget_contacts
 from portal.workflows.erasure import ErasurePlan, Step, plan_row
@@ -120,6 +121,19 @@ def pseudonym_key(datamap: DataMap, environ: Mapping[str, str] | None = None) ->
     if len(value) < 16:
         raise ErasureError(f"the pseudonym key {name} is not set (at least 16 characters)")
     return value.encode()
+
+
+def require_pseudonym_key(datamap: DataMap, environ: Mapping[str, str] | None = None) -> None:
+    """At start-up in production: the key must be set before anything runs, not discovered
+    missing by the first erasure, hours later, in a worker."""
+    try:
+        pseudonym_key(datamap, environ)
+    except ErasureError:
+        name = datamap.settings.pseudonym_key_env
+        raise SettingsError(
+            f"{name} is required when PORTAL_ENV=production (at least 16 characters): it keys"
+            " the pseudonyms of records kept under a legal hold"
+        ) from None
 
 
 def _development_key(path: Path) -> str:

@@ -104,11 +104,15 @@ def test_security_headers(client: TestClient) -> None:
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
 
 
-def test_production_adds_hsts_and_secure_cookie(database_url: str, var_dir: Path, engine) -> None:
+def test_production_adds_hsts_and_secure_cookie(
+    database_url: str, var_dir: Path, engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INNSYN_PSEUDONYM_KEY", "p" * 32)
     settings = make_settings(
         database_url,
         var_dir,
         PORTAL_ENV="production",
+        PORTAL_BASE_URL="https://testserver",
         OIDC_DISCOVERY_URL="https://idp.example/.well-known/openid-configuration",
         OIDC_CLIENT_ID="portal",
         OIDC_CLIENT_SECRET="secret",
