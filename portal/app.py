@@ -36,7 +36,7 @@ from portal.settings import Settings
 from portal.templating import make_templates
 from portal.views.navigation import console_navigation, person_navigation
 from portal.web.csrf import CSRFMiddleware
-from portal.web.errors import error_renderer
+from portal.web.errors import ServerErrorMiddleware, error_renderer
 from portal.web.request_log import RequestLogMiddleware
 from portal.web.security import SecurityHeadersMiddleware, content_security_policy
 from portal.web.session_memory import ForgetOnChange, SessionMemory
@@ -124,6 +124,7 @@ def create_app(
             hsts=settings.production,
         ),
         Middleware(LanguageMiddleware),
+        Middleware(ServerErrorMiddleware, render=render_error),
         Middleware(
             SessionMiddleware,
             store=SessionStore(

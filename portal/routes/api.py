@@ -49,7 +49,8 @@ async def check(request: Request) -> Response:
         payload = json.loads(body or b"null")
         region = state.settings.phone_region
         answer = await in_thread(check_batch, state.engine, payload, region=region, now=now)
-    except (ValueError, CheckRefused) as exc:
+    except (ValueError, RecursionError, CheckRefused) as exc:
+        # A body nested thousands deep makes the parser recurse: refused like any bad JSON.
         message = str(exc) if isinstance(exc, CheckRefused) else "the body is not valid JSON"
         return JSONResponse({"error": "bad_request", "message": message}, status_code=400)
     return JSONResponse(answer)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.i18n import lazy_gettext as _l
 
@@ -63,6 +65,7 @@ REASONS = {
 }
 
 ErrorRenderer = Callable[..., Response]
+logger = logging.getLogger("portal.error")
 
 
 def error_renderer(templates: Jinja2Templates) -> ErrorRenderer:
@@ -81,3 +84,39 @@ def error_renderer(templates: Jinja2Templates) -> ErrorRenderer:
         )
 
     return render
+
+
+class ServerErrorMiddleware:
+    """An exception from a page becomes the 500 page here, inside the security headers'
+    middleware, so the error response carries the CSP and the rest like any other (Starlette's
+    own handler sits outside every middleware). The API gets JSON. The traceback goes to the log
+    (escaped onto one line), never to the client."""
+
+    def __init__(self, app: ASGIApp, *, render: ErrorRenderer) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if started:
+                raise  # half a response is out: nothing better to send
+            logger.exception("unhandled error", extra={"fields": {"path": scope.get("path")}})
+            request = Request(scope, receive)
+            if scope.get("path", "").startswith("/api/"):
+                response: Response = JSONResponse({"error": "server_error"}, status_code=500)
+            else:
+                response = self.render(request, 500)
+            await response(scope, receive, send)

@@ -3,14 +3,17 @@
 Never the query string, the client address, cookies or bodies: those may hold personal data.
 
 Every line is ``key=value`` pairs, and no value can start a line of its own: control characters
-(a path's %0A, a provider's ``error=`` text, an exception message) are written as escapes, so a
-forged "line" stays inside the value it came in (OWASP's log-injection guidance).
+(a path's %0A, a provider's ``error=`` text) are written as escapes, so a forged "line" stays
+inside the value it came in (OWASP's log-injection guidance). An exception is logged as its type
+and where it was raised, without its message.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +43,14 @@ class KeyValueFormatter(logging.Formatter):
     {...}}``) and an exception's traceback, each escaped onto the one line."""
 
     default_msec_format = "%s.%03d"
+
+    def formatException(self, ei: Any) -> str:
+        """The exception's type and where it was raised, innermost first; never its message,
+        which may carry values (an SQL statement's parameters, a national ID)."""
+        kind, _exc, tb = ei
+        frames = traceback.extract_tb(tb)[-8:]
+        where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+        return f"{kind.__name__} at {where}" if where else kind.__name__
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [

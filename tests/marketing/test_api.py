@@ -182,3 +182,21 @@ def test_the_openapi_document_matches_the_routes_and_the_answers(
     jsonschema.Draft202012Validator(request).validate({"numbers": ["1"], "channel": "sms"})
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(request).validate({"numbers": ["1"], "extra": 1})
+
+
+def test_a_deeply_nested_body_is_a_400_in_json_with_the_security_headers(
+    client: TestClient,
+) -> None:
+    sign_in_staff(client, StaffRoleName.admin)
+    secret = create_token(client)
+    client.cookies.clear()
+    nested = b"[" * 100_000 + b"]" * 100_000  # 200 kB: under the size limit, too deep to parse
+    response = client.post(
+        CHECK,
+        content=nested,
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "bad_request", "message": "the body is not valid JSON"}
+    assert "content-security-policy" in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
