@@ -98,6 +98,10 @@ class BlockEntry(SQLModel, table=True):
     removal_reason: str | None = Field(default=None, sa_type=Text)
 
 
+# The caller's reason staff write down when they add an entry.
+MAX_NOTE = 2000
+
+
 class BlockRefused(ValueError):
     """A change that cannot be made; the message is for people and holds no personal data."""
 
@@ -359,6 +363,8 @@ def add_staff_entry(
         )
     if not note.strip():
         raise BlockRefused(_("Give the reason the caller gave."))
+    if len(note.strip()) > MAX_NOTE:
+        raise BlockRefused(_("Please keep this under %(count)d characters.", count=MAX_NOTE))
     if _already_reserved(db, Kind(kind), normal, Channel(channel)):
         raise BlockRefused(
             _("That is on the block list already for this channel: nothing was added.")
@@ -369,7 +375,7 @@ def add_staff_entry(
         reason=Reason.reserved,
         channel=Channel(channel),
         source=STAFF,
-        note=note.strip()[:2000],
+        note=note.strip(),
         created_at=now,
         created_by=staff_id,
     )

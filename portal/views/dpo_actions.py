@@ -144,10 +144,17 @@ def _text(form: Mapping[str, str], name: str) -> str:
     return str(form.get(name, "")).strip()
 
 
+# A reason, an outcome or a hold's grounds: a paragraph or two, not a document.
+MAX_REASON = 2000
+
+
 def _reason(form: Mapping[str, str], name: str = "reason") -> str:
     reason = _text(form, name)
     if not reason:
         raise ActionRefused(_("Please give a reason."), {name: _("Please give a reason.")})
+    if len(reason) > MAX_REASON:
+        message = _("Please keep this under %(count)d characters.", count=MAX_REASON)
+        raise ActionRefused(message, {name: message})
     return reason
 
 

@@ -20,6 +20,7 @@ from portal.settings import Settings
 from portal.views.common import Done, Refused
 from portal.views.labels import DETAILS_LABELS, TYPE_LABELS
 from portal.workflows import erasure_service
+from portal.workflows.email_requests import MAX_DETAILS
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -54,6 +55,7 @@ class NewRequestForm:
     errors: dict[str, str] = field(default_factory=dict)
     choices: tuple[TypeChoice, ...] = ()
     open_href: str | None = None
+    max_details: int = MAX_DETAILS
 
     @property
     def erasure(self) -> bool:
@@ -107,6 +109,11 @@ def check_new_request(
     kind = RequestType(filled.type)
     if kind == RequestType.objection and filled.marketing:
         return filled  # direct marketing: absolute (art. 21(3)), no reason needed
+    if len(filled.details) > MAX_DETAILS:
+        filled.errors["details"] = _(
+            "Please keep this under %(count)d characters.", count=MAX_DETAILS
+        )
+        return filled
     if kind in DETAILS_LABELS and not filled.details:
         filled.errors["details"] = {
             RequestType.rectification: _("Tell us what is wrong."),

@@ -77,6 +77,7 @@ class BlockListPage:
     search_form: dict[str, str] = field(default_factory=dict)
     add_form: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    max_note: int = block_list.MAX_NOTE
 
 
 def block_list_page(

@@ -292,3 +292,20 @@ def test_an_entry_on_the_block_list_already_is_not_added_twice(engine: Engine) -
             ("+4791234568", "phone"),
             ("+4791234568", "sms"),
         ]
+
+
+def test_a_callers_reason_longer_than_the_bound_is_refused(engine: Engine) -> None:
+    staff_id = add_staff(engine)
+    with session_scope(engine) as db, pytest.raises(BlockRefused, match="2000"):
+        block_list.add_staff_entry(
+            db,
+            kind="phone",
+            value="+47 912 34 567",
+            channel="all",
+            note="x" * 2001,
+            staff_id=staff_id,
+            region="NO",
+            now=NOW,
+        )
+    with session_scope(engine) as db:
+        assert db.exec(select(BlockEntry).where(BlockEntry.source == "staff")).all() == []

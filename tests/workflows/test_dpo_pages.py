@@ -623,3 +623,12 @@ def test_a_superseded_version_is_never_carried_out(english: None) -> None:
 
     label = plan_status_label(PlanStatus.superseded, Phase.never, RequestStatus.awaiting_approval)
     assert label == "replaced by a newer version, never carried out"
+
+
+def test_a_reason_longer_than_the_bound_is_refused(client: TestClient, dpo: int) -> None:
+    person = add_person(client, "ordinary")
+    request_id = file_by_hand(client, person, RequestType.access)
+    refused = post(client, request_id, "reject", reason="x" * 2001)
+    assert refused.status_code == 400
+    assert "Please keep this under 2000 characters." in refused.text
+    assert load(client, request_id).status == RequestStatus.verified

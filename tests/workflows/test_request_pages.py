@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
-from portal.i18n import translations
+from portal.i18n import Translator, translations
 from portal.models import Assurance, Subject
 from portal.settings import Settings
 from portal.workflows.erasure_service import latest_plan
@@ -613,3 +613,26 @@ def test_an_erasure_closed_before_it_was_planned_says_so(client: TestClient) -> 
         apply(db, request, "cancel", actor=Actor.person, now=client.app.state.now())
     text = client.get(f"/me/requests/{request_id}").text
     assert "No plan was made" in text and "There is no plan yet." not in text
+
+
+def test_details_longer_than_the_bound_are_refused_and_nothing_is_filed(
+    client: TestClient,
+) -> None:
+    subject_id = sign_in_as(client, "ordinary")
+    form = client.get("/me/requests/new?type=rectification")
+    nb = Translator("nb")
+    assert 'maxlength="4000"' in form.text
+    assert nb.gettext("Up to %(count)s characters.", count=4000) in form.text
+    response = client.post(
+        "/me/requests/new",
+        data={
+            "type": "rectification",
+            "details": "x" * 4001,
+            "csrf_token": form.context["csrf_token"],
+        },
+    )
+    assert response.status_code == 400
+    assert response.context["page"].errors["details"] == nb.gettext(
+        "Please keep this under %(count)d characters.", count=4000
+    )
+    assert requests_of(client, subject_id) == []
