@@ -79,6 +79,7 @@ class RelyingParty:
             raise SignInError("provider_unavailable") from exc
 
     async def complete(self, request: Request) -> Identity:
+        await self._check_issuer(request)
         try:
             token = await self.client.authorize_access_token(request, leeway=LEEWAY_SECONDS)
         except OAuthError as exc:
@@ -104,8 +105,24 @@ class RelyingParty:
             id_token=token["id_token"],
         )
 
-    async def logout_url(self, id_token_hint: str | None) -> str | None:
-        """The provider's end-session URL, or None if it has none (then we only end ours)."""
+    async def _check_issuer(self, request: Request) -> None:
+        """RFC 9207: a provider that says it sends ``iss`` with its answer must send its own
+        issuer there, or the answer may come from another provider (a mix-up attack)."""
+        try:
+            metadata = await self.client.load_server_metadata()
+        except Exception as exc:
+            raise SignInError("provider_unavailable") from exc
+        if not metadata.get("authorization_response_iss_parameter_supported"):
+            return
+        if request.query_params.get("iss") != metadata.get("issuer"):
+            raise SignInError("issuer_mismatch")
+
+    async def logout_url(self, sub: str | None) -> str | None:
+        """The provider's end-session URL, or None if it has none (then we only end ours).
+
+        It names the person by ``logout_hint`` (their ``sub``, an opaque id at the provider)
+        beside our ``client_id``, never by ``id_token_hint``: an ID token carries the national
+        ID, name and birth date, and a URL ends up in browser history, proxies and logs."""
         try:
             metadata = await self.client.load_server_metadata()
         except Exception:
@@ -117,8 +134,8 @@ class RelyingParty:
             "client_id": self.settings.oidc_client_id,
             "post_logout_redirect_uri": self.settings.post_logout_redirect_uri,
         }
-        if id_token_hint:
-            params["id_token_hint"] = id_token_hint
+        if sub:
+            params["logout_hint"] = sub
         return f"{endpoint}?{urlencode(params)}"
 
 

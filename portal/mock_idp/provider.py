@@ -467,6 +467,9 @@ class MockIdp:
         """Revoke the hinted subject's tokens; return the clients a redirect may go back to."""
         client_id = params.get("client_id")
         hint = params.get("id_token_hint")
+        if params.get("logout_hint") and client_id and not hint:
+            # OIDC RP-Initiated Logout 1.0 §2: the sub, beside the client that names it.
+            self.grants.revoke_subject(str(params["logout_hint"]), str(client_id))
         if hint:
             claims = self._hint_claims(str(hint))
             if client_id and client_id != claims.get("aud"):

@@ -40,7 +40,8 @@ async def callback(request: Request) -> Response:
         staff_id=account.staff_id,
         acr=identity.acr,
         authenticated_at=app.now(),
-        data={"id_token": identity.id_token},
+        # What sign-out needs at the provider: the opaque sub, not the ID token with its claims.
+        data={"sub": identity.sub},
     )
     if account.staff_id is not None and next_url == "/me":
         next_url = landing(account.roles)
@@ -51,15 +52,18 @@ def sign_in_failed(request: Request, exc: SignInError) -> Response:
     # The reason is a fixed code, never a claim value: safe to log.
     logger.warning("sign-in refused: %s", exc.reason)
     state = request.scope["web_session"]
-    state.sign_out()
+    # A failed answer ends only a sign-in that had not happened: anyone can send a browser to
+    # the callback with error=, and that must not sign a person out.
+    if state.subject_id is None and state.staff_id is None:
+        state.sign_out()
     return request.app.state.render_error(request, 400, reason=exc.reason)
 
 
 async def logout(request: Request) -> Response:
     state = request.scope["web_session"]
-    id_token = state.data.get("id_token")
+    sub = state.data.get("sub")
     state.sign_out()
-    url = await request.app.state.relying_party.logout_url(id_token)
+    url = await request.app.state.relying_party.logout_url(sub)
     return RedirectResponse(url or "/signed-out", status_code=303)
 
 

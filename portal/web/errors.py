@@ -59,6 +59,10 @@ REASONS = {
     "invalid_national_id": _l(
         "The identity provider sent a national identity number that is not valid."
     ),
+    "issuer_mismatch": _l(
+        "The answer did not come from the identity provider we asked, so you were not signed "
+        "in. Please start the sign-in again."
+    ),
     "provider_unavailable": _l(
         "The identity provider cannot be reached right now. Please try again in a little while."
     ),

@@ -185,13 +185,36 @@ def test_callback_replayed_in_another_browser_is_refused(settings: Settings, cli
 
 def test_code_replayed_with_the_attackers_own_state_is_refused(client: TestClient) -> None:
     victim_callback = choose(client, start(client), person=PERSON)
-    code = parse_qs(urlsplit(victim_callback).query)["code"][0]
+    answer = parse_qs(urlsplit(victim_callback).query)
+    code, issuer = answer["code"][0], answer["iss"][0]
     assert client.get(victim_callback).status_code == 303  # the victim signs in
     with TestClient(client.app, follow_redirects=False) as attacker:
         own_login = start(attacker)
         own_state = parse_qs(urlsplit(own_login).query)["state"][0]
-        response = attacker.get(f"/auth/callback?{urlencode({'code': code, 'state': own_state})}")
+        query = urlencode({"code": code, "state": own_state, "iss": issuer})
+        response = attacker.get(f"/auth/callback?{query}")
         assert_refused(attacker, response, "invalid_grant")
+
+
+@pytest.mark.parametrize("iss", [None, "http://evil.example/idp"])
+def test_an_answer_without_the_providers_own_issuer_is_refused(
+    client: TestClient, iss: str | None
+) -> None:
+    """RFC 9207: the mock provider advertises `iss` in its answers, so one without it, or with
+    another issuer, may come from another provider (a mix-up attack)."""
+    answer = parse_qs(urlsplit(choose(client, start(client), person=PERSON)).query)
+    query = {"code": answer["code"][0], "state": answer["state"][0]}
+    response = client.get(f"/auth/callback?{urlencode({**query, **({'iss': iss} if iss else {})})}")
+    assert_refused(client, response, "issuer_mismatch")
+
+
+def test_an_error_sent_to_the_callback_does_not_sign_a_person_out(client: TestClient) -> None:
+    """Anyone can link a browser to the callback with error=: a signed-in person stays in."""
+    assert client.get(choose(client, start(client), person=PERSON)).status_code == 303
+    assert client.get("/me").status_code == 200
+    forged = client.get("/auth/callback?error=access_denied&state=x")
+    assert forged.status_code == 400
+    assert client.get("/me").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -332,7 +355,11 @@ class TestOverRealHttp:
             response = browser.post("/auth/logout", data={"csrf_token": token})
             end_session = response.headers["location"]
             assert end_session.startswith(f"{server.url}/mock-idp/end-session?")
-            assert "id_token_hint=" in end_session
+            # The person is named by the opaque sub, never by an ID token with their claims.
+            assert "id_token_hint=" not in end_session and "logout_hint=" in end_session
+            assert "client_id=innsyn-portal" in end_session
+            for claim in ("Bj%C3%B8rnstad", "birthdate", "eyJ"):
+                assert claim not in end_session
             back = browser.get(end_session)
             assert back.headers["location"].startswith(f"{server.url}/signed-out")
             assert browser.get("/signed-out").status_code == 200

@@ -572,6 +572,19 @@ def test_end_session_redirects_to_the_clients_origin(client: TestClient, target:
     assert client.get("/mock-idp/userinfo", headers=headers).status_code == 401
 
 
+def test_end_session_by_logout_hint_and_client_id(client: TestClient) -> None:
+    """The portal names the person by their opaque sub, never by an ID token in the URL."""
+    tokens, _ = tokens_for(client, person=first_person(client))
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    sub = client.get("/mock-idp/userinfo", headers=headers).json()["sub"]
+    response = client.get(
+        "/mock-idp/end-session",
+        params={"client_id": "portal", "logout_hint": sub, "post_logout_redirect_uri": CALLBACK},
+    )
+    assert response.status_code == 303
+    assert client.get("/mock-idp/userinfo", headers=headers).status_code == 401
+
+
 @pytest.mark.parametrize(
     "params",
     [
