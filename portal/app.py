@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,6 +22,7 @@ from portal import i18n
 from portal.datamap import create_engines, dispose_engines, load_datamap
 from portal.db import make_engine, utcnow
 from portal.identity.auth import RelyingParty
+from portal.marketing.registers import MAX_UPLOAD_BYTES
 from portal.routes import addresses as address_routes
 from portal.routes import api as api_routes
 from portal.routes import auth, dev, dpo, me, public, staff
@@ -35,6 +36,7 @@ from portal.routes import requests as request_routes
 from portal.settings import Settings
 from portal.templating import make_templates
 from portal.views.navigation import console_navigation, person_navigation
+from portal.web.body_limit import BodyLimitMiddleware
 from portal.web.csrf import CSRFMiddleware
 from portal.web.errors import ServerErrorMiddleware, error_renderer
 from portal.web.request_log import RequestLogMiddleware
@@ -114,6 +116,17 @@ def create_app(
         response = render_error(Request(scope, receive), 403, reason="csrf")
         await response(scope, receive, send)
 
+    async def too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response: Response
+        if scope["path"].startswith("/api/"):
+            message = f"the body is larger than {limit // 1024} KB"
+            response = JSONResponse({"error": "too_large", "message": message}, status_code=413)
+        else:
+            response = render_error(Request(scope, receive), 413)
+        # The rest of the body is never read: the connection cannot carry another request.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
     memory = SessionMemory(settings.me_cache_seconds)
     form_origins = () if settings.mock_idp_mounted else (settings.oidc_origin,)
     middleware = [
@@ -139,6 +152,18 @@ def create_app(
         ),
         Middleware(ViewerMiddleware),
         Middleware(ForgetOnChange, memory=memory),
+        # Before anything reads a body, the CSRF check included (it spools the form to read it).
+        Middleware(
+            BodyLimitMiddleware,
+            limits=(
+                ("/staff/wash", settings.body_limit_upload),
+                # The register file's own limit, with room for the multipart framing.
+                ("/staff/block-list/import", MAX_UPLOAD_BYTES + 2**20),
+                ("/api", settings.body_limit_api),
+            ),
+            default=settings.body_limit_form,
+            refuse=too_large,
+        ),
         Middleware(
             CSRFMiddleware,
             on_failure=csrf_failed,

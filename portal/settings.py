@@ -123,6 +123,10 @@ class Settings:
     rate_limit_per_ip: int = 20
     rate_limit_per_address: int = 5
     rate_limit_window_minutes: int = 60
+    # The largest request body each route family takes (portal/web/body_limit.py), in bytes.
+    body_limit_form: int = 64 * 1024
+    body_limit_upload: int = 256 * 2**20
+    body_limit_api: int = 2**20
     # The records of processing's description of security measures (SECURITY_MEASURES_FILE).
     security_measures: SecurityMeasures = field(default_factory=_demo_security_measures)
     # How e-mail goes out (portal/mail/sender.py): SMTP, or the development mailbox.
@@ -223,6 +227,9 @@ def _build(env: Mapping[str, str]) -> Settings:
             env, "RATE_LIMIT_WINDOW_MINUTES", 60, maximum=24 * 60
         ),
         security_measures=_security_measures(env),
+        body_limit_form=_positive_int(env, "BODY_LIMIT_FORM_KB", 64, maximum=10 * 1024) * 1024,
+        body_limit_upload=_positive_int(env, "BODY_LIMIT_UPLOAD_MB", 256, maximum=4096) * 2**20,
+        body_limit_api=_positive_int(env, "BODY_LIMIT_API_KB", 1024, maximum=100 * 1024) * 1024,
     )
 
 

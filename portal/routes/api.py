@@ -25,7 +25,6 @@ from portal.views.common import flash, render
 from portal.web.handlers import in_db, in_thread
 
 ADMIN = "admin"
-MAX_BODY = 1024 * 1024
 
 
 def _unauthorised() -> Response:
@@ -44,8 +43,10 @@ async def check(request: Request) -> Response:
         return _unauthorised()
     body = await request.body()
     try:
-        if len(body) > MAX_BODY:
-            raise CheckRefused("the body is larger than 1 MB")
+        if len(body) > state.settings.body_limit_api:
+            raise CheckRefused(
+                f"the body is larger than {state.settings.body_limit_api // 1024} KB"
+            )
         payload = json.loads(body or b"null")
         region = state.settings.phone_region
         answer = await in_thread(check_batch, state.engine, payload, region=region, now=now)

@@ -17,6 +17,7 @@ TITLES = {
     403: _l("Not allowed"),
     404: _l("Page not found"),
     405: _l("Not allowed"),
+    413: _l("Too large"),
     500: _l("Something went wrong on our side"),
 }
 
@@ -25,6 +26,10 @@ MESSAGES = {
     403: _l("You do not have access to this page."),
     404: _l("There is no page at this address. Check the address, or start from the front page."),
     405: _l("This page cannot be used that way."),
+    413: _l(
+        "What you sent is larger than this page accepts, so none of it was used. A file may be "
+        "too big: the page you came from says how large it may be."
+    ),
     500: _l("We could not complete what you asked. Please try again in a little while."),
 }
 

@@ -48,8 +48,8 @@ def test_a_providers_error_text_is_escaped(
         client.get("/auth/callback", params={"error": "access_denied" + FORGED, "state": "x"})
     lines = formatted(caplog)
     assert lines and all("\n" not in line for line in lines)
-    # Only an error code's shape is kept: the rest of what the URL said is not repeated.
-    assert any('msg="sign-in refused: oauth_error"' in line for line in lines), lines
+    # Only a reason code is logged: what the URL said is never repeated.
+    assert any('msg="sign-in refused: ' in line for line in lines), lines
     assert not any("forged" in line for line in lines)
 
 
@@ -74,3 +74,13 @@ def test_an_exception_is_its_type_and_place_on_its_line() -> None:
     assert ' msg="job failed" kind=erasure.execute note="x\\ny" exc="ValueError at ' in line
     # Where, never the message: a message may carry values (SQL parameters, a national ID).
     assert "test_logging.py:" in line and "bad" not in line and "forged" not in line
+
+
+def test_an_error_code_is_logged_only_in_a_codes_shape() -> None:
+    from authlib.integrations.base_client import OAuthError
+
+    from portal.identity.auth import _ERROR_CODE
+
+    assert _ERROR_CODE.fullmatch("access_denied")
+    assert not _ERROR_CODE.fullmatch("access_denied" + FORGED)
+    assert OAuthError(error="x").error == "x"
