@@ -116,4 +116,7 @@ def test_a_reservation_washes_her_number_off_a_call_list(
     with staff.expect_download() as info:
         staff.locator("#download").click()
     info.value.save_as(marked)
-    assert marked.read_text().splitlines()[1] == "Kari Nordmann;+47 910 00 001;reserved:phone"
+    # The reason in the washer's words (Norwegian here), and its code beside it for programs.
+    assert marked.read_text().splitlines()[1] == (
+        "Kari Nordmann;+47 910 00 001;reservert mot telefonsalg;reserved:phone"
+    )
