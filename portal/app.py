@@ -31,6 +31,7 @@ from portal.routes import consent as consent_routes
 from portal.routes import email_requests as email_request_routes
 from portal.routes import exports as export_routes
 from portal.routes import identifiers as identifier_routes
+from portal.routes import lookup as lookup_routes
 from portal.routes import messages as message_routes
 from portal.routes import requests as request_routes
 from portal.settings import Settings
@@ -100,6 +101,7 @@ def create_app(
         *export_routes.routes,
         *staff.routes,
         *identifier_routes.routes,
+        *lookup_routes.routes,
         *dpo.routes,
         *consent_routes.routes,
         *block_list_routes.routes,

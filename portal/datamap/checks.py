@@ -65,6 +65,11 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
     _check_retention(parsed, name, table, problems)
     _check_holds(parsed, name, table, problems)
     _check_deceased(parsed, name, table, problems)
+    for column in table.person_name:
+        if column not in _columns(parsed, name):
+            problems.add(
+                where(table=name, field=column), "a person_name column is not among the fields"
+            )
 
 
 def _check_label(parsed: Parsed, name: str, table: TableSpec, problems: Problems) -> None:

@@ -410,6 +410,9 @@ class TableSpec(_Item):
     label: Text | None = None
     # A date column set when the person has died: their identifiers go on the block list.
     deceased: Identifier | None = None
+    # The columns that hold the person's name, in the order it is written (given name, family
+    # name): customer service tells the people a caller may be apart by it (caller look-up).
+    person_name: list[Identifier] = Field(default_factory=list)
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 
     @property

@@ -102,8 +102,8 @@ def build_page(datamap: DataMap, choices: PersonChoices, changed: str | None = N
     history = tuple(
         HistoryRow(
             when=moment(item.at, language, tz),
-            what=_topic_name(datamap, item.kind, item.topic, language),
-            action=_action(item.kind, item.active),
+            what=topic_name(datamap, item.kind, item.topic, language),
+            action=action_words(item.kind, item.active),
             via=str(VIA.get(item.via, item.via)),
             version=item.text_version,
         )
@@ -161,7 +161,7 @@ def _consent_switch(state: ConsentState, language: str, tz: str) -> Switch:
     )
 
 
-def _topic_name(datamap: DataMap, kind: str, topic: str, language: str) -> str:
+def topic_name(datamap: DataMap, kind: str, topic: str, language: str) -> str:
     if kind == TopicKind.consent:
         purpose = datamap.purposes.get(topic)
         return purpose.name.get(language) if purpose else topic
@@ -170,7 +170,7 @@ def _topic_name(datamap: DataMap, kind: str, topic: str, language: str) -> str:
     return _("Objection to direct marketing")
 
 
-def _action(kind: str, active: bool) -> str:
+def action_words(kind: str, active: bool) -> str:
     if kind == TopicKind.consent:
         return _("given") if active else _("withdrawn")
     if kind == TopicKind.reservation:
@@ -220,7 +220,7 @@ def take_changed(request: Request) -> str | None:
 def done_message(datamap: DataMap, item: Change) -> str:
     """What the person has just done, as a sentence in their language."""
     if item.kind == TopicKind.consent:
-        name = _topic_name(datamap, item.kind, item.topic, i18n.current_language())
+        name = topic_name(datamap, item.kind, item.topic, i18n.current_language())
         if item.active:
             return _("You have given your consent to “%(name)s”.", name=name)
         return _(

@@ -56,6 +56,7 @@ def person_navigation(path: str, unread: int = 0) -> tuple[NavLink, ...]:
 # (href, label, the roles that open it, the paths below href that belong to the same section)
 _CONSOLE = (
     ("/staff", _l("Overview"), ("staff", "dpo", "admin"), ()),
+    ("/staff/lookup", _l("Look up a caller"), ("staff", "dpo", "admin"), ("/staff/lookup/",)),
     ("/dpo", _l("Requests"), ("dpo",), ("/dpo/requests/",)),
     ("/staff/identifiers", _l("People"), ("staff", "dpo"), ("/staff/people/",)),
     ("/staff/block-list", _l("Block list"), ("staff", "dpo"), ("/staff/block-list/search",)),
@@ -79,6 +80,8 @@ def console_navigation(path: str, roles: tuple[str, ...]) -> tuple[NavLink, ...]
 
 
 def landing(roles: tuple[str, ...] | list[str]) -> str:
-    """Where a member of staff starts after signing in: the DPO at the request queue, everyone
-    else at the console's overview."""
-    return "/dpo" if "dpo" in roles else "/staff"
+    """Where a member of staff starts after signing in: the DPO at the request queue, customer
+    service at the caller look-up, an administrator at the console's overview."""
+    if "dpo" in roles:
+        return "/dpo"
+    return "/staff/lookup" if "staff" in roles else "/staff"

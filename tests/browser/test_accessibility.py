@@ -64,7 +64,8 @@ def my_data_opened(page: Page, sign_in: Callable[..., None], problems: PageProbl
 
 
 def staff_home(page: Page, sign_in: Callable[..., None], problems: PageProblems) -> None:
-    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
+    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff/lookup")
+    page.goto("/staff")
 
 
 def not_found(page: Page, sign_in: Callable[..., None], problems: PageProblems) -> None:

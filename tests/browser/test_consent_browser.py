@@ -87,8 +87,8 @@ def test_a_reservation_washes_her_number_off_a_call_list(
     listing = tmp_path / "call-list.csv"
     listing.write_text("navn;telefon\nKari Nordmann;+47 910 00 001\nOla Hansen;912 34 599\n")
     staff = new_page()
-    sign_in(staff, choice=re.compile(r"Kundeservice"), lands_on="/staff")
-    staff.locator('main a[href="/staff/wash"]').click()
+    sign_in(staff, choice=re.compile(r"Kundeservice"), lands_on="/staff/lookup")
+    staff.get_by_role("navigation", name="Konsoll").locator('a[href="/staff/wash"]').click()
     staff.wait_for_url("**/staff/wash")
     assert_accessible(staff)
     staff.locator("#field-file").set_input_files(str(listing))

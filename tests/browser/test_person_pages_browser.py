@@ -181,10 +181,10 @@ def test_the_navigation_works_without_javascript_and_by_keyboard(
 def test_staff_pages_have_the_consoles_navigation_not_the_persons(
     page: Page, sign_in: Callable[..., None]
 ) -> None:
-    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
+    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff/lookup")
     expect(page.get_by_role("navigation", name="Dine sider")).to_have_count(0)
     console = page.get_by_role("navigation", name="Konsoll")
-    expect(console.locator('[aria-current="page"]')).to_have_text("Oversikt")
+    expect(console.locator('[aria-current="page"]')).to_have_text("Slå opp en som ringer")
     expect(page.locator('[aria-current="page"]')).to_have_count(1)
 
 

@@ -37,7 +37,11 @@ def test_person_signs_in_and_out(page: Page, sign_in: Callable[..., None]) -> No
 
 
 def test_staff_member_signs_in(page: Page, sign_in: Callable[..., None]) -> None:
-    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff")
+    # Customer service starts at the caller look-up, their work page.
+    sign_in(page, choice=re.compile(r"\bkundeservice\b"), lands_on="/staff/lookup")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Slå opp en som ringer")
+    page.get_by_role("navigation", name="Konsoll").get_by_role("link", name="Oversikt").click()
+    page.wait_for_url("**/staff")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hei, Kari Kundeservice")
     expect(page.locator("ul.roles li")).to_have_text(["Kundeservice"])
     expect(page.locator("main").get_by_role("link", name="Vask en ringeliste")).to_be_visible()

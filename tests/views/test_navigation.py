@@ -89,11 +89,15 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
 @pytest.mark.parametrize(
     ("roles", "hrefs"),
     [
-        (("staff",), ["/staff", "/staff/identifiers", "/staff/block-list", "/staff/wash"]),
+        (
+            ("staff",),
+            ["/staff", "/staff/lookup", "/staff/identifiers", "/staff/block-list", "/staff/wash"],
+        ),
         (
             ("dpo",),
             [
                 "/staff",
+                "/staff/lookup",
                 "/dpo",
                 "/staff/identifiers",
                 "/staff/block-list",
@@ -104,7 +108,16 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
                 "/dpo/audit",
             ],
         ),
-        (("admin",), ["/staff", "/staff/block-list/import", "/dpo/records", "/staff/api-tokens"]),
+        (
+            ("admin",),
+            [
+                "/staff",
+                "/staff/lookup",
+                "/staff/block-list/import",
+                "/dpo/records",
+                "/staff/api-tokens",
+            ],
+        ),
     ],
 )
 def test_the_console_lists_the_pages_each_role_opens(
@@ -123,6 +136,8 @@ def test_the_console_lists_the_pages_each_role_opens(
         ("/staff/wash/abc", None),  # a dpo does not wash lists
         ("/dpo/audit", "/dpo/audit"),
         ("/dpo/dashboard", "/dpo/dashboard"),
+        ("/staff/lookup", "/staff/lookup"),
+        ("/staff/lookup/12/people/3", "/staff/lookup"),
     ],
 )
 def test_the_console_marks_the_section_of_the_page(path: str, current: str | None) -> None:
@@ -130,6 +145,7 @@ def test_the_console_marks_the_section_of_the_page(path: str, current: str | Non
     assert marked == ([current] if current else [])
 
 
-def test_the_dpo_lands_on_the_queue_everyone_else_on_the_overview() -> None:
-    assert landing(("staff", "dpo")) == "/dpo"
-    assert landing(("staff",)) == landing(["admin"]) == "/staff"
+def test_each_role_lands_on_its_work_page() -> None:
+    assert landing(("staff", "dpo")) == landing(["dpo", "admin"]) == "/dpo"
+    assert landing(("staff",)) == landing(["staff", "admin"]) == "/staff/lookup"
+    assert landing(["admin"]) == "/staff"

@@ -1,0 +1,71 @@
+"""Customer service looks a caller up (portal/views/caller_lookup.py): /staff/lookup.
+
+Customer service, the DPO and administrators. The value looked up and the reason travel only in
+POST bodies; the person's page is by the portal's own ids (the look-up's and the person's).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal import i18n
+from portal.i18n import gettext as _
+from portal.identity.auth import staff_required
+from portal.views import caller_lookup as views
+from portal.views.common import Done, Refused, flash, redirect, render
+from portal.web.handlers import in_thread
+
+ROLES = ("staff", "dpo", "admin")
+SEARCH_TEMPLATE = "staff/lookup.html"
+
+
+@staff_required(*ROLES)
+async def search(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, SEARCH_TEMPLATE, views.search_page())
+    state = request.app.state
+    found = await in_thread(
+        views.search,
+        state.engine,
+        state.datamap,
+        state.sources,
+        await request.form(),
+        staff_id=request.scope["viewer"].id,
+        region=state.settings.phone_region,
+        language=i18n.current_language(),
+        now=state.now(),
+    )
+    if isinstance(found, Done):
+        return redirect(request, found)
+    if isinstance(found, Refused):
+        return render(request, SEARCH_TEMPLATE, found.page, found.status)
+    return render(request, SEARCH_TEMPLATE, found)
+
+
+@staff_required(*ROLES)
+async def person(request: Request) -> Response:
+    state = request.app.state
+    page = await in_thread(
+        views.person_page,
+        state.engine,
+        state.datamap,
+        state.sources,
+        request.path_params["lookup"],
+        request.path_params["person"],
+        staff_id=request.scope["viewer"].id,
+        region=state.settings.phone_region,
+        language=i18n.current_language(),
+        now=state.now(),
+    )
+    if page is None:
+        flash(request, _("Look the caller up first, with a reason."))
+        return RedirectResponse(views.SEARCH_PATH, status_code=303)
+    return render(request, "staff/lookup_person.html", page)
+
+
+routes = [
+    Route(views.SEARCH_PATH, search, methods=["GET", "POST"]),
+    Route(views.SEARCH_PATH + "/{lookup:int}/people/{person:int}", person),
+]

@@ -1,0 +1,77 @@
+"""Customer service in Chromium: signs in, lands on the caller look-up, looks a caller up by
+phone with a reason and opens their data; a look-up without a reason is refused, and a shared
+number lists the people it leads to. WCAG 2.1 A/AA by axe-core at 1280 and 390 CSS px, with no
+sideways scrolling and no table cut off on a phone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import PageProblems
+from tests.browser.test_accessibility import assert_accessible
+from tests.browser.test_person_pages_browser import (
+    assert_no_sideways_scroll,
+    assert_no_table_cut_off,
+)
+
+pytestmark = pytest.mark.browser
+
+CUSTOMER_SERVICE = re.compile(r"\bkundeservice\b")
+WIDTHS = (1280, 390)
+
+
+def check_at_both_widths(page: Page) -> None:
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        assert_accessible(page)
+        assert_no_sideways_scroll(page)
+        assert_no_table_cut_off(page)
+
+
+def look_up(page: Page, kind: str, value: str, reason: str | None) -> None:
+    page.get_by_label(kind, exact=True).check()
+    page.get_by_label("Det de oppga").fill(value)
+    if reason is not None:
+        page.get_by_label(reason).check()
+    page.get_by_role("button", name="Slå opp", exact=True).click()
+
+
+def test_customer_service_looks_a_caller_up_by_phone_with_a_reason(
+    page: Page, sign_in: Callable[..., None], problems: PageProblems
+) -> None:
+    problems.expect(r"status of 400 .*/staff/lookup\]$")  # the form comes back refused
+    sign_in(page, choice=CUSTOMER_SERVICE, lands_on="/staff/lookup")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Slå opp en som ringer")
+    check_at_both_widths(page)
+
+    look_up(page, "Telefonnummer", "910 00 001", None)
+    expect(page.get_by_role("alert")).to_contain_text("Velg hvorfor du slår opp den som ringer.")
+    expect(page.get_by_label("Det de oppga")).to_have_value("910 00 001")
+    check_at_both_widths(page)
+
+    look_up(page, "Telefonnummer", "910 00 001", "Den som ringer spør om opplysningene sine")
+    page.wait_for_url(re.compile(r"/staff/lookup/\d+/people/\d+$"))
+    assert "910" not in page.url
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kari Nordmann")
+    expect(page.locator(".lookup-reason")).to_have_text("Den som ringer spør om opplysningene sine")
+    expect(page.get_by_role("heading", name=re.compile("^Kundekort"))).to_be_visible()
+    check_at_both_widths(page)
+
+
+def test_a_shared_number_lists_the_people_and_a_stranger_is_not_found(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
+    sign_in(page, choice=CUSTOMER_SERVICE, lands_on="/staff/lookup")
+    look_up(page, "Telefonnummer", "22 33 44 55", "Den som ringer spør om opplysningene sine")
+    found = page.locator("#found")
+    expect(found.get_by_role("link")).to_have_text(["Lars Dahl", "Mette Dahl"])
+    check_at_both_widths(page)
+    look_up(
+        page, "Fødselsnummer", "28016810004", "Den som ringer vil reservere seg mot markedsføring"
+    )
+    expect(page.locator("#not-found")).to_contain_text("Ingen kunde har dette fødselsnummeret.")
+    check_at_both_widths(page)

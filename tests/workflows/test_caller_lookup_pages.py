@@ -1,0 +1,154 @@
+"""/staff/lookup over HTTP: customer service looks a caller up with a reason; a look-up without
+one is refused and logs nothing; one person found opens their page (data as /me shows it),
+several are listed by name and masked number only; the page of a person is open only to the
+agent whose look-up found them; a person's session reaches none of it; the value looked up is
+never in a URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.audit import AuditEntry
+from portal.demo import EDGE_CASES_BY_KEY
+from portal.models import StaffRoleName
+from portal.settings import Settings
+from tests.support import (
+    Clock,
+    add_demo_subject,
+    csrf_token_from,
+    sign_in_staff,
+    signed_in_client,
+)
+
+KARI = EDGE_CASES_BY_KEY["ordinary"]
+
+
+@pytest.fixture
+def client(settings: Settings, demo_sources) -> Iterator[TestClient]:
+    app = create_app(settings, now=Clock(), sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def look_up(client: TestClient, **form: str):
+    token = csrf_token_from(client.get("/staff/lookup").text)
+    return client.post("/staff/lookup", data={"csrf_token": token, **form})
+
+
+def actions(client: TestClient) -> list[tuple[str, int | None, str | None]]:
+    with Session(client.app.state.engine) as db:
+        entries = db.exec(select(AuditEntry).order_by(AuditEntry.seq)).all()
+        return [(e.action, e.subject_id, e.reason) for e in entries]
+
+
+def test_customer_service_finds_a_caller_by_phone_and_sees_their_data(client: TestClient) -> None:
+    sign_in_staff(client, StaffRoleName.staff, sub="kundeservice")
+    form = client.get("/staff/lookup")
+    assert form.status_code == 200 and 'name="reason"' in form.text
+    found = look_up(
+        client, kind="phone", value="+47 910 00 001", reason="own_data", note="Asks about orders"
+    )
+    assert found.status_code == 303
+    location = found.headers["location"]
+    assert location.startswith("/staff/lookup/") and "/people/" in location
+    assert "91000001" not in location and "910" not in location.split("/people/")[0][14:]
+    page = client.get(location)
+    assert page.status_code == 200
+    assert "<h1>Kari Nordmann</h1>" in page.text
+    assert f'<dd class="national-id">{KARI.national_id[:6]} *****</dd>' in page.text
+    assert "The caller asks about their data: Asks about orders" in page.text
+    assert "Customer record" in page.text and "kari.nordmann@example.com" in page.text
+    assert "Newsletter" in page.text  # her consents
+    [search, view] = actions(client)
+    assert search[0] == "lookup.search" and view[0] == "lookup.view"
+    assert search[1] == view[1] and view[2] == "own_data: Asks about orders"
+
+
+def test_a_look_up_without_a_reason_is_refused_and_nothing_is_logged(client: TestClient) -> None:
+    sign_in_staff(client, StaffRoleName.staff)
+    refused = look_up(client, kind="phone", value="91000001")
+    assert refused.status_code == 400
+    assert "Nothing was looked up" in refused.text
+    assert "Choose why you look the caller up." in refused.text
+    assert 'value="91000001"' in refused.text  # as typed, to correct
+    other = look_up(client, kind="phone", value="91000001", reason="other")
+    assert other.status_code == 400 and "Say why you look the caller up." in other.text
+    assert actions(client) == []
+
+
+def test_someone_who_is_not_a_customer_is_not_found_and_the_page_says_why(
+    client: TestClient,
+) -> None:
+    sign_in_staff(client, StaffRoleName.staff)
+    nobody = look_up(client, kind="phone", value="99 99 99 99", reason="reservation")
+    assert nobody.status_code == 200
+    assert "No customer has that phone number." in nobody.text
+    assert "does not look up anyone else" in nobody.text
+    assert [a[0] for a in actions(client)] == ["lookup.search"]
+
+
+def test_several_people_are_listed_by_name_only_and_the_agent_opens_one(
+    client: TestClient,
+) -> None:
+    sign_in_staff(client, StaffRoleName.staff)
+    listed = look_up(client, kind="phone", value="22 33 44 55", reason="own_data")
+    assert listed.status_code == 200
+    assert "Lars Dahl" in listed.text and "Mette Dahl" in listed.text
+    # Nothing of theirs but the name and the masked number.
+    assert "lars.dahl@example.com" not in listed.text and "900008" not in listed.text
+    links = sorted(set(re.findall(r'href="(/staff/lookup/\d+/people/\d+)"', listed.text)))
+    assert len(links) == 2
+    page = client.get(links[0])
+    assert page.status_code == 200 and "Dahl" in page.text
+    assert [a[0] for a in actions(client)] == ["lookup.search", "lookup.view"]
+
+
+def test_only_the_agent_whose_look_up_found_the_person_opens_their_page(
+    client: TestClient,
+) -> None:
+    sign_in_staff(client, StaffRoleName.staff, sub="first")
+    location = look_up(client, kind="customer_number", value="900001", reason="right").headers[
+        "location"
+    ]
+    sign_in_staff(client, StaffRoleName.staff, sub="second")
+    refused = client.get(location)
+    assert refused.status_code == 303 and refused.headers["location"] == "/staff/lookup"
+    assert "Look the caller up first, with a reason." in client.get("/staff/lookup").text
+    kari = location.rsplit("/", 1)[1]
+    # Nor another person through the first agent's look-up.
+    sign_in_staff(client, StaffRoleName.staff, sub="third")
+    assert client.get(location.replace(f"/people/{kari}", "/people/99999")).status_code == 303
+    assert [a[0] for a in actions(client)] == ["lookup.search"]
+
+
+@pytest.mark.parametrize("path", ["/staff/lookup", "/staff/lookup/1/people/1"])
+def test_a_persons_session_reaches_no_look_up_page(client: TestClient, path: str) -> None:
+    subject_id = add_demo_subject(client.app.state.engine, "ordinary")
+    signed_in_client(client, secret_key=client.app.state.settings.secret_key, subject_id=subject_id)
+    assert client.get(path).status_code == 403
+    token = csrf_token_from(client.get("/me/requests/new").text)
+    posted = client.post(
+        "/staff/lookup",
+        data={"csrf_token": token, "kind": "phone", "value": "91000001", "reason": "own_data"},
+    )
+    assert posted.status_code == 403
+    assert actions(client) == []
+
+
+def test_a_look_up_without_the_forms_token_is_refused(client: TestClient) -> None:
+    sign_in_staff(client, StaffRoleName.staff)
+    posted = client.post(
+        "/staff/lookup", data={"kind": "phone", "value": "91000001", "reason": "own_data"}
+    )
+    assert posted.status_code == 403 and actions(client) == []
+
+
+def test_signed_out_the_look_up_sends_to_sign_in(client: TestClient) -> None:
+    response = client.get("/staff/lookup")
+    assert response.status_code == 303 and response.headers["location"].startswith("/auth/login")
