@@ -99,3 +99,54 @@ def test_messages_waiting_before_0010_get_their_delivery_job(tmp_path) -> None:
         (DELIVER_JOB, {"message_id": 1}, "queued", DELIVER_ATTEMPTS, f"{DELIVER_JOB}:1"),
         (DELIVER_JOB, {"message_id": 3}, "queued", DELIVER_ATTEMPTS, f"{DELIVER_JOB}:3"),
     ]
+
+
+def test_restriction_holds_from_before_0014_name_their_request(tmp_path) -> None:
+    """0014 reads the request a restriction hold was set for from its audit entry; the other
+    holds of before it name none."""
+    from sqlalchemy import create_engine, text
+
+    from portal.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0013")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO subject (id, national_id, country, given_name, family_name,"
+                " created_at) VALUES (1, '01017012345', 'NO', '', '', '2026-11-24')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO data_request (id, subject_id, type, status, assurance, received_at,"
+                " due_at, language, paused_seconds) VALUES (5, 1, 'restriction', 'verified',"
+                " 'high', '2026-11-24', '2026-12-24', 'nb', 0)"
+            )
+        )
+        for hold_id, kind in ((1, "restriction"), (2, "litigation")):
+            connection.execute(
+                text(
+                    "INSERT INTO case_hold (id, subject_id, kind, reason, scope, set_at)"
+                    " VALUES (:id, 1, :kind, 'r', 'person', '2026-11-24')"
+                ),
+                {"id": hold_id, "kind": kind},
+            )
+        for seq, reason, details in (
+            (1, "restriction", {"hold_id": 1, "request_id": 5}),
+            (2, "Lawsuit", {"hold_id": 2, "kind": "litigation"}),
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO audit_log (seq, at, actor, actor_id, action, subject_id, reason,"
+                    " details, prev_hash, hash) VALUES (:seq, '2026-11-24', 'person', 1,"
+                    " 'case_hold.set', 1, :reason, :details, 'x', 'y')"
+                ),
+                {"seq": seq, "reason": reason, "details": json.dumps(details)},
+            )
+    upgrade(url, "0014")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, request_id FROM case_hold ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(row) for row in rows] == [(1, 5), (2, None)]

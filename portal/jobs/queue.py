@@ -61,6 +61,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "portal.workflows.erasure_run",
     "portal.exports.jobs",
     "portal.workflows.reminders",
+    "portal.workflows.holds",
     "portal.marketing.withdrawal",
     "portal.marketing.registers",
     "portal.marketing.washing",

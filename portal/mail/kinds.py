@@ -28,7 +28,7 @@ from portal.datamap.model import Controller
 from portal.exports import message as export_message
 from portal.jobs.outbox import PARKED_KIND, MessageSite
 from portal.mail.render import Attachment, Rendered, render_templates
-from portal.workflows import email_requests, letters, notices, reminders, restriction
+from portal.workflows import email_requests, holds, letters, notices, reminders, restriction
 
 Values = Callable[[Mapping[str, Any], str, MessageSite], Mapping[str, Any]]
 Attach = Callable[[Session, Mapping[str, Any], str, Controller], tuple[Attachment, ...]]
@@ -83,6 +83,7 @@ KINDS: dict[str, Kind] = {
     notices.NEW_REQUEST: Kind(DPO, notices.new_request_values),
     notices.ANSWERED: Kind(DPO, notices.new_request_values),
     reminders.MESSAGE_KIND: Kind(DPO, reminders.reminder_values),
+    holds.MESSAGE_KIND: Kind(DPO, holds.review_values),
     PARKED_KIND: Kind(DPO, parked_values),
 }
 

@@ -22,7 +22,7 @@ from portal.exports.service import ExportRuntime, export_for_filed_request
 from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
-from portal.workflows import attention, duplicates, email_requests, erasure_service, notes
+from portal.workflows import attention, duplicates, email_requests, erasure_service, holds, notes
 from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.records import CaseHoldRecord, StoredPlan
@@ -184,6 +184,13 @@ def _replan(db: Session, request: DataRequest, staff_id: int, runtime: Runtime) 
         )
 
 
+def _replan_person(db: Session, subject_id: int, staff_id: int, rt: Runtime) -> None:
+    """A hold set or released: every open erasure of the person is planned again (this
+    request's among them), as on the holds page."""
+    sources = holds.Sources(rt.datamap, rt.sources)
+    holds.replan_open_erasures(db, subject_id, staff_id=staff_id, now=rt.now, sources=sources)
+
+
 def _approve(
     db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
 ) -> str:
@@ -259,9 +266,10 @@ def _set_hold(
         staff_id=staff_id,
         now=rt.now,
         datamap=rt.datamap,
+        request_id=request.id,
         **where,
     )
-    _replan(db, request, staff_id, rt)
+    _replan_person(db, subject_id, staff_id, rt)
 
 
 def _release(
@@ -274,7 +282,7 @@ def _release(
     erasure_service.release_case_hold(
         db, hold_id, staff_id=staff_id, reason=_reason(form), now=rt.now, datamap=rt.datamap
     )
-    _replan(db, request, staff_id, rt)
+    _replan_person(db, hold.subject_id, staff_id, rt)
     return _("The hold is released, and the erasure plan was made again.")
 
 

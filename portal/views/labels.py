@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from portal.i18n import lazy_gettext as _l
-from portal.workflows.records import CaseHoldKind, PlanStatus
+
+# The kinds of case hold are named where holds are (workflows/holds.py); re-exported here.
+from portal.workflows.holds import HOLD_KIND_LABELS  # noqa: F401
+from portal.workflows.records import PlanStatus
 from portal.workflows.requests import Actor, RequestStatus, RequestType
 
 TYPE_LABELS = {
@@ -72,14 +75,6 @@ ACTOR_LABELS = {
 
 # The DPO sees "the person", not "you".
 DPO_ACTOR_LABELS = {**ACTOR_LABELS, Actor.person: _l("the person")}
-
-HOLD_KIND_LABELS = {
-    CaseHoldKind.litigation: _l("Litigation"),
-    CaseHoldKind.complaint: _l("Complaint"),
-    CaseHoldKind.authority_request: _l("Request from an authority"),
-    CaseHoldKind.restriction: _l("Restriction of processing (art. 18)"),
-    CaseHoldKind.other: _l("Other"),
-}
 
 PLAN_STATUS_LABELS = {
     PlanStatus.proposed: _l("waiting for approval"),

@@ -825,6 +825,10 @@ def execute_job(db: Session, payload: dict[str, Any], ctx: JobContext) -> None:
     stored = db.get(StoredPlan, plan_id, with_for_update=True)
     if stored is None:
         raise ErasureError(f"no erasure plan {plan_id}")
+    if stored.status == PlanStatus.superseded:
+        # A hold changed while it was under way: a newer version took over the sources not
+        # yet done (erasure_service.replan_rest), with a job of its own.
+        return
     rt = runtime()
     finished = execute_plan(
         db, stored, datamap=rt.datamap, sources=rt.sources, now=ctx.now, max_sources=1

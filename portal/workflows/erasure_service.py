@@ -45,6 +45,8 @@ from portal.workflows.requests import (
 from portal.workflows.restriction import tell_before_lifting
 
 SCOPES = ("person", "record")
+# A hold's reason, and the reason it is released with, are at most this long.
+MAX_HOLD_REASON = 2000
 
 
 class PlanRefused(TransitionRefused):
@@ -309,9 +311,11 @@ def set_case_hold(
     staff_id: int | None,
     now: datetime,
     datamap: DataMap | None = None,
+    request_id: int | None = None,
 ) -> CaseHoldRecord:
     """A DPO's hold on a person, or on one record of the data map (``datamap``: the default
-    map when not given). Audit-logged; plans made from now on keep what it covers."""
+    map when not given), from the request ``request_id`` if one. Audit-logged; plans made from
+    now on keep what it covers."""
     _check_hold(db, subject_id, kind, reason, scope, table_name, row_key, staff_id, datamap)
     hold = CaseHoldRecord(
         subject_id=subject_id,
@@ -323,6 +327,7 @@ def set_case_hold(
         set_at=now,
         set_by=staff_id,
         review_at=review_at,
+        request_id=request_id,
     )
     db.add(hold)
     db.flush()
@@ -341,8 +346,7 @@ def _check_hold(
     staff_id: int | None,
     datamap: DataMap | None,
 ) -> None:
-    if not reason or not reason.strip():
-        raise CaseHoldRefused(_("Please give a reason."))
+    _check_reason(reason)
     if kind not in set(CaseHoldKind):
         raise CaseHoldRefused(_("There is no such kind of hold."))
     if scope not in SCOPES:
@@ -360,6 +364,15 @@ def _check_hold(
             raise CaseHoldRefused(_("A hold on a record needs a table of the data map and a key."))
 
 
+def _check_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise CaseHoldRefused(_("Please give a reason."))
+    if len(reason.strip()) > MAX_HOLD_REASON:
+        raise CaseHoldRefused(
+            _("Please keep this under %(count)d characters.", count=MAX_HOLD_REASON)
+        )
+
+
 def release_case_hold(
     db: Session,
     hold_id: int,
@@ -371,8 +384,7 @@ def release_case_hold(
 ) -> CaseHoldRecord:
     """End a hold. Rows an executed plan kept because of it are queued for erasure at once (the
     deferred job judges them again: other holds may still keep them)."""
-    if not reason or not reason.strip():
-        raise CaseHoldRefused(_("Please give a reason."))
+    _check_reason(reason)
     hold = db.get(CaseHoldRecord, hold_id, with_for_update=True)
     if hold is None:
         raise CaseHoldRefused(_("There is no such hold."))
@@ -445,6 +457,7 @@ def _audit_hold(
             "scope": hold.scope,
             "table": hold.table_name,
             "review_at": hold.review_at.isoformat() if hold.review_at else None,
+            "request_id": hold.request_id,
         },
         now=now,
     )

@@ -84,7 +84,8 @@ class CaseHoldKind(StrEnum):
 
 
 class CaseHoldRecord(SQLModel, table=True):
-    """A hold the DPO sets on a person or on one record, with a reason and a review date."""
+    """A hold the DPO sets on a person or on one record, with a reason and a review date
+    (workflows/holds.py: the holds page, the review reminders)."""
 
     __tablename__ = "case_hold"
 
@@ -95,6 +96,9 @@ class CaseHoldRecord(SQLModel, table=True):
     scope: str = Field(sa_type=String(10))  # "person" or "record"
     table_name: str | None = Field(default=None, max_length=100)
     row_key: str | None = Field(default=None, max_length=200)
+    # The request it was set from (a case page, a restriction request); None: set on the person
+    # from the holds page by national ID, or before the portal kept it.
+    request_id: int | None = Field(default=None, foreign_key="data_request.id", index=True)
     set_at: datetime = Field(default_factory=utcnow)
     set_by: int | None = Field(default=None, foreign_key="staff_member.id")
     review_at: date | None = None

@@ -35,6 +35,7 @@ def restrict_processing(db: Session, subject_id: int, request_id: int, now: date
         kind=CaseHoldKind.restriction,
         reason=_("The person asked for restriction of processing (request %(id)d).", id=request_id),
         scope="person",
+        request_id=request_id,
         set_at=now,
     )
     db.add(hold)

@@ -93,6 +93,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "threshold": "overdue",
     },
     "job_parked": {"job_id": 9, "job_kind": "mail.deliver"},
+    "hold_review": {"hold_id": 7, "review_on": "2026-12-01"},
 }
 
 

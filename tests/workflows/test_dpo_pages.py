@@ -256,6 +256,7 @@ def test_hold_and_release_re_plan(client: TestClient, dpo: int) -> None:
     with session_scope(client.app.state.engine) as db:
         record = db.get(CaseHoldRecord, hold.id)
     assert record.released_by == dpo and record.release_reason == "Settled"
+    assert record.request_id == request_id  # the holds page names the request it came from
     assert client.get(f"/dpo/requests/{request_id}").context["page"].holds == ()
 
 
