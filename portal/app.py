@@ -30,6 +30,7 @@ from portal.routes import block_list as block_list_routes
 from portal.routes import consent as consent_routes
 from portal.routes import email_requests as email_request_routes
 from portal.routes import exports as export_routes
+from portal.routes import holds as hold_routes
 from portal.routes import identifiers as identifier_routes
 from portal.routes import lookup as lookup_routes
 from portal.routes import messages as message_routes
@@ -103,6 +104,7 @@ def create_app(
         *identifier_routes.routes,
         *lookup_routes.routes,
         *dpo.routes,
+        *hold_routes.routes,
         *consent_routes.routes,
         *block_list_routes.routes,
         *api_routes.routes,

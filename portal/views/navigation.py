@@ -58,6 +58,7 @@ _CONSOLE = (
     ("/staff", _l("Overview"), ("staff", "dpo", "admin"), ()),
     ("/staff/lookup", _l("Look up a caller"), ("staff", "dpo", "admin"), ("/staff/lookup/",)),
     ("/dpo", _l("Requests"), ("dpo",), ("/dpo/requests/",)),
+    ("/dpo/holds", _l("Holds"), ("dpo",), ()),
     ("/staff/identifiers", _l("People"), ("staff", "dpo"), ("/staff/people/",)),
     ("/staff/block-list", _l("Block list"), ("staff", "dpo"), ("/staff/block-list/search",)),
     ("/staff/wash", _l("Wash a call list"), ("staff",), ("/staff/wash/",)),

@@ -111,6 +111,8 @@ class Use:
     table: str
     counted_from: str | None
     condition: str | None
+    # A hold's other tables it keeps with the rows it is on (the map's ``covers``), by name.
+    covers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,12 @@ def _rules(datamap: DataMap, language: str) -> Iterable[TimeLimit]:
         )
 
 
+def hold_limits(datamap: DataMap, language: str) -> tuple[TimeLimit, ...]:
+    """The map's holds of the controller's country and the EU, as the records list them (the
+    holds page shows them too)."""
+    return tuple(_holds(datamap, language))
+
+
 def _holds(datamap: DataMap, language: str) -> Iterable[TimeLimit]:
     for key, hold in datamap.holds.items():
         if not _applies(datamap, hold.jurisdiction):
@@ -413,10 +421,12 @@ def _use(
     condition: RetentionRef | HoldRef,
     language: str,
 ) -> Use:
+    covered = condition.covers if isinstance(condition, HoldRef) else []
     return Use(
         table=spec.name.get(language),
         counted_from=_column(datamap, table, counted_from, language) if counted_from else None,
         condition=_condition(datamap, table, condition, language),
+        covers=tuple(datamap.tables[name].name.get(language) for name in covered),
     )
 
 

@@ -99,6 +99,7 @@ def test_the_copies_page_is_called_what_the_navigation_calls_it(
                 "/staff",
                 "/staff/lookup",
                 "/dpo",
+                "/dpo/holds",
                 "/staff/identifiers",
                 "/staff/block-list",
                 "/staff/block-list/import",
@@ -138,6 +139,7 @@ def test_the_console_lists_the_pages_each_role_opens(
         ("/dpo/dashboard", "/dpo/dashboard"),
         ("/staff/lookup", "/staff/lookup"),
         ("/staff/lookup/12/people/3", "/staff/lookup"),
+        ("/dpo/holds", "/dpo/holds"),
     ],
 )
 def test_the_console_marks_the_section_of_the_page(path: str, current: str | None) -> None:

@@ -169,6 +169,8 @@ def test_retention_rules_and_holds_in_words_with_where_they_apply(demo: DataMap)
     assert holds["open_complaint"].period == "while its condition holds"
     assert (complaint.table, complaint.counted_from) == ("Complaints", None)
     assert complaint.condition == "Status is open or being handled"  # the map's value labels
+    assert complaint.covers == ("Orders", "Order lines")  # the tables it keeps with it
+    assert holds["bookkeeping_no"].uses[0].covers == ()
     ended = rules["customer_relationship_ended"].uses[0]
     assert ended.condition == "Customer relationship ended is set"
     durable = holds["complaint_period_durable_no"].uses[0]
