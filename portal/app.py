@@ -35,6 +35,7 @@ from portal.routes import identifiers as identifier_routes
 from portal.routes import lookup as lookup_routes
 from portal.routes import messages as message_routes
 from portal.routes import requests as request_routes
+from portal.routes import sessions as session_routes
 from portal.settings import Settings
 from portal.templating import make_templates
 from portal.views.navigation import console_navigation, person_navigation
@@ -99,6 +100,7 @@ def create_app(
         *request_routes.routes,
         *email_request_routes.routes,
         *message_routes.routes,
+        *session_routes.routes,
         *export_routes.routes,
         *staff.routes,
         *identifier_routes.routes,

@@ -24,12 +24,12 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.db import session_scope, utcnow
+from portal.identity.sessions import ABSOLUTE_LIFETIME
 from portal.models import WebSession
 
 # A touch of last_seen_at costs a write; once a minute is precise enough for a 30-minute timeout.
 TOUCH_INTERVAL = timedelta(seconds=60)
-# However active, a session ends after this long and the person signs in again.
-ABSOLUTE_LIFETIME = timedelta(hours=12)
+# However active, a session ends after ABSOLUTE_LIFETIME and the person signs in again.
 
 
 _RECORD_COLUMNS = tuple(column.name for column in WebSession.__table__.columns)

@@ -38,6 +38,7 @@ from portal import links, ratelimit
 from portal.audit import AuditActor, record
 from portal.db import utcnow
 from portal.i18n import gettext as _
+from portal.identity import sessions
 from portal.identity.addresses import remove_expired_claims
 from portal.identity.identifiers import IdentifierRefused, normalise_identifier
 from portal.identity.national_id import InvalidNationalId, parse_national_id
@@ -527,12 +528,14 @@ def remove_unconfirmed(db: Session, now: datetime) -> int:
 
 def clean_up(db: Session, now: datetime) -> dict[str, int]:
     """What the hourly job removes: unconfirmed requests and address claims past their time,
-    the nonces of expired links, and rate-limit hits too old to count. Counts only."""
+    the nonces of expired links, rate-limit hits too old to count, and browser sessions that
+    ended or outlived their lifetime (anonymous ones too). Counts only."""
     return {
         "unconfirmed_requests": remove_unconfirmed(db, now),
         "address_claims": remove_expired_claims(db, now),
         "link_nonces": links.purge(db, now),
         "rate_limit_hits": ratelimit.purge(db, now),
+        "web_sessions": sessions.purge(db, now),
     }
 
 

@@ -86,8 +86,18 @@ def landing_in_swedish(page: Page, sign_in: Callable[..., None], problems: PageP
     expect(page.get_by_role("link", name="Logga in med BankID")).to_be_visible()
 
 
+def sign_ins(page: Page, sign_in: Callable[..., None], problems: PageProblems) -> None:
+    """The person's sessions, reached from the header at phone width."""
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(page, choice=re.compile(r"^Åse Bjørnstad\b"), lands_on="/me")
+    page.get_by_role("link", name="Innlogginger").click()
+    page.wait_for_url("**/sessions")
+    expect(page.locator("table.sessions tbody tr")).to_have_count(1)
+
+
 PAGES = {
     "landing": landing,
+    "sessions": sign_ins,
     "me": person_home,
     "my-data-opened": my_data_opened,
     "staff": staff_home,
