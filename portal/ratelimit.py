@@ -1,7 +1,15 @@
 """Rate limits on what anyone can make the portal do: file a request without BankID, ask for
 new links, claim an e-mail address. Each sends an e-mail, so each is limited per client address
 (IP) and per e-mail address, within a window (settings RATE_LIMIT_PER_IP,
-RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_WINDOW_MINUTES).
+RATE_LIMIT_PER_ADDRESS, RATE_LIMIT_WINDOW_MINUTES). And, by ``take`` and ``rules``: sign-in
+starts per client address, requests a signed-in person files, washing calls per API token and
+caller look-ups per member of staff. A refusal says when to try again (Retry-After).
+
+Why our own rather than a library such as ``limits``: the counts must hold across every web
+process and worker (``portal serve --workers N``), and the one store all of them share is the
+portal's database; ``limits`` keeps counts in memory (per process) or in Redis, Memcached or
+MongoDB, none of which the portal otherwise needs. The table is indexed for the one query a
+check makes, and cleaned hourly.
 
 Hits are rows in the portal's database, so a limit holds across every web process. A row holds
 a keyed hash (HMAC-SHA256 with SECRET_KEY) of the IP or e-mail address, never the value: the
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,7 +48,48 @@ class RateLimitHit(SQLModel, table=True):
 
 
 class RateLimited(Exception):
-    """Too many attempts from this client or for this address; nothing was done."""
+    """Too many attempts from this client or for this address; nothing was done.
+    ``retry_after``: seconds until the oldest counted attempt leaves the window."""
+
+    def __init__(self, action: str, retry_after: int = 60) -> None:
+        super().__init__(action)
+        self.retry_after = max(1, retry_after)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """At most ``limit`` uses of ``action`` per key within ``window``."""
+
+    action: str
+    limit: int
+    window: timedelta
+
+
+def take(db: Session, rule: Rule, key: str, now: datetime) -> None:
+    """Count one use of ``rule.action`` by ``key`` (a ``key_of`` hash), or refuse it with
+    RateLimited (nothing counted) when the key has used up its attempts in the window."""
+    since = now - rule.window
+    if _count(db, rule.action, key, since) >= rule.limit:
+        raise RateLimited(rule.action, _retry_after(db, rule.action, key, since, rule.window, now))
+    db.add(RateLimitHit(action=rule.action, key=key, at=now))
+    db.flush()
+
+
+def _retry_after(
+    db: Session, action: str, key: str, since: datetime, window: timedelta, now: datetime
+) -> int:
+    oldest = db.exec(
+        select(func.min(RateLimitHit.at)).where(
+            col(RateLimitHit.action) == action,
+            col(RateLimitHit.key) == key,
+            col(RateLimitHit.at) > since,
+        )
+    ).one()
+    if oldest is None:
+        return 60
+    if oldest.tzinfo is None:  # SQLite hands moments back naive; they are UTC
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    return math.ceil((oldest + window - now).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -90,7 +140,7 @@ def hit(
     since = now - limits.window
     for key, limit in keys:
         if _count(db, action, key, since) >= limit:
-            raise RateLimited(action)
+            raise RateLimited(action, _retry_after(db, action, key, since, limits.window, now))
     for key, _limit in keys:
         db.add(RateLimitHit(action=action, key=key, at=now))
     db.flush()
@@ -114,4 +164,19 @@ def purge(db: Session, now: datetime) -> int:
 FILE_REQUEST = "file_request"
 ASK_FOR_LINKS = "ask_for_links"
 CLAIM_ADDRESS = "claim_address"
-ACTIONS = (FILE_REQUEST, ASK_FOR_LINKS, CLAIM_ADDRESS)
+SIGN_IN = "sign_in"  # per client address: starts of a sign-in (each a round trip to the IdP)
+PERSON_FILES = "person_files"  # per person: requests filed when signed in
+API_CHECK = "api_check"  # per API token: washing calls from a dialer
+STAFF_LOOKUP = "staff_lookup"  # per member of staff: caller look-ups
+ACTIONS = (FILE_REQUEST, ASK_FOR_LINKS, CLAIM_ADDRESS, SIGN_IN, PERSON_FILES, API_CHECK)
+ACTIONS += (STAFF_LOOKUP,)
+
+
+def rules(settings: Settings) -> dict[str, Rule]:
+    """The limits of the actions counted per key by ``take`` (settings RATE_LIMIT_*)."""
+    return {
+        SIGN_IN: Rule(SIGN_IN, settings.rate_limit_sign_in_per_ip, timedelta(minutes=10)),
+        PERSON_FILES: Rule(PERSON_FILES, settings.rate_limit_filings_per_person, timedelta(days=1)),
+        API_CHECK: Rule(API_CHECK, settings.rate_limit_api_per_minute, timedelta(minutes=1)),
+        STAFF_LOOKUP: Rule(STAFF_LOOKUP, settings.rate_limit_lookups_per_hour, timedelta(hours=1)),
+    }

@@ -123,6 +123,13 @@ class Settings:
     rate_limit_per_ip: int = 20
     rate_limit_per_address: int = 5
     rate_limit_window_minutes: int = 60
+    # Per-key limits (portal/ratelimit.py ``rules``): sign-in starts per IP in 10 minutes,
+    # requests a signed-in person files in a day, API calls per token in a minute, caller
+    # look-ups per member of staff in an hour.
+    rate_limit_sign_in_per_ip: int = 30
+    rate_limit_filings_per_person: int = 10
+    rate_limit_api_per_minute: int = 600
+    rate_limit_lookups_per_hour: int = 200
     # The largest request body each route family takes (portal/web/body_limit.py), in bytes.
     body_limit_form: int = 64 * 1024
     body_limit_upload: int = 256 * 2**20
@@ -226,6 +233,10 @@ def _build(env: Mapping[str, str]) -> Settings:
         rate_limit_window_minutes=_positive_int(
             env, "RATE_LIMIT_WINDOW_MINUTES", 60, maximum=24 * 60
         ),
+        rate_limit_sign_in_per_ip=_positive_int(env, "RATE_LIMIT_SIGN_IN_PER_IP", 30),
+        rate_limit_filings_per_person=_positive_int(env, "RATE_LIMIT_FILINGS_PER_PERSON", 10),
+        rate_limit_api_per_minute=_positive_int(env, "RATE_LIMIT_API_PER_MINUTE", 600),
+        rate_limit_lookups_per_hour=_positive_int(env, "RATE_LIMIT_LOOKUPS_PER_HOUR", 200),
         security_measures=_security_measures(env),
         body_limit_form=_positive_int(env, "BODY_LIMIT_FORM_KB", 64, maximum=10 * 1024) * 1024,
         body_limit_upload=_positive_int(env, "BODY_LIMIT_UPLOAD_MB", 256, maximum=4096) * 2**20,

@@ -78,3 +78,91 @@ def test_a_bad_window_stops_start_up(value: str, database_url, var_dir) -> None:
 
     with pytest.raises(SettingsError, match="RATE_LIMIT_WINDOW_MINUTES"):
         make_settings(database_url, var_dir, RATE_LIMIT_WINDOW_MINUTES=value)
+
+
+def test_a_rule_counts_per_key_and_says_when_to_try_again(engine: Engine) -> None:
+    rule = ratelimit.Rule("sign_in", 2, timedelta(minutes=10))
+    mine, theirs = key_of(SECRET, "ip", "10.0.0.1"), key_of(SECRET, "ip", "10.0.0.2")
+    for minute in (0, 4):
+        with session_scope(engine) as db:
+            ratelimit.take(db, rule, mine, NOW + timedelta(minutes=minute))
+    with pytest.raises(RateLimited) as refused, session_scope(engine) as db:
+        ratelimit.take(db, rule, mine, NOW + timedelta(minutes=5))
+    assert refused.value.retry_after == 5 * 60  # when the first of the two leaves the window
+    with session_scope(engine) as db:
+        ratelimit.take(db, rule, theirs, NOW + timedelta(minutes=5))  # another key: its own count
+        ratelimit.take(db, rule, mine, NOW + timedelta(minutes=11))  # the first has left
+
+
+class TestOnTheRoutes:
+    """429 with Retry-After and a page in the person's language (JSON for the API)."""
+
+    @staticmethod
+    def client(database_url: str, var_dir, demo_sources, **env: str):
+        from starlette.testclient import TestClient
+
+        from portal.app import create_app
+        from tests.conftest import make_settings
+
+        app = create_app(make_settings(database_url, var_dir, **env), sources=demo_sources)
+        return TestClient(app, follow_redirects=False)
+
+    def test_sign_in_starts_per_client_address(
+        self, database_url: str, var_dir, demo_sources, engine: Engine
+    ) -> None:
+        with self.client(database_url, var_dir, demo_sources, RATE_LIMIT_SIGN_IN_PER_IP="2") as c:
+            c.cookies.set("lang", "sv")
+            # (No provider answers here, so the first two fail later, with 400: they counted.)
+            assert [c.get("/auth/login").status_code for _ in range(2)] == [400, 400]
+            refused = c.get("/auth/login")
+            assert refused.status_code == 429
+            assert 0 < int(refused.headers["retry-after"]) <= 600
+            assert "För många försök" in refused.text
+            assert "content-security-policy" in refused.headers
+
+    def test_requests_a_person_files(
+        self, database_url: str, var_dir, demo_sources, engine: Engine
+    ) -> None:
+        from tests.workflows.test_request_pages import requests_of, sign_in_as
+
+        env = {"RATE_LIMIT_FILINGS_PER_PERSON": "1"}
+        with self.client(database_url, var_dir, demo_sources, **env) as c:
+            c.cookies.set("lang", "en")
+            subject_id = sign_in_as(c, "ordinary")
+            for kind, expected in (("access", 303), ("objection", 429)):
+                form = c.get(f"/me/requests/new?type={kind}")
+                response = c.post(
+                    "/me/requests/new",
+                    data={"type": kind, "details": "x", "csrf_token": form.context["csrf_token"]},
+                )
+                assert response.status_code == expected
+            assert [r.type for r in requests_of(c, subject_id)] == ["access"]
+
+    def test_the_api_per_token(
+        self, database_url: str, var_dir, demo_sources, engine: Engine
+    ) -> None:
+        from portal.models import StaffRoleName
+        from tests.marketing.test_api import CHECK, create_token
+        from tests.support import sign_in_staff
+
+        with self.client(database_url, var_dir, demo_sources, RATE_LIMIT_API_PER_MINUTE="1") as c:
+            sign_in_staff(c, StaffRoleName.admin)
+            secret = create_token(c)
+            c.cookies.clear()
+            headers = {"Authorization": f"Bearer {secret}"}
+            assert c.post(CHECK, json={"numbers": ["91234567"]}, headers=headers).status_code == 200
+            refused = c.post(CHECK, json={"numbers": ["91234567"]}, headers=headers)
+            assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+            assert 0 < int(refused.headers["retry-after"]) <= 60
+
+
+def test_the_mock_providers_sign_ins_per_client_address(monkeypatch, settings) -> None:
+    from starlette.testclient import TestClient
+
+    from portal.app import create_app
+    from portal.mock_idp import provider
+
+    monkeypatch.setattr(provider, "LOGINS_PER_WINDOW", 2)
+    with TestClient(create_app(settings), follow_redirects=False) as c:
+        statuses = [c.post("/mock-idp/authorize", data={"pending": "x"}).status_code for _ in "abc"]
+    assert statuses == [400, 400, 429]  # counted before the form is even read

@@ -13,6 +13,8 @@ import base64
 import binascii
 import hmac
 import logging
+import math
+from collections import defaultdict, deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 PENDING_TTL = 600  # seconds a login page may stay open
+LOGIN_WINDOW = 600.0  # seconds
+LOGINS_PER_WINDOW = 60  # sign-ins per client address in the window
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # The pages hold no script and no inline style; the CSP says so, so a browser test would notice.
 PAGE_HEADERS = {
@@ -159,6 +163,9 @@ class MockIdp:
         self.pending = URLSafeSerializer(derive_secret(self.key, "pending"), salt="authorize")
         self.sub_secret = derive_secret(self.key, "sub")
         self.grants = GrantStore(config.now)
+        # Sign-ins per client address in the last LOGIN_WINDOW: this provider is one process
+        # (development only), so memory is the right store.
+        self.logins: dict[str, deque[float]] = defaultdict(deque)
         self.templates = Jinja2Templates(directory=HERE / "templates")
 
     def app(self) -> Starlette:
@@ -200,6 +207,15 @@ class MockIdp:
         return self._login_page(request, LoginPage(client.client_id, signed, *self._choices()))
 
     async def login(self, request: Request) -> Response:
+        if retry_after := self._too_many_logins(request):
+            page = self._message_page(
+                request,
+                "Too many sign-ins",
+                "This address has signed in many times in a short while. Wait and try again.",
+                status_code=429,
+            )
+            page.headers["Retry-After"] = str(retry_after)
+            return page
         form = await request.form()
         signed = str(form.get("pending", ""))
         pending = self._load_pending(signed)
@@ -223,6 +239,17 @@ class MockIdp:
         code = self.grants.issue_code(self._code_grant(pending, identity))
         params = {"code": code, "state": pending.state, "iss": self.config.issuer}
         return RedirectResponse(_with_query(pending.redirect_uri, params), status_code=303)
+
+    def _too_many_logins(self, request: Request) -> int:
+        """Seconds to wait when this client address used up its sign-ins, else 0 (counted)."""
+        now = self.config.now()
+        seen = self.logins[request.client.host if request.client else "unknown"]
+        while seen and now - seen[0] > LOGIN_WINDOW:
+            seen.popleft()
+        if len(seen) >= LOGINS_PER_WINDOW:
+            return max(1, math.ceil(seen[0] + LOGIN_WINDOW - now))
+        seen.append(now)
+        return 0
 
     async def token(self, request: Request) -> Response:
         form = await request.form()

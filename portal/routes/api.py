@@ -20,9 +20,10 @@ from portal.marketing import api_tokens
 from portal.marketing.api_check import CheckRefused, check_batch
 from portal.marketing.api_tokens import TokenRefused
 from portal.marketing.openapi import openapi_document
+from portal.ratelimit import API_CHECK
 from portal.views.api_tokens import tokens_page
 from portal.views.common import flash, render
-from portal.web.handlers import in_db, in_thread
+from portal.web.handlers import in_db, in_thread, rate_limited
 
 ADMIN = "admin"
 
@@ -39,8 +40,11 @@ async def check(request: Request) -> Response:
     state = request.app.state
     now = state.now()
     header = request.headers.get("authorization")
-    if await in_db(request, api_tokens.authenticate, header, now) is None:
+    token = await in_db(request, api_tokens.authenticate, header, now)
+    if token is None:
         return _unauthorised()
+    if refused := await rate_limited(request, API_CHECK, "token", str(token.id)):
+        return refused
     body = await request.body()
     try:
         if len(body) > state.settings.body_limit_api:

@@ -10,13 +10,16 @@ from starlette.routing import Route
 
 from portal.identity.auth import SignInError, safe_next
 from portal.identity.sign_in import account_for
+from portal.ratelimit import SIGN_IN
 from portal.views.navigation import landing
-from portal.web.handlers import in_db
+from portal.web.handlers import client_address, in_db, rate_limited
 
 logger = logging.getLogger("portal.identity.auth")
 
 
 async def login(request: Request) -> Response:
+    if refused := await rate_limited(request, SIGN_IN, "ip", client_address(request)):
+        return refused
     state = request.scope["web_session"]
     state.data["next"] = safe_next(request.query_params.get("next"))
     fresh = request.query_params.get("fresh") == "1"

@@ -18,6 +18,7 @@ TITLES = {
     404: _l("Page not found"),
     405: _l("Not allowed"),
     413: _l("Too large"),
+    429: _l("Too many attempts"),
     500: _l("Something went wrong on our side"),
 }
 
@@ -29,6 +30,10 @@ MESSAGES = {
     413: _l(
         "What you sent is larger than this page accepts, so none of it was used. A file may be "
         "too big: the page you came from says how large it may be."
+    ),
+    429: _l(
+        "We have had many attempts from you in a short time, so this one was not carried out. "
+        "Please wait a little and try again."
     ),
     500: _l("We could not complete what you asked. Please try again in a little while."),
 }

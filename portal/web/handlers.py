@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
+from portal import ratelimit
 from portal.db import session_scope
 
 T = TypeVar("T")
@@ -35,3 +37,27 @@ async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a worker thread, off the event loop: for functions that take
     the engine and open their own units of work, or render a PDF."""
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+
+async def rate_limited(request: Request, action: str, kind: str, value: str) -> Response | None:
+    """Count one use of ``action`` by the key (``kind``, ``value``: a client address, a person,
+    a token, a member of staff, kept only as a keyed hash); None when allowed, else the 429
+    answer, with Retry-After, as a page in the person's language or JSON under /api/."""
+    state = request.app.state
+    rule = ratelimit.rules(state.settings)[action]
+    key = ratelimit.key_of(state.settings.secret_key, kind, value)
+    try:
+        await in_db(request, ratelimit.take, rule, key, state.now())
+    except ratelimit.RateLimited as refused:
+        headers = {"Retry-After": str(refused.retry_after)}
+        if request.url.path.startswith("/api/"):
+            body = {"error": "rate_limited", "retry_after": refused.retry_after}
+            return JSONResponse(body, status_code=429, headers=headers)
+        response = state.render_error(request, 429)
+        response.headers.update(headers)
+        return response
+    return None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
