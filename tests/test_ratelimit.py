@@ -166,3 +166,19 @@ def test_the_mock_providers_sign_ins_per_client_address(monkeypatch, settings) -
     with TestClient(create_app(settings), follow_redirects=False) as c:
         statuses = [c.post("/mock-idp/authorize", data={"pending": "x"}).status_code for _ in "abc"]
     assert statuses == [400, 400, 429]  # counted before the form is even read
+
+
+def test_caller_look_ups_per_member_of_staff(
+    database_url: str, var_dir, demo_sources, engine: Engine
+) -> None:
+    from portal.models import StaffRoleName
+    from tests.support import sign_in_staff
+    from tests.workflows.test_caller_lookup_pages import look_up
+
+    env = {"RATE_LIMIT_LOOKUPS_PER_HOUR": "1"}
+    with TestOnTheRoutes.client(database_url, var_dir, demo_sources, **env) as c:
+        sign_in_staff(c, StaffRoleName.staff, sub="kundeservice")
+        form = {"kind": "phone", "value": "+47 910 00 001", "reason": "own_data", "note": "x"}
+        assert look_up(c, **form).status_code == 303
+        refused = look_up(c, **form)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0

@@ -13,15 +13,17 @@ from starlette.routing import Route
 from portal import i18n
 from portal.i18n import gettext as _
 from portal.identity.auth import staff_required
+from portal.ratelimit import STAFF_LOOKUP
 from portal.views import caller_lookup as views
 from portal.views.common import Done, Refused, flash, redirect, render
-from portal.web.handlers import in_thread
+from portal.web.handlers import in_thread, limited, viewer_key
 
 ROLES = ("staff", "dpo", "admin")
 SEARCH_TEMPLATE = "staff/lookup.html"
 
 
 @staff_required(*ROLES)
+@limited(STAFF_LOOKUP, "staff", viewer_key)
 async def search(request: Request) -> Response:
     if request.method == "GET":
         return render(request, SEARCH_TEMPLATE, views.search_page())

@@ -14,7 +14,7 @@ from portal.identity.auth import is_fresh, person_required, sign_in_redirect
 from portal.ratelimit import PERSON_FILES
 from portal.views import my_requests, request_form
 from portal.views.common import pdf_response, render, respond
-from portal.web.handlers import in_thread, rate_limited
+from portal.web.handlers import in_thread, limited, viewer_key
 from portal.workflows.requests import RequestType
 
 T = TypeVar("T")
@@ -35,6 +35,7 @@ async def list_requests(request: Request) -> Response:
 
 
 @person_required
+@limited(PERSON_FILES, "subject", viewer_key)
 async def new_request(request: Request) -> Response:
     """The form (GET), or filing it (POST). Erasure needs a recent sign-in, both to see the
     form for it and to file it."""
@@ -47,8 +48,6 @@ async def new_request(request: Request) -> Response:
         load = request_form.load_new_request_form
         page = await in_thread(load, state.engine, viewer_id, form.get("type", ""))
         return render(request, "requests/new.html", page)
-    if refused := await rate_limited(request, PERSON_FILES, "subject", str(viewer_id)):
-        return refused
     result = await in_thread(
         request_form.submit_and_export,
         state.engine,

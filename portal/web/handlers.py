@@ -8,8 +8,8 @@ request's language holds there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
 from typing import Any, TypeVar
 
 import anyio
@@ -57,6 +57,31 @@ async def rate_limited(request: Request, action: str, kind: str, value: str) -> 
         response.headers.update(headers)
         return response
     return None
+
+
+def limited(
+    action: str, kind: str, key: Callable[[Request], str]
+) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    """A route's POSTs count against ``action``'s limit for ``key(request)`` (its GETs, the
+    form, do not); over it, the 429 answer instead of the route."""
+
+    def decorate(
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(endpoint)
+        async def wrapper(request: Request) -> Response:
+            posted = request.method == "POST"
+            if posted and (refused := await rate_limited(request, action, kind, key(request))):
+                return refused
+            return await endpoint(request)
+
+        return wrapper
+
+    return decorate
+
+
+def viewer_key(request: Request) -> str:
+    return str(request.scope["viewer"].id)
 
 
 def client_address(request: Request) -> str:

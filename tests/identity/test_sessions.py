@@ -50,6 +50,7 @@ def test_a_person_sees_their_sessions_and_signs_out_everywhere_else(
     other_browser(client, subject_id=person)
     theirs = other_browser(client, subject_id=somebody_else)
     signed_in_client(client, secret_key=client.app.state.settings.secret_key, subject_id=person)
+    client.cookies.set("lang", "en")
     page = client.get("/sessions")
     assert page.status_code == 200
     rows = page.context["page"].rows
