@@ -51,6 +51,9 @@ class Purpose(StrEnum):
     confirm_request = "confirm_request"
     # Opens a request filed without BankID, to follow it.
     follow_request = "follow_request"
+    # A recipient of the person's data confirms it did what it was asked (art. 19). Used once:
+    # the task's own confirmation says so, so the link carries no nonce.
+    recipient_task = "recipient_task"
 
 
 # The purposes whose link does something: single-use, with a nonce.
@@ -109,6 +112,8 @@ def lifetime(settings: Settings, purpose: Purpose) -> timedelta:
         return timedelta(hours=settings.request_link_hours)
     if purpose == Purpose.follow_request:
         return timedelta(days=settings.follow_link_days)
+    if purpose == Purpose.recipient_task:
+        return timedelta(days=settings.recipient_link_days)
     return timedelta(days=settings.export_link_days)
 
 

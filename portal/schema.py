@@ -24,6 +24,7 @@ import portal.ratelimit
 import portal.workflows.contacts
 import portal.workflows.email_requests
 import portal.workflows.notes
+import portal.workflows.recipients
 import portal.workflows.records
 import portal.workflows.requests  # noqa: F401
 

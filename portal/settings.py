@@ -114,6 +114,8 @@ class Settings:
     address_link_hours: int = 24
     request_link_hours: int = 24
     follow_link_days: int = 30
+    # How long a recipient's link to confirm a task (GDPR art. 19) works, from when it is sent.
+    recipient_link_days: int = 30
     # A request filed without BankID whose address is not confirmed by then is removed.
     unconfirmed_request_hours: int = 48
     # A request of the same type from the same person received within this many days of
@@ -226,6 +228,7 @@ def _build(env: Mapping[str, str]) -> Settings:
         address_link_hours=_positive_int(env, "ADDRESS_LINK_HOURS", 24),
         request_link_hours=_positive_int(env, "REQUEST_LINK_HOURS", 24),
         follow_link_days=_positive_int(env, "FOLLOW_LINK_DAYS", 30),
+        recipient_link_days=_positive_int(env, "RECIPIENT_LINK_DAYS", 30, maximum=366),
         unconfirmed_request_hours=_positive_int(env, "UNCONFIRMED_REQUEST_HOURS", 48),
         duplicate_window_days=_positive_int(env, "DUPLICATE_WINDOW_DAYS", 30, maximum=366),
         rate_limit_per_ip=_positive_int(env, "RATE_LIMIT_PER_IP", 20),

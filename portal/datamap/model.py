@@ -251,6 +251,25 @@ class Processor(_Item):
     country: str = Field(min_length=2, max_length=2)
     description: Text
     transfer_safeguard: Text | None = None  # outside the EEA: the art. 46 safeguard
+    # Art. 19: where the recipient is told of an erasure, rectification or restriction, and in
+    # which language. Without an address the DPO tells them another way and records it.
+    contact_email: str | None = Field(default=None, max_length=320)
+    language: Literal["nb", "sv", "en"] | None = None
+    # What identifies a person to this recipient besides the records it received (an e-mail
+    # address for a newsletter service): the message names these of the person's identifiers
+    # and nothing more.
+    identify_by: list[IdentifierKind] = Field(default_factory=list)
+
+    @field_validator("contact_email")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("contact_email is an e-mail address, e.g. privacy@example.com")
+        return value
+
+    def language_for(self, controller_country: str) -> str:
+        """The language the recipient is written to: its own, else the controller's."""
+        return self.language or ("sv" if controller_country == "SE" else "nb")
 
     @property
     def outside_eea(self) -> bool:

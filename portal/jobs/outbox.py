@@ -113,7 +113,10 @@ class MessageSite:
       time a message shows is the controller's, as on every page;
     - ``follow_link``: where the renderer can sign one (the sender), the link to follow a
       request filed without BankID, ``(request id, language) -> URL``, made when the message is
-      sent so that it lasts FOLLOW_LINK_DAYS from then. None elsewhere.
+      sent so that it lasts FOLLOW_LINK_DAYS from then. None elsewhere;
+    - ``recipient_link``: likewise, a recipient's link to confirm its task (art. 19,
+      portal/workflows/recipients.py), ``(task id, language) -> URL``, lasting
+      RECIPIENT_LINK_DAYS from when it is sent.
 
     Contexts hold moments as ISO 8601 (``due_at``) or days already on the controller's calendar
     (``received_on``); `day` reads either."""
@@ -121,6 +124,7 @@ class MessageSite:
     base_url: str
     time_zone: str = "UTC"
     follow_link: Callable[[int, str], str] | None = None
+    recipient_link: Callable[[int, str], str] | None = None
 
     def url(self, path: str) -> str:
         """A path under the portal's URL; an absolute URL as it is."""

@@ -7,7 +7,8 @@ moments, words) into what the templates show, in a language, where it is rendere
 the sender the follow links of requests filed without BankID). A kind not listed here cannot
 be sent: its delivery job fails, and is parked for the DPO.
 
-``Audience.dpo`` messages go to the DPO's mailbox and keep the address when sent;
+``Audience.dpo`` messages go to the DPO's mailbox and keep the address when sent, as do
+``Audience.recipient`` messages, to a company the person's data was disclosed to (art. 19);
 ``Audience.person`` messages forget it once delivered (portal/jobs/outbox.py). A kind with
 ``in_portal=False`` carries a secret (a link that proves an address, or opens files without a
 sign-in): the person's Messages page shows that it was sent, never its body.
@@ -28,7 +29,15 @@ from portal.datamap.model import Controller
 from portal.exports import message as export_message
 from portal.jobs.outbox import PARKED_KIND, MessageSite
 from portal.mail.render import Attachment, Rendered, render_templates
-from portal.workflows import email_requests, holds, letters, notices, reminders, restriction
+from portal.workflows import (
+    email_requests,
+    holds,
+    letters,
+    notices,
+    recipients,
+    reminders,
+    restriction,
+)
 
 Values = Callable[[Mapping[str, Any], str, MessageSite], Mapping[str, Any]]
 Attach = Callable[[Session, Mapping[str, Any], str, Controller], tuple[Attachment, ...]]
@@ -40,6 +49,7 @@ JOBS_PAGE = "/dpo/jobs"
 class Audience(StrEnum):
     person = "person"
     dpo = "dpo"
+    recipient = "recipient"
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ KINDS: dict[str, Kind] = {
     reminders.MESSAGE_KIND: Kind(DPO, reminders.reminder_values),
     holds.MESSAGE_KIND: Kind(DPO, holds.review_values),
     PARKED_KIND: Kind(DPO, parked_values),
+    # Carries the link that confirms the task: never shown in a Messages page.
+    recipients.MESSAGE_KIND: Kind(Audience.recipient, recipients.task_values, in_portal=False),
 }
 
 

@@ -56,7 +56,7 @@ from portal.mail.kinds import Audience, kind_of, render_message
 from portal.mail.render import mime_message
 from portal.mail.transport import DeliveryFailed, MailboxTransport, Transport, transport_for
 from portal.settings import MailSettings, Settings
-from portal.workflows import email_requests
+from portal.workflows import email_requests, recipients
 
 # Makes the follow link of a request filed without BankID: (request id, language, now) -> URL.
 FollowLink = Callable[[int, str, datetime], str]
@@ -72,14 +72,17 @@ class Runtime:
     transport: Transport
     controller: Callable[[], Controller]
     follow_link: FollowLink | None = None
+    # Makes a recipient's link to confirm its task: (task id, language, now) -> URL.
+    recipient_link: FollowLink | None = None
 
     def site(self, now: datetime) -> MessageSite:
         """Where messages are rendered as they are sent, `now`."""
-        follow = self.follow_link
+        follow, task = self.follow_link, self.recipient_link
         return MessageSite(
             self.settings.base_url,
             self.controller().time_zone,
             (lambda request_id, language: follow(request_id, language, now)) if follow else None,
+            (lambda task_id, language: task(task_id, language, now)) if task else None,
         )
 
 
@@ -95,7 +98,12 @@ def runtime_for(settings: Settings, controller: Callable[[], Controller]) -> Run
     def follow_link(request_id: int, language: str, now: datetime) -> str:
         return email_requests.follow_url(request_id, language, now, settings)
 
-    return Runtime(settings.mail, transport_for(settings.mail), controller, follow_link)
+    def recipient_link(task_id: int, language: str, now: datetime) -> str:
+        return recipients.confirm_url(task_id, language, now, settings)
+
+    return Runtime(
+        settings.mail, transport_for(settings.mail), controller, follow_link, recipient_link
+    )
 
 
 def runtime_from_env() -> Runtime:
@@ -116,7 +124,8 @@ def deliver(db: Session, message_pk: int, runtime: Runtime, *, now: datetime) ->
     if message is None or message.sent_at is not None:
         return "done"
     kind = kind_of(message.kind)
-    keep_address = kind.audience == Audience.dpo
+    # A person's address is forgotten once sent; the DPO's and a recipient company's are not.
+    keep_address = kind.audience != Audience.person
     recipient = message.email
     if recipient is None and message.subject_id is not None:
         recipient = contact_address(db, message.subject_id)

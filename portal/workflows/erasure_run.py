@@ -41,7 +41,7 @@ from sqlmodel import select as sm_select
 
 from portal import i18n
 from portal.audit import AuditActor, record
-from portal.datamap.collect import forget_reflected, reflected_table
+from portal.datamap.collect import Row, forget_reflected, reflected_table
 from portal.datamap.effects import PREFIX
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
 from portal.datamap.model import DataMap
@@ -52,7 +52,7 @@ from portal.identity.addresses import forget_claims
 from portal.jobs.queue import Job, JobContext, Unretryable, enqueue, handler
 from portal.models import Subject, SubjectIdentifier, WebSession
 from portal.settings import SettingsError
-from portal.workflows import erasure
+from portal.workflows import erasure, recipients
 from portal.workflows.email_requests import forget_contacts
 from portal.workflows.erasure import ErasurePlan, Step, plan_row
 from portal.workflows.letters import queue_outcome_message
@@ -512,6 +512,9 @@ def execute_plan(
     done = set(db.exec(sm_select(PlanSourceDone.source).where(PlanSourceDone.plan_id == plan.id)))
     pending = [name for name in by_source if name not in done]
     secret = pseudonym_key(datamap) if _needs_key(steps) else None
+    if not done:
+        # Before anything changes: the rows still say what they are, for the recipients' tasks.
+        _note_recipients(db, plan, steps, datamap, sources, now)
     for index, source in enumerate(pending):
         if max_sources is not None and index >= max_sources:
             return False
@@ -522,6 +525,33 @@ def execute_plan(
         _test_pause()
     _finish(db, plan, erasure_plan, datamap, now)
     return True
+
+
+def _note_recipients(
+    db: Session,
+    plan: StoredPlan,
+    steps: Sequence[Step],
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    now: datetime,
+) -> None:
+    """The tasks of the recipients of what the plan erases (art. 19), sent when it is done."""
+    request = db.get(DataRequest, plan.request_id)
+    concerned = recipients.erasure_recipients(datamap, steps)
+    if request is None or not concerned:
+        return
+    subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
+    recipients.tell_recipients(
+        db,
+        request,
+        concerned,
+        recipients.TaskAction.erasure,
+        datamap=datamap,
+        rows=recipients.rows_for(datamap, sources, concerned),
+        national_id=subject.national_id if subject is not None else None,
+        now=now,
+        send=False,
+    )
 
 
 def _by_source(
@@ -585,6 +615,7 @@ def _finish(
             else:
                 apply(db, request, "complete", actor=Actor.system, now=now, notify=False)
     schedule_deferred(db, stored.id or 0, plan.deferred(), datamap, "plan", now=now)
+    recipients.send_waiting(db, request.id or 0, datamap, now)
     # The outbox message (in the person's language) before the portal forgets them.
     queue_outcome_message(
         db,
@@ -686,6 +717,7 @@ def run_deferred(
     steps = [plan_row(datamap, context, row, today, holds) for row in rows]
     secret = pseudonym_key(datamap) if _needs_key(steps) else None
     apply_steps(datamap, sources[spec.source], steps, secret)
+    _tell_deferred(db, stored, steps, rows, datamap, now)
     later: dict[date, list[Step]] = {}
     for step in steps:
         if step.action == "retain" and step.until is not None:
@@ -704,6 +736,32 @@ def run_deferred(
         now=now,
     )
     return counts
+
+
+def _tell_deferred(
+    db: Session,
+    stored: StoredPlan,
+    steps: Sequence[Step],
+    rows: Sequence[Row],
+    datamap: DataMap,
+    now: datetime,
+) -> None:
+    """A hold has ended and its rows are erased: their recipients not yet told are (art. 19)."""
+    request = db.get(DataRequest, stored.request_id)
+    concerned = recipients.erasure_recipients(datamap, steps)
+    if request is None or not concerned:
+        return
+    subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
+    recipients.tell_recipients(
+        db,
+        request,
+        concerned,
+        recipients.TaskAction.erasure,
+        datamap=datamap,
+        rows={rows[0].table: rows} if rows else {},
+        national_id=subject.national_id if subject is not None else None,
+        now=now,
+    )
 
 
 def _record_deferred(

@@ -94,6 +94,21 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     },
     "job_parked": {"job_id": 9, "job_kind": "mail.deliver"},
     "hold_review": {"hold_id": 7, "review_on": "2026-12-01"},
+    "recipient_task": {
+        "task_id": 3,
+        "request_id": 42,
+        "action": "erasure",
+        "recipient_name": "Posten Bring",
+        "categories": ["Purchases", "Contact details"],
+        "records": ["Order O00000001, 3 Apr 2025"],
+        "more_records": 1,
+        "identifiers": [],
+        "controller": {
+            "name": CONTROLLER.name,
+            "contact": CONTROLLER.contact,
+            "dpo_contact": CONTROLLER.dpo_contact,
+        },
+    },
 }
 
 

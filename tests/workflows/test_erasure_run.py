@@ -329,8 +329,9 @@ def test_scenario_2_debtor_with_two_cases(
     assert [(j.run_at.date(), j.payload["keys"], j.payload["then"]) for j in jobs_for_cases] == [
         (date(2028, 11, 25), [recent.key], "anonymise")
     ]
-    # 1 Jan 2028: the old invoice and its payment; the recent case is still kept.
-    assert run_jobs(engine, datetime(2028, 11, 24, 23, tzinfo=UTC)) == 2
+    # 1 Jan 2028: the old invoice and its payment, and the message telling Nets, the payment's
+    # recipient, to erase it too (art. 19); the recent case is still kept.
+    assert run_jobs(engine, datetime(2028, 11, 24, 23, tzinfo=UTC)) == 3
     assert row(demo, "collection_cases", "id", recent.key)["debtor_national_id"] is not None
     run_jobs(engine, datetime(2028, 11, 25, 1, tzinfo=UTC))
     done = row(demo, "collection_cases", "id", recent.key)
