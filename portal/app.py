@@ -34,6 +34,7 @@ from portal.routes import holds as hold_routes
 from portal.routes import identifiers as identifier_routes
 from portal.routes import lookup as lookup_routes
 from portal.routes import messages as message_routes
+from portal.routes import recipients as recipient_routes
 from portal.routes import requests as request_routes
 from portal.routes import sessions as session_routes
 from portal.settings import Settings
@@ -99,6 +100,7 @@ def create_app(
         *address_routes.routes,
         *request_routes.routes,
         *email_request_routes.routes,
+        *recipient_routes.routes,
         *message_routes.routes,
         *session_routes.routes,
         *export_routes.routes,

@@ -4,6 +4,7 @@ jobs, the records of processing, the audit log and the key figures."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +25,7 @@ from portal.views import (
 )
 from portal.views.common import pdf_response, redirect, render, respond
 from portal.web.handlers import in_thread
+from portal.workflows import recipients
 
 
 @staff_required("dpo")
@@ -40,10 +42,10 @@ async def queue(request: Request) -> Response:
     return render(request, "dpo/queue.html", page)
 
 
-@staff_required("dpo")
-async def case(request: Request) -> Response:
-    state, request_id = request.app.state, request.path_params["id"]
-    language = i18n.current_language()
+def _case_sources(state: Any, request_id: int, language: str) -> dict[str, Any]:
+    """What the case page reads besides the portal's database: the plan's records named from
+    the company's databases (read in the page's thread), and the map's tables a rectification
+    may name."""
     labels = partial(
         dpo_data.case_record_labels,
         state.engine,
@@ -52,6 +54,13 @@ async def case(request: Request) -> Response:
         request_id,
         language,
     )
+    return {"labels": labels, "tables": recipients.recipient_tables(state.datamap, language)}
+
+
+@staff_required("dpo")
+async def case(request: Request) -> Response:
+    state, request_id = request.app.state, request.path_params["id"]
+    language = i18n.current_language()
     page = await in_thread(
         dpo_case.load_case,
         state.engine,
@@ -60,8 +69,8 @@ async def case(request: Request) -> Response:
         language,
         state.datamap.controller.time_zone,
         state.now(),
-        labels=labels,
         duplicate_window_days=state.settings.duplicate_window_days,
+        **_case_sources(state, request_id, language),
     )
     if page is None:
         return state.render_error(request, 404)
@@ -109,13 +118,23 @@ async def outcome_letter(request: Request) -> Response:
 @staff_required("dpo")
 async def act(request: Request) -> Response:
     """One of the case page's forms; a refusal shows the page again with the reason."""
+    return await _act(request, request.path_params["action"], dict(await request.form()))
+
+
+@staff_required("dpo")
+async def recipient_done(request: Request) -> Response:
+    """The DPO records that a recipient told of the request's data did it (art. 19)."""
+    form = {**dict(await request.form()), "task_id": str(request.path_params["task"])}
+    return await _act(request, "recipient", form)
+
+
+async def _act(request: Request, action: str, form: dict) -> Response:
     state = request.app.state
-    form = dict(await request.form())
     result = await in_thread(
         dpo_actions.act_on_case,
         state.engine,
         request.path_params["id"],
-        request.path_params["action"],
+        action,
         form,
         staff_id=request.scope["viewer"].id,
         language=i18n.current_language(),
@@ -221,4 +240,5 @@ routes = [
     Route("/dpo/requests/{id:int}/letter.pdf", outcome_letter),
     Route("/dpo/requests/{id:int}/data", found_data),
     Route("/dpo/requests/{id:int}/{action:str}", act, methods=["POST"]),
+    Route("/dpo/requests/{id:int}/recipients/{task:int}", recipient_done, methods=["POST"]),
 ]

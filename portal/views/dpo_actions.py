@@ -22,7 +22,15 @@ from portal.exports.service import ExportRuntime, export_for_filed_request
 from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
-from portal.workflows import attention, duplicates, email_requests, erasure_service, holds, notes
+from portal.workflows import (
+    attention,
+    duplicates,
+    email_requests,
+    erasure_service,
+    holds,
+    notes,
+    recipients,
+)
 from portal.workflows.duplicates import DEFAULT_WINDOW_DAYS
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.records import CaseHoldRecord, StoredPlan
@@ -104,6 +112,7 @@ def act_on_case(
                 error=refused,
                 values=typed,
                 duplicate_window_days=runtime.duplicate_window_days,
+                tables=recipients.recipient_tables(runtime.datamap, language),
             )
             return Refused(page, 409 if not refused.errors else 400)
     if action == "verify":
@@ -355,7 +364,58 @@ def _outcome(
     if request.status == RequestStatus.verified:
         apply(db, request, "start", actor=Actor.dpo, actor_id=staff_id, now=rt.now)
     apply(db, request, "complete", actor=Actor.dpo, actor_id=staff_id, reason=reason, now=rt.now)
+    told = _tell_recipients(db, request, form, staff_id, rt)
+    if told:
+        return _(
+            "The outcome is recorded and the request is completed. The recipients of the data "
+            "are told (see Recipients told)."
+        )
     return _("The outcome is recorded and the request is completed.")
+
+
+def _tell_recipients(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> int:
+    """Art. 19: a restriction tells the recipients of all the person's data; a rectification
+    those of the tables the DPO ticked as corrected (``table_<name>``)."""
+    if request.type == RequestType.restriction:
+        tables = None
+        action = recipients.TaskAction.restriction
+    elif request.type == RequestType.rectification:
+        tables = [
+            key[6:] for key in form if key.startswith("table_") and key[6:] in rt.datamap.tables
+        ]
+        action = recipients.TaskAction.rectification
+        if not tables:
+            return 0
+    else:
+        return 0
+    made = recipients.tell_about_request(
+        db,
+        request,
+        action,
+        datamap=rt.datamap,
+        sources=rt.sources,
+        now=rt.now,
+        tables=tables,
+        staff_id=staff_id,
+    )
+    return len(made)
+
+
+def _recipient_done(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """The DPO records that a recipient did what it was asked (told another way)."""
+    task_id = _int(form, "task_id", _("There is no such task."))
+    task = db.get(recipients.RecipientTask, task_id)
+    if task is None or task.request_id != request.id:
+        raise ActionRefused(_("There is no such task."))
+    try:
+        recipients.record_by_dpo(db, task, staff_id=staff_id, note=_text(form, "note"), now=rt.now)
+    except recipients.TaskRefused as refused:
+        raise ActionRefused(str(refused), {"note": str(refused)}) from refused
+    return _("The confirmation is recorded.")
 
 
 # A question to the person is e-mailed as it is typed: at most this long.
@@ -473,4 +533,5 @@ _HANDLERS: dict[str, Handler] = {
     "answered": _answered,
     "note": _note,
     "merge": _merge,
+    "recipient": _recipient_done,
 }

@@ -24,6 +24,7 @@ from portal.models import Assurance, StaffMember, Subject
 from portal.views.answers import asked_question
 from portal.views.common import ActionRefused, day, moment
 from portal.views.labels import DPO_ACTOR_LABELS, DPO_EVENT_LABELS, HOLD_KIND_LABELS, TYPE_NAMES
+from portal.views.recipients_told import TaskView, task_views
 from portal.views.request_summary import (
     PlanView,
     RequestRow,
@@ -179,6 +180,15 @@ class CasePage:
     max_note: int = MAX_NOTE
     duplicates: tuple[DuplicateView, ...] = ()
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS
+    # Recipients told of an erasure, rectification or restriction (art. 19), and whether they
+    # confirmed; ``tables`` the map's tables a rectification's outcome may name (key, name).
+    recipient_tasks: tuple[TaskView, ...] = ()
+    tables: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def open_tasks(self) -> int:
+        """How many recipients have not confirmed yet (shown at the top of the page)."""
+        return sum(task.open for task in self.recipient_tasks)
 
     @property
     def data_href(self) -> str:
@@ -212,9 +222,11 @@ def case_page(
     values: Mapping[str, str] | None = None,
     record_labels: RecordLabels | None = None,
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
+    tables: Mapping[str, str] | None = None,
 ) -> CasePage:
     """The page's content. ``record_labels``: what each record of the plan is, read from the
-    company's databases (`record_values`); without, a record reads as its table and key."""
+    company's databases (`record_values`); without, a record reads as its table and key.
+    ``tables``: the map's tables with recipients, by name, for a rectification's outcome."""
     kind = RequestType(request.type)
     subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
     stored = (
@@ -296,6 +308,8 @@ def case_page(
             for other in duplicates_of(db, request, duplicate_window_days)
         ),
         duplicate_window_days=duplicate_window_days,
+        recipient_tasks=task_views(db, request.id or 0, language, tz, for_dpo=True),
+        tables=tuple((name, label) for name, label in (tables or {}).items()),
     )
 
 
@@ -485,6 +499,7 @@ def load_case(
     *,
     labels: Callable[[], RecordLabels] | None = None,
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
+    tables: Mapping[str, str] | None = None,
 ) -> CasePage | None:
     """The case page; the view is audit-logged in the same transaction. ``labels`` reads what
     the plan's records are from the company's databases, before the portal's session opens."""
@@ -502,6 +517,7 @@ def load_case(
             now,
             record_labels=found_labels,
             duplicate_window_days=duplicate_window_days,
+            tables=tables,
         )
 
 

@@ -40,7 +40,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal import i18n, links
 from portal.audit import AuditActor, record
-from portal.datamap.collect import Row
+from portal.datamap.collect import Row, collect
 from portal.datamap.identity import DEFAULT_CHUNK
 from portal.datamap.model import DataMap, TableSpec
 from portal.datamap.retention import SweepReader
@@ -48,7 +48,9 @@ from portal.datamap.wording import format_field, record_label
 from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
+from portal.identity.identifiers import proven_identifiers
 from portal.jobs.outbox import MessageSite, OutboxMessage, queue_message
+from portal.models import Subject
 from portal.settings import Settings
 from portal.workflows.erasure import Step
 from portal.workflows.requests import DataRequest
@@ -68,12 +70,6 @@ class TaskAction(StrEnum):
     rectification = "rectification"
     restriction = "restriction"
 
-
-ACTION_WORDS = {
-    TaskAction.erasure: _l("erase"),
-    TaskAction.rectification: _l("rectify"),
-    TaskAction.restriction: _l("restrict"),
-}
 
 IDENTIFIER_WORDS = {
     "national_id": _l("National identity number"),
@@ -338,6 +334,55 @@ def tell_recipients(
             _send(db, task, datamap, now)
         made.append(task)
     return made
+
+
+def tell_about_request(
+    db: Session,
+    request: DataRequest,
+    action: TaskAction,
+    *,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    now: datetime,
+    tables: Iterable[str] | None = None,
+    staff_id: int | None = None,
+) -> list[RecipientTask]:
+    """A rectification or restriction carried out: the recipients of the person's data in
+    ``tables`` (None: wherever the person has data) are told now, the records named from what
+    is found for the person."""
+    subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
+    if subject is None:
+        return []
+    proven = proven_identifiers(db, subject.id or 0)
+    found = collect(datamap, sources, subject.national_id, proven=proven)
+    wanted = None if tables is None else set(tables)
+    rows = {
+        name: list(items)
+        for name, items in found.tables.items()
+        if items and (wanted is None or name in wanted)
+    }
+    keys = {name: [row.key for row in items] for name, items in rows.items()}
+    return tell_recipients(
+        db,
+        request,
+        table_recipients(datamap, rows, keys),
+        action,
+        datamap=datamap,
+        rows=rows,
+        national_id=subject.national_id,
+        now=now,
+        staff_id=staff_id,
+    )
+
+
+def recipient_tables(datamap: DataMap, language: str) -> dict[str, str]:
+    """The map's tables whose fields name a recipient, by name in ``language``: what a
+    rectification's outcome may say it corrected."""
+    return {
+        name: spec.name.get(language)
+        for name, spec in datamap.tables.items()
+        if any(field.recipients for field in spec.fields.values())
+    }
 
 
 def _category_names(datamap: DataMap, categories: Iterable[str]) -> dict[str, list[str]]:
