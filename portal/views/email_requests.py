@@ -24,6 +24,7 @@ from portal.settings import Settings
 from portal.views.answers import AnswerBox, answer, answer_box
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
+from portal.views.recipients_told import TaskView, task_views
 from portal.views.request_summary import RequestRow, TimelineEntry, request_row, timeline
 from portal.workflows import email_requests
 from portal.workflows.requests import (
@@ -209,6 +210,8 @@ class FollowPage:
     export: bool
     # While the request waits for the person: the question and the answer form.
     answer: AnswerBox | None = None
+    # The recipients of the person's data told of it (art. 19, last sentence).
+    recipients_told: tuple[TaskView, ...] = ()
 
 
 def follow_page(
@@ -243,6 +246,7 @@ def follow_page(
             value=typed,
             error=refused.message if refused else None,
         ),
+        recipients_told=task_views(db, request.id or 0, language, tz),
     )
 
 

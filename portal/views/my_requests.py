@@ -16,6 +16,7 @@ from portal.views.answers import AnswerBox, answer, answer_box
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.exports import RequestExports, request_exports
 from portal.views.labels import ACTOR_LABELS, TYPE_LABELS
+from portal.views.recipients_told import TaskView, task_views
 from portal.views.request_summary import (
     PlanView,
     RequestRow,
@@ -68,6 +69,8 @@ class MyRequestPage:
     exports: RequestExports | None = None
     # While the request waits for the person: the question and the answer form.
     answer: AnswerBox | None = None
+    # The recipients of the person's data told of it (art. 19, last sentence).
+    recipients_told: tuple[TaskView, ...] = ()
 
     @property
     def letter_href(self) -> str:
@@ -134,6 +137,7 @@ def my_request_page(
             value=answer_value,
             error=answer_refused.message if answer_refused else None,
         ),
+        recipients_told=task_views(db, request.id or 0, language, tz),
     )
 
 

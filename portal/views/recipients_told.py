@@ -80,7 +80,8 @@ def _view(
     tz: str,
     for_dpo: bool,
 ) -> TaskView:
-    told_at = sent.get(task.message_id or 0)
+    # Without an address the DPO told them another way: the day it was recorded.
+    told_at = sent.get(task.message_id or 0) or (task.confirmed_at if not task.email else None)
     by_staff = recipients.confirmed_by_staff(task)
     if task.confirmed_at is None:
         by = None

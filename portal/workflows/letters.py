@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +38,7 @@ from portal.templating import TEMPLATES_DIR
 from portal.workflows import notices
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
 from portal.workflows.kept import plan_kept
+from portal.workflows.recipients import TaskAction, tasks_of
 from portal.workflows.records import PlanStatus, StoredPlan
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
@@ -210,9 +211,14 @@ def _letter_html(
     completed_at: date | datetime,
     controller: Controller,
     language: str,
+    recipients: Sequence[tuple[str, datetime | None]] = (),
 ) -> str:
     tz = controller.time_zone
     return _ENV.get_template(LETTER_TEMPLATE).render(
+        recipients=[
+            (name, i18n.format_day(i18n.local_day(at, tz), language) if at else None)
+            for name, at in recipients
+        ],
         language=language,
         person_name=person_name,
         reference=str(request_id),
@@ -245,8 +251,10 @@ def render_outcome_letter(
     completed_at: date | datetime,
     controller: Controller,
     language: str,
+    recipients: Sequence[tuple[str, datetime | None]] = (),
 ) -> bytes:
-    """The outcome letter as PDF bytes, in ``language`` (nb, sv or en; anything else: nb)."""
+    """The outcome letter as PDF bytes, in ``language`` (nb, sv or en; anything else: nb);
+    ``recipients``: those asked to erase the data too (art. 19), and when they confirmed."""
     language = language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
 
     def render() -> bytes:
@@ -258,6 +266,7 @@ def render_outcome_letter(
             completed_at=completed_at,
             controller=controller,
             language=language,
+            recipients=recipients,
         )
         return _write_pdf(html)
 
@@ -281,6 +290,8 @@ class LetterFacts:
     completed_at: datetime
     person_name: str
     language: str  # the request's: the language of the e-mail the person got
+    # The recipients asked to erase the data too (art. 19): name, and when it confirmed.
+    recipients: tuple[tuple[str, datetime | None], ...] = ()
 
     def render(self, controller: Controller, language: str) -> bytes:
         return render_outcome_letter(
@@ -291,6 +302,7 @@ class LetterFacts:
             completed_at=self.completed_at,
             controller=controller,
             language=language,
+            recipients=self.recipients,
         )
 
 
@@ -320,6 +332,11 @@ def letter_facts(db: Session, request: DataRequest, person_name: str) -> LetterF
         completed_at=stored.executed_at or request.closed_at or request.received_at,
         person_name=person_name,
         language=request.language,
+        recipients=tuple(
+            (task.recipient_name, task.confirmed_at)
+            for task in tasks_of(db, request.id)
+            if task.action == TaskAction.erasure
+        ),
     )
 
 

@@ -166,3 +166,27 @@ def test_a_recipient_confirms_by_its_link(client: TestClient, dpo: int, clock: C
     clock.now += timedelta(days=client.app.state.settings.recipient_link_days, minutes=1)
     expired = client.get(f"/recipients/task?link={later}")
     assert expired.status_code == 410 and "expired" in expired.text
+
+
+def test_the_person_sees_which_recipients_were_told(
+    client: TestClient, dpo: int, clock: Clock
+) -> None:
+    from tests.workflows.test_case_pages import sign_in_subject
+
+    request_id = restricted(client)
+    told = tasks(client, request_id)
+    first = told[0]
+    csrf = client.get(f"/dpo/requests/{request_id}").context["csrf_token"]
+    path = f"/dpo/requests/{request_id}/recipients/{first.id}"
+    client.post(path, data={"note": "Confirmed by phone", "csrf_token": csrf})
+
+    sign_in_subject(client, load(client, request_id).subject_id)
+    page = client.get(f"/me/requests/{request_id}")
+    views = page.context["page"].recipients_told
+    assert {view.recipient for view in views} == {task.recipient_name for task in told}
+    assert "Others we told" in page.text and "Posten Bring" in page.text
+    confirmed = next(view for view in views if view.id == first.id)
+    assert confirmed.confirmed and confirmed.confirmed_by == "the data protection officer"
+    # Neither the DPO's note nor what identifies them to the recipient.
+    assert all(view.note is None and view.records == () for view in views)
+    assert "Confirmed by phone" not in page.text

@@ -259,3 +259,31 @@ def test_the_dpo_records_a_confirmation_with_how(
             select(AuditEntry).where(AuditEntry.action == "recipient_task.recorded")
         ).scalar_one()
         assert entry.actor_id == dpo and "phone" not in str(entry.details)
+
+
+def test_the_outcome_letter_lists_the_recipients_told(
+    engine: Engine, runtime: RuntimeType, dpo: int, datamap: DataMap
+) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from portal.workflows.letters import letter_facts
+
+    request_id, _plan = erase(engine, "shop_customer", runtime, dpo)
+    task = by_recipient(tasks(engine, request_id))["mailchimp"]
+    with session_scope(engine) as db:
+        recipients.record_by_dpo(
+            db, db.get(RecipientTask, task.id), staff_id=dpo, note="Phoned", now=NOW
+        )
+    with Session(engine) as db:
+        request = db.get(DataRequest, request_id)
+        facts = letter_facts(db, request, "")
+    assert facts is not None
+    assert ("Mailchimp (The Rocket Science Group LLC)", NOW) in {
+        (name, at.replace(tzinfo=UTC) if at else None) for name, at in facts.recipients
+    }
+    pdf = PdfReader(BytesIO(facts.render(datamap.controller, "en")))
+    text = " ".join(" ".join(page.extract_text().split()) for page in pdf.pages)
+    assert "Others we told" in text
+    assert "Mailchimp (The Rocket Science Group LLC) confirmed 24 Nov 2026" in text
