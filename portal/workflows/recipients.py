@@ -133,8 +133,15 @@ def touched_fields(spec: TableSpec, step: Step) -> tuple[str, ...]:
     if step.action == "retain":
         return ()
     if step.delete_row:
-        return tuple(spec.fields)
+        return _disclosed(spec)
     return (*step.null, *step.pseudonymise)
+
+
+def _disclosed(spec: TableSpec) -> tuple[str, ...]:
+    """A table's fields but its own key and its links to other tables: the company's
+    internal numbers, which say nothing to a recipient about the person."""
+    internal = {spec.key, *(link.column for link in spec.parent_links)}
+    return tuple(name for name in spec.fields if name not in internal)
 
 
 def erasure_recipients(datamap: DataMap, steps: Iterable[Step]) -> list[Concerned]:
@@ -155,7 +162,7 @@ def table_recipients(
 ) -> list[Concerned]:
     """The recipients of any field of these tables (a rectification, a restriction)."""
     touched = {
-        name: (set(datamap.tables[name].fields), list((keys or {}).get(name, ())))
+        name: (set(_disclosed(datamap.tables[name])), list((keys or {}).get(name, ())))
         for name in tables
         if name in datamap.tables
     }

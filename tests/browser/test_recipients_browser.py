@@ -4,8 +4,10 @@ axe-core at 1280 and 390 CSS px, nothing scrolling sideways on a phone."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -27,6 +29,14 @@ pytestmark = pytest.mark.browser
 DPO = re.compile(r"\bpersonvern\b")
 KARI = re.compile(r"^Kari Nordmann\b")
 WIDTHS = (1280, 390)
+# Set to a directory to keep screenshots of the pages (both widths).
+SHOTS = os.environ.get("CASE_SCREENSHOTS")
+
+
+def shoot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 @pytest.fixture
@@ -69,6 +79,7 @@ def test_the_case_page_lists_the_tasks_and_the_dpo_records_one(
         expect(page.locator("p.open-tasks")).to_contain_text("har ikke bekreftet ennå")
         assert_no_sideways_scroll(page)
         assert_accessible(page)
+        shoot(page, f"recipients-case-{width}")
     form = page.locator("form.recipient-record").first
     form.get_by_label("Hvordan bekreftet de det?").fill("Bekreftet på telefon")
     form.get_by_role("button", name="Registrer bekreftelsen").click()
@@ -87,6 +98,7 @@ def test_the_person_and_the_recipient_see_their_pages(
         expect(page.locator("#recipients-told")).to_contain_text("Posten Bring")
         assert_no_sideways_scroll(page)
         assert_accessible(page)
+        shoot(page, f"recipients-person-{width}")
     with session_scope(engine) as db:
         task = next(t for t in recipients.tasks_of(db, restricted) if t.email)
         task_id = task.id or 0
@@ -98,6 +110,7 @@ def test_the_person_and_the_recipient_see_their_pages(
         expect(page.get_by_role("heading", level=1)).to_contain_text("Bekreft at det er gjort")
         assert_no_sideways_scroll(page)
         assert_accessible(page)
+        shoot(page, f"recipients-link-{width}")
     page.get_by_role("button", name="Bekreft at det er gjort").click()
     page.wait_for_url("**/recipients/task/done")
     expect(page.get_by_role("status")).to_contain_text("Takk")

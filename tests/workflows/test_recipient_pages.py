@@ -190,3 +190,22 @@ def test_the_person_sees_which_recipients_were_told(
     # Neither the DPO's note nor what identifies them to the recipient.
     assert all(view.note is None and view.records == () for view in views)
     assert "Confirmed by phone" not in page.text
+
+
+def test_the_follow_links_page_lists_them_too(client: TestClient, dpo: int) -> None:
+    """A request filed without BankID is followed by its link: that page says the same."""
+    from portal.views.email_requests import follow_page
+    from portal.workflows.contacts import RequestContact
+
+    request_id = restricted(client)
+    now = client.app.state.now()
+    with session_scope(client.app.state.engine) as db:
+        db.add(
+            RequestContact(request_id=request_id, name="", email="k@example.org", confirmed_at=now)
+        )
+    with session_scope(client.app.state.engine) as db:
+        page = follow_page(db, request_id, "en", "Europe/Oslo", now)
+        assert page is not None
+        assert {view.recipient for view in page.recipients_told} == {
+            task.recipient_name for task in tasks(client, request_id)
+        }
