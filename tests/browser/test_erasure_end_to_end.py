@@ -1,6 +1,7 @@
 """Issue 19's acceptance, end to end in Chromium: a person files an erasure request; the DPO
 signs in, lands on the queue, finds the request, reviews the plan with its bookkeeping hold and
-approves; the worker carries it out; the person sees the outcome and downloads the letter.
+approves; the worker carries it out and the processor tasks appear; the person sees the outcome,
+which recipients were told, and downloads the letter.
 
 The erasure really runs, so this test has a demo company of its own (a fresh SQLite database),
 never the one the other tests share; the worker runs in a thread of the test process, as
@@ -96,12 +97,15 @@ def test_a_person_files_an_erasure_the_dpo_approves_it_and_the_person_gets_the_l
             break
         dpo.wait_for_timeout(500)
     expect(dpo.locator(".status")).to_have_text(done)
+    # The processors of what was erased are told (art. 19): their tasks are on the case page.
+    expect(dpo.locator("#recipients table.recipient-tasks tbody tr")).not_to_have_count(0)
     assert_accessible(dpo)
 
     # The erasure ended the person's sessions with the rest; they sign in again to read it.
     sign_in(person, choice=re.compile(r"^Kari Nordmann\b"), lands_on="/me")
     person.goto(f"/me/requests/{request_id}")
     expect(person.locator(".status")).to_have_text(done)
+    expect(person.locator("#recipients-told")).to_be_visible()
     assert_accessible(person)
     with person.expect_download() as info:
         person.locator(".letter-download a").click()

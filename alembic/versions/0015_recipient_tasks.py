@@ -1,8 +1,8 @@
 """recipients told (GDPR art. 19): a task per recipient of the data an erasure, rectification or
 restriction affected, and its confirmation
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-08 07:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlmodel
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
