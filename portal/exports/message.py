@@ -53,12 +53,20 @@ def queue_ready_message(db: Session, export: Export, *, now: datetime) -> Outbox
 
 
 def queue_links_message(
-    db: Session, export: Export, *, secret_key: str, base_url: str, now: datetime
+    db: Session,
+    export: Export,
+    *,
+    secret_key: str,
+    base_url: str,
+    now: datetime,
+    by_staff: bool = False,
 ) -> OutboxMessage | None:
     """The download links of a ready export, e-mailed to the person who filed its request
     without BankID (to the address they confirmed; None when the request has no such
-    address). The links are bound to the request and the file, and expire with the export;
-    they open the files without a sign-in, so they go nowhere but that address."""
+    address), or for whom customer service filed it on a call (``by_staff``: to the address
+    the person had proven, portal/exports/on_behalf.py). The links are bound to the request
+    and the file, and expire with the export; they open the files without a sign-in, so they
+    go nowhere but that address."""
     contact = contact_of(db, export.request_id)
     if export.expires_at is None or contact is None:
         return None
@@ -88,6 +96,7 @@ def queue_links_message(
             "request_id": export.request_id,
             "downloads": downloads,
             "expires_at": export.expires_at.isoformat(),
+            **({"by_staff": True} if by_staff else {}),
         },
         now=now,
     )

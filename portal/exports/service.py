@@ -419,9 +419,17 @@ def finish(
         run_at=export.expires_at,
         dedupe_key=f"{EXPIRE_JOB}:{export.id}",
     )
-    if request.assurance == Assurance.low:
-        # Filed without BankID: the files go out by e-mail links only, whoever built them.
-        queue_links_message(db, export, secret_key=rt.secret_key, base_url=rt.base_url, now=now)
+    if request.assurance in (Assurance.low, Assurance.staff):
+        # Filed without BankID, or by customer service on a call: the files go out by e-mail
+        # links only, to the request's address, whoever built them.
+        queue_links_message(
+            db,
+            export,
+            secret_key=rt.secret_key,
+            base_url=rt.base_url,
+            now=now,
+            by_staff=request.assurance == Assurance.staff,
+        )
     elif notify:
         queue_ready_message(db, export, now=now)
     db.flush()

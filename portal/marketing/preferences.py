@@ -8,7 +8,7 @@ withdrawal itself reaches them through a job (``withdrawal.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,8 +103,10 @@ def change(
     *,
     region: str,
     now: datetime,
+    also: Callable[[Session, ConsentEvent], None] | None = None,
 ) -> PersonChoices:
-    """Record one choice (giving, withdrawing, reserving, objecting) and act on it at once.
+    """Record one choice (giving, withdrawing, reserving, objecting) and act on it at once;
+    ``also`` runs in the same transaction (an audit entry for a choice staff recorded).
 
     Raises ``ConsentRefused`` for a topic the map does not know; then nothing changes.
     """
@@ -126,4 +128,6 @@ def change(
         )
         if item.kind == TopicKind.consent and not item.active:
             enqueue(db, "consent.withdrawal", {"event_id": recorded.id}, now=now)
+        if also is not None:
+            also(db, recorded)
         return _sync(db, datamap, subject_id, national_id, country, resolution, region, now)

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
+from portal.exports.service import runtime_for
 from portal.i18n import gettext as _
 from portal.identity.auth import staff_required
 from portal.ratelimit import STAFF_LOOKUP
@@ -20,6 +21,7 @@ from portal.web.handlers import in_thread, limited, viewer_key
 
 ROLES = ("staff", "dpo", "admin")
 SEARCH_TEMPLATE = "staff/lookup.html"
+PERSON_TEMPLATE = "staff/lookup_person.html"
 
 
 @staff_required(*ROLES)
@@ -46,8 +48,8 @@ async def search(request: Request) -> Response:
     return render(request, SEARCH_TEMPLATE, found)
 
 
-@staff_required(*ROLES)
-async def person(request: Request) -> Response:
+async def _person(request: Request, refused: Refused | None = None) -> Response:
+    """The person's page; after a refused action, with why (400)."""
     state = request.app.state
     page = await in_thread(
         views.person_page,
@@ -60,14 +62,69 @@ async def person(request: Request) -> Response:
         region=state.settings.phone_region,
         language=i18n.current_language(),
         now=state.now(),
+        error=refused.page if refused is not None else None,
     )
     if page is None:
-        flash(request, _("Look the caller up first, with a reason."))
-        return RedirectResponse(views.SEARCH_PATH, status_code=303)
-    return render(request, "staff/lookup_person.html", page)
+        return _look_up_first(request)
+    return render(request, PERSON_TEMPLATE, page, 400 if refused is not None else 200)
 
 
+def _look_up_first(request: Request) -> Response:
+    flash(request, _("Look the caller up first, with a reason."))
+    return RedirectResponse(views.SEARCH_PATH, status_code=303)
+
+
+async def _acted(request: Request, done: Done | Refused | None) -> Response:
+    if done is None:
+        return _look_up_first(request)
+    if isinstance(done, Refused):
+        return await _person(request, done)
+    return redirect(request, done)
+
+
+@staff_required(*ROLES)
+async def person(request: Request) -> Response:
+    return await _person(request)
+
+
+@staff_required(*ROLES)
+async def access_request(request: Request) -> Response:
+    state = request.app.state
+    done = await in_thread(
+        views.file_access_request,
+        state.engine,
+        runtime_for(state.settings, state.datamap, state.sources),
+        request.path_params["lookup"],
+        request.path_params["person"],
+        await request.form(),
+        staff_id=request.scope["viewer"].id,
+        now=state.now(),
+    )
+    return await _acted(request, done)
+
+
+@staff_required(*ROLES)
+async def choice(request: Request) -> Response:
+    state = request.app.state
+    done = await in_thread(
+        views.record_choice,
+        state.engine,
+        state.datamap,
+        state.sources,
+        request.path_params["lookup"],
+        request.path_params["person"],
+        await request.form(),
+        staff_id=request.scope["viewer"].id,
+        region=state.settings.phone_region,
+        now=state.now(),
+    )
+    return await _acted(request, done)
+
+
+PERSON_PATH = views.SEARCH_PATH + "/{lookup:int}/people/{person:int}"
 routes = [
     Route(views.SEARCH_PATH, search, methods=["GET", "POST"]),
-    Route(views.SEARCH_PATH + "/{lookup:int}/people/{person:int}", person),
+    Route(PERSON_PATH, person),
+    Route(PERSON_PATH + "/access-request", access_request, methods=["POST"]),
+    Route(PERSON_PATH + "/choice", choice, methods=["POST"]),
 ]

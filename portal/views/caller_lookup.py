@@ -21,15 +21,20 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from portal import i18n
 from portal.datamap import DataMap, resolve
 from portal.datamap.lookup import person_name
 from portal.datamap.paging import read
 from portal.db import session_scope
+from portal.exports import on_behalf
+from portal.exports.models import ExportStatus
+from portal.exports.on_behalf import OnBehalfRefused
+from portal.exports.service import ExportRuntime
 from portal.i18n import gettext as _
 from portal.identity.identifiers import person_keys
 from portal.identity.national_id import mask_national_id, parse_national_id
-from portal.marketing import preferences
-from portal.marketing.consent import Via
+from portal.marketing import by_phone, preferences
+from portal.marketing.consent import ConsentRefused, Via
 from portal.marketing.preferences import PersonChoices
 from portal.models import StaffMember, Subject
 from portal.views.common import Done, Refused, day, moment
@@ -48,7 +53,13 @@ from portal.workflows.caller_lookup import (
     Reason,
 )
 from portal.workflows.kept import kept_for
-from portal.workflows.requests import STATUS_LABELS, DataRequest, RequestStatus, RequestType
+from portal.workflows.requests import (
+    STATUS_LABELS,
+    DataRequest,
+    RequestStatus,
+    RequestType,
+    open_request_of,
+)
 
 SEARCH_PATH = "/staff/lookup"
 FIELDS = ("kind", "value", "reason", "note")
@@ -248,6 +259,11 @@ class PersonPage:
     choices: ConsentPage
     history: tuple[HistoryRow, ...]
     open_requests: tuple[OpenRequest, ...]
+    # Where a copy may go: the e-mail addresses the person proved (exports/on_behalf.py).
+    addresses: tuple[str, ...]
+    open_access: int | None  # the open access request's number, if there is one
+    error: str | None = None  # why the last action was refused (nothing changed)
+    error_action: str | None = None  # which action's form it belongs to
 
     @property
     def path(self) -> str:
@@ -265,9 +281,11 @@ def person_page(
     region: str,
     language: str,
     now: datetime,
+    error: tuple[str, str] | None = None,
 ) -> PersonPage | None:
     """The person's page, the view audit-logged before their data is read; None when the
-    look-up does not cover it (not this agent's, did not find the person, or too old)."""
+    look-up does not cover it (not this agent's, did not find the person, or too old).
+    ``error``: (action, why) after a refused action."""
     tz = datamap.controller.time_zone
     with session_scope(engine) as db:
         entry = caller_lookup.covering(db, lookup_id, subject_id, staff_id=staff_id, now=now)
@@ -281,6 +299,8 @@ def person_page(
             for request in caller_lookup.open_requests(db, subject_id)
         )
         stored_name, national_id = subject.display_name, subject.national_id
+        addresses = on_behalf.proven_addresses(db, subject_id)
+        open_access = open_request_of(db, subject_id, RequestType.access)
     data, found_name = _holdings(engine, datamap, sources, subject_id, language, now)
     choices = preferences.load(engine, datamap, sources, subject_id, region=region, now=now)
     return PersonPage(
@@ -293,6 +313,110 @@ def person_page(
         choices=build_consent_page(datamap, choices),
         history=_history(engine, datamap, choices, language, tz),
         open_requests=requests,
+        addresses=addresses,
+        open_access=open_access.id if open_access is not None else None,
+        error=error[1] if error else None,
+        error_action=error[0] if error else None,
+    )
+
+
+# --- acting for the caller ----------------------------------------------------------------------
+
+
+def _covering_reason(
+    engine: Engine, lookup_id: int, subject_id: int, staff_id: int, now: datetime
+) -> str | None:
+    """The look-up's reason, when it covers acting for this person (``caller_lookup.covering``)."""
+    with session_scope(engine) as db:
+        entry = caller_lookup.covering(db, lookup_id, subject_id, staff_id=staff_id, now=now)
+        return (entry.reason or "") if entry is not None else None
+
+
+def file_access_request(
+    engine: Engine,
+    rt: ExportRuntime,
+    lookup_id: int,
+    subject_id: int,
+    form: Mapping[str, Any],
+    *,
+    staff_id: int,
+    now: datetime,
+) -> Done | Refused | None:
+    """File an access request for the caller, the copy to the address picked; None when the
+    look-up does not cover it, Refused (the reason as its page) when refused."""
+    reason = _covering_reason(engine, lookup_id, subject_id, staff_id, now)
+    if reason is None:
+        return None
+    try:
+        filed = on_behalf.file_access_request(
+            engine,
+            rt,
+            subject_id=subject_id,
+            address=str(form.get("address", ""))[: on_behalf.MAX_ADDRESS],
+            staff_id=staff_id,
+            reason=reason,
+            lookup_id=lookup_id,
+            now=now,
+        )
+    except OnBehalfRefused as refused:
+        return Refused(("access", str(refused)))
+    if filed.export is not None and filed.export.status == ExportStatus.ready:
+        message = _(
+            "Access request %(id)d is filed, and the copy is sent to %(address)s.",
+            id=filed.request_id,
+            address=filed.address,
+        )
+    else:
+        message = _(
+            "Access request %(id)d is filed. The copy is being made and goes to %(address)s "
+            "when it is ready.",
+            id=filed.request_id,
+            address=filed.address,
+        )
+    return Done(person_path(lookup_id, subject_id), message)
+
+
+def record_choice(
+    engine: Engine,
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    lookup_id: int,
+    subject_id: int,
+    form: Mapping[str, Any],
+    *,
+    staff_id: int,
+    region: str,
+    now: datetime,
+) -> Done | Refused | None:
+    """Record the caller's consent, reservation or objection; None when the look-up does not
+    cover it, Refused (the reason as its page) when refused."""
+    reason = _covering_reason(engine, lookup_id, subject_id, staff_id, now)
+    if reason is None:
+        return None
+    kind, topic = str(form.get("kind", ""))[:20], str(form.get("topic", ""))[:60]
+    active = form.get("active") == "1"
+    try:
+        by_phone.record_by_phone(
+            engine,
+            datamap,
+            sources,
+            subject_id,
+            kind=kind,
+            topic=topic,
+            active=active,
+            staff_id=staff_id,
+            reason=reason,
+            lookup_id=lookup_id,
+            region=region,
+            now=now,
+        )
+    except ConsentRefused as refused:
+        return Refused(("choices", str(refused)))
+    language = i18n.current_language()
+    what = topic_name(datamap, kind, topic, language)
+    return Done(
+        person_path(lookup_id, subject_id),
+        _("Recorded: %(what)s, %(change)s.", what=what, change=action_words(kind, active)),
     )
 
 

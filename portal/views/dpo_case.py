@@ -254,7 +254,7 @@ def case_page(
         request=request_row(request, language, tz, now, f"/dpo/requests/{request.id}"),
         type=str(kind),
         type_label=str(TYPE_NAMES[kind]),
-        assurance=_("BankID (high)") if request.assurance == Assurance.high else _("E-mail (low)"),
+        assurance=_assurance(request.assurance),
         person=_person(subject),
         subject_id=request.subject_id,
         details=request.details,
@@ -348,6 +348,16 @@ def _identity(
             national_id=national_id,
             method=_("E-mail address confirmed by a link; not verified yet"),
         )
+    if request.assurance == Assurance.staff:
+        # Filed on a call (exports/on_behalf.py): the copy goes only to an address the
+        # person proved, which is what identifies them.
+        return IdentityView(
+            national_id=national_id,
+            method=_("Filed by customer service on the person's call"),
+            verified_on=day(contact.verified_at, language, tz),
+            verified_by=names.get(contact.verified_by or 0) or _staff_name(db, contact.verified_by),
+            how=contact.verification,
+        )
     return IdentityView(
         national_id=national_id,
         method=_("Verified by the data protection officer"),
@@ -355,6 +365,15 @@ def _identity(
         verified_by=names.get(contact.verified_by or 0) or _staff_name(db, contact.verified_by),
         how=contact.verification,
     )
+
+
+def _assurance(assurance: str) -> str:
+    """How sure the portal is who filed, in words (the case page's person panel)."""
+    if assurance == Assurance.high:
+        return _("BankID (high)")
+    if assurance == Assurance.staff:
+        return _("Customer service, the copy to an address the person proved")
+    return _("E-mail (low)")
 
 
 def _staff_name(db: Session, staff_id: int | None) -> str | None:

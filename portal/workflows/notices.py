@@ -141,11 +141,13 @@ def request_filed(
     *,
     now: datetime,
     mailbox: str | None = None,
+    by_staff: bool = False,
 ) -> None:
     """A request was filed: the person is told it was received (when the request names
-    someone to tell: a request filed without BankID is told when its address is confirmed),
+    someone to tell: a request filed without BankID is told when its address is confirmed;
+    ``by_staff``: customer service filed it on the person's call, and the message says so),
     and the DPO's mailbox (given, else DPO_EMAIL) that there is a new one."""
-    tell_person(db, request, RECEIVED, now=now)
+    tell_person(db, request, RECEIVED, now=now, extra={"by_staff": True} if by_staff else None)
     mailbox = mailbox or dpo_mailbox()
     if mailbox:
         context = {

@@ -22,6 +22,7 @@ from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.models import Assurance, Subject
 from portal.workflows import notices
+from portal.workflows.contacts import RequestContact
 
 
 class RequestType(StrEnum):
@@ -217,6 +218,7 @@ def file_request(
     actor_id: int | None = None,
     details: str | None = None,
     language: str = "nb",
+    contact: RequestContact | None = None,
     now: datetime,
 ) -> DataRequest:
     """A new request, due one month from receipt; identified at once when filed with BankID.
@@ -226,7 +228,9 @@ def file_request(
 
     The person is told it was received (a request filed without BankID is told when its
     address is confirmed, portal/workflows/email_requests.py), and the DPO's mailbox that it
-    came (portal/workflows/notices.py), in the same transaction."""
+    came (portal/workflows/notices.py), in the same transaction. ``contact``: the address
+    the request's messages go to, when it is not the person's account (customer service filing
+    on a caller's behalf, portal/exports/on_behalf.py); saved before the person is told."""
     if subject_id is not None:
         _lock_person(db, subject_id)
         already = open_request_of(db, subject_id, type)
@@ -239,7 +243,9 @@ def file_request(
                 ),
                 already.id or 0,
             )
-    # An e-mail link (low) needs a DPO to verify the person before any data leaves.
+    # An e-mail link (low) needs a DPO to verify the person before any data leaves. Customer
+    # service files for a caller ("staff") only with an address the person proved: what the
+    # request sends goes there alone (portal/exports/on_behalf.py).
     status = S.received if assurance == Assurance.low else S.verified
     request = DataRequest(
         subject_id=subject_id,
@@ -253,8 +259,12 @@ def file_request(
     )
     db.add(request)
     db.flush()
+    if contact is not None:
+        contact.request_id = request.id or 0
+        db.add(contact)
+        db.flush()
     _record(db, request, "file", None, actor, actor_id, None, now, {"type": str(type)})
-    notices.request_filed(db, request, now=now)
+    notices.request_filed(db, request, now=now, by_staff=assurance == Assurance.staff)
     return request
 
 

@@ -16,8 +16,11 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.demo import EDGE_CASES_BY_KEY
-from portal.models import StaffRoleName
+from portal.jobs.outbox import OutboxMessage
+from portal.marketing.consent import ConsentEvent
+from portal.models import Assurance, IdentifierKind, StaffRoleName, Subject, SubjectIdentifier
 from portal.settings import Settings
+from portal.workflows.requests import DataRequest
 from tests.support import (
     Clock,
     add_demo_subject,
@@ -152,3 +155,96 @@ def test_a_look_up_without_the_forms_token_is_refused(client: TestClient) -> Non
 def test_signed_out_the_look_up_sends_to_sign_in(client: TestClient) -> None:
     response = client.get("/staff/lookup")
     assert response.status_code == 303 and response.headers["location"].startswith("/auth/login")
+
+
+def prove(client: TestClient, national_id: str, address: str) -> None:
+    """The person proved ``address`` (as /me/addresses would make it)."""
+    with Session(client.app.state.engine) as db:
+        subject = db.exec(select(Subject).where(Subject.national_id == national_id)).one()
+        db.add(
+            SubjectIdentifier(
+                subject_id=subject.id,
+                kind=IdentifierKind.email,
+                value=address,
+                assurance=Assurance.low,
+            )
+        )
+        db.commit()
+
+
+def test_the_agent_files_an_access_request_the_copy_to_a_proven_address(
+    client: TestClient,
+) -> None:
+    agent = sign_in_staff(client, StaffRoleName.staff)
+    location = look_up(client, kind="phone", value="91000001", reason="right").headers["location"]
+    page = client.get(location)
+    assert "has not proven an e-mail address" in page.text and 'id="access-form"' not in page.text
+    prove(client, KARI.national_id, "kari.privat@example.org")
+    page = client.get(location)
+    token = csrf_token_from(page.text)
+    assert 'value="kari.privat@example.org"' in page.text
+    # An address the caller gives now is refused: nothing is filed.
+    refused = client.post(
+        f"{location}/access-request", data={"csrf_token": token, "address": "new@example.org"}
+    )
+    assert refused.status_code == 400
+    assert "Choose one of the addresses the person has proven." in refused.text
+    filed = client.post(
+        f"{location}/access-request",
+        data={"csrf_token": token, "address": "kari.privat@example.org"},
+    )
+    assert filed.status_code == 303 and filed.headers["location"] == location
+    after = client.get(location)
+    assert "is filed, and the copy is sent to kari.privat@example.org" in after.text
+    assert "already has an open access request" not in after.text  # answered at once
+    with Session(client.app.state.engine) as db:
+        [request] = db.exec(select(DataRequest)).all()
+        sent = db.exec(select(OutboxMessage.kind, OutboxMessage.email)).all()
+        filed_entry = db.exec(
+            select(AuditEntry).where(AuditEntry.action == "request.file_on_behalf")
+        ).one()
+    assert (request.type, request.assurance, request.status) == ("access", "staff", "completed")
+    assert ("export_link_ready", "kari.privat@example.org") in sent
+    assert (filed_entry.actor_id, filed_entry.reason) == (agent, "right")
+
+
+def test_the_agent_records_a_reservation_given_on_the_phone(client: TestClient) -> None:
+    sign_in_staff(client, StaffRoleName.staff, sub="kim")
+    location = look_up(
+        client, kind="customer_number", value="900001", reason="reservation"
+    ).headers["location"]
+    token = csrf_token_from(client.get(location).text)
+    done = client.post(
+        f"{location}/choice",
+        data={"csrf_token": token, "kind": "reservation", "topic": "phone", "active": "1"},
+    )
+    assert done.status_code == 303
+    page = client.get(location)
+    assert "Recorded: Reservation: Phone calls, reserved." in page.text
+    assert re.search(r'id="reservation-phone">.*?Reserved<', page.text, re.S)
+    assert (
+        "through customer service" in page.text
+        and '<td data-label="Recorded by">kim</td>' in page.text
+    )
+    lifted = client.post(
+        f"{location}/choice",
+        data={"csrf_token": token, "kind": "reservation", "topic": "phone", "active": "0"},
+    )
+    assert lifted.status_code == 400 and "Nothing was changed" in lifted.text
+    assert "A reservation or an objection is lifted by the person" in lifted.text
+
+
+def test_an_action_needs_the_agents_own_look_up(client: TestClient) -> None:
+    sign_in_staff(client, StaffRoleName.staff, sub="first")
+    location = look_up(client, kind="customer_number", value="900001", reason="own_data").headers[
+        "location"
+    ]
+    sign_in_staff(client, StaffRoleName.staff, sub="second")
+    token = csrf_token_from(client.get("/staff/lookup").text)
+    done = client.post(
+        f"{location}/choice",
+        data={"csrf_token": token, "kind": "reservation", "topic": "phone", "active": "1"},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/staff/lookup"
+    with Session(client.app.state.engine) as db:
+        assert db.exec(select(ConsentEvent)).all() == []
