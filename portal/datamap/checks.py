@@ -70,6 +70,7 @@ def _check_table(parsed: Parsed, name: str, table: TableSpec, problems: Problems
             problems.add(
                 where(table=name, field=column), "a person_name column is not among the fields"
             )
+    _check_protected(parsed, name, table, problems)
 
 
 def _check_label(parsed: Parsed, name: str, table: TableSpec, problems: Problems) -> None:
@@ -389,3 +390,13 @@ def _check_deceased(parsed: Parsed, name: str, table: TableSpec, problems: Probl
         problems.add(place, "the deceased column is not among the fields")
     if not any(link.identifier == "national_id" for link in table.links):
         problems.add(place, "a deceased column needs a table that links by national_id")
+
+
+def _check_protected(parsed: Parsed, name: str, table: TableSpec, problems: Problems) -> None:
+    if table.protected is None:
+        return
+    place = where(table=name, field=table.protected)
+    if table.protected not in _columns(parsed, name):
+        problems.add(place, "the protected column is not among the fields")
+    if not any(link.identifier == "national_id" for link in table.links):
+        problems.add(place, "a protected column needs a table that links by national_id")

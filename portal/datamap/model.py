@@ -432,6 +432,10 @@ class TableSpec(_Item):
     # The columns that hold the person's name, in the order it is written (given name, family
     # name): customer service tells the people a caller may be apart by it (caller look-up).
     person_name: list[Identifier] = Field(default_factory=list)
+    # A column that is true when the person's identity or address is protected (Norway's
+    # strengt fortrolig adresse, Sweden's skyddad identitet): staff lists show them as
+    # "protected", never by name (reverse.protected_national_ids).
+    protected: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 
     @property
