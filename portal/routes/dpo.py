@@ -3,11 +3,12 @@ jobs, the records of processing, the audit log and the key figures."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
@@ -23,23 +24,98 @@ from portal.views import (
     parked_jobs,
     records_of_processing,
 )
-from portal.views.common import pdf_response, redirect, render, respond
+from portal.views.common import Done, pdf_response, redirect, render, respond
 from portal.web.handlers import in_thread
 from portal.workflows import recipients
+from portal.workflows.request_queue import MAX_SEARCH, QueueFilter, SearchRefused, parse_search
+
+# The session's key for the queue's search: personal data, kept on the server, never in a URL.
+SEARCH_KEY = "queue_search"
 
 
 @staff_required("dpo")
 async def queue(request: Request) -> Response:
+    """The queue: the filter from the query string, the search from the session."""
+    return await _queue(request, request.query_params)
+
+
+@staff_required("dpo")
+async def search(request: Request) -> Response:
+    """The queue's form: the search (kept in the session, or cleared) and the filters, then the
+    queue at its address, which carries the filters only. htmx gets the table in place."""
+    form = await request.form()
+    term = "" if form.get("clear") else str(form.get("q") or "")
+    try:
+        parse_search(term[: MAX_SEARCH + 1])
+    except SearchRefused as refused:
+        typed = term[:MAX_SEARCH]
+        return await _queue(request, form, status=400, search_error=str(refused), search=typed)
+    term = " ".join(term.split())
+    if term:
+        request.scope["web_session"].data[SEARCH_KEY] = term
+    else:
+        request.scope["web_session"].data.pop(SEARCH_KEY, None)
+    params = {**QueueFilter.from_query(form).params(), "page": "1"}
+    if not _fragment(request):
+        return RedirectResponse(QueueFilter.from_query(params).href(), status_code=303)
+    return await _queue(request, params, searched=True)
+
+
+@staff_required("dpo")
+async def assign(request: Request) -> Response:
+    """Assignment from the queue: a row's "Assign to me", or the chosen rows to a DPO or to
+    nobody. Back to the same filter and page."""
+    state = request.app.state
+    form = await request.form()
+    done = await in_thread(
+        dpo_queue.assign_from_form,
+        state.engine,
+        form,
+        [str(value) for value in form.getlist("request")],
+        staff_id=request.scope["viewer"].id,
+        now=state.now(),
+    )
+    status = 400 if done.refused else 200
+    if _fragment(request):
+        return await _queue(request, form, message=done.message, status=status)
+    if done.refused:
+        return await _queue(request, form, message=done.message, status=status)
+    back = QueueFilter.from_query(form)
+    return redirect(request, Done(back.href(), done.message))
+
+
+def _fragment(request: Request) -> bool:
+    """htmx asks for the table region only (not when restoring history: that is the page)."""
+    headers = request.headers
+    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
+
+
+async def _queue(
+    request: Request, params: Mapping[str, Any], *, status: int = 200, **shown: Any
+) -> Response:
+    """The queue page, or for htmx its table region; ``shown``: what a form adds to it."""
     state = request.app.state
     page = await in_thread(
         dpo_queue.load_queue,
         state.engine,
         state.datamap,
-        request.query_params.get("status"),
-        i18n.current_language(),
-        state.now(),
+        state.sources,
+        params,
+        _search_term(request),
+        viewer_id=request.scope["viewer"].id,
+        language=i18n.current_language(),
+        now=state.now(),
+        shown=shown,
     )
-    return render(request, "dpo/queue.html", page)
+    fragment = _fragment(request)
+    response = render(request, f"dpo/queue{'_fragment' if fragment else ''}.html", page, status)
+    if fragment:
+        response.headers["HX-Push-Url"] = page.href
+    return response
+
+
+def _search_term(request: Request) -> str:
+    return str(request.scope["web_session"].data.get(SEARCH_KEY) or "")
 
 
 def _case_sources(state: Any, request_id: int, language: str) -> dict[str, Any]:
@@ -232,6 +308,8 @@ routes = [
     Route("/dpo/records", records),
     Route("/dpo/records.pdf", records_pdf),
     Route("/dpo", queue),
+    Route("/dpo/search", search, methods=["POST"]),
+    Route("/dpo/assign", assign, methods=["POST"]),
     Route("/dpo/jobs", parked),
     Route("/dpo/audit", audit),
     Route("/dpo/dashboard", dashboard),

@@ -53,9 +53,11 @@ async def choose_language(request: Request) -> Response:
 
 # The query parameters that say where on a page one is. Nothing else from a query goes back
 # into a URL: no search terms, no tokens (a download link's), so never personal data.
-# The audit log's filters are codes, the portal's own numbers and dates: no personal data.
+# The audit log's filters are codes, the portal's own numbers and dates; the queue's are
+# codes and staff ids: no personal data (the queue's search never is in a URL).
 PLACE_PARAMETERS = frozenset(
     {"page", "type", "status", "action", "who", "subject", "request", "from", "to"}
+    | {"assignee", "overdue", "sort"}
 )
 _PLACE_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 

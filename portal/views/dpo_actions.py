@@ -23,6 +23,7 @@ from portal.i18n import gettext as _
 from portal.views.common import ActionRefused, Done, Refused
 from portal.views.dpo_case import OUTCOME_TYPES, audit_view, case_page
 from portal.workflows import (
+    assignment,
     attention,
     duplicates,
     email_requests,
@@ -113,6 +114,7 @@ def act_on_case(
                 values=typed,
                 duplicate_window_days=runtime.duplicate_window_days,
                 tables=recipients.recipient_tables(runtime.datamap, language),
+                viewer_id=staff_id,
             )
             return Refused(page, 409 if not refused.errors else 400)
     if action == "verify":
@@ -518,6 +520,22 @@ def _run_again(
 
 Handler = Callable[[Session, DataRequest, Mapping[str, str], int, Runtime], str]
 
+
+def _assign(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    """The case page's "Assign to me" (the queue assigns to others, and many at once)."""
+    assignment.assign(db, [request.id or 0], staff_id, staff_id=staff_id, now=rt.now)
+    return _("The request is assigned to you.")
+
+
+def _unassign(
+    db: Session, request: DataRequest, form: Mapping[str, str], staff_id: int, rt: Runtime
+) -> str:
+    assignment.assign(db, [request.id or 0], None, staff_id=staff_id, now=rt.now)
+    return _("The request is no longer assigned to anyone.")
+
+
 _HANDLERS: dict[str, Handler] = {
     "approve": _approve,
     "hold": _hold,
@@ -534,4 +552,6 @@ _HANDLERS: dict[str, Handler] = {
     "note": _note,
     "merge": _merge,
     "recipient": _recipient_done,
+    "assign": _assign,
+    "unassign": _unassign,
 }

@@ -190,6 +190,11 @@ class CasePage:
         """How many recipients have not confirmed yet (shown at the top of the page)."""
         return sum(task.open for task in self.recipient_tasks)
 
+    # Who works the request (None: nobody yet), and whether that is the DPO reading the page:
+    # the "assign" form assigns it to them, "unassign" takes the assignment back.
+    assignee: str | None = None
+    assigned_to_me: bool = False
+
     @property
     def data_href(self) -> str:
         """The data found for the person, shown on demand (a view of their data, audit-logged)."""
@@ -223,10 +228,12 @@ def case_page(
     record_labels: RecordLabels | None = None,
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
     tables: Mapping[str, str] | None = None,
+    viewer_id: int | None = None,
 ) -> CasePage:
-    """The page's content. ``record_labels``: what each record of the plan is, read from the
-    company's databases (`record_values`); without, a record reads as its table and key.
-    ``tables``: the map's tables with recipients, by name, for a rectification's outcome."""
+    """The page's content for the DPO ``viewer_id``. ``record_labels``: what each record of the
+    plan is, read from the company's databases (`record_values`); without, a record reads as
+    its table and key. ``tables``: the map's tables with recipients, by name, for a
+    rectification's outcome."""
     kind = RequestType(request.type)
     subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
     stored = (
@@ -249,6 +256,9 @@ def case_page(
     events = history(db, request.id or 0)
     notes = notes_of(db, request.id or 0)
     names = _staff_names(db, events, notes)
+    assignee = request.assignee_id
+    if assignee is not None and not names.get(assignee):
+        names[assignee] = _staff_name(db, assignee) or _("member of staff %(id)d", id=assignee)
     contact = _contact(db, request, language, tz)
     return CasePage(
         request=request_row(request, language, tz, now, f"/dpo/requests/{request.id}"),
@@ -310,12 +320,16 @@ def case_page(
         duplicate_window_days=duplicate_window_days,
         recipient_tasks=task_views(db, request.id or 0, language, tz, for_dpo=True),
         tables=tuple((name, label) for name, label in (tables or {}).items()),
+        assignee=names[assignee] if assignee is not None else None,
+        assigned_to_me=viewer_id is not None and assignee == viewer_id,
     )
 
 
 def _staff_names(db: Session, events: list[RequestEvent], notes: list[Any]) -> dict[int, str]:
-    """The names of the members of staff who acted on the request or wrote its notes."""
+    """The names of the members of staff who acted on the request, were assigned it, or wrote
+    its notes."""
     ids = {e.actor_id for e in events if e.actor in (Actor.staff, Actor.dpo) and e.actor_id}
+    ids |= {int(e.data["assignee_id"]) for e in events if (e.data or {}).get("assignee_id")}
     ids |= {note.staff_id for note in notes}
     if not ids:
         return {}
@@ -473,6 +487,10 @@ def available_actions(
     status = RequestStatus(request.status)
     shown = {name for name in ("extend", "reject", "verify", "merge") if name in allowed}
     shown.add("note")
+    if status in OPEN:
+        shown.add("assign")
+    if request.assignee_id is not None:
+        shown.add("unassign")
     if "ask_subject" in allowed:
         shown.add("ask")
     if "subject_replied" in allowed:
@@ -537,6 +555,7 @@ def load_case(
             record_labels=found_labels,
             duplicate_window_days=duplicate_window_days,
             tables=tables,
+            viewer_id=staff_id,
         )
 
 

@@ -64,6 +64,9 @@ DPO_EVENT_LABELS = {
     "subject_replied": _l("The person answered"),
     "merge": _l("Merged into another request as a duplicate"),
     "merged_in": _l("A duplicate was merged into this request"),
+    # Staff only (workflows/assignment.py): the person's timeline leaves these out.
+    "assign": _l("Assigned"),
+    "unassign": _l("Assignment removed"),
 }
 
 ACTOR_LABELS = {

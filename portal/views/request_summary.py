@@ -15,6 +15,7 @@ from portal.views.labels import (
     PLAN_STATUS_LABELS,
     TYPE_NAMES,
 )
+from portal.workflows.assignment import STAFF_ONLY_EVENTS
 from portal.workflows.erasure import ErasurePlan, Phase, describe_plan
 from portal.workflows.erasure_service import plan_phase
 from portal.workflows.records import PlanStatus, StoredPlan
@@ -123,16 +124,19 @@ def timeline(
     """The events, newest first (like every history in the portal), in the viewer's words:
     the person's (`EVENT_LABELS`, `ACTOR_LABELS`) or the DPO's, who also reads which member
     of staff acted (``staff_names``); each when it happened, to the minute in the controller's
-    time zone ``tz``."""
+    time zone ``tz``. Staff-only events (an assignment) are left out unless ``labels`` name
+    them: the person's words never do."""
+    names = staff_names or {}
     return tuple(
         TimelineEntry(
             when=moment(event.at, language, tz),
             what=str(labels.get(event.action, event.action)),
-            who=_who(event, actors, staff_names or {}),
+            who=_who(event, actors, names),
             reason=event.reason,
-            more=_more(event, language, tz),
+            more=_more(event, language, tz, names),
         )
         for event in reversed(events)
+        if event.action not in STAFF_ONLY_EVENTS or event.action in labels
     )
 
 
@@ -143,8 +147,12 @@ def _who(event: RequestEvent, actors: Mapping[Actor, Any], names: Mapping[int, s
     return f"{label} ({name})" if name else label
 
 
-def _more(event: RequestEvent, language: str, tz: str) -> str | None:
+def _more(event: RequestEvent, language: str, tz: str, names: Mapping[int, str]) -> str | None:
     data = event.data or {}
+    if event.action == "assign" and data.get("assignee_id"):
+        assignee = int(data["assignee_id"])
+        who = names.get(assignee) or i18n.gettext("member of staff %(id)d", id=assignee)
+        return i18n.gettext("Assigned to %(name)s.", name=who)
     if event.action == "subject_replied" and data.get("due_at"):
         waited = round(int(data.get("paused_seconds", 0)) / 86400)
         due = day(datetime.fromisoformat(data["due_at"]), language, tz)

@@ -102,6 +102,11 @@ class DataRequest(SQLModel, table=True):
     # every pause that has ended, in seconds; the answer moves ``due_at`` on by its wait.
     paused_at: datetime | None = None
     paused_seconds: int = Field(default=0)
+    # The member of staff working the request (the DPO's queue); None: nobody yet. Changed
+    # only by workflows/assignment.py, which records an event and an audit entry.
+    assignee_id: int | None = Field(
+        default=None, foreign_key="staff_member.id", index=True, ondelete="SET NULL"
+    )
 
     @property
     def paused(self) -> bool:

@@ -5,10 +5,11 @@ Every number comes from the portal's own tables, never the company's databases:
 
 - weeks are the controller's calendar weeks (Monday first, in the data map's time zone), the
   current one and the eleven before it, counted by when a request was received;
-- days to complete are from receipt to closing, in days with fractions, over the requests
-  completed (fully or partially) in the last 90 days; the 90th percentile is the nearest-rank
-  one (the smallest value that at least 90 % of them do not exceed), so it is always a real
-  request's time;
+- days to complete are from receipt to closing, in days with fractions, less the time the
+  request waited for its person (its deadline was paused meanwhile: ``paused_seconds``), over
+  the requests completed (fully or partially) in the last 90 days; the 90th percentile is the
+  nearest-rank one (the smallest value that at least 90 % of them do not exceed), so it is
+  always a real request's time;
 - holds ending: records an executed erasure keeps under a rule's hold until a day in the next
   30 days (today and the 29 after). Those are exactly the deferred erasures queued for the day
   after (``erasure_run.schedule_deferred``: one job per day and table, due at 00:00 UTC, listing
@@ -109,16 +110,20 @@ def requests_per_week(db: Session, now: datetime, tz: str) -> tuple[Week, ...]:
 
 
 def days_to_complete(db: Session, now: datetime) -> list[float]:
-    """From receipt to closing, in days, of each request completed in the last 90 days."""
+    """From receipt to closing, in days, of each request completed in the last 90 days, the
+    time spent waiting for the person left out (a request is completed only after their
+    answer, so every wait has ended and is in ``paused_seconds``)."""
     rows = db.exec(
-        select(DataRequest.received_at, DataRequest.closed_at).where(
+        select(DataRequest.received_at, DataRequest.closed_at, DataRequest.paused_seconds).where(
             col(DataRequest.status).in_([str(status) for status in DONE]),
             col(DataRequest.closed_at) >= now - COMPLETED_WITHIN,
             col(DataRequest.closed_at) <= now,
         )
     )
     return sorted(
-        (closed - received).total_seconds() / 86400 for received, closed in rows if closed
+        ((closed - received).total_seconds() - (paused or 0)) / 86400
+        for received, closed, paused in rows
+        if closed
     )
 
 

@@ -223,6 +223,10 @@ class TestCSRF:
                 "/dpo/audit?action=request.view&who=staff-3&request=12&from=2026-01-01&page=2",
                 "/dpo/audit?action=request.view&who=staff-3&request=12&from=2026-01-01&page=2",
             ),
+            (
+                "/dpo?assignee=me&overdue=1&sort=received",
+                "/dpo?assignee=me&overdue=1&sort=received",
+            ),
             # Only the place on the page comes back: never a token, a search or an address.
             ("/me/exports/download?link=abc.def", "/me/exports/download"),
             ("/me?page=2&email=kari%40example.no", "/me?page=2"),

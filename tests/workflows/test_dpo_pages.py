@@ -184,7 +184,7 @@ def test_case_page_shows_the_person_and_logs_the_view(client: TestClient, dpo: i
     page = response.context["page"]
     assert page.person == "Kari Nordmann"
     assert page.details == "Wrong address"
-    assert page.actions == {"extend", "reject", "outcome", "ask", "merge", "note"}
+    assert page.actions == {"extend", "reject", "outcome", "ask", "merge", "note", "assign"}
     assert "approve" not in page.actions and "verify" not in page.actions
     with session_scope(client.app.state.engine) as db:
         [entry] = db.exec(select(AuditEntry).where(AuditEntry.action == "request.view")).all()

@@ -17,7 +17,7 @@ from portal.workflows.erasure import ErasurePlan, Step
 from portal.workflows.erasure_run import schedule_deferred
 from portal.workflows.records import CaseHoldKind, CaseHoldRecord
 from portal.workflows.requests import DataRequest, RequestStatus, RequestType
-from portal.workflows.statistics import overview, percentile
+from portal.workflows.statistics import days_to_complete, overview, percentile
 
 # Thursday 26 Nov 2026, 10:00 in Oslo.
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -45,6 +45,7 @@ def request(
     status: RequestStatus = RequestStatus.verified,
     closed: datetime | None = None,
     due: datetime | None = None,
+    paused_days: int = 0,
 ) -> None:
     db.add(
         DataRequest(
@@ -55,6 +56,7 @@ def request(
             received_at=received,
             due_at=due or received + timedelta(days=30),
             closed_at=closed,
+            paused_seconds=paused_days * 86400,
         )
     )
     db.flush()
@@ -80,6 +82,18 @@ def test_median_and_90th_percentile_of_days_to_complete(db: Session) -> None:
     )
     numbers = overview(db, NOW, OSLO)
     assert (numbers.completed, numbers.median_days, numbers.p90_days) == (4, 11, 40)
+
+
+def test_days_to_complete_leave_out_the_wait_for_the_person(db: Session) -> None:
+    """A request that waited 12 of its 20 days for the person's answer took 8 days of ours."""
+    closed = NOW - timedelta(days=2)
+    received = closed - timedelta(days=20)
+    request(db, received, status=RequestStatus.completed, closed=closed, paused_days=12)
+    request(db, received, status=RequestStatus.completed, closed=closed)
+    request(db, received, status=RequestStatus.completed, closed=closed)
+    numbers = overview(db, NOW, OSLO)
+    assert (numbers.completed, numbers.median_days, numbers.p90_days) == (3, 20, 20)
+    assert min(days_to_complete(db, NOW)) == 8
 
 
 def test_the_90th_percentile_is_a_real_value_nearest_rank() -> None:
