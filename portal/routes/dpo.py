@@ -44,21 +44,20 @@ async def search(request: Request) -> Response:
     """The queue's form: the search (kept in the session, or cleared) and the filters, then the
     queue at its address, which carries the filters only. htmx gets the table in place."""
     form = await request.form()
-    term = "" if form.get("clear") else str(form.get("q") or "")
+    term = "" if form.get("clear") else str(form.get("q") or "")[: MAX_SEARCH + 1]
     try:
-        parse_search(term[: MAX_SEARCH + 1])
+        found = parse_search(term)
     except SearchRefused as refused:
-        typed = term[:MAX_SEARCH]
-        return await _queue(request, form, status=400, search_error=str(refused), search=typed)
-    term = " ".join(term.split())
-    if term:
-        request.scope["web_session"].data[SEARCH_KEY] = term
+        error = {"search_error": str(refused), "message": str(refused), "searched": True}
+        return await _queue(request, form, status=400, search=term[:MAX_SEARCH], **error)
+    if found is not None:
+        request.scope["web_session"].data[SEARCH_KEY] = found.term
     else:
         request.scope["web_session"].data.pop(SEARCH_KEY, None)
-    params = {**QueueFilter.from_query(form).params(), "page": "1"}
+    chosen = QueueFilter.from_query(form)
     if not _fragment(request):
-        return RedirectResponse(QueueFilter.from_query(params).href(), status_code=303)
-    return await _queue(request, params, searched=True)
+        return RedirectResponse(chosen.href(page=1), status_code=303)
+    return await _queue(request, chosen.params(page=1), searched=True)
 
 
 @staff_required("dpo")
@@ -75,11 +74,10 @@ async def assign(request: Request) -> Response:
         staff_id=request.scope["viewer"].id,
         now=state.now(),
     )
-    status = 400 if done.refused else 200
-    if _fragment(request):
-        return await _queue(request, form, message=done.message, status=status)
-    if done.refused:
-        return await _queue(request, form, message=done.message, status=status)
+    if done.refused or _fragment(request):
+        return await _queue(
+            request, form, message=done.message, status=400 if done.refused else 200
+        )
     back = QueueFilter.from_query(form)
     return redirect(request, Done(back.href(), done.message))
 
@@ -107,10 +105,11 @@ async def _queue(
         now=state.now(),
         shown=shown,
     )
-    fragment = _fragment(request)
-    response = render(request, f"dpo/queue{'_fragment' if fragment else ''}.html", page, status)
-    if fragment:
-        response.headers["HX-Push-Url"] = page.href
+    if not _fragment(request):
+        return render(request, "dpo/queue.html", page, status)
+    # htmx swaps only a 2xx answer: a refusal comes as 200, its reason in the status line.
+    response = render(request, "dpo/queue_fragment.html", page)
+    response.headers["HX-Push-Url"] = page.href
     return response
 
 

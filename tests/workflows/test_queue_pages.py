@@ -141,6 +141,21 @@ def test_a_search_too_long_is_refused_and_shown_again(client: TestClient, dpo: i
     assert 'aria-invalid="true"' in response.text
 
 
+def test_htmx_gets_a_refusal_it_can_show(client: TestClient, dpo: int) -> None:
+    """htmx swaps only a 2xx answer: a refusal comes as 200 with its reason in the fragment."""
+    too_long = search(client, "x" * 201, HTMX)
+    assert too_long.status_code == 200
+    assert too_long.template.name == "dpo/queue_fragment.html"
+    assert 'id="queue-search" hx-swap-oob="true"' in too_long.text
+    assert 'aria-invalid="true"' in too_long.text
+    assert "Please keep the search under 200 characters." in too_long.text
+    nothing = client.post(
+        "/dpo/assign", data={"assign_to": "nobody", "csrf_token": token(client)}, headers=HTMX
+    )
+    assert nothing.status_code == 200
+    assert "Choose at least one request." in nothing.text
+
+
 def test_htmx_gets_the_table_and_the_filters_address(client: TestClient, dpo: int) -> None:
     kari = add_person(client, "ordinary")
     hers = file_by_hand(client, kari, RequestType.erasure)
