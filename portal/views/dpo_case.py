@@ -23,7 +23,13 @@ from portal.identity.national_id import mask_national_id, parse_national_id
 from portal.models import Assurance, StaffMember, Subject
 from portal.views.answers import asked_question
 from portal.views.common import ActionRefused, day, moment
-from portal.views.labels import DPO_ACTOR_LABELS, DPO_EVENT_LABELS, HOLD_KIND_LABELS, TYPE_NAMES
+from portal.views.labels import (
+    DPO_ACTOR_LABELS,
+    DPO_EVENT_LABELS,
+    DPO_STATUS_LABELS,
+    HOLD_KIND_LABELS,
+    TYPE_NAMES,
+)
 from portal.views.recipients_told import TaskView, task_views
 from portal.views.request_summary import (
     PlanView,
@@ -43,7 +49,6 @@ from portal.workflows.records import CaseHoldKind, CaseHoldRecord, PlanStatus, S
 from portal.workflows.requests import (
     MAX_EXTENSION_MONTHS,
     OPEN,
-    STATUS_LABELS,
     Actor,
     DataRequest,
     RequestEvent,
@@ -261,7 +266,9 @@ def case_page(
         names[assignee] = _staff_name(db, assignee) or _("member of staff %(id)d", id=assignee)
     contact = _contact(db, request, language, tz)
     return CasePage(
-        request=request_row(request, language, tz, now, f"/dpo/requests/{request.id}"),
+        request=request_row(
+            request, language, tz, now, f"/dpo/requests/{request.id}", DPO_STATUS_LABELS
+        ),
         type=str(kind),
         type_label=str(TYPE_NAMES[kind]),
         assurance=_assurance(request.assurance),
@@ -310,7 +317,7 @@ def case_page(
             DuplicateView(
                 id=other.id or 0,
                 received=day(other.received_at, language, tz),
-                status=str(STATUS_LABELS[RequestStatus(other.status)]),
+                status=str(DPO_STATUS_LABELS[RequestStatus(other.status)]),
                 open=RequestStatus(other.status) in OPEN,
                 href=f"/dpo/requests/{other.id}",
                 can_keep=can_keep(other),

@@ -31,7 +31,7 @@ from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.i18n import ngettext
 from portal.models import Assurance, StaffMember, Subject
-from portal.views.labels import TYPE_NAMES
+from portal.views.labels import DPO_STATUS_LABELS, TYPE_NAMES
 from portal.views.request_summary import RequestRow, request_row
 from portal.workflows.assignment import MAX_BULK, AssignmentRefused, assign, assignable
 from portal.workflows.contacts import RequestContact
@@ -46,7 +46,7 @@ from portal.workflows.request_queue import (
     name_candidates,
     parse_search,
 )
-from portal.workflows.requests import STATUS_LABELS, DataRequest, RequestStatus, RequestType
+from portal.workflows.requests import DataRequest, RequestStatus, RequestType
 
 # Fewer days left than this, and the row says so in words ("5 days left: soon").
 URGENT_DAYS = 7
@@ -217,7 +217,7 @@ def _status_choices(selected: str) -> tuple[Choice, ...]:
     return tuple(
         Choice(
             value,
-            labels.get(value) or str(STATUS_LABELS[RequestStatus(value)]).capitalize(),
+            labels.get(value) or str(DPO_STATUS_LABELS[RequestStatus(value)]).capitalize(),
             value == selected,
         )
         for value in STATUS_FILTERS
@@ -274,7 +274,7 @@ def _row(
     when: tuple[str, str, datetime],
 ) -> QueueRow:
     """``when``: the viewer's language, the controller's time zone, and now."""
-    base = request_row(request, *when, f"/dpo/requests/{request.id}")
+    base = request_row(request, *when, f"/dpo/requests/{request.id}", DPO_STATUS_LABELS)
     person, typed = _person(subject, contact)
     running = base.open and not base.paused
     return QueueRow(

@@ -7,7 +7,7 @@ from portal.i18n import lazy_gettext as _l
 # The kinds of case hold are named where holds are (workflows/holds.py); re-exported here.
 from portal.workflows.holds import HOLD_KIND_LABELS  # noqa: F401
 from portal.workflows.records import PlanStatus
-from portal.workflows.requests import Actor, RequestStatus, RequestType
+from portal.workflows.requests import STATUS_LABELS, Actor, RequestStatus, RequestType
 
 TYPE_LABELS = {
     RequestType.access: _l("Access: a copy of your data"),
@@ -67,6 +67,12 @@ DPO_EVENT_LABELS = {
     # Staff only (workflows/assignment.py): the person's timeline leaves these out.
     "assign": _l("Assigned"),
     "unassign": _l("Assignment removed"),
+}
+
+# The DPO reads a request's status about someone else: "waiting for the person's answer".
+DPO_STATUS_LABELS = {
+    **STATUS_LABELS,
+    RequestStatus.waiting_for_subject: _l("waiting for the person's answer"),
 }
 
 ACTOR_LABELS = {

@@ -93,15 +93,21 @@ class PlanView:
 
 
 def request_row(
-    request: DataRequest, language: str, tz: str, now: datetime, href: str
+    request: DataRequest,
+    language: str,
+    tz: str,
+    now: datetime,
+    href: str,
+    statuses: Mapping[RequestStatus, Any] = STATUS_LABELS,
 ) -> RequestRow:
-    """A request as a line of a list; its days are the controller's (``tz``)."""
+    """A request as a line of a list; its days are the controller's (``tz``), its status in
+    the reader's words (``statuses``: the person's, or the DPO's `DPO_STATUS_LABELS`)."""
     left = days_left(request, now)
     is_open = RequestStatus(request.status) in OPEN
     return RequestRow(
         id=request.id or 0,
         type=str(TYPE_NAMES[RequestType(request.type)]),
-        status=str(STATUS_LABELS[RequestStatus(request.status)]),
+        status=str(statuses[RequestStatus(request.status)]),
         received=day(request.received_at, language, tz),
         deadline=day(request.due_at, language, tz),
         days_left=left,

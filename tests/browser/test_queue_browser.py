@@ -89,6 +89,7 @@ def test_the_queue_with_htmx_passes_axe_and_fits_a_phone(
     expect(page.locator("table.queue")).not_to_contain_text("Svendsen")
     expect(rows.nth(1)).to_contain_text("snart")
     expect(page.locator("table.queue")).to_contain_text("stanset: venter på personen")
+    expect(page.locator("table.queue")).to_contain_text("venter på svar fra personen")
     expect(page.locator("table.queue")).to_contain_text("Nils Nilsen")
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
