@@ -434,7 +434,7 @@ class TableSpec(_Item):
     person_name: list[Identifier] = Field(default_factory=list)
     # A column that is true when the person's identity or address is protected (Norway's
     # strengt fortrolig adresse, Sweden's skyddad identitet): staff lists show them as
-    # "protected", never by name (reverse.protected_national_ids).
+    # "protected", never by name (protection.protected_national_ids).
     protected: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 

@@ -25,7 +25,9 @@ from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap
-from portal.datamap.reverse import national_ids_with, protected_national_ids
+from portal.datamap.lookup import holders
+from portal.datamap.matching import normalise
+from portal.datamap.protection import protected_national_ids
 from portal.datamap.wording import UnverifiedCitation, unverified_citations
 from portal.db import session_scope
 from portal.i18n import gettext as _
@@ -368,16 +370,19 @@ def load_queue(
 def _search_the_company(
     engine: Engine, datamap: DataMap, sources: Mapping[str, Engine], search: Search
 ) -> tuple[Search, bool]:
-    """The search with what the company's databases add: the national IDs their register has
-    under the customer number or e-mail address, and the people found by name who are
-    protected. True when the databases could not be read (then nobody is found by name)."""
+    """The search with what the company's databases add: the national IDs on the rows the
+    customer number or e-mail address leads to (`datamap.lookup.holders`, as the caller
+    look-up finds them), and the people found by name who are protected. True when the
+    databases could not be read (then nobody is found by name)."""
     with session_scope(engine) as db:
         candidates = name_candidates(db, search)
+    region = datamap.settings.region
     try:
         national_ids: set[str] = set()
         for kind, value in (("customer_number", search.customer_number), ("email", search.email)):
             if value is not None:
-                national_ids |= national_ids_with(datamap, sources, kind, value)
+                found = holders(datamap, sources, kind, normalise(kind, value, region))
+                national_ids |= set(found.national_ids)
         protected = protected_national_ids(datamap, sources, candidates.values())
     except SQLAlchemyError:
         return replace(search, protected=frozenset(candidates)), True

@@ -10,9 +10,10 @@ customer number) and never does: the pages keep it in the server-side session.
 A search finds a request by its reference (the request's number), and its person by what the
 portal itself holds: the name captured at sign-in (or typed when filing without BankID), an
 e-mail address or customer number the person proved or staff linked, or typed when filing. A
-customer number or e-mail address is also looked up in the company's customer register
-(`datamap.reverse.national_ids_with`, one statement per table) by the caller, before this
-module's query, which gets the national IDs found (`Search.national_ids`). A person whose
+customer number or e-mail address is also looked up in the company's databases
+(`datamap.lookup.holders`: the rows that carry it and the people they lead to, as the caller
+look-up finds them) by the caller, before this module's query, which gets the national IDs
+found (`Search.national_ids`). A person whose
 identity is protected is never found by name (`Search.protected`, also the caller's).
 
 A request waiting for its person has its deadline paused: it is never overdue meanwhile, so the

@@ -123,6 +123,17 @@ def test_the_company_register_finds_a_customer_number(client: TestClient, dpo: i
     assert [row.id for row in client.get("/dpo").context["page"].requests] == [hers]
 
 
+def test_the_company_data_leads_from_a_shop_address_to_the_person(
+    client: TestClient, dpo: int
+) -> None:
+    """Ola's web shop account has an address of its own and no national ID; its customer
+    number leads to his customer record, and so to him."""
+    ola = add_person(client, "two_systems")
+    his = file_by_hand(client, ola, RequestType.access)
+    search(client, "ola.n@example.net")
+    assert [row.id for row in client.get("/dpo").context["page"].requests] == [his]
+
+
 def test_a_protected_person_is_not_found_by_name(client: TestClient, dpo: int) -> None:
     knut = add_person(client, "protected_address")
     his = file_by_hand(client, knut, RequestType.access)

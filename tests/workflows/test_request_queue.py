@@ -232,7 +232,7 @@ class TestSearch:
         # The name typed when filing without BankID finds the request too.
         assert ids(db, everyone, parse_search("kari n.")) == [by_email]
         assert ids(db, everyone, parse_search("kari")) == [by_bankid, by_email]
-        # The company's register found Ola under a customer number (datamap.reverse).
+        # The company's data led from a customer number to Ola (datamap.lookup.holders).
         search = parse_search("900002")
         assert search is not None
         found = Search(**{**vars(search), "national_ids": frozenset({"04077910005"})})

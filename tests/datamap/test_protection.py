@@ -1,14 +1,13 @@
-"""From an identifier back to people, and protected identities, against the demo company (on
-the database kind under test), and the map's check of a ``protected`` column."""
+"""Protected identities against the demo company (on the database kind under test), and the
+map's check of a ``protected`` column."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from portal.datamap import DataMap, DataMapError, load_datamap, parse_datamap
-from portal.datamap.reverse import national_ids_with, protected_national_ids
+from portal.datamap.protection import protected_national_ids
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
 from tests.datamap.test_datamap_loader import MAPS
 
@@ -19,47 +18,6 @@ KNUT = EDGE_CASES_BY_KEY["protected_address"].national_id
 @pytest.fixture(scope="module")
 def datamap() -> DataMap:
     return load_datamap(DATAMAP_PATH)
-
-
-@pytest.mark.parametrize(
-    ("kind", "typed"),
-    [
-        ("customer_number", " 900001 "),
-        ("email", "Kari.Nordmann@Example.com "),
-        ("phone", "+47 910 00 001"),
-        ("phone", "91000001"),
-    ],
-)
-def test_an_identifier_finds_the_national_id_on_the_same_row(
-    datamap: DataMap, demo_sources: dict[str, Engine], kind: str, typed: str
-) -> None:
-    assert national_ids_with(datamap, demo_sources, kind, typed) == {KARI}
-
-
-def test_an_identifier_nobody_has_finds_nobody(
-    datamap: DataMap, demo_sources: dict[str, Engine]
-) -> None:
-    assert national_ids_with(datamap, demo_sources, "customer_number", "123456789") == set()
-    assert national_ids_with(datamap, demo_sources, "email", "nobody@example.org") == set()
-
-
-def test_one_statement_per_table_carrying_both(
-    datamap: DataMap, demo_sources: dict[str, Engine]
-) -> None:
-    """Only the customer register carries a customer number beside a national ID: the other
-    tables with customer numbers are not read at all."""
-    engine = next(iter(demo_sources.values()))
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        national_ids_with(datamap, demo_sources, "customer_number", "900001")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert len(statements) == 1 and "crm_customers" in statements[0]
 
 
 @pytest.mark.parametrize("chunk_size", [1, 1000])

@@ -1,11 +1,6 @@
-"""From an identifier back to people: whose national IDs the company's rows carry beside it, and
-which people have a protected identity.
-
-Finding a person's rows goes from their national ID outwards (identity.py). Staff search the
-other way: "who has customer number 900015?". That is answered only where one row carries
-both: a table that links by ``national_id`` and by the identifier searched (the company's
-customer register). One statement per such table, whatever the number of rows; the values are
-compared as identity.py compares them (matching.py), so an expression index serves both.
+"""Which people have a protected identity: a true value in a table's ``protected`` column
+(Norway's strengt fortrolig adresse, Sweden's skyddad identitet), read for the national IDs a
+staff page is about to name, one statement per such table and chunk of IDs.
 """
 
 from __future__ import annotations
@@ -13,38 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, column, or_, select, table
+from sqlalchemy import bindparam, column, select, table
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import TableClause
 
 from portal.datamap.identity import DEFAULT_CHUNK, chunks
-from portal.datamap.matching import column_expression, normalise, searched_values
 from portal.datamap.model import DataMap, Link, TableSpec
-
-
-def national_ids_with(
-    datamap: DataMap, sources: Mapping[str, Engine], kind: str, value: str
-) -> frozenset[str]:
-    """The national IDs on the rows that carry ``value`` as an identifier of ``kind``
-    (customer_number, email, phone), trimmed; empty when no table carries both."""
-    region = datamap.settings.region
-    searched = sorted(searched_values(kind, [normalise(kind, value, region)], region))
-    found: set[str] = set()
-    for name, spec in datamap.tables.items():
-        national_id = _national_id_link(spec)
-        links = [link for link in spec.identifier_links if link.identifier == kind]
-        if national_id is None or not links or not searched:
-            continue
-        clause = _table(datamap, name, spec, national_id.column, *(link.column for link in links))
-        matches = [
-            column_expression(kind, clause.c[link.column]).in_(bindparam("values", expanding=True))
-            for link in links
-        ]
-        statement = select(clause.c[national_id.column]).where(or_(*matches))
-        with sources[spec.source].connect() as connection:
-            rows = connection.execute(statement, {"values": searched})
-            found.update(str(nid).strip() for (nid,) in rows if nid)
-    return frozenset(found)
 
 
 def protected_national_ids(
