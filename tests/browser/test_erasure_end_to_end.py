@@ -1,7 +1,7 @@
 """Issue 19's acceptance, end to end in Chromium: a person files an erasure request; the DPO
-signs in, lands on the queue, finds the request, reviews the plan with its bookkeeping hold and
-approves; the worker carries it out and the processor tasks appear; the person sees the outcome,
-which recipients were told, and downloads the letter.
+signs in, lands on the queue, finds the request by the person's name, assigns it, reviews the
+plan with its bookkeeping hold and approves; the worker carries it out and the processor tasks
+appear; the person sees the outcome, which recipients were told, and downloads the letter.
 
 The erasure really runs, so this test has a demo company of its own (a fresh SQLite database),
 never the one the other tests share; the worker runs in a thread of the test process, as
@@ -80,8 +80,16 @@ def test_a_person_files_an_erasure_the_dpo_approves_it_and_the_person_gets_the_l
 
     dpo = new_page()
     sign_in(dpo, choice=re.compile(r"\bpersonvern\b"), lands_on="/dpo")
+    # The DPO finds it by the person's name, and takes it.
+    search = dpo.get_by_label("Søk etter referanse, navn, e-postadresse eller kundenummer")
+    search.fill("Kari Nordmann")
+    dpo.get_by_role("button", name="Søk", exact=True).click()
     row = dpo.locator("table.queue tbody tr", has=dpo.locator(f'a[href$="/{request_id}"]'))
+    expect(dpo.locator("table.queue tbody tr")).to_have_count(1)
     expect(row).to_contain_text(nb("awaiting approval"))
+    assert "Kari" not in dpo.url and "Nordmann" not in dpo.url
+    dpo.get_by_role("button", name=f"Tildel til meg (henvendelse {request_id})").click()
+    expect(row).to_contain_text("Per Personvernombud (deg)")
     row.locator(f'a[href$="/{request_id}"]').click()
     dpo.wait_for_url(f"**/dpo/requests/{request_id}")
     # The plan keeps the bookkeeping records, and says so in plain words with the law.
