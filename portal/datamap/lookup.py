@@ -73,6 +73,16 @@ def person_name(datamap: DataMap, engines: Mapping[str, Engine], resolution: Res
     return ""
 
 
+def address_fields(datamap: DataMap) -> frozenset[tuple[str, str]]:
+    """(table, column) of every field the map marks as an address (``address = true``)."""
+    return frozenset(
+        (name, column)
+        for name, spec in datamap.tables.items()
+        for column, field_spec in spec.fields.items()
+        if field_spec.address
+    )
+
+
 class _Climb:
     def __init__(self, datamap: DataMap, connections: SourceConnections) -> None:
         self.map = datamap

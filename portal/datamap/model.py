@@ -386,6 +386,7 @@ class FieldDefaults(_Item):
     origin: str | None = None
     recipients: list[str] | None = None
     erasure: FieldErasure | None = None
+    address: bool | None = None
 
 
 class FieldSpec(_Item):
@@ -403,6 +404,9 @@ class FieldSpec(_Item):
     # The company's codes in words: a stored value ("delivered") -> what the person reads
     # ("levert"). A value without a label is shown as it is.
     values: dict[str, Text] = Field(default_factory=dict)
+    # Where the person lives or can be found (a street, a delivery address): hidden from
+    # customer service when the person's identity is protected (the table's ``protected``).
+    address: bool = False
 
 
 class TableSpec(_Item):
@@ -434,7 +438,8 @@ class TableSpec(_Item):
     person_name: list[Identifier] = Field(default_factory=list)
     # A column that is true when the person's identity or address is protected (Norway's
     # strengt fortrolig adresse, Sweden's skyddad identitet): staff lists show them as
-    # "protected", never by name (protection.protected_national_ids).
+    # "protected", never by name (protection.protected_national_ids), and customer service's
+    # caller look-up hides their ``address`` fields.
     protected: Identifier | None = None
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
 

@@ -23,8 +23,9 @@ from sqlmodel import col, select
 
 from portal import i18n
 from portal.datamap import DataMap, resolve
-from portal.datamap.lookup import person_name
+from portal.datamap.lookup import address_fields, person_name
 from portal.datamap.paging import read
+from portal.datamap.protection import protected_national_ids
 from portal.db import session_scope
 from portal.exports import on_behalf
 from portal.exports.models import ExportStatus
@@ -48,6 +49,7 @@ from portal.workflows.caller_lookup import (
     REASON_LABELS,
     Kind,
     LookupRefused,
+    Match,
     NotFound,
     Outcome,
     Reason,
@@ -85,6 +87,7 @@ class MatchRow:
     national_id: str  # masked
     records: int
     open_requests: int
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,11 @@ def _found(
         matches=tuple(
             MatchRow(
                 person_path(outcome.lookup_id, match.subject_id),
-                match.name or _("No name in the records"),
+                _listed_name(match),
                 match.national_id,
                 match.records,
                 match.open_requests,
+                match.protected,
             )
             for match in outcome.matches
         ),
@@ -185,6 +189,14 @@ def _found(
         ),
         not_found=_why(outcome.not_found, kind),
     )
+
+
+def _listed_name(match: Match) -> str:
+    """A person as a list of several names them: a protected identity is never named in a
+    staff list (as in the DPO's queue); the agent tells them apart by the masked number."""
+    if match.protected:
+        return _("Protected identity")
+    return match.name or _("No name in the records")
 
 
 def _why(not_found: NotFound | None, kind: Kind) -> str | None:
@@ -255,6 +267,8 @@ class PersonPage:
     name: str
     national_id: str  # masked
     reason: str  # why they were looked up, as the agent gave it
+    # Their identity is protected: the map's address fields are hidden in ``data``.
+    protected: bool
     data: MyDataPage
     choices: ConsentPage
     history: tuple[HistoryRow, ...]
@@ -301,7 +315,7 @@ def person_page(
         stored_name, national_id = subject.display_name, subject.national_id
         addresses = on_behalf.proven_addresses(db, subject_id)
         open_access = open_request_of(db, subject_id, RequestType.access)
-    data, found_name = _holdings(engine, datamap, sources, subject_id, language, now)
+    data, found_name, protected = _holdings(engine, datamap, sources, subject_id, language, now)
     choices = preferences.load(engine, datamap, sources, subject_id, region=region, now=now)
     return PersonPage(
         lookup_id=lookup_id,
@@ -309,6 +323,7 @@ def person_page(
         name=stored_name or found_name,
         national_id=mask_national_id(parse_national_id(national_id)),
         reason=reason,
+        protected=protected,
         data=data,
         choices=build_consent_page(datamap, choices),
         history=_history(engine, datamap, choices, language, tz),
@@ -447,8 +462,9 @@ def _holdings(
     subject_id: int,
     language: str,
     now: datetime,
-) -> tuple[MyDataPage, str]:
-    """The person's data as /me shows it, and their name as the company's records have it."""
+) -> tuple[MyDataPage, str, bool]:
+    """The person's data as /me shows it, their name as the company's records have it, and
+    whether their identity is protected (then their addresses are hidden)."""
     national_id, _country, proven = person_keys(engine, subject_id)
     resolution = resolve(datamap, sources, national_id, proven=proven)
 
@@ -456,8 +472,10 @@ def _holdings(
         return read(datamap, sources, resolution, wanted)
 
     kept = kept_for(engine, subject_id).tables(resolution.keys, datamap.table_order())
-    page = build_page(datamap, resolution, reader, language, now.date(), kept)
-    return page, person_name(datamap, sources, resolution)
+    protected = national_id in protected_national_ids(datamap, sources, [national_id])
+    hidden = address_fields(datamap) if protected else frozenset()
+    page = build_page(datamap, resolution, reader, language, now.date(), kept, hidden)
+    return page, person_name(datamap, sources, resolution), protected
 
 
 def _history(

@@ -38,6 +38,7 @@ from portal.datamap.wording import (
     summary_facts,
     unique,
 )
+from portal.i18n import gettext as _
 from portal.identity.national_id import mask_national_id, parse_national_id
 from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 
@@ -139,13 +140,15 @@ def build_page(
     language: str,
     today: date,
     kept: Sequence[KeptTable] = (),
+    hidden: Iterable[tuple[str, str]] = (),
 ) -> MyDataPage:
     """The page with the first page of every table; counts come from the resolution, and only
     the rows shown (and those their retention needs) are read. ``kept``: what the person's
-    erasures keep, beyond what the resolution finds."""
+    erasures keep, beyond what the resolution finds. ``hidden``: (table, column) whose values
+    are not shown (a protected person's addresses, to customer service)."""
     found = sections(datamap, resolution)
     shown = {section.table: section.page(1, PAGE_SIZE) for section in found}
-    view = _View(datamap, resolution, read, shown, language, today)
+    view = _View(datamap, resolution, read, shown, language, today, hidden)
     tables = tuple(view.table(section) for section in found)
     specs = [field for section in found for field in datamap.tables[section.table].fields.values()]
     controller = datamap.controller
@@ -196,11 +199,13 @@ class _View:
         shown: Mapping[str, tuple[int, int, tuple[Any, ...]]],
         language: str,
         today: date,
+        hidden: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.datamap = datamap
         self.language = language
         self.today = today
         self.shown = shown
+        self.hidden = frozenset(hidden)
         # One read for every page shown: their rows, and what their retention needs.
         keys = {table: set(page_keys) for table, (_, _, page_keys) in shown.items()}
         self.rows = read(with_relatives(datamap, resolution, keys))
@@ -236,7 +241,10 @@ class _View:
         language = self.language
         tz = self.datamap.controller.time_zone
         values = {
-            item.name: format_field(item.spec, item.value, language, tz) for item in row.fields
+            item.name: _("Hidden")
+            if (row.table, item.name) in self.hidden
+            else format_field(item.spec, item.value, language, tz)
+            for item in row.fields
         }
         return RecordRow(
             shown=tuple(values[name] for name in columns),

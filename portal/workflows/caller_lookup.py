@@ -34,6 +34,7 @@ from portal.audit import AuditActor, AuditEntry, record
 from portal.datamap import DataMap, Resolution, resolve
 from portal.datamap.lookup import Holders, holders, person_name
 from portal.datamap.matching import normalise
+from portal.datamap.protection import protected_national_ids
 from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
@@ -132,6 +133,9 @@ class Match:
     national_id: str  # masked: the date part only
     records: int  # what the company holds about them (kept records after an erasure included)
     open_requests: int
+    # Their identity is protected (the map's ``protected``): customer service does not see
+    # where they live.
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ class _Checked:
     candidate: _Candidate
     name: str
     records: int
+    protected: bool
 
 
 def look_up(
@@ -363,7 +368,8 @@ def _check(
     if not records and not open_requests:
         return None
     name = candidate.name or person_name(datamap, sources, resolution)
-    return _Checked(candidate, name, records)
+    protected = protected_national_ids(datamap, sources, [candidate.national_id])
+    return _Checked(candidate, name, records, candidate.national_id in protected)
 
 
 def _carries(datamap: DataMap, resolution: Resolution, query: Query) -> bool:
@@ -423,6 +429,7 @@ def _match(db: Session, checked: _Checked, now: datetime) -> Match:
         national_id=mask_national_id(parse_national_id(candidate.national_id)),
         records=checked.records,
         open_requests=len(_open_requests(db, subject_id)),
+        protected=checked.protected,
     )
 
 

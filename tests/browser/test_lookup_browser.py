@@ -125,3 +125,16 @@ def test_a_shared_number_lists_the_people_and_a_stranger_is_not_found(
     )
     expect(page.locator("#not-found")).to_contain_text("Ingen kunde har dette fødselsnummeret.")
     check_at_both_widths(page)
+
+
+def test_a_protected_identity_is_marked_and_their_addresses_hidden(
+    page: Page, sign_in: Callable[..., None]
+) -> None:
+    sign_in(page, choice=CUSTOMER_SERVICE, lands_on="/staff/lookup")
+    look_up(page, "Kundenummer", "900015", "Den som ringer spør om opplysningene sine")
+    page.wait_for_url(re.compile(r"/staff/lookup/\d+/people/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Knut Svendsen")
+    expect(page.locator("#protected")).to_contain_text("Skjermet identitet.")
+    addresses = page.get_by_role("region", name="Adressehistorikk")
+    expect(addresses.locator("tbody tr").first.locator("td").first).to_have_text("Skjult")
+    check_at_both_widths(page)

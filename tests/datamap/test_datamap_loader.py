@@ -525,3 +525,27 @@ def test_the_databases_name_for_a_table_is_answered_with_the_maps_name() -> None
         "m.toml: table 'notes': hold 'h' covers table 'kunder', which is not linked to this "
         "table: use the map's name 'customers' for table kunder",
     ]
+
+
+def test_person_name_and_protected_name_columns_of_the_table() -> None:
+    content = (MAPS / "minimal.toml").read_text(encoding="utf-8")
+    good = content.replace(
+        "[tables.customers.fields]",
+        'person_name = ["email"]\nprotected = "national_id"\n[tables.customers.fields]',
+    ).replace(
+        'email = { category = "contact", erasure = "null" }',
+        'email = { category = "contact", erasure = "null", address = true }',
+    )
+    customers = parse_datamap(good.encode(), "good.toml").tables["customers"]
+    assert (customers.person_name, customers.protected) == (["email"], "national_id")
+    assert customers.fields["email"].address and not customers.fields["id"].address
+    bad = content.replace(
+        "[tables.customers.fields]",
+        'person_name = ["name"]\nprotected = "secret"\n[tables.customers.fields]',
+    )
+    with pytest.raises(DataMapError) as caught:
+        parse_datamap(bad.encode(), "bad.toml")
+    assert caught.value.problems == [
+        "bad.toml: table 'customers', field 'name': a person_name column is not among the fields",
+        "bad.toml: table 'customers', field 'secret': the protected column is not among the fields",
+    ]

@@ -272,3 +272,12 @@ def test_a_company_without_national_ids_finds_a_number_as_typed_once_the_person_
         # He proved his address: the row under it carries the number.
         second = search(engine, shop_map, sources, agent, "phone", "912 34 567")
         assert [(m.name, m.records) for m in second.matches] == [("Ola", 3)]
+
+
+def test_a_protected_identity_is_found_and_marked(
+    engine: Engine, demo_sources: dict[str, Engine], datamap: DataMap, agent: int
+) -> None:
+    knut = search(engine, datamap, demo_sources, agent, "customer_number", "900015")
+    kari = search(engine, datamap, demo_sources, agent, "customer_number", "900001")
+    assert [(m.name, m.protected) for m in knut.matches] == [("Knut Svendsen", True)]
+    assert [(m.name, m.protected) for m in kari.matches] == [("Kari Nordmann", False)]

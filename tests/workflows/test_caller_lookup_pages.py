@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
@@ -20,6 +21,8 @@ from portal.jobs.outbox import OutboxMessage
 from portal.marketing.consent import ConsentEvent
 from portal.models import Assurance, IdentifierKind, StaffRoleName, Subject, SubjectIdentifier
 from portal.settings import Settings
+from portal.views import caller_lookup as views
+from portal.workflows.caller_lookup import Kind, Match, Outcome
 from portal.workflows.requests import DataRequest
 from tests.support import (
     Clock,
@@ -248,3 +251,45 @@ def test_an_action_needs_the_agents_own_look_up(client: TestClient) -> None:
     assert done.status_code == 303 and done.headers["location"] == "/staff/lookup"
     with Session(client.app.state.engine) as db:
         assert db.exec(select(ConsentEvent)).all() == []
+
+
+def test_a_protected_persons_addresses_are_hidden_from_customer_service(
+    client: TestClient, demo_engine
+) -> None:
+    sign_in_staff(client, StaffRoleName.staff)
+    location = look_up(client, kind="phone", value="+47 91 00 00 15", reason="own_data").headers[
+        "location"
+    ]
+    page = client.get(location)
+    assert "<h1>Knut Svendsen</h1>" in page.text and 'id="protected"' in page.text
+    with demo_engine.connect() as connection:
+        streets = connection.execute(
+            text(
+                "SELECT a.street, a.city FROM crm_addresses a JOIN crm_customers c "
+                "ON c.id = a.customer_id WHERE c.customer_number = '900015'"
+            )
+        ).all()
+    assert streets
+    for street, city in streets:
+        assert street not in page.text and city not in page.text
+    assert "Hidden" in page.text
+    # Someone without a protected identity: addresses shown as /me shows them.
+    kari = look_up(client, kind="customer_number", value="900001", reason="own_data")
+    assert 'id="protected"' not in client.get(kari.headers["location"]).text
+
+
+def test_a_list_of_several_never_names_a_protected_identity(english: None) -> None:
+    outcome = Outcome(
+        lookup_id=5,
+        matches=(
+            Match(1, "Knut Svendsen", "050575 *****", 3, 0, protected=True),
+            Match(2, "Kari Nordmann", "120384 *****", 40, 1),
+        ),
+        waiting=(),
+        not_found=None,
+    )
+    page = views._found({"kind": "phone"}, Kind.phone, outcome, "en", "Europe/Oslo")
+    assert [(row.name, row.national_id) for row in page.matches] == [
+        ("Protected identity", "050575 *****"),
+        ("Kari Nordmann", "120384 *****"),
+    ]
