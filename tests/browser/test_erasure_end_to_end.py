@@ -84,11 +84,14 @@ def test_a_person_files_an_erasure_the_dpo_approves_it_and_the_person_gets_the_l
     search = dpo.get_by_label("Søk etter referanse, navn, e-postadresse eller kundenummer")
     search.fill("Kari Nordmann")
     dpo.get_by_role("button", name="Søk", exact=True).click()
+    status = dpo.locator("#queue-status")
+    expect(status).to_contain_text("funnet med søket")  # the search's answer is in
     row = dpo.locator("table.queue tbody tr", has=dpo.locator(f'a[href$="/{request_id}"]'))
     expect(dpo.locator("table.queue tbody tr")).to_have_count(1)
     expect(row).to_contain_text(nb("awaiting approval"))
     assert "Kari" not in dpo.url and "Nordmann" not in dpo.url
     dpo.get_by_role("button", name=f"Tildel til meg (henvendelse {request_id})").click()
+    expect(status).to_contain_text("tildelt deg")
     expect(row).to_contain_text("Per Personvernombud (deg)")
     row.locator(f'a[href$="/{request_id}"]').click()
     dpo.wait_for_url(f"**/dpo/requests/{request_id}")
@@ -115,8 +118,9 @@ def test_a_person_files_an_erasure_the_dpo_approves_it_and_the_person_gets_the_l
     expect(person.locator(".status")).to_have_text(done)
     expect(person.locator("#recipients-told")).to_be_visible()
     assert_accessible(person)
-    with person.expect_download() as info:
-        person.locator(".letter-download a").click()
+    # The letter is a PDF made on request: seconds on a busy machine, more than a click's wait.
+    with person.expect_download(timeout=DONE_MS) as info:
+        person.locator(".letter-download a").click(timeout=DONE_MS)
     letter = tmp_path / "letter.pdf"
     info.value.save_as(letter)
     assert letter.read_bytes().startswith(b"%PDF")
