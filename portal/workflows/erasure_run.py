@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -536,7 +536,30 @@ def _note_recipients(
     now: datetime,
 ) -> None:
     """The tasks of the recipients of what the plan erases (art. 19), sent when it is done."""
-    request = db.get(DataRequest, plan.request_id)
+    _tell_erasure_recipients(
+        db,
+        plan.request_id,
+        steps,
+        datamap,
+        now,
+        rows_of=lambda concerned: recipients.rows_for(datamap, sources, concerned),
+        send=False,
+    )
+
+
+def _tell_erasure_recipients(
+    db: Session,
+    request_id: int,
+    steps: Sequence[Step],
+    datamap: DataMap,
+    now: datetime,
+    *,
+    rows_of: Callable[[list[recipients.Concerned]], Mapping[str, Sequence[Row]]],
+    send: bool,
+) -> None:
+    """A task for each recipient of what ``steps`` erase; ``rows_of`` the records the
+    messages name (read only when someone is to be told)."""
+    request = db.get(DataRequest, request_id)
     concerned = recipients.erasure_recipients(datamap, steps)
     if request is None or not concerned:
         return
@@ -547,10 +570,10 @@ def _note_recipients(
         concerned,
         recipients.TaskAction.erasure,
         datamap=datamap,
-        rows=recipients.rows_for(datamap, sources, concerned),
+        rows=rows_of(concerned),
         national_id=subject.national_id if subject is not None else None,
         now=now,
-        send=False,
+        send=send,
     )
 
 
@@ -747,20 +770,14 @@ def _tell_deferred(
     now: datetime,
 ) -> None:
     """A hold has ended and its rows are erased: their recipients not yet told are (art. 19)."""
-    request = db.get(DataRequest, stored.request_id)
-    concerned = recipients.erasure_recipients(datamap, steps)
-    if request is None or not concerned:
-        return
-    subject = db.get(Subject, request.subject_id) if request.subject_id is not None else None
-    recipients.tell_recipients(
+    _tell_erasure_recipients(
         db,
-        request,
-        concerned,
-        recipients.TaskAction.erasure,
-        datamap=datamap,
-        rows={rows[0].table: rows} if rows else {},
-        national_id=subject.national_id if subject is not None else None,
-        now=now,
+        stored.request_id,
+        steps,
+        datamap,
+        now,
+        rows_of=lambda _concerned: {rows[0].table: rows} if rows else {},
+        send=True,
     )
 
 
