@@ -7,12 +7,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, event
+from sqlalchemy import String, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 from sqlmodel import Session, create_engine
+
+# Seconds a new connection to PostgreSQL may take (libpq's connect_timeout), unless the URL says.
+CONNECT_TIMEOUT = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -20,7 +23,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # pool_pre_ping: a connection the database dropped (a restart, a fail-over) is noticed when
+    # it is taken from the pool and replaced, so the portal recovers by itself; one that breaks
+    # mid-request invalidates the pool. connect_timeout: an unreachable host fails a request
+    # (a 503, portal/web/errors.py) in seconds rather than after the system's TCP time-out.
+    parsed = make_url(url)
+    libpq = parsed.get_driver_name() in {"psycopg", "psycopg2"}
+    timeout = libpq and "connect_timeout" not in parsed.query
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT} if timeout else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

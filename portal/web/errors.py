@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
@@ -20,6 +23,7 @@ TITLES = {
     413: _l("Too large"),
     429: _l("Too many attempts"),
     500: _l("Something went wrong on our side"),
+    503: _l("The service is briefly unavailable"),
 }
 
 MESSAGES = {
@@ -36,7 +40,15 @@ MESSAGES = {
         "Please wait a little and try again."
     ),
     500: _l("We could not complete what you asked. Please try again in a little while."),
+    503: _l(
+        "We cannot reach our database for a moment, so what you asked for was not carried "
+        "out and nothing you sent was changed or lost. Please try again in a minute."
+    ),
 }
+
+# How long a client is asked to wait after a 503 (Retry-After): a database restart or fail-over
+# takes seconds, and the engine reconnects by itself (portal/db.py).
+RETRY_AFTER_SECONDS = 10
 
 # Sign-in failures say what happened in words a person understands; the code goes to the log.
 REASONS = {
@@ -124,13 +136,66 @@ class ServerErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise  # half a response is out: nothing better to send
-            logger.exception("unhandled error", extra={"fields": {"path": scope.get("path")}})
             request = Request(scope, receive)
-            if scope.get("path", "").startswith("/api/"):
-                response: Response = JSONResponse({"error": "server_error"}, status_code=500)
+            if database_unavailable(exc):
+                response = self._unavailable(request, exc)
             else:
-                response = self.render(request, 500)
+                response = self._server_error(request)
             await response(scope, receive, send)
+
+    def _server_error(self, request: Request) -> Response:
+        logger.exception("unhandled error", extra={"fields": {"path": request.url.path}})
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "server_error"}, status_code=500)
+        return self.render(request, 500)
+
+    def _unavailable(self, request: Request, exc: Exception) -> Response:
+        # One line, no traceback: an outage makes many of these, and each says the same. The
+        # exception class only; a driver's message may quote the statement's values.
+        fields = {"path": request.url.path, "error": type(exc).__name__}
+        logger.warning("database unavailable", extra={"fields": fields})
+        response: Response
+        if request.url.path.startswith("/api/"):
+            response = JSONResponse({"error": "unavailable"}, status_code=503)
+        else:
+            response = self.render(request, 503)
+        response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says a database cannot be reached just now (down, restarting, its pool
+    exhausted), rather than that the code is wrong: the first is a 503 worth retrying, the
+    second a 500. Looks through the exception's causes and, for an exception group, its members.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout):  # every connection of the pool busy for pool_timeout
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:  # a disconnect mid-request
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite says "no such table" the same way as "database is locked": only the second
+        # (and a file it cannot open) is an outage; the rest are the code's errors.
+        text = str(exc.orig)
+        return "locked" in text or "unable to open" in text or "disk I/O" in text
+    return True
