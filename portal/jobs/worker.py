@@ -11,6 +11,12 @@ message, which stay in the database for staff.
 A handler that raises `Unretryable` has its job parked at once (portal/jobs/queue.py). A worker
 counts the runs that failed (`failed`): `portal worker --burst` and `--once` exit 1 when any did,
 so a script or a CI step sees that work was left undone.
+
+A worker outlives its database: when the database cannot be reached (down, restarting), `run`
+logs one line, waits (0.5 s, doubling up to 5 s) and tries again, and logs one line when it
+answers again. A job whose database went away while it ran was rolled back with its connection;
+its failure is recorded as soon as the database answers, so it is retried after its backoff
+rather than after its lease. Either way it runs to completion exactly once.
 """
 
 from __future__ import annotations
@@ -42,8 +48,15 @@ DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_POLL_INTERVAL = 1.0
 # How often a worker makes sure the current period's periodic jobs exist.
 SCHEDULE_EVERY = 60.0
-# Pause after the database itself failed (down, locked), so a worker does not spin.
+# Pauses after the database itself failed (down, restarting, locked), so a worker does not spin:
+# doubling from the first to the longest while the failures go on.
+FIRST_ERROR_PAUSE = 0.5
 ERROR_PAUSE = 5.0
+
+
+def error_pause(failures: int) -> float:
+    """Seconds to wait after `failures` failed tries in a row to reach the database."""
+    return min(ERROR_PAUSE, FIRST_ERROR_PAUSE * 2 ** min(failures - 1, 10))
 
 
 def default_worker_id() -> str:
@@ -87,9 +100,15 @@ class Worker:
         self._next_schedule = 0.0
         # Runs that failed (retried later or parked) since the worker started.
         self.failed = 0
+        # Failed runs the database was not there to record: (job, error, permanent).
+        self._unrecorded: list[tuple[Job, str, bool]] = []
 
     def run_once(self) -> bool:
-        """Claim one due job and run it; False when none was due."""
+        """Claim one due job and run it; False when none was due.
+
+        Raises the database's error when it cannot be reached (`run` waits and tries again).
+        """
+        self._record_unrecorded()
         job = jobs.claim(self.engine, self.worker_id, self.now(), self.lease, self.on_park)
         if job is None:
             return False
@@ -111,15 +130,24 @@ class Worker:
         With `burst`, return as soon as no job is due.
         """
         logger.info("worker started id=%s", self.worker_id)
+        failures = 0
         while not stop.is_set():
             try:
                 self.schedule_periodic()
                 ran = self.run_once()
             except Exception as exc:
                 # The database, not a handler (those are caught in _run): wait and try again.
-                logger.warning("worker error %s", jobs.describe_error(exc).split(":")[0])
-                stop.wait(ERROR_PAUSE)
+                # One line per outage, not one per try: the class only (the message may name
+                # the host).
+                failures += 1
+                if failures == 1:
+                    name = jobs.describe_error(exc).split(":")[0]
+                    logger.warning("worker cannot reach the database error=%s; retrying", name)
+                stop.wait(error_pause(failures))
                 continue
+            if failures:
+                logger.info("worker reached the database again after %d tries", failures + 1)
+                failures = 0
             if not ran:
                 if burst:
                     break
@@ -160,20 +188,50 @@ class Worker:
                 return "done"
         except Exception as exc:
             # The session's context has rolled the handler's writes back.
-            status = jobs.fail(
-                self.engine,
-                job,
-                self.now(),
-                jobs.describe_error(exc),
-                self.backoff,
-                permanent=isinstance(exc, jobs.Unretryable),
-                on_park=self.on_park,
-            )
-            if status is None:
-                return "lost"
+            error, permanent = jobs.describe_error(exc), isinstance(exc, jobs.Unretryable)
+            try:
+                status = self._record_failure(job, error, permanent)
+            except Exception:
+                # The database went away under the job (its transaction went with it): record
+                # the failure once it is back, rather than leave the job to its lease.
+                self._unrecorded.append((job, error, permanent))
+                raise
+            return _outcome(status, type(exc).__name__)
+
+    def _record_failure(self, job: Job, error: str, permanent: bool) -> jobs.JobStatus | None:
+        status = jobs.fail(
+            self.engine,
+            job,
+            self.now(),
+            error,
+            self.backoff,
+            permanent=permanent,
+            on_park=self.on_park,
+        )
+        if status is not None:
             self.failed += 1
-            outcome = "parked" if status == jobs.JobStatus.parked else "retry"
-            return f"{outcome} error={type(exc).__name__}"
+        return status
+
+    def _record_unrecorded(self) -> None:
+        """Record the failed runs the database missed, oldest first (raises while it is down)."""
+        while self._unrecorded:
+            job, error, permanent = self._unrecorded[0]
+            status = self._record_failure(job, error, permanent)
+            self._unrecorded.pop(0)
+            logger.info(
+                "job kind=%s id=%s attempt=%s outcome=%s (recorded late)",
+                job.kind,
+                job.id,
+                job.attempts,
+                _outcome(status, error.split(":")[0]),
+            )
+
+
+def _outcome(status: jobs.JobStatus | None, error: str) -> str:
+    if status is None:
+        return "lost"
+    outcome = "parked" if status == jobs.JobStatus.parked else "retry"
+    return f"{outcome} error={error}"
 
 
 def _tell_dpo(mailbox: str | None) -> OnPark:
