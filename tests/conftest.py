@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
@@ -29,6 +30,16 @@ from portal.settings import Settings
 from tests.support import postgres_database
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+# Property-based tests (tests/fuzz): "ci" by default, a bounded run that draws the same examples
+# every time (derandomize), so a green main stays green and a failure reproduces; no example
+# database is written. "long" searches far more and at random, for a local hunt:
+# `pytest tests/fuzz --hypothesis-profile=long` or HYPOTHESIS_PROFILE=long.
+hypothesis_settings.register_profile(
+    "ci", max_examples=150, deadline=None, derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.register_profile("long", max_examples=5000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -35,7 +35,12 @@ Country = Literal["NO", "SE"]
 _K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2, 1)
 _K1_REMAINDERS_2032 = frozenset({0, 1, 2, 3})
 
-_SE_INPUT = re.compile(r"^(?P<century>\d{2})?(?P<date>\d{6})(?P<sep>[-+]?)(?P<serial>\d{4})$")
+# ASCII digits only, here and below: ``\d`` also matches other scripts' digits (Arabic-Indic,
+# full-width), which int() reads, so a number written in them passed the check digits and was
+# stored as a second, different key for the same person.
+_SE_INPUT = re.compile(
+    r"^(?P<century>[0-9]{2})?(?P<date>[0-9]{6})(?P<sep>[-+]?)(?P<serial>[0-9]{4})$"
+)
 
 
 class InvalidNationalId(ValueError):
@@ -75,7 +80,7 @@ def parse_national_id(
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise InvalidNationalId("Enter a national identity number.")
-    digits = re.sub(r"\D", "", text)
+    digits = re.sub(r"[^0-9]", "", text)
     if country == "NO" or (country is None and len(digits) == 11):
         return _parse_no(text, today)
     if country == "SE" or (country is None and len(digits) in (10, 12)):
@@ -105,7 +110,7 @@ def mask_national_id(nid: NationalId) -> str:
 
 def _parse_no(text: str, today: date) -> NationalId:
     number = fodselsnummer.compact(text)
-    if not re.fullmatch(r"\d{11}", number):
+    if not re.fullmatch(r"[0-9]{11}", number):
         raise InvalidNationalId(
             "A Norwegian national identity number has 11 digits (spaces are allowed)."
         )
