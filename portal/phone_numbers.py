@@ -42,7 +42,9 @@ def normalise_phone(text: str, region: str) -> str | None:
 
 def _fast(compact: str, region: str) -> str | None:
     known = _region(region)
-    if known is None or not compact:
+    # ASCII only: str.isdigit() also passes other scripts' digits (full-width ９), which the
+    # fast path would have copied into the "E.164" number; phonenumbers converts them.
+    if known is None or not compact or not compact.isascii():
         return None
     if compact[0] == "+":
         digits = compact[1:]
@@ -99,4 +101,7 @@ def stored_forms(e164: str, region: str) -> tuple[str, ...]:
         forms.append(known.national_prefix + national)
         if known.national_prefix:
             forms.append(f"+{known.code}{known.national_prefix}{national}")
-    return tuple(dict.fromkeys(forms))
+    # Only forms read back as this very number: behind a national number that itself starts
+    # with 0 (possible to phonenumbers in some regions), the trunk prefix makes another number.
+    others = (form for form in dict.fromkeys(forms[1:]) if normalise_phone(form, region) == e164)
+    return (e164, *others)

@@ -409,10 +409,11 @@ def assign_from_form(
         ids, target = [one], str(staff_id)
     else:
         ids, target = chosen[: MAX_BULK + 1], str(form.get("assign_to") or "")
-    numbers = [int(text) for text in ids if text.isdigit() and len(text) < 10]
+    # isdecimal, not isdigit: int() refuses superscripts such as "²", which isdigit passes.
+    numbers = [int(text) for text in ids if text.isdecimal() and len(text) < 10]
     if len(numbers) != len(ids):
         return Assigned(_("There is no such request."), refused=True)
-    if target != "nobody" and not (target.isdigit() and len(target) < 10):
+    if target != "nobody" and not (target.isdecimal() and len(target) < 10):
         return Assigned(_("Choose whom to assign the requests to."), refused=True)
     assignee = None if target == "nobody" else int(target)
     try:

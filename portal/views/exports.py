@@ -181,7 +181,7 @@ def start_export(
         now=now,
         language=language,
         scope=scope,
-        request_id=int(form["request"]) if form.get("request", "").isdigit() else None,
+        request_id=int(form["request"]) if form.get("request", "").isdecimal() else None,
     )
 
 

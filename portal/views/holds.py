@@ -225,7 +225,7 @@ def _record_labels(
 
 def _typed_key(key: str | None) -> Any:
     """A stored key (text) as the table's key reads it: a whole number is one again."""
-    return int(key) if key is not None and key.isdigit() else key
+    return int(key) if key is not None and key.isascii() and key.isdigit() else key
 
 
 def rule_holds(datamap: DataMap, language: str) -> tuple[RuleHoldView, ...]:
@@ -295,7 +295,7 @@ def _request_id(form: Mapping[str, str]) -> int | None:
     text = _text(form, "request_id")
     if not text:
         return None
-    if not text.isdigit() or len(text) > MAX_REQUEST_DIGITS:
+    if not text.isdecimal() or len(text) > MAX_REQUEST_DIGITS:
         message = _("Give the request's number, as the queue shows it.")
         raise ActionRefused(message, {"request_id": message})
     return int(text)

@@ -1,0 +1,117 @@
+"""Phone numbers under arbitrary input: normalising never raises and gives E.164 in ASCII or
+None, is idempotent, gives the same answer as phonenumbers itself (the fast path is only a
+shortcut), and every form people type one number in normalises to the same value."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import phonenumbers
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from portal.phone_numbers import _slow, normalise_phone, stored_forms
+
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+REGIONS = st.sampled_from(["NO", "SE", "DK", "FI", "GB"])
+# What call lists hold: digits (some of other scripts, which phonenumbers reads as digits),
+# the separators people type, plus signs and a few letters.
+TYPED = st.text(alphabet="0123456789+-. ()/\u00a0\t０９٠٩²abcx", max_size=24)
+
+
+@given(st.one_of(st.text(max_size=40), TYPED), REGIONS)
+@example("+47９１２３４５６７", "NO")  # full-width digits: the fast path took them as they are
+@example("²²²²²²²²", "NO")  # superscripts pass str.isdigit()
+def test_any_text_normalises_to_ascii_e164_or_none(text: str, region: str) -> None:
+    normal = normalise_phone(text, region)
+    assert normal is None or E164.fullmatch(normal), normal
+
+
+@given(st.one_of(st.text(max_size=40), TYPED), REGIONS)
+@example("+47９１２３４５６７", "NO")
+def test_the_fast_path_answers_as_phonenumbers_does(text: str, region: str) -> None:
+    assert normalise_phone(text, region) == _slow(text.strip(), region)
+
+
+@given(st.one_of(st.text(max_size=40), TYPED), REGIONS)
+def test_normalising_is_idempotent(text: str, region: str) -> None:
+    normal = normalise_phone(text, region)
+    if normal is not None:
+        assert normalise_phone(normal, region) == normal
+        # Every form a company may store the number in leads back to it.
+        for form in stored_forms(normal, region):
+            assert normalise_phone(form, region) == normal
+
+
+def _groups(digits: str, sizes: list[int], separator: str) -> str:
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(digits[start : start + size])
+        start += size
+    parts.append(digits[start:])
+    return separator.join(part for part in parts if part)
+
+
+@st.composite
+def norwegian_mobile(draw: st.DrawFn) -> str:
+    return draw(st.sampled_from("49")) + draw(st.text("0123456789", min_size=7, max_size=7))
+
+
+@st.composite
+def swedish_mobile(draw: st.DrawFn) -> str:
+    """The national significant number (without the trunk 0): 70, 72, 73, 76 or 79 + 7 digits."""
+    return (
+        "7" + draw(st.sampled_from("02369")) + draw(st.text("0123456789", min_size=7, max_size=7))
+    )
+
+
+SEPARATORS = st.sampled_from([" ", "-", ".", "", " - "])
+GROUPING = st.lists(st.integers(1, 4), max_size=4)
+
+
+@given(norwegian_mobile(), SEPARATORS, GROUPING)
+def test_the_forms_of_a_norwegian_number_normalise_alike(
+    national: str, separator: str, sizes: list[int]
+) -> None:
+    grouped = _groups(national, sizes, separator)
+    forms = [
+        national,
+        grouped,
+        f"+47 {grouped}",
+        f"+47{separator}{grouped}",
+        f"0047 {grouped}",
+        f"(+47) {grouped}",
+        f"  {grouped}  ",
+    ]
+    assert {form: normalise_phone(form, "NO") for form in forms} == dict.fromkeys(
+        forms, f"+47{national}"
+    )
+    # From a Swedish list, a number is Norwegian only with its country code.
+    assert normalise_phone(f"+47 {grouped}", "SE") == f"+47{national}"
+
+
+@given(swedish_mobile(), SEPARATORS, GROUPING)
+def test_the_forms_of_a_swedish_number_normalise_alike(
+    national: str, separator: str, sizes: list[int]
+) -> None:
+    grouped = _groups(national, sizes, separator)
+    forms = [
+        f"0{national}",
+        f"0{grouped}",
+        f"+46 {grouped}",
+        f"0046{separator}{grouped}",
+        f"(+46) {grouped}",
+        f"+46 (0){grouped}",
+        f"0{national[:2]}-{national[2:]}",
+    ]
+    assert {form: normalise_phone(form, "SE") for form in forms} == dict.fromkeys(
+        forms, f"+46{national}"
+    )
+
+
+@given(st.text(max_size=40), REGIONS)
+def test_phonenumbers_itself_refuses_only_with_its_own_error(text: str, region: str) -> None:
+    # _slow catches NumberParseException alone; anything else would reach washing as a crash.
+    with contextlib.suppress(phonenumbers.NumberParseException):
+        phonenumbers.parse(text, region)
