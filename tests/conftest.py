@@ -15,19 +15,22 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
+from starlette.testclient import TestClient
 
 import portal.mail.sender  # the delivery job's handler, which every worker has
 import portal.schema  # noqa: F401 - every table, for the truncation below
 from portal import i18n
-from portal.datamap import load_datamap
+from portal.app import create_app
+from portal.datamap import DataMap, load_datamap
 from portal.db import make_engine
 from portal.demo import DATAMAP_PATH
 from portal.demo.schema import URL_ENV as DEMO_URL_ENV
 from portal.demo.seed import seed
 from portal.migrations import upgrade
+from portal.models import StaffMember
 from portal.settings import Settings
-from tests.support import postgres_database
+from tests.support import Clock, postgres_database
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -176,3 +179,35 @@ def _mail_stays_in_a_temporary_mailbox(tmp_path_factory: pytest.TempPathFactory)
         del os.environ["PORTAL_VAR_DIR"]
     else:
         os.environ["PORTAL_VAR_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def datamap() -> DataMap:
+    """The demo company's data map (a module may define its own ``datamap`` instead)."""
+    return load_datamap(DATAMAP_PATH)
+
+
+@pytest.fixture
+def agent(engine: Engine) -> int:
+    """A customer-service staff member's id."""
+    with Session(engine) as db:
+        member = StaffMember(issuer="https://idp", sub="kundeservice", name="Kim Kundeservice")
+        db.add(member)
+        db.commit()
+        return member.id or 0
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves; ``client``'s portal reads it."""
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
+    """The portal on ``clock``, reading the demo company, answering in English (a module may
+    define its own ``client`` instead)."""
+    app = create_app(settings, now=clock, sources=demo_sources)
+    with TestClient(app, follow_redirects=False) as c:
+        c.cookies.set("lang", "en")
+        yield c

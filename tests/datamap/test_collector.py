@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
-from portal.datamap import DataMap, collect, load_datamap, resolve, stream
-from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
+from portal.datamap import DataMap, collect, resolve, stream
+from portal.demo import EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from tests.support import postgres_database
 
@@ -98,11 +98,6 @@ MINE = {
     "(customer_number IS NULL AND (lower(email) IN (SELECT v FROM free_emails) "
     "OR phone IN (SELECT v FROM free_phones)))",
 }
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -9,20 +9,15 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from portal.datamap import Collection, DataMap, collect, load_datamap, resolve
+from portal.datamap import Collection, DataMap, collect, resolve
 from portal.datamap.paging import read, sections
 from portal.datamap.retention import describe, holds_for, latest_until, retention_for
 from portal.datamap.wording import format_field
-from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.views.my_data import PAGE_SIZE, build_page, table_page
 from tests.conftest import DEMO_TODAY
 
 CASES = [case.key for case in EDGE_CASES]
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 def expected_kept(datamap: DataMap, everything: Collection, row: Any, today: date) -> str:

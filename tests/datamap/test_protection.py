@@ -6,18 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from portal.datamap import DataMap, DataMapError, load_datamap, parse_datamap
+from portal.datamap import DataMap, DataMapError, parse_datamap
 from portal.datamap.protection import protected_national_ids
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from tests.datamap.test_datamap_loader import MAPS
 
 KARI = EDGE_CASES_BY_KEY["ordinary"].national_id
 KNUT = EDGE_CASES_BY_KEY["protected_address"].national_id
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.mark.parametrize("chunk_size", [1, 1000])

@@ -19,8 +19,8 @@ from pypdf import PdfReader
 from sqlalchemy.engine import Engine
 
 from portal import i18n
-from portal.datamap import DataMap, collect, load_datamap
-from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
+from portal.datamap import DataMap, collect
+from portal.demo import EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.exports.build import Person, build_files
 from portal.exports.csv_zip import ENCODING, CsvTables
 from portal.exports.document import FORMAT, SCHEMA_FILE, portable
@@ -32,11 +32,6 @@ from tests.datamap.test_paging import expected_order
 MADE_AT = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
 SCHEMA_URL = "http://testserver/schemas/export-v1.json"
 NORDIC = "æøåäö"
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture(scope="module")

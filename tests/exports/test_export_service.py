@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 import portal.exports.jobs  # noqa: F401 - registers the handlers
-from portal.datamap import DataMap, load_datamap
+from portal.datamap import DataMap
 from portal.db import session_scope
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.exports import build, service
 from portal.exports.links import DownloadLink
 from portal.exports.message import MESSAGE_KIND
@@ -39,11 +39,6 @@ from tests.support import add_demo_subject as add_subject
 from tests.support import email_text
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture

@@ -15,15 +15,14 @@ from sqlmodel import Session, select
 
 import portal.exports.jobs  # noqa: F401 - registers the handlers
 from portal.audit import AuditEntry
-from portal.datamap import DataMap, load_datamap
-from portal.demo import DATAMAP_PATH
+from portal.datamap import DataMap
 from portal.exports import on_behalf, service
 from portal.exports.message import LINKS_KIND
 from portal.exports.models import ExportStatus
 from portal.exports.on_behalf import OnBehalfRefused, file_access_request, proven_addresses
 from portal.exports.store import ExportStore
 from portal.jobs.outbox import OutboxMessage
-from portal.models import Assurance, IdentifierKind, StaffMember, SubjectIdentifier
+from portal.models import Assurance, IdentifierKind, SubjectIdentifier
 from portal.views.dpo_case import case_page
 from portal.workflows.contacts import RequestContact
 from portal.workflows.notices import RECEIVED
@@ -34,11 +33,6 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PROVEN = "kari@example.org"
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture
@@ -74,15 +68,6 @@ def kari(engine: Engine) -> int:
             )
         db.commit()
     return subject_id
-
-
-@pytest.fixture
-def agent(engine: Engine) -> int:
-    with Session(engine) as db:
-        member = StaffMember(issuer="https://idp", sub="kundeservice", name="Kim Kundeservice")
-        db.add(member)
-        db.commit()
-        return member.id or 0
 
 
 def file(engine: Engine, rt, kari: int, agent: int, address: str = PROVEN):

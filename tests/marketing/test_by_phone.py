@@ -12,32 +12,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from portal.audit import AuditEntry
-from portal.datamap import DataMap, load_datamap
-from portal.demo import DATAMAP_PATH
+from portal.datamap import DataMap
 from portal.jobs.queue import Job
 from portal.marketing.block_list import BlockEntry, Channel, Kind, Reason
 from portal.marketing.by_phone import AUDIT_ACTION, record_by_phone
 from portal.marketing.consent import Actor, ConsentEvent, ConsentRefused, TopicKind, Via
-from portal.models import StaffMember
 from tests.support import add_demo_subject
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
-
-
-@pytest.fixture
-def agent(engine: Engine) -> int:
-    with Session(engine) as db:
-        member = StaffMember(issuer="https://idp", sub="kundeservice", name="Kim Kundeservice")
-        db.add(member)
-        db.commit()
-        return member.id or 0
 
 
 def record(engine, datamap, sources, subject_id, agent, kind, topic, active):

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from portal.datamap import DataMap, load_datamap
+from portal.datamap import DataMap
 from portal.db import make_engine, session_scope
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.demo import schema as demo
 from portal.demo.seed import seed
 from portal.jobs.queue import Job
@@ -39,11 +39,6 @@ from tests.conftest import DEMO_TODAY
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 KARI = EDGE_CASES_BY_KEY["ordinary"]
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture

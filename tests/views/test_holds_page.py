@@ -21,8 +21,6 @@ from portal.workflows.restriction import restrict_processing
 from tests.support import Clock
 from tests.workflows.test_dpo_pages import (  # noqa: F401 - fixtures
     add_staff,
-    client,
-    clock,
     dpo,
     file_erasure_as_person,
     plans,

@@ -35,11 +35,6 @@ LANGUAGES = tuple(DELIVERED)
 OSLO = "Europe/Oslo"
 
 
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
-
-
 def test_format_field_gives_the_label_in_each_language_and_other_values_as_they_are() -> None:
     spec = FieldSpec(
         category="c",

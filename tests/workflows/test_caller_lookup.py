@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from portal.audit import AuditEntry
 from portal.datamap import DataMap, load_datamap
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.models import Assurance, IdentifierKind, StaffMember, Subject, SubjectIdentifier
 from portal.workflows import caller_lookup
 from portal.workflows.caller_lookup import LookupRefused, NotFound, check_query, look_up
@@ -28,20 +28,6 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 KARI = EDGE_CASES_BY_KEY["ordinary"]
 
 pytestmark = pytest.mark.usefixtures("english")
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
-
-
-@pytest.fixture
-def agent(engine: Engine) -> int:
-    with Session(engine) as db:
-        member = StaffMember(issuer="https://idp", sub="kundeservice", name="Kim Kundeservice")
-        db.add(member)
-        db.commit()
-        return member.id or 0
 
 
 def query(kind: str, value: str, reason: str = "own_data", note: str = "") -> caller_lookup.Query:

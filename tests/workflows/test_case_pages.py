@@ -5,20 +5,17 @@ named as the DPO knows them, the person panel, and the deadline shown paused."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
 from portal.models import StaffRoleName
-from portal.settings import Settings
 from portal.workflows.notes import RequestNote
 from portal.workflows.requests import RequestEvent, RequestStatus, RequestType
 from tests.conftest import TEST_SECRET
@@ -26,19 +23,6 @@ from tests.support import Clock, signed_in_client
 from tests.workflows.test_dpo_pages import add_staff, file_erasure_as_person, load, post
 from tests.workflows.test_email_request_pages import confirm, confirm_link, file_by_form
 from tests.workflows.test_request_pages import add_person, file_by_hand
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(settings, now=clock, sources=demo_sources)
-    with TestClient(app, follow_redirects=False) as c:
-        c.cookies.set("lang", "en")
-        yield c
 
 
 def sign_in_staff(client: TestClient, staff_id: int) -> None:

@@ -6,20 +6,17 @@ Erasure plans are made against the shared demo company; approving one only enque
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal.app import create_app
 from portal.audit import AuditEntry
 from portal.db import session_scope
 from portal.jobs.outbox import OutboxMessage
 from portal.jobs.queue import Job
 from portal.models import Assurance, StaffMember, StaffRole, StaffRoleName, WebSession
-from portal.settings import Settings
 from portal.workflows.contacts import RequestContact
 from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
 from portal.workflows.requests import (
@@ -39,19 +36,6 @@ from tests.workflows.test_request_pages import (
     file_by_hand,
     sign_in_subject,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(settings, now=clock, sources=demo_sources)
-    with TestClient(app, follow_redirects=False) as c:
-        c.cookies.set("lang", "en")
-        yield c
 
 
 def add_staff(client: TestClient, *roles: StaffRoleName, sub: str = "dpo") -> int:

@@ -7,39 +7,22 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from portal.app import create_app
 from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
 from portal.models import StaffRoleName
-from portal.settings import Settings
 from portal.workflows.email_requests import PendingRequest
 from portal.workflows.requests import DataRequest, RequestEvent, RequestStatus
 from tests.support import Clock, links_in, sent_text, sign_in_staff
 
 KARI = EDGE_CASES_BY_KEY["ordinary"]
 FORM = "/requests/new-without-bankid"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(settings, now=clock, sources=demo_sources)
-    with TestClient(app, follow_redirects=False) as c:
-        c.cookies.set("lang", "en")
-        yield c
 
 
 def csrf(client: TestClient, path: str = FORM) -> str:

@@ -26,10 +26,10 @@ from sqlmodel import Session
 from sqlmodel import select as sm_select
 
 from portal.audit import AuditEntry
-from portal.datamap import Collection, DataMap, collect, load_datamap
+from portal.datamap import Collection, DataMap, collect
 from portal.datamap.collect import reflected_table
 from portal.db import session_scope
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.demo.seed import seed
 from portal.jobs import queue as jobs
 from portal.jobs.outbox import OutboxMessage
@@ -58,11 +58,6 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 # --- fixtures and helpers (test_erasure_service.py uses them too) ------------------------------
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ from portal.workflows.requests import (
 )
 from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     NOW,
-    datamap,
     demo,
     dpo,
     new_demo,

@@ -36,7 +36,6 @@ from tests.support import email_text
 from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     NOW,
     approve,
-    datamap,
     demo,
     dpo,
     national_id,

@@ -41,7 +41,6 @@ from tests.conftest import TEST_SECRET, make_settings
 from tests.support import signed_in_client
 from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     NOW,
-    datamap,
     demo,
     dpo,
     erase,

@@ -15,11 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal import i18n
-from portal.datamap import DataMap, load_datamap
+from portal.datamap import DataMap
 from portal.datamap.model import Controller
 from portal.datamap.retention import CaseHold
 from portal.db import session_scope
-from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
 from portal.models import Assurance, IdentifierKind, Subject, SubjectIdentifier
 from portal.workflows.contacts import RequestContact
@@ -53,11 +53,6 @@ RECEIVED = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)  # 3 Nov in Oslo
 COMPLETED = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 FOOTER = {"nb": "Side {} av {}", "sv": "Sida {} av {}", "en": "Page {} of {}"}
-
-
-@pytest.fixture(scope="module")
-def datamap() -> DataMap:
-    return load_datamap(DATAMAP_PATH)
 
 
 @pytest.fixture(scope="module")

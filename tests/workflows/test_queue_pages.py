@@ -17,10 +17,10 @@ from portal.models import Assurance, IdentifierKind, StaffRoleName, SubjectIdent
 from portal.workflows.contacts import RequestContact
 from portal.workflows.requests import DataRequest, RequestEvent, RequestType
 from tests.support import Clock
-from tests.workflows.test_dpo_pages import add_staff, client, clock, dpo, sign_in_staff, token
+from tests.workflows.test_dpo_pages import add_staff, dpo, sign_in_staff, token
 from tests.workflows.test_request_pages import add_person, file_by_hand, sign_in_subject
 
-__all__ = ["client", "clock", "dpo"]  # fixtures
+__all__ = ["dpo"]  # fixtures
 
 HTMX = {"HX-Request": "true"}
 

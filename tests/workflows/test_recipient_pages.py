@@ -4,18 +4,15 @@ confirmation; a recipient confirms by its link (once; expired and tampered links
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from portal.app import create_app
 from portal.db import session_scope
 from portal.jobs.outbox import OutboxMessage
 from portal.models import StaffRoleName
-from portal.settings import Settings
 from portal.workflows import recipients
 from portal.workflows.recipients import RecipientTask
 from portal.workflows.requests import RequestStatus, RequestType
@@ -23,19 +20,6 @@ from tests.conftest import TEST_SECRET
 from tests.support import Clock, signed_in_client
 from tests.workflows.test_dpo_pages import add_staff, load, post
 from tests.workflows.test_request_pages import add_person, file_by_hand
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def client(settings: Settings, demo_sources, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(settings, now=clock, sources=demo_sources)
-    with TestClient(app, follow_redirects=False) as c:
-        c.cookies.set("lang", "en")
-        yield c
 
 
 @pytest.fixture

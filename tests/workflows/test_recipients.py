@@ -26,7 +26,6 @@ from portal.workflows.requests import DataRequest
 from tests.support import email_text
 from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     NOW,
-    datamap,
     demo,
     dpo,
     erase,
