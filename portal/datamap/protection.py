@@ -44,6 +44,11 @@ def protected_national_ids(
     return frozenset(found)
 
 
+def is_protected(datamap: DataMap, sources: Mapping[str, Engine], national_id: str) -> bool:
+    """Whether one person's identity is protected (see `protected_national_ids`)."""
+    return national_id.strip() in protected_national_ids(datamap, sources, [national_id])
+
+
 def _true(value: Any) -> bool:
     """A flag as companies store it: a boolean, 0/1, or text such as "yes" or "t"."""
     if isinstance(value, str):

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal import i18n
+from portal.datamap import protection
 from portal.exports.service import runtime_for
 from portal.identity.auth import staff_required
 from portal.views import (
@@ -129,7 +130,11 @@ def _case_sources(state: Any, request_id: int, language: str) -> dict[str, Any]:
         request_id,
         language,
     )
-    return {"labels": labels, "tables": recipients.recipient_tables(state.datamap, language)}
+    return {
+        "labels": labels,
+        "tables": recipients.recipient_tables(state.datamap, language),
+        "protection": partial(protection.is_protected, state.datamap, state.sources),
+    }
 
 
 @staff_required("dpo")

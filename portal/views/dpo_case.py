@@ -7,12 +7,14 @@ person is shown on demand (views/dpo_data.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from portal.audit import AuditActor, record
@@ -65,6 +67,8 @@ RecordLabels = Mapping[tuple[str, str], str]
 OUTCOME_TYPES = frozenset(
     {RequestType.rectification, RequestType.restriction, RequestType.objection}
 )
+
+logger = logging.getLogger("portal.views")
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,9 @@ class CasePage:
     # the "assign" form assigns it to them, "unassign" takes the assignment back.
     assignee: str | None = None
     assigned_to_me: bool = False
+    # The person's identity is protected (the data map's ``protected`` column: strengt fortrolig
+    # adresse, skyddad identitet); None when the company's databases could not tell.
+    protected: bool | None = False
 
     @property
     def data_href(self) -> str:
@@ -234,6 +241,7 @@ def case_page(
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
     tables: Mapping[str, str] | None = None,
     viewer_id: int | None = None,
+    protected: bool | None = False,
 ) -> CasePage:
     """The page's content for the DPO ``viewer_id``. ``record_labels``: what each record of the
     plan is, read from the company's databases (`record_values`); without, a record reads as
@@ -329,6 +337,7 @@ def case_page(
         tables=tuple((name, label) for name, label in (tables or {}).items()),
         assignee=names[assignee] if assignee is not None else None,
         assigned_to_me=viewer_id is not None and assignee == viewer_id,
+        protected=protected,
     )
 
 
@@ -544,10 +553,13 @@ def load_case(
     labels: Callable[[], RecordLabels] | None = None,
     duplicate_window_days: int = DEFAULT_WINDOW_DAYS,
     tables: Mapping[str, str] | None = None,
+    protection: Callable[[str], bool] | None = None,
 ) -> CasePage | None:
     """The case page; the view is audit-logged in the same transaction. ``labels`` reads what
-    the plan's records are from the company's databases, before the portal's session opens."""
+    the plan's records are from the company's databases, and ``protection`` whether a national
+    ID's identity is protected, both before the portal's session opens."""
     found_labels = labels() if labels is not None else None
+    protected = _protected(engine, request_id, protection)
     with session_scope(engine) as db:
         found = db.get(DataRequest, request_id)
         if found is None:
@@ -563,7 +575,27 @@ def load_case(
             duplicate_window_days=duplicate_window_days,
             tables=tables,
             viewer_id=staff_id,
+            protected=protected,
         )
+
+
+def _protected(
+    engine: Engine, request_id: int, protection: Callable[[str], bool] | None
+) -> bool | None:
+    """Whether the request's person has a protected identity; None when it cannot be read."""
+    if protection is None:
+        return False
+    with Session(engine) as db:
+        found = db.get(DataRequest, request_id)
+        subject = db.get(Subject, found.subject_id) if found and found.subject_id else None
+        national_id = subject.national_id if subject is not None else None
+    if not national_id:
+        return False
+    try:
+        return protection(national_id)
+    except SQLAlchemyError:
+        logger.warning("case.protection_unreadable request=%s", request_id)
+        return None
 
 
 def load_case_letter(

@@ -8,10 +8,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from starlette.testclient import TestClient
 
 from portal.audit import AuditEntry
+from portal.datamap import protection
 from portal.db import session_scope
 from portal.demo import EDGE_CASES_BY_KEY
 from portal.jobs.outbox import OutboxMessage
@@ -220,3 +222,28 @@ def test_the_person_panel_says_how_they_were_identified(client: TestClient, dpo:
     page = client.get(f"/dpo/requests/{request_id}").context["page"]
     assert page.identity.method == "BankID, when the request was sent"
     assert page.identity.national_id and "*" in page.identity.national_id
+
+
+def test_the_person_panel_marks_a_protected_identity(client: TestClient, dpo: int) -> None:
+    """The DPO sees the name (they work the case) with the mark and what it asks of them; the
+    mark comes from the company's register (Knut has a protected address there, Kari not)."""
+    knut = file_by_hand(client, add_person(client, "protected_address"), RequestType.access)
+    page = client.get(f"/dpo/requests/{knut}").text
+    assert 'Knut Svendsen <span class="protected">(Protected identity)</span>' in page
+    assert 'id="protected"' in page and "Never confirm or give out an address" in page
+
+    kari = file_by_hand(client, add_person(client, "ordinary"), RequestType.access)
+    page = client.get(f"/dpo/requests/{kari}").text
+    assert "Protected identity" not in page and 'id="protected"' not in page
+
+
+def test_a_register_that_cannot_be_read_says_protection_is_unknown(
+    client: TestClient, dpo: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*_args: object) -> bool:
+        raise OperationalError("SELECT", {}, Exception("the register is down"))
+
+    monkeypatch.setattr(protection, "is_protected", unreadable)
+    knut = file_by_hand(client, add_person(client, "protected_address"), RequestType.access)
+    page = client.get(f"/dpo/requests/{knut}").text
+    assert "could not be checked" in page and "(Protected identity)" not in page
