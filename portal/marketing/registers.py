@@ -58,6 +58,7 @@ _ENGLISH = {
     "empty": "the file is empty; the old entries are kept",
     "too_large": "the file is larger than {mb} MB; import it with the command line",
     "not_text": "this is not a text file of phone numbers",
+    "csv": "line {line} cannot be read as CSV (a field is too long or a quote is not closed)",
     "no_numbers": "the file holds no phone numbers; the old entries are kept",
     "date": "the file's date is not a date (YYYY-MM-DD)",
     "future_date": "the file's date is in the future",
@@ -71,10 +72,12 @@ class RegisterError(ValueError):
     ``code`` says why; ``str()`` is English (the command line), ``message()`` is in the language
     of the page that shows it. Never a value from the file."""
 
-    def __init__(self, code: str, *, source: str = "") -> None:
-        super().__init__(_ENGLISH[code].format(source=source, mb=MAX_UPLOAD_BYTES // 2**20))
+    def __init__(self, code: str, *, source: str = "", line: int | None = None) -> None:
+        mb = MAX_UPLOAD_BYTES // 2**20
+        super().__init__(_ENGLISH[code].format(source=source, mb=mb, line=line))
         self.code = code
         self.source = source
+        self.line = line
 
     def message(self) -> str:
         code = self.code
@@ -87,6 +90,12 @@ class RegisterError(ValueError):
             return _(
                 "“%(source)s” is one of the portal's own sources. Give the register's name.",
                 source=self.source,
+            )
+        if code == "csv":
+            return _(
+                "Line %(line)s cannot be read as CSV (a field is too long or a quote is not "
+                "closed).",
+                line=self.line,
             )
         if code == "too_large":
             return _(
@@ -154,14 +163,17 @@ def read_numbers(content: bytes, region: str, result: ImportResult) -> Iterator[
     index = 0
     start = 1
     if delimiter is not None:
-        header = [cell.strip().lower() for cell in next(csv.reader([first], delimiter=delimiter))]
+        _line, cells = next(_numbered(csv.reader([first], delimiter=delimiter)), (1, []))
+        header = [cell.strip().lower() for cell in cells]
         named = [i for i, name in enumerate(header) if name in _NUMBER_COLUMNS]
         if named:
             index, start = named[0], 2
-        rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+        # newline="": the csv module's own line handling, so a quoted field may hold a line
+        # break and a file with bare CR line ends reads as lines, not as one bad field.
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     else:
         rows = ([line] for line in lines)
-    for line_number, row in enumerate(rows, start=1):
+    for line_number, row in _numbered(rows):
         if line_number < start or not any(cell.strip() for cell in row):
             continue
         number = normalise_phone(row[index], region) if index < len(row) else None
@@ -173,6 +185,18 @@ def read_numbers(content: bytes, region: str, result: ImportResult) -> Iterator[
                 result.bad_lines.append(line_number)
             continue
         yield number
+
+
+def _numbered(rows: Any) -> Iterator[tuple[int, list[str]]]:
+    """(the line a record starts on, its cells); a record the csv module cannot read (a field
+    over its 128 KB limit) stops the import naming its line, instead of a crash."""
+    line = 0
+    try:
+        for row in rows:
+            start, line = line + 1, getattr(rows, "line_num", line + 1)
+            yield start, row
+    except csv.Error:
+        raise RegisterError("csv", line=line + 1) from None
 
 
 def _decode(content: bytes) -> str:
