@@ -55,6 +55,9 @@ class Problems:
         self.messages: list[str] = []
 
     def add(self, place: str, message: str) -> None:
+        # The message too may quote a name from the file (an unknown key, a reference), and a
+        # TOML key may hold a line break: escaped, so each problem stays one line.
+        message = _one_line(message)
         self.messages.append(
             f"{self.path}: {place}: {message}" if place else f"{self.path}: {message}"
         )
