@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 import uvicorn
 from itsdangerous import Signer
+from pypdf import PdfReader
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
@@ -239,3 +241,30 @@ def email_text(
     site = MessageSite(base_url, "Europe/Oslo", follow_link)
     rendered = render_message(kind, context, language, site)
     return rendered.subject, rendered.text
+
+
+def tagged_pdf_structure(pdf: bytes, *, language: str, title: str) -> set[str]:
+    """Assert that `pdf` is a tagged PDF a screen reader can read: a structure tree, marked
+    content, the document's language and a title shown in place of the file name. Returns the
+    structure types used (H1, Table, TH, L, P, ...), for the caller to check its own."""
+    reader = PdfReader(io.BytesIO(pdf))
+    root = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in root, "not tagged: no structure tree"
+    assert bool(root["/MarkInfo"]["/Marked"])  # a pypdf BooleanObject
+    assert root["/Lang"] == language
+    assert title in (reader.metadata or {}).get("/Title", ""), reader.metadata
+    assert bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
+    found: set[str] = set()
+    pending = [root["/StructTreeRoot"].get_object()]
+    while pending:
+        element = pending.pop()
+        if "/S" in element:
+            found.add(str(element["/S"])[1:])
+        kids = element.get("/K")
+        kids = kids if isinstance(kids, list) else [kids]
+        pending.extend(
+            kid.get_object()
+            for kid in kids
+            if hasattr(kid, "get_object") and isinstance(kid.get_object(), dict)
+        )
+    return found

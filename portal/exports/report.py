@@ -43,6 +43,7 @@ from portal.templating import TEMPLATES_DIR
 from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 from portal.workflows.letters import (
     PDF_ENV,
+    PDF_OPTIONS,
     in_language,
     page_counter_content,
     refusing_fetcher,
@@ -289,4 +290,6 @@ def render_report(content: ReportContent, datamap: DataMap, language: str) -> by
         CSS(string=REPORT_STYLESHEET.read_text(encoding="utf-8"), url_fetcher=fetcher),
         CSS(string=f"@page {{ @bottom-right {{ content: {footer}; }} }}\n", url_fetcher=fetcher),
     ]
-    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(stylesheets=stylesheets)
+    return HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf(
+        stylesheets=stylesheets, **PDF_OPTIONS
+    )

@@ -30,7 +30,13 @@ from portal.datamap.wording import describe_period, describe_retention, field_la
 from portal.exports.report import REPORT_STYLESHEET
 from portal.i18n import gettext as _
 from portal.templating import TEMPLATES_DIR
-from portal.workflows.letters import PDF_ENV, in_language, page_counter_content, refusing_fetcher
+from portal.workflows.letters import (
+    PDF_ENV,
+    PDF_OPTIONS,
+    in_language,
+    page_counter_content,
+    refusing_fetcher,
+)
 
 RECORDS_TEMPLATE = "pdf/records.html"
 RECORDS_STYLESHEET = TEMPLATES_DIR / "pdf" / "records.css"
@@ -570,4 +576,4 @@ def render_records_pdf(records: RecordsOfProcessing) -> bytes:
         CSS(string=f"@page {{ @bottom-right {{ content: {footer}; }} }}\n", url_fetcher=fetcher),
     ]
     html = HTML(string=records_html(records), base_url=None, url_fetcher=fetcher)
-    return html.write_pdf(stylesheets=stylesheets)
+    return html.write_pdf(stylesheets=stylesheets, **PDF_OPTIONS)

@@ -189,6 +189,13 @@ def _page_css() -> str:
     return f"@page {{ @bottom-right {{ content: {footer}; }} }}\n"
 
 
+# Every PDF the portal writes is tagged as PDF/UA-1: its structure (headings, lists, tables with
+# their header cells), the document's language from <html lang> and its <title> shown in place
+# of the file name, so that a screen reader can read it. WeasyPrint tags what it lays out; the
+# page footers it draws from @page rules are marked as artifacts.
+PDF_OPTIONS: dict[str, Any] = {"pdf_variant": "pdf/ua-1"}
+
+
 def _refusing_fetcher() -> Any:
     """A URL fetcher that allows only ``data:`` URLs: no network, no files."""
     from weasyprint.urls import URLFetcher
@@ -239,7 +246,7 @@ def _write_pdf(html: str) -> bytes:
         CSS(string=_page_css(), url_fetcher=fetcher),
     ]
     document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=stylesheets)
+    return document.write_pdf(stylesheets=stylesheets, **PDF_OPTIONS)
 
 
 def render_outcome_letter(

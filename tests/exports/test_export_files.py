@@ -28,6 +28,7 @@ from portal.exports.models import ExportFile, ExportScope
 from portal.exports.store import ExportStore
 from portal.spreadsheet import unsafe_cell
 from tests.datamap.test_paging import expected_order
+from tests.support import tagged_pdf_structure
 
 MADE_AT = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
 SCHEMA_URL = "http://testserver/schemas/export-v1.json"
@@ -189,6 +190,12 @@ def test_the_pdf_holds_the_name_every_table_and_every_category_with_counts_that_
     if total:
         assert f"Vi har {total} oppføring" in text
     assert re.search(second_page_footer("nb"), text)
+
+
+def test_the_pdf_is_tagged_for_screen_readers(built: dict[str, Path]) -> None:
+    pdf = (built["ordinary"] / ExportFile.pdf.filename).read_bytes()
+    structure = tagged_pdf_structure(pdf, language="nb", title="Personopplysningene dine hos")
+    assert {"H1", "H2", "Table", "TH", "TD"} <= structure, structure
 
 
 FOOTERS = {"nb": r"Side 2 av \d+", "sv": r"Sida 2 av \d+", "en": r"Page 2 of \d+"}

@@ -23,6 +23,7 @@ from portal.views.records_of_processing import (
     render_records_pdf,
     text_blocks,
 )
+from tests.support import tagged_pdf_structure
 
 MINIMAL = Path(__file__).parents[1] / "datamap" / "datamaps" / "minimal.toml"
 # Late in the evening UTC: the day in Oslo is already the next one.
@@ -247,3 +248,5 @@ def test_the_pdf_carries_the_records(demo: DataMap) -> None:
         assert processor.name.split(" (")[0] in text
     assert "The EU standard contractual clauses" in text
     assert "Staff are bound by confidentiality" in text
+    structure = tagged_pdf_structure(pdf, language="en", title="Records of processing activities")
+    assert {"H1", "H2", "Table", "TH", "TD"} <= structure, structure

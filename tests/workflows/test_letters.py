@@ -45,7 +45,7 @@ from portal.workflows.requests import (
     file_request,
 )
 from tests.erasure_support import TODAY, person, seeded_demo
-from tests.support import email_text
+from tests.support import email_text, tagged_pdf_structure
 
 # Every Nordic letter the letter must keep: in a name, so it is there in every language.
 NAME = "Åse Ørnæs-Bäckström"
@@ -116,6 +116,24 @@ def kept_citations(plan: ErasurePlan, language: str) -> set[tuple[str, str | Non
             if reason.until == step.until:
                 found.add((reason.citation[language], day))
     return found
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_letter_is_a_tagged_pdf_in_its_language(
+    datamap: DataMap, plans: dict[str, ErasurePlan], language: str
+) -> None:
+    pdf = render_outcome_letter(
+        plans["shop_customer"],
+        person_name=NAME,
+        request_id=4711,
+        received_at=RECEIVED,
+        completed_at=COMPLETED,
+        controller=datamap.controller,
+        language=language,
+    )
+    title = {"sv": "Svar på ditt ärende om radering", "en": "Outcome of your erasure request"}
+    structure = tagged_pdf_structure(pdf, language=language, title=title[language])
+    assert {"H1", "P", "Table", "TH", "TD"} <= structure, structure
 
 
 @pytest.mark.parametrize("language", ["nb", "sv", "en"])
