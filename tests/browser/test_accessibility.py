@@ -3,7 +3,7 @@
 axe-core comes bundled in the `axe-playwright-python` package (no network). It is injected with
 `page.evaluate`, which runs through the DevTools protocol: the pages keep their real Content
 Security Policy (no `bypass_csp`), and the watcher in conftest.py would report any violation.
-The mock BankID pages are not ours to ship, so they are not checked here.
+The mock BankID pages and the e-mails are checked in test_mock_idp_and_mail_accessibility.py.
 """
 
 from __future__ import annotations
