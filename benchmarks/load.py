@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -253,15 +254,25 @@ def portal(demo_url: str, prefix: str, **extra_env: str) -> Iterator[Portal]:
             running.stop()
 
 
-def demo_company(people: int) -> tuple[str, list[Person]]:
-    """The seeded demo company on PostgreSQL (kept and reused, as benchmarks/me_page.py does),
-    and its customers with an e-mail address, a phone and a web shop account."""
+@contextmanager
+def demo_company(people: int) -> Iterator[tuple[str, list[Person]]]:
+    """A throw-away copy of the seeded demo company on PostgreSQL (the seed is kept and reused,
+    as benchmarks/me_page.py does; the copy, which the run changes, is dropped), and its
+    customers with an e-mail address, a phone and a web shop account."""
     options = replace(me_page.parse_options(["--db", "postgres", "--quick"]), people=people)
     engine, _ = seeded_demo("postgres", options)
     try:
-        return engine.url.render_as_string(hide_password=False), pick_people(engine, 400)
+        template, customers = engine.url.database, pick_people(engine, 400)
     finally:
         engine.dispose()
+    name = f"innsyn_demo_copy_{uuid.uuid4().hex[:8]}"
+    with me_page._admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield me_page._postgres_url(name), customers
+    finally:
+        with me_page._admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- the simulated users ------------------------------------------------------------------------
@@ -573,7 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load: {options.people} people and {options.staff} staff for {options.seconds:.0f} s, "
         f"pauses of {options.think:g} s on average; {machine()}"
     )
-    demo_url, people = demo_company(options.demo_people)
     extra = {**RAISED_LIMITS, "EXPORT_BACKGROUND_ROWS": "0"}
     print(
         "servers' environment: "
@@ -582,7 +592,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         " made by a worker)"
     )
     flag = load_running(wait_for="pytest") if not options.quick else _nothing()
-    with portal(demo_url, "innsyn_load", **extra) as running, flag:
+    with (
+        demo_company(options.demo_people) as (demo_url, people),
+        portal(demo_url, "innsyn_load", **extra) as running,
+        flag,
+    ):
         running.start_idp()
         running.start_server(web_workers=2)
         running.start_worker("load-worker-1")
