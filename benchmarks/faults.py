@@ -194,10 +194,12 @@ def _rng(seed: int) -> Any:
 
 def phase_rows(traffic: Traffic, outage: Outage) -> list[tuple[str, ...]]:
     phases: dict[str, list[Answer]] = {"before": [], "during": [], "after": []}
+    # By when the answer came: a request asked just before the stop and answered during the
+    # outage met the outage.
     for answer in traffic.answers:
-        if answer.started < outage.stopped:
+        if answer.finished < outage.stopped:
             phases["before"].append(answer)
-        elif answer.started < outage.started:
+        elif answer.finished < outage.started:
             phases["during"].append(answer)
         else:
             phases["after"].append(answer)
