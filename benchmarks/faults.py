@@ -50,6 +50,7 @@ from benchmarks.load import (
     User,
     demo_company,
     load_running,
+    loopback,
     machine,
     portal,
     table,
@@ -159,7 +160,7 @@ async def restart_under_traffic(
     url: str, people: Sequence[Person], clients: int, before: float, outage: float, after: float
 ) -> tuple[Traffic, Outage]:
     tally = Tally(deadline=time.perf_counter() + 600)
-    users = [User(url, tally, _rng(i), 0) for i in range(clients)]
+    users = [User(url, tally, _rng(i), 0, address=loopback(i)) for i in range(clients)]
     for user, who in zip(users, people, strict=False):
         await user.sign_in(national_id=who.national_id)
         await user.request("GET", "/me")
