@@ -86,6 +86,7 @@ class Options:
     think: float
     demo_people: int
     quick: bool
+    exports: bool = True
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -98,6 +99,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--demo-people", type=int, help="people in the seeded demo company (default 10000)"
+    )
+    parser.add_argument(
+        "--no-exports",
+        action="store_true",
+        help="people ask for no exports (what do the workers' export builds cost the pages?)",
     )
     parser.add_argument("--quick", action="store_true", help="a small run: is the script OK?")
     args = parser.parse_args(argv)
@@ -116,6 +122,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         think=max(0.0, args.think),
         demo_people=value("demo_people"),
         quick=args.quick,
+        exports=not args.no_exports,
     )
 
 
@@ -370,7 +377,7 @@ class User:
         await self.client.aclose()
 
 
-async def person(user: User, who: Person) -> None:
+async def person(user: User, who: Person, exports: bool = True) -> None:
     """Sign in, /me, a consent switch, an export followed to the end, /me, sign out; again."""
     reserved = False
     while user.time_left():
@@ -386,8 +393,9 @@ async def person(user: User, who: Person) -> None:
             )
             await user.request("GET", changed.headers["location"])
             await user.think()
-            await export(user)
-            await user.think()
+            if exports:
+                await export(user)
+                await user.think()
             await user.request("GET", "/me")
             await user.request("POST", "/auth/logout", 303, data={"csrf_token": user.csrf})
             await user.think()
@@ -491,7 +499,9 @@ async def drive(url: str, people: Sequence[Person], options: Options) -> tuple[T
         user = User(url, tally, rng, options.think, address=loopback(index))
         users.append(user)
         if index < options.people:
-            tasks.append(_staggered(person(user, people[index]), rng, options.think))
+            tasks.append(
+                _staggered(person(user, people[index], options.exports), rng, options.think)
+            )
         else:
             tasks.append(_staggered(staff_member(user, people), rng, options.think))
     try:
@@ -594,7 +604,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     print(
         f"load: {options.people} people and {options.staff} staff for {options.seconds:.0f} s, "
-        f"pauses of {options.think:g} s on average; {machine()}"
+        f"pauses of {options.think:g} s on average"
+        + ("" if options.exports else ", no exports")
+        + f"; {machine()}"
     )
     extra = {**RAISED_LIMITS, "EXPORT_BACKGROUND_ROWS": "0"}
     print(
