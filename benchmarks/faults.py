@@ -331,7 +331,7 @@ def scenario_restart(options: argparse.Namespace) -> bool:
         for name in ("faults-worker-1", "faults-worker-2"):
             running.start_worker(name, "--handlers", FAULT_HANDLERS, "--lease", "30")
         database_url = running.environment["DATABASE_URL"]
-        ids = enqueue_counted(database_url, options.jobs, sleep=0.05)
+        ids = enqueue_counted(database_url, options.jobs, sleep=0.1)
         print(f"{len(ids)} counted jobs enqueued; {options.clients} people clicking")
         traffic, outage = asyncio.run(
             restart_under_traffic(
@@ -635,7 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__)
     parser.add_argument("--scenario", choices=("restart", "kill", "both"), default="both")
     parser.add_argument("--clients", type=int, default=10, help="people clicking (restart)")
-    parser.add_argument("--jobs", type=int, default=300, help="counted jobs (restart)")
+    parser.add_argument("--jobs", type=int, default=400, help="counted jobs, 0.1 s each (restart)")
     parser.add_argument("--before", type=float, default=8.0, help="s of traffic before the stop")
     parser.add_argument("--outage", type=float, default=5.0, help="s PostgreSQL stays down")
     options = parser.parse_args(argv)
