@@ -57,6 +57,22 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                             "description": "No token, or an unknown or revoked one",
                             "content": {"application/json": {"schema": error}},
                         },
+                        "413": {
+                            "description": "The body is larger than the portal's limit "
+                            "(BODY_LIMIT_API_KB)",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                        "429": {
+                            "description": "Too many checks with this token in a minute "
+                            "(RATE_LIMIT_API_PER_MINUTE)",
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds until the token may check again",
+                                    "schema": {"type": "integer"},
+                                }
+                            },
+                            "content": {"application/json": {"schema": error}},
+                        },
                     },
                 }
             }
@@ -125,7 +141,14 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                    "properties": {
+                        "error": {"type": "string"},
+                        "message": {"type": "string"},
+                        "retry_after": {
+                            "type": "integer",
+                            "description": "With a 429: seconds until the token may check again",
+                        },
+                    },
                 },
             },
         },

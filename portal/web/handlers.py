@@ -51,7 +51,8 @@ async def rate_limited(request: Request, action: str, kind: str, value: str) -> 
     except ratelimit.RateLimited as refused:
         headers = {"Retry-After": str(refused.retry_after)}
         if request.url.path.startswith("/api/"):
-            body = {"error": "rate_limited", "retry_after": refused.retry_after}
+            message = f"too many requests: try again in {refused.retry_after} seconds"
+            body = {"error": "rate_limited", "message": message, "retry_after": refused.retry_after}
             return JSONResponse(body, status_code=429, headers=headers)
         response = state.render_error(request, 429)
         response.headers.update(headers)
