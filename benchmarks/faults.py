@@ -364,6 +364,7 @@ def scenario_restart(options: argparse.Namespace) -> bool:
         f"{server.count('Traceback')} tracebacks, {server.count('unhandled error')} 500s; "
         f"worker logs: {workers.count('cannot reach the database')} 'cannot reach' and "
         f"{workers.count('reached the database again')} 'reached again' lines, "
+        f"{workers.count('(recorded late)')} failures recorded once the database was back, "
         f"{workers.count('Traceback')} tracebacks"
     )
     rows = phase_rows(traffic, outage)
