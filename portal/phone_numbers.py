@@ -13,8 +13,9 @@ from functools import lru_cache
 
 import phonenumbers
 
-# Separators people type inside numbers; removed before the fast path looks at the digits.
-_SEPARATORS = str.maketrans("", "", " -.()/\u00a0\t")
+# Separators people type inside numbers; removed before the fast path looks at the digits. Not
+# a tab: phonenumbers ends a number at one, and the fast path must answer exactly as it does.
+_SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
 
 
 @dataclass(frozen=True)
