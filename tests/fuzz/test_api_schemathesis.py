@@ -28,7 +28,6 @@ from portal.marketing.api_check import CHANNELS
 from portal.marketing.api_tokens import create_token
 from portal.marketing.block_list import Channel, Kind, NewEntry, Reason
 from portal.models import StaffMember
-from portal.settings import Settings
 from tests.conftest import make_settings
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -59,7 +58,10 @@ def token(engine: Engine) -> str:
 
 
 @pytest.fixture
-def api_schema(settings: Settings, demo_sources, token: str):
+def api_schema(database_url: str, var_dir, demo_sources, token: str):
+    # All examples share one minute of the app's clock: a limit no profile's run reaches (the
+    # 429 itself is checked below, with a limit of one).
+    settings = make_settings(database_url, var_dir, RATE_LIMIT_API_PER_MINUTE="10000000")
     app = create_app(settings, now=lambda: NOW, sources=demo_sources)
     return schemathesis.openapi.from_asgi("/api/openapi.json", app)
 
