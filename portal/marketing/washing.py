@@ -112,7 +112,11 @@ def error_message(error: dict[str, Any]) -> str:
             encoding=name,
         )
     if code == "csv":
-        return _("Line %(line)s cannot be read as CSV (a quote is not closed).", line=line)
+        # A field over the csv module's 128 KB limit stops the reader as an open quote does.
+        return _(
+            "Line %(line)s cannot be read as CSV (a field is too long or a quote is not closed).",
+            line=line,
+        )
     return _(
         "This is not a CSV file. Save the list as CSV (comma or semicolon separated) and "
         "upload it again."
