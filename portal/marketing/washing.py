@@ -508,11 +508,15 @@ def _wash_batch(
 ) -> None:
     keys: list[list[tuple[Kind, str]] | None] = []
     wanted: dict[Kind, set[str]] = {kind: set() for kind, _index in columns}
+    # The columns were chosen from the first line as detection split it; read with the separator
+    # chosen after, the file may have fewer (then no row can be washed, and each says so).
+    expected = max([width, *(index + 1 for _kind, index in columns)])
     for line, row in batch:
         summary.rows += 1
-        if len(row) != width:
+        if len(row) != width or len(row) < expected:
             _bad(
-                summary, {"line": line, "problem": "columns", "found": len(row), "expected": width}
+                summary,
+                {"line": line, "problem": "columns", "found": len(row), "expected": expected},
             )
             keys.append(None)
             continue
