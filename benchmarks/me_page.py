@@ -58,6 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from benchmarks import results
 from portal.datamap import (
     Collection,
     DataMap,
@@ -81,7 +82,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 COOKIE_NAME = "innsyn_session"
 P95_RATIO_TARGET = 3.0  # p95 of /me at most 3x the raw SQL p95, at one client
-RPS_TARGET = 300.0  # requests/s at 20 clients, on PostgreSQL
+# At 20 clients on PostgreSQL, /me serves at least this share of the people/s the raw SQL alone
+# hands out at 20 clients (issue #21; before, a fixed 300 req/s that only a remembered page met).
+RATE_SHARE_TARGET = 0.5
 ADDED_ID_NOTE = "rows above max_ids are the benchmark's own, replaced on every run"
 
 _meta = MetaData()
@@ -107,6 +110,8 @@ class Options:
     profile: bool
     fresh: bool
     workers: int = 2
+    record: bool = True
+    note: str = ""
     caches: tuple[int, ...] = (60, 0)
     phones: tuple[str, ...] = ("e164",)
 
@@ -139,6 +144,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--fresh", action="store_true", help="seed again, even if reusable")
     parser.add_argument("--quick", action="store_true", help="a small run: is the script OK?")
     parser.add_argument("--clean", action="store_true", help="drop the kept demo seeds, stop")
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not append the table to benchmarks/results/me_page.md",
+    )
+    parser.add_argument("--note", default="", help="a line for the results file (what ran)")
     args = parser.parse_args(argv)
     quick = {
         "people": 2000,
@@ -182,6 +193,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         workers=max(1, args.workers),
         caches=tuple(int(n) for n in args.cache.split(",")),
         phones=phones,
+        record=not args.no_record,
+        note=args.note,
     )
 
 
@@ -1016,13 +1029,16 @@ def hot_spots(engine: Engine, datamap: DataMap, subject: BenchSubject, limit: in
     return out.getvalue()
 
 
-def print_phases(kind: str, engine: Engine, datamap: DataMap, subject: BenchSubject) -> None:
+def print_phases(kind: str, engine: Engine, datamap: DataMap, subject: BenchSubject) -> str:
+    """Prints the phases and the hot spots; returns the phases, for the results file."""
     times = phases(engine, datamap, subject, secrets.token_urlsafe(48), repeat=15)
-    print(f"\n[{kind}] /me phase by phase, in process, {subject.rows} rows (median of 15):")
+    lines = [f"[{kind}] /me phase by phase, in process, {subject.rows} rows (median of 15):"]
     for name, value in times.items():
         shown = f"{value:8.1f}" if name.startswith("(") else f"{value * 1000:8.1f} ms"
-        print(f"  {name:34} {shown}")
+        lines.append(f"  {name:34} {shown}")
+    print("\n" + "\n".join(lines))
     print(hot_spots(engine, datamap, subject))
+    return "\n".join(lines)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -1054,7 +1070,8 @@ def row_for(run: Run) -> tuple[str, ...]:
     if run.clients == 1:
         target, met = f"p95 ≤ {P95_RATIO_TARGET:g}× raw", ratio <= P95_RATIO_TARGET
     elif run.clients == 20 and run.database == "postgres":
-        target, met = f"≥ {RPS_TARGET:g} req/s", run.requests_per_second >= RPS_TARGET
+        target = f"≥ {RATE_SHARE_TARGET:g}× raw req/s"
+        met = run.requests_per_second >= RATE_SHARE_TARGET * run.raw_rate
     else:
         target, met = "–", None
     return (
@@ -1074,6 +1091,9 @@ def row_for(run: Run) -> tuple[str, ...]:
         target,
         "–" if met is None else ("yes" if met else "no"),
     )
+
+
+PHASES: list[str] = []  # --profile's phase times, per database, for the results file
 
 
 def table(runs: list[Run]) -> str:
@@ -1102,7 +1122,7 @@ def bench_database(kind: str, options: Options, datamap: DataMap) -> list[Run]:
             + ", ".join(f"{clients}: {rate:.1f}" for clients, rate in rates.items())
         )
         if options.profile:
-            print_phases(kind, engine, datamap, subjects[0])
+            PHASES.append(print_phases(kind, engine, datamap, subjects[0]))
         runs = []
         for phones in options.phones:
             with phones_stored(engine, phones):
@@ -1264,9 +1284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in options.databases:
         runs += bench_database(kind, options, datamap)
     print()
-    print(table(runs))
-    for line in phone_ratios(runs):
-        print(line)
+    report = "\n".join([table(runs), *phone_ratios(runs), *("\n" + p for p in PHASES)])
+    print(report)
+    if options.record:
+        path = results.append("me_page", report, note=options.note)
+        print(f"\n(appended to {path.relative_to(ROOT)})")
     print(
         "\nraw = the hand-written SELECTs of the same rows by key (no identity resolution, "
         "no HTML), one subject per iteration."
