@@ -12,9 +12,10 @@ The rule (docs/datamap.md, "Identity"):
   their e-mail addresses or phone numbers, unless that value is also found on a row that is not
   theirs (a shared family phone, a reused address). Such rows are *withheld*: counted, not shown.
 
-Every round issues at most one query per link per table (split into chunks of ``chunk_size``
-values), whatever the number of rows; rounds end when nothing new is learnt. Only the columns
-needed to decide ownership are read here; ``collect.py`` reads the rows themselves afterwards.
+Every round issues at most one query per table, for all of its links at once (split into chunks
+of ``chunk_size`` values), whatever the number of rows; rounds end when nothing new is learnt.
+Only the columns needed to decide ownership are read here; ``collect.py`` reads the rows
+themselves afterwards.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, any_, bindparam, column, select, table
+from sqlalchemy import any_, bindparam, column, or_, select, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
 
@@ -105,7 +106,7 @@ class _Resolver:
         self.id_links = {name: spec.identifier_links for name, spec in datamap.tables.items()}
         self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
         self.clauses = {name: self._clause(name) for name in self.order}
-        self.statements: dict[tuple[str, str, str, bool], Select[Any]] = {}
+        self.statements: dict[tuple[Any, ...], Any] = {}
         self.queries = 0
         # What classifying a table depends on, versioned, so that a table none of whose inputs
         # changed since its last classification is not classified again (most of a round).
@@ -134,33 +135,41 @@ class _Resolver:
         learnt = False
         for name in self.order:
             spec = self.map.tables[name]
-            for link in self.id_links[name]:
-                learnt |= self._follow_identifier(name, spec, link)
-            for link in self.parent_links[name]:
-                learnt |= self._follow_parent(name, link)
+            learnt |= self._follow(name, spec)
             self._classify(name, frozenset())
             learnt |= self._learn(name, spec)
         return learnt
 
-    def _follow_identifier(self, name: str, spec: TableSpec, link: Link) -> bool:
-        kind = link.identifier or ""
-        done = self.queried[(name, f"id:{link.column}")]
-        new = self.ids[kind] - done
-        if not new:
+    def _follow(self, name: str, spec: TableSpec) -> bool:
+        """Look for the table's rows under every link with something new to look for: the
+        person's identifiers not yet looked for, and the keys of the person's rows in a parent
+        table not yet followed. All of them in one statement (per chunk of values), so that a
+        table costs one round trip a round, not one per link."""
+        wanted: list[tuple[Link, list[Any]]] = []
+        for link in self.id_links[name]:
+            kind = link.identifier or ""
+            done = self.queried[(name, f"id:{link.column}")]
+            new = self.ids[kind] - done
+            if new:
+                done.update(new)
+                wanted.append((link, _sorted(searched_values(kind, new, self.region))))
+        for link in self.parent_links[name]:
+            new_keys = self._new_parent_keys(name, link)
+            if new_keys:
+                wanted.append((link, _sorted(new_keys)))
+        if not wanted:
             return False
-        done.update(new)
-        searched = searched_values(kind, new, self.region)
-        for row in self._select(name, spec, link.column, searched, kind=kind):
-            value = row.values[link.column]
-            if kind in CONTACT_KINDS and value is not None:
-                row.found_by.add((kind, self._normal(kind, value)))
+        size = self.chunk_size
+        for start in range(0, max(len(values) for _, values in wanted), size):
+            part = [(link, values[start : start + size]) for link, values in wanted]
+            self._select(name, spec, [item for item in part if item[1]])
         return True
 
-    def _follow_parent(self, name: str, link: Link) -> bool:
+    def _new_parent_keys(self, name: str, link: Link) -> set[Any]:
         parent = link.table or ""
         seen = (len(self.rows[parent]), self.status_version[parent])
         if self.parent_seen.get((name, link.column)) == seen:
-            return False  # the parent's rows and their statuses are as last time
+            return set()  # the parent's rows and their statuses are as last time
         self.parent_seen[(name, link.column)] = seen
         reference = self.map.parent_key(link)
         mine = {
@@ -171,12 +180,8 @@ class _Resolver:
         }
         done = self.queried[(name, f"parent:{link.column}")]
         new = mine - done
-        if not new:
-            return False
         done.update(new)
-        spec = self.map.tables[name]
-        self._select(name, spec, link.column, new, keys=True)
-        return True
+        return new
 
     def _learn(self, name: str, spec: TableSpec) -> bool:
         """Identifiers on the person's anchored rows become theirs."""
@@ -349,53 +354,60 @@ class _Resolver:
     def _column(self, name: str, column_name: str) -> Any:
         return self.clauses[name].c[column_name]
 
-    def _select(
-        self,
-        name: str,
-        spec: TableSpec,
-        column_name: str,
-        values: set[Any],
-        *,
-        kind: str = "",
-        keys: bool = False,
-    ) -> list[_Row]:
-        """Rows whose ``column_name`` (compared as identifiers of ``kind`` are: matching.py)
-        is among ``values``; ``keys``
-        when the values are keys read from the database (of the column's own type), which may
-        go as one array."""
+    def _select(self, name: str, spec: TableSpec, wanted: list[tuple[Link, list[Any]]]) -> None:
+        """Rows with any link's column among its values (identifiers compared as matching.py
+        says); a row found under a contact identifier remembers it (``found_by``)."""
         connection = self.connections.to(spec.source)
-        statement = self._statement(connection, name, column_name, kind, keys)
+        links = tuple(link for link, _ in wanted)
+        statement = self._statement(connection, name, links)
         store = self.rows[name]
         names = self.columns[name]
+        width = len(names)
         key_index = names.index(spec.key)
-        found = []
-        for chunk in chunks(values, self.chunk_size):
-            self.queries += 1
-            # Plain tuples, fetched at once: a RowMapping per row, or a fetch per row, was a
-            # good part of the resolution's time.
-            for values_row in connection.execute(statement, {"values": chunk}).all():
-                key = values_row[key_index]
-                row = store.get(key)
-                if row is None:
-                    row = store[key] = _Row(dict(zip(names, values_row, strict=True)))
-                found.append(row)
-        return found
+        # A column per contact link: whether the row was found under it (the database says,
+        # as it compared: the same expression, the same values).
+        contacts = list(
+            enumerate((link for link in links if link.identifier in CONTACT_KINDS), start=width)
+        )
+        self.queries += 1
+        parameters = {f"v{position}": values for position, (_, values) in enumerate(wanted)}
+        # Plain tuples, fetched at once: a RowMapping per row, or a fetch per row, was a
+        # good part of the resolution's time.
+        for values_row in connection.execute(statement, parameters).all():
+            key = values_row[key_index]
+            row = store.get(key)
+            if row is None:
+                row = store[key] = _Row(dict(zip(names, values_row[:width], strict=True)))
+            for position, link in contacts:
+                value = row.values[link.column]
+                if values_row[position] and value is not None:
+                    kind = link.identifier or ""
+                    row.found_by.add((kind, self._normal(kind, value)))
 
-    def _statement(
-        self, connection: Connection, name: str, column_name: str, kind: str, keys: bool
-    ) -> Select[Any]:
-        """One statement per table and column, its values a parameter: SQLAlchemy compiles it
-        once, and no value is coerced into the statement (that was a part of each query)."""
-        cache_key = (name, column_name, kind, keys)
+    def _statement(self, connection: Connection, name: str, links: tuple[Link, ...]) -> Any:
+        """One statement per table and set of links, their values parameters ``v0``, ``v1``
+        …: SQLAlchemy compiles it once, and no value is coerced into the statement (that was
+        a part of each query). Keys read from the database (parent links) may go as one
+        array; identifiers are compared as matching.py says."""
+        cache_key = (name, tuple((link.column, link.identifier, link.table) for link in links))
         statement = self.statements.get(cache_key)
         if statement is None:
-            target = self._column(name, column_name)
-            expression = column_expression(kind, target)
-            if keys:
-                where = among_parameter(connection, expression, "values")
-            else:
-                where = expression.in_(bindparam("values", expanding=True))
-            statement = self.statements[cache_key] = select(*self.clauses[name].c).where(where)
+            conditions = []
+            for position, link in enumerate(links):
+                target = self._column(name, link.column)
+                parameter = f"v{position}"
+                if link.table is not None:
+                    conditions.append(among_parameter(connection, target, parameter))
+                else:
+                    expression = column_expression(link.identifier or "", target)
+                    conditions.append(expression.in_(bindparam(parameter, expanding=True)))
+            flags = [
+                condition.label(f"found_{position}")
+                for position, (condition, link) in enumerate(zip(conditions, links, strict=True))
+                if link.identifier in CONTACT_KINDS
+            ]
+            statement = select(*self.clauses[name].c, *flags).where(or_(*conditions))
+            self.statements[cache_key] = statement
         return statement
 
 
