@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
-from portal.datamap.identity import DEFAULT_CHUNK, Resolution, among, resolve
+from portal.datamap.identity import DEFAULT_CHUNK, Resolution, among_parameter, resolve
 from portal.datamap.model import CONTACT_KINDS, DataMap, FieldSpec, TableSpec
 from portal.datamap.order import newest_first as keys_newest_first
 
@@ -191,16 +191,21 @@ def read_rows_on(
     spec = datamap.tables[name]
     schema = datamap.sources[spec.source].schema_
     reflected = reflected_table(connection.engine, connection, datamap.db_table(name), schema)
-    key_column = reflected.c[spec.key]
-    # The key first, labelled: it may be one of the fields as well.
-    columns = [key_column.label("row_key"), *(reflected.c[c] for c in spec.fields)]
+    # Built once per table and field list, the keys a parameter: SQLAlchemy then compiles it
+    # once, and coerces no key into it (a page reads a few rows of every table, every visit).
+    fields = tuple(spec.fields)
+    statement = reflected.info.get(("read", spec.key, fields))
+    if statement is None:
+        key_column = reflected.c[spec.key]
+        # The key first, labelled: it may be one of the fields as well.
+        columns = [key_column.label("row_key"), *(reflected.c[c] for c in fields)]
+        where = among_parameter(connection, key_column, "keys")
+        statement = reflected.info[("read", spec.key, fields)] = select(*columns).where(where)
     described = tuple(spec.fields.items())
     for start in range(0, len(keys), chunk_size):
         chunk = list(keys[start : start + chunk_size])
-        where = among(connection, key_column, chunk)
-        statement = select(*columns).where(where)
         position = {key: index for index, key in enumerate(chunk)}
-        found = connection.execute(statement).all()
+        found = connection.execute(statement, {"keys": chunk}).all()
         for key, *values in sorted(found, key=lambda row: position.get(row[0], len(position))):
             fields = tuple(
                 FieldValue(column_name, value, field_spec)

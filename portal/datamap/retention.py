@@ -17,6 +17,7 @@ Dates are inclusive: a row held ``until`` 31.12.2030 is kept through that day; a
 from __future__ import annotations
 
 import calendar
+import functools
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -320,8 +321,13 @@ def applies(datamap: DataMap, law: LawReference) -> bool:
 
 
 def _ends(datamap: DataMap, event: date, period: str, counts_from: str) -> date:
-    start = period_start(event, counts_from, datamap.settings.fiscal_year_end)
-    return add_period(start, Period.parse(period))
+    return _end_of(event, period, counts_from, datamap.settings.fiscal_year_end)
+
+
+@functools.lru_cache(maxsize=4096)
+def _end_of(event: date, period: str, counts_from: str, month_day: str) -> date:
+    # A page asks this for every row it shows, with a few dates and periods among them all.
+    return add_period(period_start(event, counts_from, month_day), Period.parse(period))
 
 
 # --- the public questions -------------------------------------------------------------------------
