@@ -114,6 +114,7 @@ class _Resolver:
         self.status_version = dict.fromkeys(self.order, 0)
         self.classified: dict[str, tuple[Any, ...]] = {}
         self.parent_seen: dict[tuple[str, str], tuple[int, int]] = {}
+        self.learnt_from: dict[str, tuple[int, int]] = {}
 
     def _normal(self, kind: str, value: Any) -> str:
         return normalise(kind, value, self.region)
@@ -185,6 +186,11 @@ class _Resolver:
 
     def _learn(self, name: str, spec: TableSpec) -> bool:
         """Identifiers on the person's anchored rows become theirs."""
+        # Identifiers only grow: rows and statuses as at the last look have nothing new.
+        seen = (len(self.rows[name]), self.status_version[name])
+        if self.learnt_from.get(name) == seen:
+            return False
+        self.learnt_from[name] = seen
         learnt = False
         for link in self.id_links[name]:
             kind = link.identifier or ""
@@ -212,10 +218,17 @@ class _Resolver:
         if self.classified.get(name) == inputs:
             return
         self.classified[name] = inputs
-        parents = {link.column: self._parent_index(link) for link in links}
+        parents = [(link.column, self._parent_index(link), f"table:{link.table}") for link in links]
+        # The anchor links in the order they decide (a national ID before a customer number).
+        anchors = [
+            (kind, link.column)
+            for kind in ANCHOR_KINDS
+            for link in self.id_links[name]
+            if link.identifier == kind
+        ]
         changed = False
         for row in self.rows[name].values():
-            status, via = self._status(name, row, parents, contested)
+            status, via = self._status(name, row, anchors, parents, contested)
             if status is not row.status or via != row.via:
                 row.status, row.via = status, via
                 changed = True
@@ -225,12 +238,12 @@ class _Resolver:
     def _parent_index(self, link: Link) -> dict[Any, Status]:
         """The best status among the parent's rows for each referenced value."""
         reference = self.map.parent_key(link)
-        rank = list(Status)
+        rank = {status: position for position, status in enumerate(Status)}
         index: dict[Any, Status] = {}
         for row in self.rows[link.table or ""].values():
             value = row.values[reference]
             current = index.get(value)
-            if current is None or rank.index(row.status) < rank.index(current):
+            if current is None or rank[row.status] < rank[current]:
                 index[value] = row.status
         return index
 
@@ -238,24 +251,25 @@ class _Resolver:
         self,
         name: str,
         row: _Row,
-        parents: dict[str, dict[Any, Status]],
+        anchors: list[tuple[str, str]],
+        parents: list[tuple[str, dict[Any, Status], str]],
         contested: frozenset[tuple[str, str]],
     ) -> tuple[Status, str]:
-        for kind in ANCHOR_KINDS:
-            for link in self.id_links[name]:
-                value = row.values[link.column]
-                if link.identifier == kind and value is not None:
-                    mine = self._normal(kind, value) in self.ids[kind]
-                    return (Status.anchored if mine else Status.foreign), kind
+        values = row.values
+        for kind, column_name in anchors:
+            value = values[column_name]
+            if value is not None:
+                mine = self._normal(kind, value) in self.ids[kind]
+                return (Status.anchored if mine else Status.foreign), kind
         seen = [
-            (parents[link.column].get(row.values[link.column], Status.foreign), link.table or "")
-            for link in self.parent_links[name]
-            if row.values[link.column] is not None
+            (index.get(values[column_name], Status.foreign), via)
+            for column_name, index, via in parents
+            if values[column_name] is not None
         ]
         for wanted in (Status.anchored, Status.floating):
-            for status, parent in seen:
+            for status, via in seen:
                 if status is wanted:
-                    return status, f"table:{parent}"
+                    return status, via
         if seen:
             return Status.foreign, ""
         return self._contact_status(name, row, contested)
