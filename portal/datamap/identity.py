@@ -20,6 +20,7 @@ themselves afterwards.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap, Link, Tab
 from portal.datamap.sources import SourceConnections
 
 KINDS = (*ANCHOR_KINDS, *CONTACT_KINDS)
+_Shapes = tuple[dict[str, list[str]], dict[str, TableClause], dict[tuple[Any, ...], Any]]
 DEFAULT_CHUNK = 1000
 _MAX_ROUNDS = 50  # a guard only; real maps settle in a handful of rounds
 
@@ -101,12 +103,13 @@ class _Resolver:
         self.rows: dict[str, dict[Any, _Row]] = {name: {} for name in self.order}
         self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
         self.ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
-        self.columns = self._needed_columns()
         # The map's link lists are computed properties: read them once, not once per row.
         self.id_links = {name: spec.identifier_links for name, spec in datamap.tables.items()}
         self.parent_links = {name: spec.parent_links for name, spec in datamap.tables.items()}
-        self.clauses = {name: self._clause(name) for name in self.order}
-        self.statements: dict[tuple[Any, ...], Any] = {}
+        # Columns, table clauses and statements depend on the map alone: built once per map,
+        # not once per person (for a person with a few rows, building them was a good part
+        # of a first view).
+        self.columns, self.clauses, self.statements = _shapes(datamap)
         self.queries = 0
         # What classifying a table depends on, versioned, so that a table none of whose inputs
         # changed since its last classification is not classified again (most of a round).
@@ -346,25 +349,6 @@ class _Resolver:
 
     # --- database access -------------------------------------------------------------------
 
-    def _needed_columns(self) -> dict[str, list[str]]:
-        """Per table: its key, its link columns, and the columns its children's links point at."""
-        needed: dict[str, list[str]] = {}
-        for name, spec in self.map.tables.items():
-            needed.setdefault(name, [])
-            needed[name] += [spec.key, *(link.column for link in spec.links)]
-            # The dates the rows are shown by (order.py): a table is ordered from the outline.
-            needed[name] += [column for column in (spec.timeline, spec.order_by) if column]
-            for link in spec.parent_links:
-                needed.setdefault(link.table or "", []).append(self.map.parent_key(link))
-        return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}
-
-    def _clause(self, name: str) -> TableClause:
-        spec = self.map.tables[name]
-        schema = self.map.sources[spec.source].schema_
-        return table(
-            self.map.db_table(name), *(column(c) for c in self.columns[name]), schema=schema
-        )
-
     def _column(self, name: str, column_name: str) -> Any:
         return self.clauses[name].c[column_name]
 
@@ -403,7 +387,11 @@ class _Resolver:
         …: SQLAlchemy compiles it once, and no value is coerced into the statement (that was
         a part of each query). Keys read from the database (parent links) may go as one
         array; identifiers are compared as matching.py says."""
-        cache_key = (name, tuple((link.column, link.identifier, link.table) for link in links))
+        cache_key = (
+            connection.dialect.name,
+            name,
+            tuple((link.column, link.identifier, link.table) for link in links),
+        )
         statement = self.statements.get(cache_key)
         if statement is None:
             conditions = []
@@ -421,8 +409,47 @@ class _Resolver:
                 if link.identifier in CONTACT_KINDS
             ]
             statement = select(*self.clauses[name].c, *flags).where(or_(*conditions))
+            # Two threads may build the same statement at once: either one will do.
             self.statements[cache_key] = statement
         return statement
+
+
+# Per data map (kept while the map is, at most a few maps): the columns the resolution reads of
+# each table, the table clauses, and the statements built from them, by table and links.
+_SHAPES: dict[int, tuple[DataMap, _Shapes]] = {}
+_SHAPES_LOCK = threading.Lock()
+_MAX_MAPS = 8
+
+
+def _shapes(datamap: DataMap) -> _Shapes:
+    with _SHAPES_LOCK:
+        entry = _SHAPES.get(id(datamap))
+        if entry is None or entry[0] is not datamap:
+            if len(_SHAPES) >= _MAX_MAPS:
+                _SHAPES.clear()
+            columns = _needed_columns(datamap)
+            clauses = {name: _clause(datamap, name, columns[name]) for name in datamap.tables}
+            entry = _SHAPES[id(datamap)] = (datamap, (columns, clauses, {}))
+        return entry[1]
+
+
+def _needed_columns(datamap: DataMap) -> dict[str, list[str]]:
+    """Per table: its key, its link columns, and the columns its children's links point at."""
+    needed: dict[str, list[str]] = {}
+    for name, spec in datamap.tables.items():
+        needed.setdefault(name, [])
+        needed[name] += [spec.key, *(link.column for link in spec.links)]
+        # The dates the rows are shown by (order.py): a table is ordered from the outline.
+        needed[name] += [column for column in (spec.timeline, spec.order_by) if column]
+        for link in spec.parent_links:
+            needed.setdefault(link.table or "", []).append(datamap.parent_key(link))
+    return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}
+
+
+def _clause(datamap: DataMap, name: str, columns: list[str]) -> TableClause:
+    spec = datamap.tables[name]
+    schema = datamap.sources[spec.source].schema_
+    return table(datamap.db_table(name), *(column(c) for c in columns), schema=schema)
 
 
 def among(connection: Connection, expression: Any, keys: list[Any]) -> Any:
