@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from portal import i18n
 from portal.datamap import Collection, DataMap, Resolution, Row
 from portal.datamap.collect import may_hold_more
 from portal.datamap.paging import Section, sections, with_relatives
@@ -43,6 +44,8 @@ from portal.identity.national_id import mask_national_id, parse_national_id
 from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
 
 PAGE_SIZE = 25
+# A table's field labels (read only), each field's facts, and how long its rows are kept.
+_TableWords = tuple[Mapping[str, str], tuple[FieldFacts, ...], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -219,22 +222,20 @@ class _View:
         page, pages, keys = self.shown[section.table]
         rows = [self.whole[(section.table, key)] for key in keys]
         columns = spec.shown
-        labels = {name: field_label(name, field, language) for name, field in spec.fields.items()}
+        labels, fields, retention = _table_words(datamap, section.table, language)
         return TableSection(
             key=section.table,
             name=spec.name.get(language),
             description=spec.description.get(language) if spec.description else None,
             source=datamap.sources[spec.source].name.get(language),
             columns=tuple(Column(name, labels[name]) for name in columns),
-            fields=tuple(
-                field_facts(datamap, name, field, language) for name, field in spec.fields.items()
-            ),
+            fields=fields,
             rows=tuple(self.row(row, columns, labels) for row in rows),
             total=len(section.keys),
             page=page,
             pages=pages,
             timeline=section.timeline,
-            retention=describe_retention(datamap, spec, language),
+            retention=retention,
         )
 
     def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
@@ -252,6 +253,31 @@ class _View:
             # The hold that keeps the row longest, else the retention rule that ends it first.
             kept=kept_text(self.datamap, self.rows, row, self.today, language),
         )
+
+
+# A table's words (field labels, each field's facts, how long rows are kept) are the same for
+# every person: worked out once per map and language, not on every first view. Keyed by the
+# request's language too, as some of the words come from it (i18n.gettext).
+_WORDS: dict[tuple[int, str, str, str], tuple[DataMap, _TableWords]] = {}
+_MAX_WORDS = 1024
+
+
+def _table_words(datamap: DataMap, table: str, language: str) -> _TableWords:
+    key = (id(datamap), table, language, i18n.current_language())
+    entry = _WORDS.get(key)
+    if entry is None or entry[0] is not datamap:
+        spec = datamap.tables[table]
+        words = (
+            {name: field_label(name, field, language) for name, field in spec.fields.items()},
+            tuple(
+                field_facts(datamap, name, field, language) for name, field in spec.fields.items()
+            ),
+            describe_retention(datamap, spec, language),
+        )
+        if len(_WORDS) >= _MAX_WORDS:
+            _WORDS.clear()
+        entry = _WORDS[key] = (datamap, words)
+    return entry[1]
 
 
 def _identifiers(identifiers: Mapping[str, tuple[str, ...]]) -> tuple[Identifier, ...]:
