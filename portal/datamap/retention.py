@@ -19,13 +19,13 @@ from __future__ import annotations
 import calendar
 import functools
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Date, DateTime, String, cast, func, or_, select
+from sqlalchemy.engine import Connection, Engine
 
 from portal import i18n
 from portal.datamap.collect import Collection, FieldValue, Row, reflected_table
@@ -37,6 +37,7 @@ from portal.datamap.model import (
     Link,
     Period,
     RetentionRef,
+    RetentionRule,
     Text,
 )
 
@@ -330,6 +331,30 @@ def _end_of(event: date, period: str, counts_from: str, month_day: str) -> date:
     return add_period(period_start(event, counts_from, month_day), Period.parse(period))
 
 
+def due_before(datamap: DataMap, rule: RetentionRule, today: date) -> date:
+    """The first event date whose period under ``rule`` has not ended by ``today``: a row is
+    past the rule (its ``ends_on`` before ``today``) exactly when its event is earlier. The end
+    never moves back when the event moves forward (a fiscal year's end, then a period added,
+    are both non-decreasing), so a search over the days finds the one boundary, and the sweep
+    can ask the database for ``event < boundary`` instead of judging every row in Python."""
+
+    def ended(day: int) -> bool:
+        try:
+            return _ends(datamap, date.fromordinal(day), rule.period, rule.counts_from) < today
+        except (OverflowError, ValueError):  # past date.max: never ends
+            return False
+
+    # A period ends no earlier than its event, so an event on ``today`` has not ended.
+    low, high = date.min.toordinal(), today.toordinal()
+    while low < high:
+        middle = (low + high) // 2
+        if ended(middle):
+            low = middle + 1
+        else:
+            high = middle
+    return date.fromordinal(low)
+
+
 # --- the public questions -------------------------------------------------------------------------
 
 
@@ -621,17 +646,22 @@ def due_for_retention(
     case_holds: Iterable[CaseHold] = (),
     held_people: Mapping[str, Iterable[CaseHold]] | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    narrow: bool = True,
 ) -> RetentionReport:
     """Every row, of everyone, whose retention rule has ended by ``today`` and that no hold
     keeps, per table and rule (the storage-limitation sweep's dry run; seed 004).
 
-    Each table with a rule is read in key order, ``chunk_size`` rows at a time; for each chunk
-    the rows it links to and the rows whose holds cover it are read by key, a query per table
-    and link per chunk, never per row. The rows are then judged by ``retention_for`` and
-    ``holds_for``, exactly as an erasure plan judges them. ``case_holds`` are record holds;
-    person holds come as ``held_people`` (national ID -> holds), each person resolved once.
+    Each table with a rule is read in key order, ``chunk_size`` rows at a time; with
+    ``narrow`` (the default), only rows whose date is before a rule's boundary (``due_before``)
+    are read, a condition the database answers, so rows still inside every period are never
+    fetched. For each chunk the rows it links to and the rows whose holds cover it are read by
+    key, a query per table and link per chunk, never per row. The rows are then judged by
+    ``retention_for`` and ``holds_for``, exactly as an erasure plan judges them (the condition
+    only leaves out rows they would not find due). ``case_holds`` are record holds; person
+    holds come as ``held_people`` (national ID -> holds), each person resolved once.
+    ``scanned`` counts the rows read.
     """
-    sweep = SweepReader(datamap, engines, chunk_size)
+    sweep = SweepReader(datamap, engines, chunk_size, today=today if narrow else None)
     records = [case for case in case_holds if case.scope == "record"]
     people = _people_held(datamap, engines, today, held_people or {}, chunk_size)
     due: dict[tuple[str, str], list[Any]] = {}
@@ -701,43 +731,110 @@ def _people_held(
 
 
 class SweepReader:
-    """Reads rows for a sweep: a table in key-ordered chunks, and related rows by key."""
+    """Reads rows for a sweep: a table in key-ordered chunks, and related rows by key. Given
+    ``today``, ``scan`` reads only the rows a retention rule may have ended for."""
 
-    def __init__(self, datamap: DataMap, engines: Mapping[str, Engine], chunk_size: int) -> None:
+    def __init__(
+        self,
+        datamap: DataMap,
+        engines: Mapping[str, Engine],
+        chunk_size: int,
+        today: date | None = None,
+    ) -> None:
         self.datamap = datamap
         self.engines = engines
         self.chunk_size = chunk_size
+        self.today = today
         self.queries = 0
 
-    def _select(self, name: str, where: Any = None, after: Any = None) -> list[Row]:
+    def _table(self, connection: Connection, name: str) -> Any:
+        spec = self.datamap.tables[name]
+        schema = self.datamap.sources[spec.source].schema_
+        engine = self.engines[spec.source]
+        return reflected_table(engine, connection, self.datamap.db_table(name), schema)
+
+    def _select(
+        self, name: str, where: Any = None, after: Any = None, limit: bool = False
+    ) -> list[Row]:
         spec = self.datamap.tables[name]
         engine = self.engines[spec.source]
         with engine.connect() as connection:
-            schema = self.datamap.sources[spec.source].schema_
-            table = reflected_table(engine, connection, self.datamap.db_table(name), schema)
+            table = self._table(connection, name)
             key = table.c[spec.key]
-            statement = select(*(table.c[column] for column in spec.fields)).order_by(key)
+            fields = list(spec.fields.items())
+            statement = select(*(table.c[column] for column, _ in fields)).order_by(key)
             if where is not None:
                 statement = statement.where(where(table))
             if after is not None:
                 statement = statement.where(key > after[0])
-            if where is None:
+            if limit:
                 statement = statement.limit(self.chunk_size)
             self.queries += 1
+            # By position: a RowMapping's lookup by name cost more than the rest of the scan.
+            at_key = [column for column, _ in fields].index(spec.key)
             return [
                 Row(
                     name,
-                    mapping[spec.key],
+                    values[at_key],
                     "",
-                    tuple(FieldValue(c, mapping[c], f) for c, f in spec.fields.items()),
+                    tuple(FieldValue(c, v, f) for (c, f), v in zip(fields, values, strict=True)),
                 )
-                for mapping in connection.execute(statement).mappings()
+                for values in connection.execute(statement)
             ]
+
+    def candidates(self, name: str) -> Callable[[Any], Any] | None:
+        """A condition met by every row of ``name`` that a retention rule of this country may
+        have ended for by ``today``: the rule's date (on the row, or on a row it hangs under in
+        the same database) before ``due_before``. A superset: ``when`` conditions and holds are
+        left to Python. None: every row must be read (no ``today``, or a date the database
+        cannot compare, or one in another database)."""
+        spec = self.datamap.tables[name]
+        if self.today is None:
+            return None
+        clauses = []
+        with self.engines[spec.source].connect() as connection:
+            for ref in spec.retention:
+                rule = self.datamap.retention_rules[ref.rule]
+                if not applies(self.datamap, rule):
+                    continue
+                boundary = due_before(self.datamap, rule, self.today)
+                clause = self._dated_before(connection, name, ref.from_, boundary)
+                if clause is None:
+                    return None
+                clauses.append(clause)
+        if not clauses:
+            return None
+        condition = or_(*clauses)
+        return lambda _table: condition
+
+    def _dated_before(self, connection: Connection, name: str, column: str, day: date) -> Any:
+        """``column`` (or ``table.column`` of any row above, as ``column_date`` reads it: at
+        least one such row must be dated before ``day``) before ``day``; None if not sayable."""
+        if "." not in column:
+            return _before(self._table(connection, name).c[column], day, connection)
+        target, field = column.split(".", 1)
+        engine = self.engines[self.datamap.tables[name].source]
+        paths = _paths(self.datamap, name, target)
+        found = []
+        for path in paths:
+            tables = [target, *(child for child, _ in path)]
+            if any(self.engines[self.datamap.tables[t].source] is not engine for t in tables):
+                return None
+            condition = _before(self._table(connection, target).c[field], day, connection)
+            if condition is None:
+                return None
+            for child, link in reversed(path):
+                above = self._table(connection, link.table or "")
+                parent = select(above.c[self.datamap.parent_key(link)]).where(condition)
+                condition = self._table(connection, child).c[link.column].in_(parent)
+            found.append(condition)
+        return or_(*found) if found else None
 
     def scan(self, name: str) -> Iterator[list[Row]]:
         after: tuple[Any] | None = None
+        where = self.candidates(name)
         while True:
-            rows = self._select(name, after=after)
+            rows = self._select(name, where=where, after=after, limit=True)
             if rows:
                 yield rows
             if len(rows) < self.chunk_size:
@@ -817,6 +914,17 @@ class SweepReader:
                         for row in rows.get(child, {}).values()
                         if row.value(link.column) in set(values)
                     ]
+
+
+def _before(column: Any, day: date, connection: Connection) -> Any:
+    """``column`` as a date before ``day``, as ``as_date`` reads it: a date or timestamp
+    compared as one (PostgreSQL casts the day to midnight); text (and anything in SQLite, which
+    keeps dates as ISO text) by its first ten characters. None for any other type."""
+    if connection.dialect.name == "sqlite" or isinstance(column.type, String):
+        return func.substr(cast(column, String), 1, 10) < day.isoformat()
+    if isinstance(column.type, Date | DateTime):
+        return column < day
+    return None
 
 
 def _paths(datamap: DataMap, start: str, goal: str) -> list[list[tuple[str, Link]]]:
