@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import any_, bindparam, column, or_, select, table
+from sqlalchemy import ARRAY, any_, bindparam, cast, column, or_, select, table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.sqltypes import NullType
 
 from portal.datamap.matching import column_expression, normalise, searched_values
 from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap, Link, TableSpec
@@ -459,6 +460,17 @@ def among(connection: Connection, expression: Any, keys: list[Any]) -> Any:
     column's (an array of text against an integer column would not compare)."""
     if connection.dialect.name == "postgresql":
         return expression == any_(bindparam("keys", keys))
+    return expression.in_(keys)
+
+
+def among_as_column(connection: Connection, expression: Any, keys: list[Any]) -> Any:
+    """``among`` for keys that need not have the column's type (another table's values, a
+    stored plan's keys): on PostgreSQL the array is cast to the column's type, as ``IN`` binds
+    each key as that type. One parameter instead of a thousand spares the driver parsing and
+    binding (a third of the sweep's run at 20,000 people)."""
+    if connection.dialect.name == "postgresql" and not isinstance(expression.type, NullType):
+        array = ARRAY(expression.type)
+        return expression == any_(cast(bindparam(None, keys, type_=array), array))
     return expression.in_(keys)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from portal import i18n
 from portal.datamap.collect import Collection, FieldValue, Row, reflected_table
-from portal.datamap.identity import DEFAULT_CHUNK, chunks, resolve
+from portal.datamap.identity import DEFAULT_CHUNK, among_as_column, chunks, resolve
 from portal.datamap.model import (
     DataMap,
     HoldRef,
@@ -754,7 +754,12 @@ class SweepReader:
         return reflected_table(engine, connection, self.datamap.db_table(name), schema)
 
     def _select(
-        self, name: str, where: Any = None, after: Any = None, limit: bool = False
+        self,
+        name: str,
+        where: Any = None,
+        after: Any = None,
+        limit: bool = False,
+        among: tuple[str, list[Any]] | None = None,
     ) -> list[Row]:
         spec = self.datamap.tables[name]
         engine = self.engines[spec.source]
@@ -765,6 +770,10 @@ class SweepReader:
             statement = select(*(table.c[column] for column, _ in fields)).order_by(key)
             if where is not None:
                 statement = statement.where(where(table))
+            if among is not None:
+                statement = statement.where(
+                    among_as_column(connection, table.c[among[0]], among[1])
+                )
             if after is not None:
                 statement = statement.where(key > after[0])
             if limit:
@@ -844,7 +853,7 @@ class SweepReader:
     def load(self, name: str, column: str, values: Iterable[Any]) -> list[Row]:
         found: list[Row] = []
         for part in chunks(sorted(set(values), key=str), self.chunk_size):
-            found.extend(self._select(name, where=lambda table, p=part: table.c[column].in_(p)))
+            found.extend(self._select(name, among=(column, part)))
         return found
 
     def context(self, name: str, chunk: list[Row]) -> Collection:

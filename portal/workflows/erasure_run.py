@@ -44,7 +44,7 @@ from portal import i18n
 from portal.audit import AuditActor, record
 from portal.datamap.collect import Row, forget_reflected, reflected_table
 from portal.datamap.effects import PREFIX
-from portal.datamap.identity import DEFAULT_CHUNK, chunks
+from portal.datamap.identity import DEFAULT_CHUNK, among_as_column, chunks
 from portal.datamap.model import DataMap
 from portal.datamap.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
 from portal.datamap.schema_check import holds_text, pseudonym_misfit
@@ -260,8 +260,14 @@ class _Applier:
         table = self._table_obj(name)
         key = table.c[self.datamap.tables[name].key]
         for part in chunks(keys, DEFAULT_CHUNK):
-            self.rows += self.connection.execute(delete(table).where(key.in_(part))).rowcount
-            statement = select(func.count()).select_from(table).where(key.in_(part))
+            self.rows += self.connection.execute(
+                delete(table).where(among_as_column(self.connection, key, part))
+            ).rowcount
+            statement = (
+                select(func.count())
+                .select_from(table)
+                .where(among_as_column(self.connection, key, part))
+            )
             left = self.connection.execute(statement).scalar()
             if left:
                 raise ErasureError(
@@ -317,7 +323,9 @@ class _Applier:
         table = self._table_obj(name)
         values: list[Any] = []
         for part in chunks(keys, DEFAULT_CHUNK):
-            statement = select(table.c[column]).where(table.c[spec.key].in_(part))
+            statement = select(table.c[column]).where(
+                among_as_column(self.connection, table.c[spec.key], part)
+            )
             values.extend(v for v in self.connection.execute(statement).scalars() if v is not None)
         return values
 
@@ -335,7 +343,9 @@ class _Applier:
             column = table.c[pointer.column]
             for part in chunks(self._referred(name, pointer.referred, keys), DEFAULT_CHUNK):
                 self.connection.execute(
-                    update(table).where(column.in_(part)).values({pointer.column: None})
+                    update(table)
+                    .where(among_as_column(self.connection, column, part))
+                    .values({pointer.column: None})
                 )
 
     def _refuse_if_pointed_at(self, name: str, keys: list[Any]) -> None:
@@ -349,7 +359,11 @@ class _Applier:
             column = table.c[pointer.column]
             left = 0
             for part in chunks(self._referred(name, pointer.referred, keys), DEFAULT_CHUNK):
-                statement = select(func.count()).select_from(table).where(column.in_(part))
+                statement = (
+                    select(func.count())
+                    .select_from(table)
+                    .where(among_as_column(self.connection, column, part))
+                )
                 left += self.connection.execute(statement).scalar() or 0
             if left:
                 what = pointer.child or f"{pointer.db_table}, not in the data map"
@@ -370,7 +384,9 @@ class _Applier:
         batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         written: dict[Any, dict[str, Any]] = {}
         for part in chunks(list(wanted), DEFAULT_CHUNK):
-            statement = select(key, *(table.c[c] for c in columns)).where(key.in_(part))
+            statement = select(key, *(table.c[c] for c in columns)).where(
+                among_as_column(self.connection, key, part)
+            )
             for current in self.connection.execute(statement).mappings():
                 step = wanted[current[spec.key]]
                 values = self._new_values(name, step, current, info, kinds)
@@ -401,7 +417,9 @@ class _Applier:
         its column; NULL where nulled)."""
         wrong: dict[str, int] = {}
         for part in chunks(list(written), DEFAULT_CHUNK):
-            statement = select(key, *(table.c[c] for c in columns)).where(key.in_(part))
+            statement = select(key, *(table.c[c] for c in columns)).where(
+                among_as_column(self.connection, key, part)
+            )
             for current in self.connection.execute(statement).mappings():
                 for column, value in written[current[key.name]].items():
                     if not _same(current[column], value):
