@@ -46,7 +46,13 @@ from portal.datamap.collect import Row, forget_reflected, reflected_table
 from portal.datamap.effects import PREFIX
 from portal.datamap.identity import DEFAULT_CHUNK, among_as_column, chunks
 from portal.datamap.model import DataMap
-from portal.datamap.retention import CaseHold, RetentionReport, SweepReader, due_for_retention
+from portal.datamap.retention import (
+    CaseHold,
+    DueRows,
+    RetentionReport,
+    SweepReader,
+    due_for_retention,
+)
 from portal.datamap.schema_check import holds_text, pseudonym_misfit
 from portal.i18n import gettext as _
 from portal.identity.addresses import forget_claims
@@ -870,10 +876,17 @@ def sweep(
     )
     if dry_run:
         return report
-    steps = _sweep_steps(datamap, sources, report)
-    secret = pseudonym_key(datamap) if _needs_key(steps) else None
-    for source, items in _by_source(datamap, steps, None).items():
-        for part in _batches(datamap, items, batch):
+    if batch is None:
+        steps = _sweep_steps(datamap, sources, report)
+        secret = pseudonym_key(datamap) if _needs_key(steps) else None
+        for source, items in _by_source(datamap, steps, None).items():
+            apply_steps(datamap, sources[source], items, secret)
+    else:
+        # The key before the first batch: a missing one stops the sweep before it changes
+        # anything, as it did when every step was made first.
+        anonymised = any(item.then != "delete_row" for item in report.due)
+        secret = pseudonym_key(datamap) if anonymised else None
+        for source, part in _sweep_batches(datamap, sources, report, batch):
             apply_steps(datamap, sources[source], part, secret)
     record(
         db,
@@ -896,22 +909,23 @@ def sweep(
     return report
 
 
-def _batches(datamap: DataMap, steps: list[Step], size: int | None) -> Iterator[list[Step]]:
-    """A source's steps in batches of one table each, children's tables first, each a run of
-    at most ``size`` steps in key order (the report's order); all at once when ``size`` is
-    None."""
-    if size is None:
-        yield steps
-        return
-    by_table: dict[str, list[Step]] = {}
-    for step in steps:
-        by_table.setdefault(step.table, []).append(step)
+def _sweep_batches(
+    datamap: DataMap, sources: Mapping[str, Engine], report: RetentionReport, size: int
+) -> Iterator[tuple[str, list[Step]]]:
+    """(source, steps) of at most ``size`` rows of one table and rule, a run of its keys in
+    order, children's tables first (as in one transaction). Each batch's steps are made when
+    it comes (the rows to anonymise read then), so a sweep of millions holds keys, not steps."""
+    by_table: dict[str, list[DueRows]] = {}
+    for item in report.due:
+        by_table.setdefault(item.table, []).append(item)
     for name in reversed(datamap.table_order()):
-        table_steps = by_table.get(name, [])
-        with contextlib.suppress(TypeError):  # keys of mixed types: the report's order
-            table_steps.sort(key=lambda step: step.key)
-        for start in range(0, len(table_steps), size):
-            yield table_steps[start : start + size]
+        for item in by_table.get(name, ()):
+            keys = list(item.keys)
+            with contextlib.suppress(TypeError):  # keys of mixed types: the report's order
+                keys.sort()
+            for start in range(0, len(keys), size):
+                part = keys[start : start + size]
+                yield datamap.tables[name].source, _item_steps(datamap, sources, item, part)
 
 
 def _sweep_steps(
@@ -919,19 +933,26 @@ def _sweep_steps(
 ) -> list[Step]:
     steps: list[Step] = []
     for item in report.due:
-        if item.then == "delete_row":
-            steps.extend(Step(item.table, key, "erase", delete_row=True) for key in item.keys)
-            continue
-        spec = datamap.tables[item.table]
-        rows = SweepReader(datamap, sources, DEFAULT_CHUNK).load(item.table, spec.key, item.keys)
-        for row in rows:
-            if item.then == "anonymise":
-                null, pseudonymise = erasure.anonymise_fields(spec, row)
-                steps.append(Step(row.table, row.key, "anonymise", False, null, pseudonymise))
-            else:
-                null = erasure.changed_fields(row, {"null"}, set())
-                pseudonymise = erasure.changed_fields(row, {"pseudonymise"}, set())
-                steps.append(Step(row.table, row.key, "erase", False, null, pseudonymise))
+        steps.extend(_item_steps(datamap, sources, item, item.keys))
+    return steps
+
+
+def _item_steps(
+    datamap: DataMap, sources: Mapping[str, Engine], item: DueRows, keys: Sequence[Any]
+) -> list[Step]:
+    """The steps for these rows due under ``item``'s rule."""
+    if item.then == "delete_row":
+        return [Step(item.table, key, "erase", delete_row=True) for key in keys]
+    spec = datamap.tables[item.table]
+    steps: list[Step] = []
+    for row in SweepReader(datamap, sources, DEFAULT_CHUNK).load(item.table, spec.key, keys):
+        if item.then == "anonymise":
+            null, pseudonymise = erasure.anonymise_fields(spec, row)
+            steps.append(Step(row.table, row.key, "anonymise", False, null, pseudonymise))
+        else:
+            null = erasure.changed_fields(row, {"null"}, set())
+            pseudonymise = erasure.changed_fields(row, {"pseudonymise"}, set())
+            steps.append(Step(row.table, row.key, "erase", False, null, pseudonymise))
     return steps
 
 

@@ -18,8 +18,15 @@ from sqlmodel import Session
 
 from portal.audit import AuditEntry
 from portal.datamap import DataMap, load_datamap
-from portal.datamap.retention import RetentionReport, _ends, due_before, due_for_retention
+from portal.datamap.retention import (
+    CaseHold,
+    RetentionReport,
+    _ends,
+    due_before,
+    due_for_retention,
+)
 from portal.db import session_scope
+from portal.demo import EDGE_CASES_BY_KEY
 from portal.workflows import erasure_run
 from portal.workflows.erasure_run import sweep
 from tests.erasure_support import TODAY
@@ -175,3 +182,35 @@ def test_stopped_sweep_is_finished_by_the_next(
     assert snapshot(datamap, stopped) == snapshot(datamap, whole)
     report = due_for_retention(datamap, sources, LATER)
     assert [item for item in report.due if item.then == "delete_row"] == []
+
+
+def test_case_holds_on_tables_settled_by_keys(
+    new_demo: Callable[[], Engine], datamap: DataMap
+) -> None:
+    """Tables whose one rule is decided by their own date (calls, e-mails, accounts) are read
+    as keys alone; a person's case hold and a record hold still keep their rows, as before."""
+    demo = new_demo()
+    sources = dict.fromkeys(datamap.sources, demo)
+    plain = due_for_retention(datamap, sources, LATER, narrow=False)
+    first = {item.table: item.keys[0] for item in plain.due}
+    records = [
+        CaseHold("r1", "litigation", "Lawsuit", "record", "shop_accounts", first["shop_accounts"]),
+        CaseHold("r2", "other", "Case", "record", "contact_calls", str(first["contact_calls"])),
+    ]
+    people = {
+        person.national_id: [CaseHold("p1", "complaint", "Complaint", "person")]
+        for person in EDGE_CASES_BY_KEY.values()
+    }
+    wide = due_for_retention(
+        datamap, sources, LATER, case_holds=records, held_people=people, narrow=False
+    )
+    narrow = due_for_retention(datamap, sources, LATER, case_holds=records, held_people=people)
+    assert narrow.due == wide.due and narrow.held == wide.held
+    held = {(item.table, item.hold) for item in wide.held}
+    assert {("shop_accounts", "case:r1"), ("contact_calls", "case:r2")} <= held
+    assert ("contact_emails", "case:p1") in held
+    # Without record holds the calls are settled by keys alone: still the same report.
+    wide = due_for_retention(datamap, sources, LATER, held_people=people, narrow=False)
+    narrow = due_for_retention(datamap, sources, LATER, held_people=people)
+    assert narrow.due == wide.due and narrow.held == wide.held
+    assert narrow.queries < wide.queries
