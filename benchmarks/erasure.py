@@ -219,9 +219,17 @@ def time_erasure(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[
     }
 
 
-def time_sweep(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[str, float]:
+def time_sweep(
+    datamap: DataMap, demo_engine: Engine, portal: Engine, compare: bool = False
+) -> dict[str, float]:
     sources = dict.fromkeys(datamap.sources, demo_engine)
     with Session(portal) as db:
+        found: dict[str, float] = {}
+        if compare:  # the dry run as before issue #21: every row read and judged in Python
+            started = time.perf_counter()
+            wide = sweep(db, datamap=datamap, sources=sources, today=TODAY, now=NOW, narrow=False)
+            found["wide_dry_s"] = time.perf_counter() - started
+            found["wide_scanned"] = sum(wide.scanned.values())
         started = time.perf_counter()
         report = sweep(db, datamap=datamap, sources=sources, today=TODAY, now=NOW)
         dry = time.perf_counter() - started
@@ -231,7 +239,7 @@ def time_sweep(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[st
         db.commit()
     scanned = sum(report.scanned.values())
     due = sum(item.count for item in report.due)
-    return {
+    return found | {
         "scanned": scanned,
         "due": due,
         "dry_s": dry,
@@ -241,28 +249,43 @@ def time_sweep(datamap: DataMap, demo_engine: Engine, portal: Engine) -> dict[st
     }
 
 
-def run(kind: str, people: int, rows: int, directory: Path) -> list[tuple[str, str, str, str]]:
+def run(
+    kind: str,
+    people: int,
+    rows: int,
+    directory: Path,
+    compare: bool = False,
+    sweep_only: bool = False,
+) -> list[tuple[str, str, str, str]]:
     datamap = load_datamap(DATAMAP_PATH)
     url = f"sqlite:///{directory / f'portal_{kind}.db'}"
     upgrade(url)
     portal = make_engine(url)
     results: list[tuple[str, str, str, str]] = []
+    started = time.perf_counter()
     with company(kind, people, directory) as engine:
-        added = add_rows(engine, EDGE_CASES_BY_KEY["ordinary"].national_id, rows)
-        erasure = time_erasure(datamap, engine, portal)
-        met = "yes" if erasure["total_s"] < ERASURE_TARGET_S else "NO"
-        results += [
-            (f"{kind}: erasure, rows in plan (+{added} added)", f"{erasure['steps']:.0f}", "", ""),
-            (f"{kind}: erasure, plan (collect + decide)", f"{erasure['plan_s']:.2f} s", "", ""),
-            (f"{kind}: erasure, execute", f"{erasure['execute_s']:.2f} s", "", ""),
-            (f"{kind}: erasure, total", f"{erasure['total_s']:.2f} s", "< 5 s", met),
-        ]
+        seeded = time.perf_counter() - started
+        results.append((f"{kind}: seeding {people} people", f"{seeded:.0f} s", "", ""))
         _progress(results[-1])
-        swept = time_sweep(datamap, engine, portal)
+        if not sweep_only:
+            results += _erasure_rows(kind, datamap, engine, portal, rows)
+            _progress(results[-1])
+        swept = time_sweep(datamap, engine, portal, compare)
+        if compare:
+            ratio = swept["wide_dry_s"] / swept["dry_s"] if swept["dry_s"] else 0.0
+            results += [
+                (
+                    f"{kind}: sweep, dry run as before #21 ({swept['wide_scanned']:.0f} rows read)",
+                    f"{swept['wide_dry_s']:.2f} s",
+                    "",
+                    "",
+                ),
+                (f"{kind}: sweep, dry run, before / now", f"{ratio:.1f}x", "", ""),
+            ]
         results += [
             (f"{kind}: sweep {people} people, rows read", f"{swept['scanned']:.0f}", "", ""),
             (f"{kind}: sweep, dry run", f"{swept['dry_s']:.2f} s", "", ""),
-            (f"{kind}: sweep, rows/s", f"{swept['rows_per_s']:.0f}", "", ""),
+            (f"{kind}: sweep, dry run, rows read/s", f"{swept['rows_per_s']:.0f}", "", ""),
             (
                 f"{kind}: sweep, apply ({swept['due']:.0f} rows due)",
                 f"{swept['apply_s']:.2f} s",
@@ -283,6 +306,20 @@ def run(kind: str, people: int, rows: int, directory: Path) -> list[tuple[str, s
     return results
 
 
+def _erasure_rows(
+    kind: str, datamap: DataMap, engine: Engine, portal: Engine, rows: int
+) -> list[tuple[str, str, str, str]]:
+    added = add_rows(engine, EDGE_CASES_BY_KEY["ordinary"].national_id, rows)
+    erasure = time_erasure(datamap, engine, portal)
+    met = "yes" if erasure["total_s"] < ERASURE_TARGET_S else "NO"
+    return [
+        (f"{kind}: erasure, rows in plan (+{added} added)", f"{erasure['steps']:.0f}", "", ""),
+        (f"{kind}: erasure, plan (collect + decide)", f"{erasure['plan_s']:.2f} s", "", ""),
+        (f"{kind}: erasure, execute", f"{erasure['execute_s']:.2f} s", "", ""),
+        (f"{kind}: erasure, total", f"{erasure['total_s']:.2f} s", "< 5 s", met),
+    ]
+
+
 def _progress(result: tuple[str, str, str, str]) -> None:
     print(f"  {result[0]}: {result[1]}", file=sys.stderr, flush=True)
 
@@ -294,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--quick", action="store_true", help="2,000 people")
     parser.add_argument("--no-record", action="store_true", help="not in benchmarks/results")
+    parser.add_argument(
+        "--compare", action="store_true", help="also time the dry run as before #21 (wide)"
+    )
+    parser.add_argument("--sweep-only", action="store_true", help="no erasure, the sweep alone")
     parser.add_argument("--note", default="", help="said with the recorded table")
     args = parser.parse_args(argv)
     people = args.people or (2_000 if args.quick else 100_000)
@@ -301,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="innsyn-bench-erasure-") as directory:
         for kind in args.db.split(","):
-            results += run(kind.strip(), people, args.rows, Path(directory))
+            results += run(
+                kind.strip(), people, args.rows, Path(directory), args.compare, args.sweep_only
+            )
     width = max(len(row[0]) for row in results)
     lines = [f"{'measure':<{width}}  {'value':>10}  {'target':>7}  met"]
     lines += [f"{m:<{width}}  {v:>10}  {t:>7}  {ok}" for m, v, t, ok in results]
