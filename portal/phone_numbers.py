@@ -8,6 +8,8 @@ the two over many generated numbers) and hands everything else to it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -68,6 +70,55 @@ def _fast(compact: str, region: str) -> str | None:
     if not national or national[0] == "0" or len(national) not in known.lengths:
         return None
     return f"+{known.code}{national}"
+
+
+def key_function(region: str) -> Callable[[str], int | None]:
+    """What washing compares per row: a number as an integer, its E.164 digits
+    (``+47 912 34 567`` -> 4791234567), or None when it is not a possible phone number.
+
+    The same answer as ``phone_key(normalise_phone(text, region))`` for every text (a test
+    compares them). A region's common shapes, with spaces at most, are matched by one compiled
+    pattern in about a third of ``normalise_phone``'s time; a text the pattern does not match
+    goes the whole way. Removing only spaces first is enough: if what is left matches, it holds
+    nothing but ``+`` and digits, which is what removing every separator would have left too.
+    """
+    pattern = _pattern(region)
+    known = _region(region)
+    code = known.code if known is not None else ""
+
+    def key(text: str) -> int | None:
+        if pattern is not None:
+            found = pattern.fullmatch(text.replace(" ", ""))
+            if found is not None:
+                return int(code + (found[1] or found[2]))
+        return phone_key(normalise_phone(text, region))
+
+    return key
+
+
+def phone_key(e164: str | None) -> int | None:
+    """An E.164 number as an integer (``+4791234567`` -> 4791234567); None for anything else.
+    E.164 digits never start with 0, so no two numbers share one."""
+    if e164 is None or not e164.startswith("+"):
+        return None
+    digits = e164[1:]
+    if not digits.isascii() or not digits.isdigit() or digits[0] == "0":
+        return None
+    return int(digits)
+
+
+@lru_cache(maxsize=64)
+def _pattern(region: str) -> re.Pattern[str] | None:
+    """The region's numbers as ``_fast`` takes them, separators gone: international with its
+    country code (``+47``, ``0047``) or national (after the trunk prefix, if the region has one),
+    a national number of a possible length not starting with 0. ASCII digits only."""
+    known = _region(region)
+    if known is None or not known.lengths:
+        return None
+    rest = "|".join(f"[0-9]{{{length - 1}}}" for length in sorted(known.lengths))
+    national = f"([1-9](?:{rest}))"
+    prefix = re.escape(known.national_prefix)
+    return re.compile(rf"(?:\+|00){known.code}{national}|{prefix}{national}")
 
 
 @lru_cache(maxsize=4096)

@@ -11,13 +11,21 @@ import phonenumbers
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from portal.phone_numbers import _slow, normalise_phone, stored_forms
+from portal.phone_numbers import _slow, key_function, normalise_phone, phone_key, stored_forms
 
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 REGIONS = st.sampled_from(["NO", "SE", "DK", "FI", "GB"])
 # What call lists hold: digits (some of other scripts, which phonenumbers reads as digits),
 # the separators people type, plus signs and a few letters.
 TYPED = st.text(alphabet="0123456789+-. ()/\u00a0\t０９٠٩²abcx", max_size=24)
+# The shapes the wash's pattern takes: a prefix, then digits in groups with spaces.
+GROUPED = st.builds(
+    "".join,
+    st.lists(
+        st.sampled_from(["+", "00", "0", " ", "4", "6", "7", "9", "1", "0", "5", "358", "44"]),
+        max_size=16,
+    ),
+)
 
 
 @given(st.one_of(st.text(max_size=40), TYPED), REGIONS)
@@ -33,6 +41,26 @@ def test_any_text_normalises_to_ascii_e164_or_none(text: str, region: str) -> No
 @example("1000\t0", "NO")  # found by the long profile: a tab was a separator to the fast path only
 def test_the_fast_path_answers_as_phonenumbers_does(text: str, region: str) -> None:
     assert normalise_phone(text, region) == _slow(text.strip(), region)
+
+
+@given(st.one_of(st.text(max_size=40), TYPED, GROUPED), REGIONS)
+@example("+47 912 34 567", "NO")
+@example("0046 70 123 45 67", "SE")
+@example("+46 070 123 45 67", "SE")  # the trunk prefix after the country code
+@example("0047 0912 3456", "NO")
+@example("+47\u00a0912 34 567", "NO")  # a no-break space: only spaces are the pattern's
+def test_washing_keys_are_the_normalised_numbers_as_integers(text: str, region: str) -> None:
+    # The wash's per-row key (a pattern for the common shapes) must agree with normalise_phone.
+    assert key_function(region)(text) == phone_key(normalise_phone(text, region))
+
+
+@given(st.one_of(st.text(max_size=20), st.from_regex(r"\+[0-9]{1,17}", fullmatch=True)))
+def test_a_number_is_keyed_by_its_e164_digits_and_nothing_else_is(text: str) -> None:
+    key = phone_key(text)
+    if re.fullmatch(r"\+[1-9][0-9]*", text, flags=re.ASCII):
+        assert key == int(text[1:]) and f"+{key}" == text  # one key per number, and back
+    else:
+        assert key is None
 
 
 @given(st.one_of(st.text(max_size=40), TYPED), REGIONS)
