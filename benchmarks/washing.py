@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_record:
         from benchmarks.results import append
 
-        command = " ".join(["python -m benchmarks.washing", *(argv or sys.argv[1:])])
+        given = sys.argv[1:] if argv is None else argv
+        shown = [a for i, a in enumerate(given) if "--note" not in (a, given[i - 1] if i else "")]
+        command = " ".join(["python -m benchmarks.washing", *shown])
         print(f"recorded in {append('washing', table, command=command, note=args.note)}")
     return 0
 
