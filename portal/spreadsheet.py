@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A cell whose first character is none of these is written as it is (safe_cell strips "'" first).
+_FIRST = frozenset("'=+-@\t\r")
 # A signed number or phone number as typed: digits, spaces and the punctuation numbers use.
 _SIGNED_NUMBER = re.compile(r"[+-][0-9 .,()/-]*")
 
@@ -48,4 +50,9 @@ class SafeWriter:
         self.writer = writer
 
     def writerow(self, row: Iterable[Any]) -> Any:
-        return self.writer.writerow([safe_cell(str(cell)) for cell in row])
+        return self.write_cells([str(cell) for cell in row])
+
+    def write_cells(self, cells: list[str]) -> Any:
+        """``writerow`` for cells that are strings already (a washed list's): only a cell that
+        starts with a trigger or a quote is looked at more closely."""
+        return self.writer.writerow([c if c[:1] not in _FIRST else safe_cell(c) for c in cells])

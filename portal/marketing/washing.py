@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import os
 import secrets
@@ -35,8 +36,19 @@ from portal.db import utcnow
 from portal.i18n import gettext as _
 from portal.i18n import lazy_gettext as _l
 from portal.jobs.queue import JobContext, enqueue, handler
-from portal.marketing.block_list import Channel, Kind, Match, Reason, lookup, normalise
+from portal.marketing.block_list import (
+    Channel,
+    Kind,
+    Labels,
+    blocking,
+    entry_count,
+    labels_of,
+    lookup,
+    normalise,
+    order_labels,
+)
 from portal.marketing.wording import ReasonWords
+from portal.phone_numbers import key_function
 from portal.spreadsheet import SafeWriter
 
 BATCH = 5000  # rows per lookup round
@@ -426,149 +438,258 @@ def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = N
         (Kind.email, wash.email_column),
         (Kind.national_id, wash.national_id_column),
     ]
-    columns = [(kind, index) for kind, index in kinds if index is not None]
+    columns = [_Column(kind, index, _key_function(kind, wash.region)) for kind, index in kinds]
+    columns = [column for column in columns if column.index is not None]
+    blocks = _Blocks(db, wash, [column.kind for column in columns], now)
     summary = Summary()
     tmp = wash.result_path.with_suffix(".part")
     with (
         wash.upload_path.open("rb") as raw,
-        tmp.open("w", encoding=wash.encoding, newline="") as out,
+        tmp.open("w", encoding=wash.encoding, newline="", buffering=OUT_BUFFER) as out,
     ):
         os.chmod(tmp, 0o600)
         reader = csv.reader(_Lines(raw, wash.encoding), delimiter=wash.delimiter)
         writer = SafeWriter(csv.writer(out, delimiter=wash.delimiter, lineterminator="\r\n"))
         width = len(wash.columns)
-        rows = _numbered(reader)
+        batches = _batches(reader, BATCH, header=wash.has_header)
         if wash.has_header:
-            header = next(rows, None)
-            if header is not None:
-                width = len(header[1])
+            for _line, header in next(batches, []):
+                width = len(header)
                 added = [REASON_COLUMN, REASON_CODE_COLUMN] if wash.mode == WashMode.mark else []
-                writer.writerow(header[1] + added)
-        words = ReasonWords(wash.language, wash.topic_names)
-        for batch in _batches(rows, BATCH):
-            _wash_batch(db, wash, batch, columns, width, writer, summary, now, words)
+                writer.writerow(header + added)
+        washer = _Washer(wash, columns, blocks, width, writer, summary)
+        for batch in batches:
+            washer.wash(batch)
             if progress is not None:
                 progress(raw.tell(), summary.rows)
+        washer.count_reasons()
     tmp.replace(wash.result_path)
     return summary
 
 
+OUT_BUFFER = 1024 * 1024
+DECODE_BLOCK = 1024 * 1024  # bytes decoded at once when reading the upload
+# The whole block list of a kind is loaded for a file of at least LOAD_MIN_ROWS rows, when it
+# has at most LOAD_PER_ROW entries per row of the file (reading an entry costs about a tenth of
+# probing the index for a row) and at most LOAD_MAX entries (about 75 MB as integers).
+LOAD_MIN_ROWS = 20_000
+LOAD_PER_ROW = 4
+LOAD_MAX = 3_000_000
+
+
+@dataclass(frozen=True)
+class _Column:
+    kind: Kind
+    index: int | None
+    key: Callable[[str], Any]  # the cell's key in the block list, None when it is not one
+
+
+def _key_function(kind: Kind, region: str) -> Callable[[str], Any]:
+    if kind == Kind.phone:
+        return key_function(region)  # an integer, the number's E.164 digits
+    return lambda cell: normalise(kind, cell, region)
+
+
+class _Blocks:
+    """Which labels block each key, per kind: the whole block list loaded once
+    (``block_list.blocking``) when the file is large next to it, else looked up batch by batch
+    (``block_list.lookup``), as a small file or a list of many millions would be."""
+
+    def __init__(self, db: Session, wash: Wash, kinds: list[Kind], now: datetime) -> None:
+        self.db, self.wash, self.now = db, wash, now
+        rows = _estimated_rows(wash)
+        self.loaded: dict[Kind, bool] = {}
+        self.tables: dict[Kind, dict[Any, Labels]] = {}
+        for kind in kinds:
+            load = rows >= LOAD_MIN_ROWS and entry_count(db, kind) <= min(
+                LOAD_MAX, rows * LOAD_PER_ROW
+            )
+            self.loaded[kind] = load
+            self.tables[kind] = (
+                blocking(db, kind, channel=wash.channel, now=now, purpose=wash.purpose)
+                if load
+                else {}
+            )
+
+    def prepare(self, kind: Kind, keys: set[Any]) -> None:
+        """Before a batch is washed: look its keys up, unless the whole list is loaded."""
+        if self.loaded[kind] or not keys:
+            return
+        values = {("+" + str(key) if kind == Kind.phone else key): key for key in keys}
+        wash = self.wash
+        found = lookup(
+            self.db, kind, values, channel=wash.channel, now=self.now, purpose=wash.purpose
+        )
+        self.tables[kind] = {values[value]: labels_of(matches) for value, matches in found.items()}
+
+
+def _estimated_rows(wash: Wash) -> int:
+    """The file's rows, from the length of the lines in its first bytes."""
+    with wash.upload_path.open("rb") as handle:
+        sample = handle.read(SAMPLE)
+    lines = sample.count(b"\n") or 1
+    return wash.size_bytes * lines // max(1, len(sample))
+
+
+class _Washer:
+    """Washes batch after batch of (line, cells) into the writer, counting into the summary."""
+
+    def __init__(
+        self,
+        wash: Wash,
+        columns: list[_Column],
+        blocks: _Blocks,
+        width: int,
+        writer: SafeWriter,
+        summary: Summary,
+    ) -> None:
+        self.columns = [(column.kind, column.index, column.key) for column in columns]
+        self.blocks = blocks
+        # The columns were chosen from the first line as detection split it; read with the
+        # separator chosen after, the file may have fewer (then no row can be washed, and each
+        # says so): a row is washed only with ``width`` cells, and ``width`` must reach them.
+        self.expected = max([width, *(column.index + 1 for column in columns)])  # type: ignore[operator]
+        self.width = width if width == self.expected else -1
+        self.writer = writer
+        self.summary = summary
+        self.mark = wash.mode == WashMode.mark
+        self.words = ReasonWords(wash.language, wash.topic_names)
+        self.blocked: dict[Labels, int] = {}  # rows blocked, by their labels
+        self.merged: dict[tuple[Labels, Labels], Labels] = {}
+        self.marks: dict[Labels, list[str]] = {(): ["", ""]}
+
+    def wash(self, batch: list[tuple[int, list[str]]]) -> None:
+        if not all(self.blocks.loaded.values()):
+            self._prepare(batch)
+        summary, width, tables = self.summary, self.width, self.blocks.tables
+        write, blocked, mark = self.writer.write_cells, self.blocked, self.mark
+        for line, row in batch:
+            summary.rows += 1
+            if len(row) != width:
+                expected = self.expected
+                problem = {
+                    "line": line,
+                    "problem": "columns",
+                    "found": len(row),
+                    "expected": expected,
+                }
+                _bad(summary, problem)
+                continue
+            labels: Labels = ()
+            for kind, index, key_of in self.columns:
+                cell = row[index].strip()
+                if not cell:
+                    continue
+                key = key_of(cell)
+                if key is None:
+                    _bad(summary, {"line": line, "problem": str(kind)})
+                    break
+                found = tables[kind].get(key)
+                if found:
+                    labels = self._merge(labels, found) if labels else found
+            else:
+                if labels:
+                    blocked[labels] = blocked.get(labels, 0) + 1
+                if mark:
+                    write(row + self._marks(labels))
+                elif labels:
+                    continue
+                else:
+                    write(row)
+                summary.written += 1
+
+    def _prepare(self, batch: list[tuple[int, list[str]]]) -> None:
+        for kind, index, key_of in self.columns:
+            keys = set()
+            for _line, row in batch:
+                if len(row) == self.width and (cell := row[index].strip()):
+                    keys.add(key_of(cell))
+            keys.discard(None)
+            self.blocks.prepare(kind, keys)
+
+    def _merge(self, labels: Labels, more: Labels) -> Labels:
+        both = self.merged.get((labels, more))
+        if both is None:
+            both = self.merged[(labels, more)] = order_labels((*labels, *more))
+        return both
+
+    def _marks(self, labels: Labels) -> list[str]:
+        cells = self.marks.get(labels)
+        if cells is None:
+            cells = self.marks[labels] = [self.words.row(list(labels)), "; ".join(labels)]
+        return cells
+
+    def count_reasons(self) -> None:
+        reasons = self.summary.reasons
+        for labels, rows in self.blocked.items():
+            self.summary.blocked += rows
+            for reason in dict.fromkeys(label.split(":")[0] for label in labels):
+                reasons[reason] = reasons.get(reason, 0) + rows
+
+
 class _Lines:
-    """The file's lines, decoded one at a time, so that a decoding error names its line."""
+    """The file's lines (split at ``\\n`` only, as reading it in binary does), decoded a block
+    at a time; a block that does not decode is decoded line by line, so that the error names
+    its line and comes only when the reader reaches that line."""
 
     def __init__(self, raw: BinaryIO, encoding: str) -> None:
         self.raw = raw
         self.encoding = encoding
 
     def __iter__(self) -> Iterator[str]:
-        for number, data in enumerate(self.raw, start=1):
-            if number == 1 and self.encoding == "utf-8":
-                data = data.removeprefix(codecs.BOM_UTF8)
+        done = 0  # lines yielded
+        rest = b""
+        first = self.encoding == "utf-8"
+        while True:
+            data = self.raw.read(DECODE_BLOCK)
+            block = rest + data
+            cut = len(block) if not data else block.rfind(b"\n") + 1
+            if not cut:
+                if not data:
+                    return
+                rest = block
+                continue
+            block, rest = block[:cut], block[cut:]
+            if first:
+                block, first = block.removeprefix(codecs.BOM_UTF8), False
+            try:
+                text = block.decode(self.encoding)
+            except UnicodeDecodeError:
+                yield from self._one_by_one(block, done)
+            else:
+                yield from io.StringIO(text, newline="\n")
+            done += block.count(b"\n")
+            if not data:
+                return
+
+    def _one_by_one(self, block: bytes, done: int) -> Iterator[str]:
+        for number, data in enumerate(io.BytesIO(block), start=done + 1):
             try:
                 yield data.decode(self.encoding)
             except UnicodeDecodeError:
                 raise WashError("encoding", number, self.encoding) from None
 
 
-def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, cells) per record; blank lines are skipped."""
+def _batches(
+    reader: Any, size: int, *, header: bool = False
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """(first line number, cells) per record, ``size`` at a time (the header first on its own,
+    when there is one); blank lines are skipped."""
     line = 0
+    batch: list[tuple[int, list[str]]] = []
     try:
         for row in reader:
             start, line = line + 1, reader.line_num
             if row:
-                yield start, row
+                batch.append((start, row))
+                if len(batch) >= size or header:
+                    header = False
+                    yield batch
+                    batch = []
     except csv.Error:
         raise WashError("csv", line + 1) from None
-
-
-def _batches(
-    rows: Iterator[tuple[int, list[str]]], size: int
-) -> Iterator[list[tuple[int, list[str]]]]:
-    batch: list[tuple[int, list[str]]] = []
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
     if batch:
         yield batch
-
-
-def _wash_batch(
-    db: Session,
-    wash: Wash,
-    batch: list[tuple[int, list[str]]],
-    columns: list[tuple[Kind, int]],
-    width: int,
-    writer: Any,
-    summary: Summary,
-    now: datetime,
-    words: ReasonWords,
-) -> None:
-    keys: list[list[tuple[Kind, str]] | None] = []
-    wanted: dict[Kind, set[str]] = {kind: set() for kind, _index in columns}
-    # The columns were chosen from the first line as detection split it; read with the separator
-    # chosen after, the file may have fewer (then no row can be washed, and each says so).
-    expected = max([width, *(index + 1 for _kind, index in columns)])
-    for line, row in batch:
-        summary.rows += 1
-        if len(row) != width or len(row) < expected:
-            _bad(
-                summary,
-                {"line": line, "problem": "columns", "found": len(row), "expected": expected},
-            )
-            keys.append(None)
-            continue
-        found: list[tuple[Kind, str]] = []
-        problem = None
-        for kind, index in columns:
-            cell = row[index].strip()
-            if not cell:
-                continue
-            normal = normalise(kind, cell, wash.region)
-            if normal is None:
-                problem = str(kind)
-                break
-            found.append((kind, normal))
-            wanted[kind].add(normal)
-        if problem is not None:
-            _bad(summary, {"line": line, "problem": problem})
-            keys.append(None)
-            continue
-        keys.append(found)
-    matches: dict[Kind, dict[str, list[Match]]] = {
-        kind: lookup(db, kind, values, channel=wash.channel, now=now, purpose=wash.purpose)
-        for kind, values in wanted.items()
-        if values
-    }
-    for (_line, row), found in zip(batch, keys, strict=True):
-        if found is None:
-            continue
-        reasons = _reasons(found, matches)
-        if reasons:
-            summary.blocked += 1
-            for reason in {label.split(":")[0] for label in reasons}:
-                summary.reasons[reason] = summary.reasons.get(reason, 0) + 1
-        if wash.mode == WashMode.mark:
-            writer.writerow([*row, words.row(reasons), "; ".join(reasons)])
-        elif reasons:
-            continue
-        else:
-            writer.writerow(row)
-        summary.written += 1
-
-
-def _reasons(
-    found: list[tuple[Kind, str]], matches: dict[Kind, dict[str, list[Match]]]
-) -> list[str]:
-    labels: list[str] = []
-    for kind, value in found:
-        for match in matches.get(kind, {}).get(value, ()):
-            if match.label not in labels:
-                labels.append(match.label)
-    order = list(Reason)
-    return sorted(labels, key=lambda label: (order.index(Reason(label.split(":")[0])), label))
 
 
 def _bad(summary: Summary, problem: dict[str, Any]) -> None:

@@ -23,6 +23,16 @@ from portal.models import StaffMember
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, params=["looked up by batch", "loaded at once"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every wash both ways, with the same results: the block list looked up batch by batch (a
+    small file, or a list far larger than it) and loaded at once (a large file)."""
+    load = request.param == "loaded at once"
+    monkeypatch.setattr(washing, "LOAD_MIN_ROWS", 0 if load else 10**12)
+    monkeypatch.setattr(washing, "LOAD_PER_ROW", 10**6)
+    return request.param
+
+
 @pytest.fixture
 def staff_id(engine: Engine) -> int:
     with session_scope(engine) as db:
