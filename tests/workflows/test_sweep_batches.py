@@ -21,6 +21,7 @@ from portal.datamap import DataMap, load_datamap
 from portal.datamap.retention import (
     CaseHold,
     RetentionReport,
+    SweepReader,
     _ends,
     due_before,
     due_for_retention,
@@ -214,3 +215,14 @@ def test_case_holds_on_tables_settled_by_keys(
     narrow = due_for_retention(datamap, sources, LATER, held_people=people)
     assert narrow.due == wide.due and narrow.held == wide.held
     assert narrow.queries < wide.queries
+
+
+def test_keys_of_another_type_are_read_as_the_column(
+    new_demo: Callable[[], Engine], datamap: DataMap
+) -> None:
+    """Key lists go to PostgreSQL as one array cast to the column's type, so keys that came as
+    text (a form's record key, a link's values) find their rows as IN did."""
+    sources = dict.fromkeys(datamap.sources, new_demo())
+    reader = SweepReader(datamap, sources, 1000)
+    assert sorted(row.key for row in reader.load("contact_calls", "id", ["1", "2"])) == [1, 2]
+    assert [row.key for row in reader.load("contact_calls", "id", [2, 1, 2])] == [1, 2]
