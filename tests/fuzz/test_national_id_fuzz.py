@@ -16,23 +16,9 @@ from portal.identity.national_id import (
     format_national_id,
     parse_national_id,
 )
+from tests.identity.test_national_id import K1_WEIGHTS, K2_WEIGHTS, luhn_digit, weighted
 
 TODAY = date(2026, 11, 24)
-
-K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def _weighted(weights: tuple[int, ...], digits: str) -> int:
-    return sum(w * int(d) for w, d in zip(weights, digits, strict=True))
-
-
-def _luhn(digits: str) -> str:
-    total = 0
-    for position, char in enumerate(digits):
-        value = int(char) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return str(-total % 10)
 
 
 def _parse(text: str) -> NationalId | None:
@@ -55,10 +41,10 @@ def norwegian(draw: st.DrawFn) -> str:
     individual = draw(st.integers(0, 499) if born.year < 2000 else st.integers(500, 999))
     remainder = draw(st.sampled_from([0, 0, 0, 1, 2, 3]))
     first9 = f"{day:02d}{month:02d}{born:%y}{individual:03d}"
-    k1 = (remainder - _weighted(K1_WEIGHTS, first9)) % 11
+    k1 = (remainder - weighted(K1_WEIGHTS, first9)) % 11
     # About one individual number in five has no valid control digit: not a number at all.
     assume(k1 != 10)
-    k2 = -_weighted(K2_WEIGHTS, f"{first9}{k1}") % 11
+    k2 = -weighted(K2_WEIGHTS, f"{first9}{k1}") % 11
     assume(k2 != 10)
     return f"{first9}{k1}{k2}"
 
@@ -69,7 +55,7 @@ def swedish(draw: st.DrawFn) -> str:
     born = draw(st.dates(date(1900, 1, 1), TODAY))
     day = born.day + draw(st.sampled_from([0, 60]))
     base = f"{born:%y%m}{day:02d}{draw(st.integers(0, 999)):03d}"
-    return f"{born:%Y}{base[2:]}{_luhn(base)}"
+    return f"{born:%Y}{base[2:]}{luhn_digit(base)}"
 
 
 def _no_forms(number: str) -> list[str]:
@@ -149,7 +135,7 @@ def test_one_wrong_digit_in_a_swedish_number_is_refused(
 @given(st.dates(TODAY + timedelta(days=1), date(2039, 12, 31)))
 def test_a_birth_date_after_today_is_refused(born: date) -> None:
     base = f"{born:%y%m%d}123"
-    assert _parse(f"{born:%Y}{base[2:]}{_luhn(base)}") is None
+    assert _parse(f"{born:%Y}{base[2:]}{luhn_digit(base)}") is None
 
 
 # Zero of scripts whose digits int() reads as 0-9: Arabic-Indic, Devanagari, full-width.

@@ -22,7 +22,7 @@ K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
 
-def _weighted(weights: tuple[int, ...], digits: str) -> int:
+def weighted(weights: tuple[int, ...], digits: str) -> int:
     return sum(w * int(d) for w, d in zip(weights, digits, strict=True))
 
 
@@ -30,10 +30,10 @@ def no_number(ddmmyy: str, individual: int, k1_remainder: int = 0) -> str:
     """The first valid number at or after ``individual`` (some give a control digit of 10)."""
     for ind in range(individual, individual + 40):
         first9 = f"{ddmmyy}{ind:03d}"
-        k1 = (k1_remainder - _weighted(K1_WEIGHTS, first9)) % 11
+        k1 = (k1_remainder - weighted(K1_WEIGHTS, first9)) % 11
         if k1 == 10:
             continue
-        k2 = -_weighted(K2_WEIGHTS, first9 + str(k1)) % 11
+        k2 = -weighted(K2_WEIGHTS, first9 + str(k1)) % 11
         if k2 != 10:
             return f"{first9}{k1}{k2}"
     raise AssertionError("no valid individual number in range")
