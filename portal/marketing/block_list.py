@@ -199,12 +199,7 @@ def lookup(
         table.c.source_date,
     )
     for chunk in _chunks(sorted(set(values)), CHUNK):
-        statement = select(*columns).where(
-            table.c.kind == kind,
-            table.c.removed_at.is_(None),
-            table.c.channel.in_([str(channel), Channel.all]),
-            or_(table.c.active_from.is_(None), table.c.active_from <= now),
-        )
+        statement = select(*columns).where(*_live(kind, channel, now))
         if postgres:
             # One array parameter joined as a table: the planner hashes or probes the index,
             # where "= ANY(array)" would compare every row with every value.
@@ -217,15 +212,31 @@ def lookup(
         else:
             statement = statement.where(table.c.value.in_(chunk))
         for value, reason, entry_channel, source, topic, source_date in db.execute(statement):
-            reason = Reason(reason)
-            is_consent = reason in (Reason.consent_withdrawn, Reason.consent_expired)
-            if is_consent and purpose is not None and topic != purpose:
+            if not _blocks_purpose(reason, topic, purpose):
                 continue
-            match = Match(reason, Channel(entry_channel), source, topic, source_date)
+            match = Match(Reason(reason), Channel(entry_channel), source, topic, source_date)
             found.setdefault(value, []).append(match)
     for matches in found.values():
         matches.sort(key=lambda m: (list(Reason).index(m.reason), m.label))
     return found
+
+
+def _live(kind: Kind, channel: Channel | str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The entries of ``kind`` that block ``channel`` at ``now`` (``lookup`` and ``blocking``)."""
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    return (
+        table.c.kind == kind,
+        table.c.removed_at.is_(None),
+        table.c.channel.in_([str(channel), Channel.all]),
+        or_(table.c.active_from.is_(None), table.c.active_from <= now),
+    )
+
+
+def _blocks_purpose(reason: str, topic: str | None, purpose: str | None) -> bool:
+    """Whether an entry blocks a list for ``purpose``: a withdrawn or expired consent only
+    its own purpose's lists (any list when no purpose is given); every other reason always."""
+    is_consent = reason in (Reason.consent_withdrawn, Reason.consent_expired)
+    return not (is_consent and purpose is not None and topic != purpose)
 
 
 Labels = tuple[str, ...]  # a value's reasons as a washed file states them, in their order
@@ -256,18 +267,12 @@ def blocking(
     query per distinct (reason, channel, source, topic), each reading one column.
     """
     table = BlockEntry.__table__  # type: ignore[attr-defined]
-    live = (
-        table.c.kind == kind,
-        table.c.removed_at.is_(None),
-        table.c.channel.in_([str(channel), Channel.all]),
-        or_(table.c.active_from.is_(None), table.c.active_from <= now),
-    )
+    live = _live(kind, channel, now)
     groups = select(table.c.reason, table.c.channel, table.c.source, table.c.topic)
     found: dict[Any, Labels] = {}
     shared: dict[Labels, Labels] = {}
     for reason, entry_channel, source, topic in db.execute(groups.where(*live).distinct()):
-        is_consent = reason in (Reason.consent_withdrawn, Reason.consent_expired)
-        if is_consent and purpose is not None and topic != purpose:
+        if not _blocks_purpose(reason, topic, purpose):
             continue
         label = Match(Reason(reason), Channel(entry_channel), source, topic, None).label
         same = (
