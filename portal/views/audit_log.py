@@ -73,6 +73,7 @@ ACTION_LABELS = {
     "request.verify_identity": _l("Identity verified"),
     "request.view": _l("Request opened"),
     "retention.sweep": _l("Retention sweep"),
+    "retention.sweep.batch": _l("Retention sweep: one batch done"),
     "session.end_others": _l("Signed out of every other browser"),
     "wash.download": _l("Washed call list downloaded"),
     "wash.finished": _l("Call list washed"),

@@ -54,6 +54,7 @@ from portal.datamap.retention import (
     due_for_retention,
 )
 from portal.datamap.schema_check import holds_text, pseudonym_misfit
+from portal.db import session_scope
 from portal.i18n import gettext as _
 from portal.identity.addresses import forget_claims
 from portal.jobs.queue import Job, JobContext, Unretryable, enqueue, handler
@@ -862,7 +863,7 @@ def sweep(
 ) -> RetentionReport:
     """Rows whose retention period has ended and that nothing holds (the report); unless
     ``dry_run``, erase or anonymise them, with an audit entry that counts per table and rule
-    (never keys or values).
+    (never keys or values), and one per batch as it is committed.
 
     The rows go in batches of at most ``batch`` rows of one table, a range of its keys, each
     batch its own transaction: a sweep of millions of rows never holds its locks for long, and
@@ -886,8 +887,9 @@ def sweep(
         # anything, as it did when every step was made first.
         anonymised = any(item.then != "delete_row" for item in report.due)
         secret = pseudonym_key(datamap) if anonymised else None
-        for source, part in _sweep_batches(datamap, sources, report, batch):
-            apply_steps(datamap, sources[source], part, secret)
+        for source, item, keys, part in _sweep_batches(datamap, sources, report, batch):
+            changed = apply_steps(datamap, sources[source], part, secret)
+            _record_batch(db, item, keys, changed, today, now)
     record(
         db,
         actor=AuditActor.system,
@@ -909,12 +911,39 @@ def sweep(
     return report
 
 
+def _record_batch(
+    db: Session, item: DueRows, rows: int, changed: int, today: date, now: datetime
+) -> None:
+    """An audit entry for a batch of ``rows`` due rows just committed in its source (``changed``
+    of them changed or deleted: a row anonymised before has nothing left to change), committed
+    at once in a unit of work of its own: a sweep stopped half-way leaves the batches it did in
+    the log (the run's own entry comes with the job's transaction, and the next run counts only
+    what is left)."""
+    with session_scope(db.get_bind()) as own:
+        record(
+            own,
+            actor=AuditActor.system,
+            actor_id=None,
+            action="retention.sweep.batch",
+            details={
+                "today": today.isoformat(),
+                "table": item.table,
+                "rule": item.rule,
+                "then": item.then,
+                "rows": rows,
+                "changed": changed,
+            },
+            now=now,
+        )
+
+
 def _sweep_batches(
     datamap: DataMap, sources: Mapping[str, Engine], report: RetentionReport, size: int
-) -> Iterator[tuple[str, list[Step]]]:
-    """(source, steps) of at most ``size`` rows of one table and rule, a run of its keys in
-    order, children's tables first (as in one transaction). Each batch's steps are made when
-    it comes (the rows to anonymise read then), so a sweep of millions holds keys, not steps."""
+) -> Iterator[tuple[str, DueRows, int, list[Step]]]:
+    """(source, item, rows, steps) of at most ``size`` rows of one table and rule, a run of its
+    keys in order, children's tables first (as in one transaction). Each batch's steps are made
+    when it comes (the rows to anonymise read then), so a sweep of millions holds keys, not
+    steps."""
     by_table: dict[str, list[DueRows]] = {}
     for item in report.due:
         by_table.setdefault(item.table, []).append(item)
@@ -925,7 +954,8 @@ def _sweep_batches(
                 keys.sort()
             for start in range(0, len(keys), size):
                 part = keys[start : start + size]
-                yield datamap.tables[name].source, _item_steps(datamap, sources, item, part)
+                steps = _item_steps(datamap, sources, item, part)
+                yield datamap.tables[name].source, item, len(part), steps
 
 
 def _sweep_steps(

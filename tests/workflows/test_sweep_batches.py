@@ -59,6 +59,17 @@ def run(
     return dry, entry.details
 
 
+def batch_entries(engine: Engine) -> list[dict[str, Any]]:
+    """The details of every batch's audit entry, oldest first."""
+    with Session(engine) as db:
+        statement = (
+            select(AuditEntry)
+            .where(AuditEntry.action == "retention.sweep.batch")
+            .order_by(AuditEntry.id)  # type: ignore[arg-type]
+        )
+        return [entry.details for entry in db.execute(statement).scalars()]
+
+
 def test_due_before_is_the_boundary_of_every_rule(datamap: DataMap) -> None:
     """A row is past a rule exactly when its event is before ``due_before``, around the
     boundary and across the fiscal year's end, a leap day and a month's last days."""
@@ -161,7 +172,8 @@ def test_stopped_sweep_is_finished_by_the_next(
     monkeypatch.setenv(datamap.settings.pseudonym_key_env, KEY)
     whole, stopped = new_demo(), new_demo()
     untouched = snapshot(datamap, stopped)
-    run(engine, datamap, dict.fromkeys(datamap.sources, whole), LATER, batch=3)
+    _, whole_audit = run(engine, datamap, dict.fromkeys(datamap.sources, whole), LATER, batch=3)
+    earlier = len(batch_entries(engine))
     real = erasure_run.apply_steps
     done: list[int] = []
 
@@ -177,10 +189,18 @@ def test_stopped_sweep_is_finished_by_the_next(
         sweep(db, datamap=datamap, sources=sources, today=LATER, dry_run=False, now=NOW, batch=3)
     halfway = snapshot(datamap, stopped)
     assert len(done) == 2 and halfway != untouched and halfway != snapshot(datamap, whole)
+    # The two batches done are in the audit log, though the sweep's own entry never came.
+    assert [entry["changed"] for entry in batch_entries(engine)[earlier:]] == done
     monkeypatch.setattr(erasure_run, "apply_steps", real)
     with session_scope(engine) as db:
         sweep(db, datamap=datamap, sources=sources, today=LATER, dry_run=False, now=NOW, batch=3)
     assert snapshot(datamap, stopped) == snapshot(datamap, whole)
+    # Both runs' batches together count what one uninterrupted sweep counted, per table and rule.
+    counted: dict[tuple[str, str], int] = {}
+    for entry in batch_entries(engine)[earlier:]:
+        counted[entry["table"], entry["rule"]] = counted.get((entry["table"], entry["rule"]), 0)
+        counted[entry["table"], entry["rule"]] += entry["rows"]
+    assert counted == {(item["table"], item["rule"]): item["rows"] for item in whole_audit["due"]}
     report = due_for_retention(datamap, sources, LATER)
     assert [item for item in report.due if item.then == "delete_row"] == []
 
