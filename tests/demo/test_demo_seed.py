@@ -15,7 +15,7 @@ from portal.datamap import check_against_sources, load_datamap
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo import schema as s
 from portal.demo.cli import register
-from portal.demo.seed import AlreadySeeded, seed
+from portal.demo.seed import AlreadySeeded, generated_customer_number, seed
 from portal.identity.national_id import parse_national_id
 
 TODAY = date(2026, 11, 24)
@@ -183,3 +183,24 @@ def test_every_code_in_a_labelled_column_has_its_label(demo: Engine) -> None:
                         assert str(value) in field.values, (name, column, value)
                         checked += 1
     assert checked >= 30
+
+
+def test_generated_customer_numbers_never_meet_the_edge_cases(demo: Engine) -> None:
+    """Up to the ten million people a benchmark might seed, generated numbers are unique and
+    none is an edge case's (the 800,001st person once got 900001, Kari Nordmann's)."""
+    with demo.connect() as connection:
+        edge = set(
+            connection.execute(
+                select(s.crm_customers.c.customer_number).where(
+                    s.crm_customers.c.national_id.in_(
+                        [case.national_id for case in EDGE_CASES if case.national_id]
+                    )
+                )
+            ).scalars()
+        )
+    assert "900001" in edge
+    around = [*range(0, 1000), *range(799_000, 802_000), *range(9_999_000, 10_000_000)]
+    numbers = [generated_customer_number(index) for index in around]
+    assert len(set(numbers)) == len(numbers)
+    assert not edge & set(numbers)
+    assert generated_customer_number(0) == "100000"  # the demo's numbers as they always were
