@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from benchmarks.results import append
+from benchmarks.results import append, quiet
 from portal.datamap import DataMap, collect, load_datamap
 from portal.db import make_engine
 from portal.demo import DATAMAP_PATH, EDGE_CASES_BY_KEY
@@ -256,6 +256,7 @@ def run(
     directory: Path,
     compare: bool = False,
     sweep_only: bool = False,
+    lock: str | None = None,
 ) -> list[tuple[str, str, str, str]]:
     datamap = load_datamap(DATAMAP_PATH)
     url = f"sqlite:///{directory / f'portal_{kind}.db'}"
@@ -268,9 +269,11 @@ def run(
         results.append((f"{kind}: seeding {people} people", f"{seeded:.0f} s", "", ""))
         _progress(results[-1])
         if not sweep_only:
-            results += _erasure_rows(kind, datamap, engine, portal, rows)
+            with quiet(lock):
+                results += _erasure_rows(kind, datamap, engine, portal, rows)
             _progress(results[-1])
-        swept = time_sweep(datamap, engine, portal, compare)
+        with quiet(lock):
+            swept = time_sweep(datamap, engine, portal, compare)
         if compare:
             ratio = swept["wide_dry_s"] / swept["dry_s"] if swept["dry_s"] else 0.0
             results += [
@@ -336,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sweep-only", action="store_true", help="no erasure, the sweep alone")
     parser.add_argument("--note", default="", help="said with the recorded table")
+    parser.add_argument("--lock", help="a file to flock around the timed parts (not the seeding)")
     args = parser.parse_args(argv)
     people = args.people or (2_000 if args.quick else 100_000)
     os.environ.setdefault(load_datamap(DATAMAP_PATH).settings.pseudonym_key_env, KEY_ENV_DEFAULT)
@@ -343,7 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="innsyn-bench-erasure-") as directory:
         for kind in args.db.split(","):
             results += run(
-                kind.strip(), people, args.rows, Path(directory), args.compare, args.sweep_only
+                kind.strip(),
+                people,
+                args.rows,
+                Path(directory),
+                args.compare,
+                args.sweep_only,
+                args.lock,
             )
     width = max(len(row[0]) for row in results)
     lines = [f"{'measure':<{width}}  {'value':>10}  {'target':>7}  met"]

@@ -8,10 +8,13 @@ files are committed; benchmarks/README.md links them).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,3 +97,18 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.machine()
+
+
+@contextmanager
+def quiet(lock: str | None) -> Iterator[None]:
+    """Hold ``lock`` (a file, flock'd) while timing, so that benchmarks sharing the machine wait
+    for each other's timed parts and not for each other's untimed seeding; None: no lock."""
+    if lock is None:
+        yield
+        return
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
