@@ -49,10 +49,14 @@ class Status(StrEnum):
     foreign = "foreign"
 
 
+_NONE: frozenset[tuple[str, str]] = frozenset()
+
+
 @dataclass(slots=True)
 class _Row:
     values: dict[str, Any]
-    found_by: set[tuple[str, str]] = field(default_factory=set)  # contact identifiers that found it
+    # The contact identifiers that found it; most rows have none, and share one empty set.
+    found_by: frozenset[tuple[str, str]] | set[tuple[str, str]] = _NONE
     status: Status = Status.foreign
     via: str = ""
 
@@ -112,6 +116,7 @@ class _Resolver:
         # of a first view).
         self.columns, self.clauses, self.statements = _shapes(datamap)
         self.queries = 0
+        self.normals: dict[tuple[str, Any], str] = {}
         # What classifying a table depends on, versioned, so that a table none of whose inputs
         # changed since its last classification is not classified again (most of a round).
         self.ids_version = 0
@@ -121,7 +126,12 @@ class _Resolver:
         self.learnt_from: dict[str, tuple[int, int]] = {}
 
     def _normal(self, kind: str, value: Any) -> str:
-        return normalise(kind, value, self.region)
+        # A person's rows repeat a few values (the same e-mail address on 300 orders): each is
+        # normalised once per resolution, not once per row and look.
+        known = self.normals.get((kind, value))
+        if known is None:
+            known = self.normals[(kind, value)] = normalise(kind, value, self.region)
+        return known
 
     # --- the rounds -----------------------------------------------------------------------
 
@@ -376,12 +386,15 @@ class _Resolver:
             key = values_row[key_index]
             row = store.get(key)
             if row is None:
-                row = store[key] = _Row(dict(zip(names, values_row[:width], strict=True)))
+                values = values_row[:width] if contacts else values_row
+                row = store[key] = _Row(dict(zip(names, values, strict=True)))
             for position, link in contacts:
                 value = row.values[link.column]
                 if values_row[position] and value is not None:
                     kind = link.identifier or ""
-                    row.found_by.add((kind, self._normal(kind, value)))
+                    if row.found_by is _NONE:
+                        row.found_by = set()
+                    row.found_by.add((kind, self._normal(kind, value)))  # type: ignore[union-attr]
 
     def _statement(self, connection: Connection, name: str, links: tuple[Link, ...]) -> Any:
         """One statement per table and set of links, their values parameters ``v0``, ``v1``
