@@ -13,6 +13,7 @@ is replaced as a whole (a register re-import, the deceased list) are deleted and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +33,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -263,27 +265,29 @@ def blocking(
 
     Phone numbers are keyed as integers (``phone_key``: 8 bytes in the table and 32 for the
     number, against about 60 for a string); other kinds by their value. Equal label tuples are
-    one object, so a million entries of one register cost the table and the keys only. One
-    query per distinct (reason, channel, source, topic), each reading one column.
+    one object, so a million entries of one register cost the table and the keys only.
+
+    Per distinct (reason, channel, source, topic), the database joins the entries' values into
+    one string (``_joined``), which ``_joined_keys`` turns into keys with C-level string
+    operations. Reading them row by row took three scans and a regular expression per row in
+    the database, and every row through the driver: 0.8-0.9 of a second per 200,000 entries
+    against 0.25-0.35. A group whose values hold the separator is read row by row (``_keys``).
     """
-    table = BlockEntry.__table__  # type: ignore[attr-defined]
     live = _live(kind, channel, now)
-    groups = select(table.c.reason, table.c.channel, table.c.source, table.c.topic)
     found: dict[Any, Labels] = {}
     shared: dict[Labels, Labels] = {}
-    for reason, entry_channel, source, topic in db.execute(groups.where(*live).distinct()):
+    for (reason, entry_channel, source, topic), count, values in _joined(db, live):
         if not _blocks_purpose(reason, topic, purpose):
             continue
         label = Match(Reason(reason), Channel(entry_channel), source, topic, None).label
-        same = (
-            table.c.reason == reason,
-            table.c.channel == entry_channel,
-            table.c.source == source,
-            table.c.topic.is_(None) if topic is None else table.c.topic == topic,
-        )
         single = shared.setdefault((label,), (label,))
-        for keys in _keys(db, kind, (*live, *same)):
-            before = {key: found[key] for key in found.keys() & keys}
+        chunks = _joined_keys(kind, values, count)
+        if chunks is None:
+            same = _same_group(reason, entry_channel, source, topic)
+            chunks = _keys(db, kind, (*live, *same))
+        del values
+        for keys in chunks:
+            before = {key: found[key] for key in found.keys() & keys} if found else {}
             found.update(dict.fromkeys(keys, single))
             for key, labels in before.items():
                 both = order_labels((*labels, label))
@@ -291,10 +295,81 @@ def blocking(
     return found
 
 
+def _joined(
+    db: Session, live: tuple[ColumnElement[bool], ...]
+) -> Iterator[tuple[tuple[str, str, str, str | None], int, str]]:
+    """Per (reason, channel, source, topic) of the live entries: how many, and their values
+    joined by SEPARATOR. PostgreSQL groups them in one scan; SQLite would sort every row for a
+    GROUP BY, so it finds the groups and then joins each group's values (0.16 against 0.2-0.27
+    of a second for 200,000 entries)."""
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    group = (table.c.reason, table.c.channel, table.c.source, table.c.topic)
+    separator = literal_column(f"'{SEPARATOR}'")
+    if db.get_bind().dialect.name == "postgresql":
+        joined = func.string_agg(table.c.value, separator)
+        statement = select(*group, func.count(), joined).where(*live).group_by(*group)
+        for *key, count, values in db.execute(statement).all():
+            yield tuple(key), count, values  # type: ignore[misc]
+        return
+    joined = func.group_concat(table.c.value, separator)
+    for key in db.execute(select(*group).where(*live).distinct()).all():
+        statement = select(func.count(), joined).where(*live, *_same_group(*key))
+        count, values = db.execute(statement).one()
+        yield tuple(key), count, values  # type: ignore[misc]
+
+
+def _same_group(
+    reason: str, channel: str, source: str, topic: str | None
+) -> tuple[ColumnElement[bool], ...]:
+    table = BlockEntry.__table__  # type: ignore[attr-defined]
+    return (
+        table.c.reason == reason,
+        table.c.channel == channel,
+        table.c.source == source,
+        table.c.topic.is_(None) if topic is None else table.c.topic == topic,
+    )
+
+
+SEPARATOR = ","
+# Phone-number values phone_key reads as they are: "+", then ASCII digits not starting with 0.
+_NUMBERS = re.compile(rf"\+[1-9][0-9]*(?:{SEPARATOR}\+[1-9][0-9]*)*")
+SLICE = 600_000  # characters of the joined values split at once (about 50,000 numbers)
+
+
+def _joined_keys(kind: Kind, values: str, count: int) -> Iterator[list[Any]] | None:
+    """The keys of ``count`` values joined by SEPARATOR, a slice at a time (so that the split
+    strings of a million values never all exist at once); None when a value holds the separator.
+    A slice of canonical E.164 numbers is checked by one regular expression and read by ``int``
+    (the same answer as ``phone_key``); any other slice goes value by value."""
+    if values.count(SEPARATOR) != count - 1:
+        return None
+
+    def slices() -> Iterator[list[Any]]:
+        start = 0
+        while start <= len(values):
+            end = values.find(SEPARATOR, start + SLICE)
+            end = len(values) if end < 0 else end
+            part = values[start:end]
+            start = end + 1
+            if kind != Kind.phone:
+                yield part.split(SEPARATOR)
+            elif _NUMBERS.fullmatch(part):
+                yield list(map(int, part.split(SEPARATOR)))
+            else:
+                yield [key for key in map(phone_key, part.split(SEPARATOR)) if key is not None]
+
+    return slices()
+
+
 def _column(db: Session, statement: Select[Any]) -> Iterator[list[Any]]:
-    """A one-column statement's values, fetched by the driver a chunk at a time: a million rows
-    one by one through SQLAlchemy's result took half a second more, and all at once as tuples
-    about 90 MB more at the peak."""
+    """A one-column statement's values, a chunk at a time. On PostgreSQL through a server-side
+    cursor, so that libpq does not hold the whole result; on SQLite fetched by the driver
+    directly: a million rows one by one through SQLAlchemy's result took half a second more,
+    and all at once as tuples about 90 MB more at the peak."""
+    if db.get_bind().dialect.name == "postgresql":
+        result = db.execute(statement, execution_options={"yield_per": FETCH_CHUNK})
+        yield from result.scalars().partitions()
+        return
     cursor = db.execute(statement).cursor  # type: ignore[attr-defined]
     while rows := cursor.fetchmany(FETCH_CHUNK):
         yield [value for (value,) in rows]

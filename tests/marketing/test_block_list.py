@@ -19,7 +19,7 @@ from portal.demo.seed import seed
 from portal.marketing import block_list, registers
 from portal.marketing.block_list import BlockEntry, BlockRefused, Channel, Kind, NewEntry, Reason
 from portal.models import StaffMember
-from portal.phone_numbers import _fast, _slow, normalise_phone
+from portal.phone_numbers import _fast, _slow, normalise_phone, phone_key
 from tests.conftest import DEMO_TODAY
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -309,3 +309,42 @@ def test_a_callers_reason_longer_than_the_bound_is_refused(engine: Engine) -> No
         )
     with session_scope(engine) as db:
         assert db.exec(select(BlockEntry).where(BlockEntry.source == "staff")).all() == []
+
+
+def test_the_whole_list_loaded_at_once_answers_as_looking_each_value_up(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    """``blocking`` reads each group's values joined into one string: canonical numbers, values
+    phone_key reads only one by one (a slice with them) or not at all, and a group whose values
+    hold the separator (read row by row) all come out as ``lookup`` answers them."""
+    monkeypatch.setattr(block_list, "SLICE", 30)  # several slices, the odd values in some
+    canonical = [f"+479{i:07d}" for i in range(0, 40, 3)]
+    odd = ["+4791234567", "+47 912", "4791234568", "+0123", "+" + "9" * 20, ""]
+    with session_scope(engine) as db:
+        entries = (
+            NewEntry(Kind.phone, value, Reason.external_register, Channel.phone)
+            for value in [*canonical, *odd]
+        )
+        block_list.replace_source(db, "nix", entries, now=NOW)
+        both = [canonical[0], "+47,90000003", "+4790000099"]
+        block_list.replace_source(
+            db,
+            "reservasjonsregisteret",
+            (NewEntry(Kind.phone, v, Reason.external_register, Channel.all) for v in both),
+            now=NOW,
+        )
+    with session_scope(engine) as db:
+        loaded = block_list.blocking(db, Kind.phone, channel=Channel.phone, now=NOW)
+        values = {*canonical, *odd, *both}
+        found = block_list.lookup(db, Kind.phone, values, channel=Channel.phone, now=NOW)
+    expected = {}
+    for value, matches in found.items():
+        key = phone_key(value)
+        if key is not None:
+            expected[key] = block_list.labels_of(matches)
+    assert loaded == expected
+    assert loaded[90000000 + 47 * 10**8] == (
+        "external_register:nix",
+        "external_register:reservasjonsregisteret",
+    )
+    assert 4791234568 not in loaded and 99999999999999999999 in loaded
