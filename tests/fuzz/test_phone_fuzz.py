@@ -11,7 +11,14 @@ import phonenumbers
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from portal.phone_numbers import _slow, key_function, normalise_phone, phone_key, stored_forms
+from portal.phone_numbers import (
+    _slow,
+    key_function,
+    keys_function,
+    normalise_phone,
+    phone_key,
+    stored_forms,
+)
 
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 REGIONS = st.sampled_from(["NO", "SE", "DK", "FI", "GB"])
@@ -52,6 +59,28 @@ def test_the_fast_path_answers_as_phonenumbers_does(text: str, region: str) -> N
 def test_washing_keys_are_the_normalised_numbers_as_integers(text: str, region: str) -> None:
     # The wash's per-row key (a pattern for the common shapes) must agree with normalise_phone.
     assert key_function(region)(text) == phone_key(normalise_phone(text, region))
+
+
+# Lists a wash's column may hold: mostly the common shapes (the batch's fast path), sometimes
+# one text that is not (the whole list then goes text by text), and a newline inside a text.
+REGIONS_WITH_PREFIX = st.sampled_from(["NO", "SE", "DK", "FI", "GB", "US", "RU"])
+COMMON = st.builds(
+    str.__add__,
+    st.sampled_from(["+47 ", "0047", "", "0", "+46 ", "0046", "+1", "001", "1", "+44", "8", "+7"]),
+    st.from_regex(r"[1-9][0-9]{4,11}", fullmatch=True),
+)
+
+
+@given(
+    st.lists(st.one_of(COMMON, COMMON, GROUPED, TYPED, st.just("1\n2"), st.just("")), max_size=12),
+    REGIONS_WITH_PREFIX,
+)
+@example(["+1 1234567890", "11234567890", "001 2345678901", "2345678901"], "US")
+@example(["070 123 45 67", "+46 70 123 45 67", "0046701234567"], "SE")
+@example(["+47 912 34 567", "0047 91234567", "91234567", "22442"], "NO")
+def test_a_columns_keys_at_once_are_its_keys_one_by_one(texts: list[str], region: str) -> None:
+    one = key_function(region)
+    assert keys_function(region)(texts) == [one(text) for text in texts]
 
 
 @given(st.one_of(st.text(max_size=20), st.from_regex(r"\+[0-9]{1,17}", fullmatch=True)))
