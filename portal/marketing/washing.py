@@ -20,13 +20,18 @@ import csv
 import io
 import json
 import os
+import re
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from itertools import compress, repeat
+from operator import not_
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy import JSON, Column, String, Text, update
 from sqlmodel import Field, Session, SQLModel, select
@@ -48,7 +53,7 @@ from portal.marketing.block_list import (
     order_labels,
 )
 from portal.marketing.wording import ReasonWords
-from portal.phone_numbers import key_function
+from portal.phone_numbers import key_function, keys_function
 from portal.spreadsheet import SafeWriter
 
 BATCH = 5000  # rows per lookup round
@@ -438,7 +443,7 @@ def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = N
         (Kind.email, wash.email_column),
         (Kind.national_id, wash.national_id_column),
     ]
-    columns = [_Column(kind, index, _key_function(kind, wash.region)) for kind, index in kinds]
+    columns = [_Column(kind, index, *_key_functions(kind, wash.region)) for kind, index in kinds]
     columns = [column for column in columns if column.index is not None]
     blocks = _Blocks(db, wash, [column.kind for column in columns], now)
     summary = Summary()
@@ -448,16 +453,18 @@ def run(db: Session, wash: Wash, *, now: datetime, progress: Progress | None = N
         tmp.open("w", encoding=wash.encoding, newline="", buffering=OUT_BUFFER) as out,
     ):
         os.chmod(tmp, 0o600)
-        reader = csv.reader(_Lines(raw, wash.encoding), delimiter=wash.delimiter)
         writer = SafeWriter(csv.writer(out, delimiter=wash.delimiter, lineterminator="\r\n"))
         width = len(wash.columns)
-        batches = _batches(reader, BATCH, header=wash.has_header)
+        reader = _Reader(raw, wash.encoding, wash.delimiter)
+        batches = reader.batches(BATCH, header=wash.has_header)
         if wash.has_header:
-            for _line, header in next(batches, []):
+            first = next(batches, None)
+            if first is not None:
+                header = first.cells(wash.delimiter)[0]
                 width = len(header)
                 added = [REASON_COLUMN, REASON_CODE_COLUMN] if wash.mode == WashMode.mark else []
                 writer.writerow(header + added)
-        washer = _Washer(wash, columns, blocks, width, writer, summary)
+        washer = _Washer(wash, columns, blocks, width, out, writer, summary)
         for batch in batches:
             washer.wash(batch)
             if progress is not None:
@@ -482,12 +489,17 @@ class _Column:
     kind: Kind
     index: int | None
     key: Callable[[str], Any]  # the cell's key in the block list, None when it is not one
+    keys: Callable[[list[str]], list[Any]]  # ``key`` of each cell of a list, at once
 
 
-def _key_function(kind: Kind, region: str) -> Callable[[str], Any]:
+def _key_functions(
+    kind: Kind, region: str
+) -> tuple[Callable[[str], Any], Callable[[list[str]], list[Any]]]:
     if kind == Kind.phone:
-        return key_function(region)  # an integer, the number's E.164 digits
-    return lambda cell: normalise(kind, cell, region)
+        # An integer, the number's E.164 digits; a column's at once with C-level operations.
+        return key_function(region), keys_function(region)
+    one = lambda cell: normalise(kind, cell, region)  # noqa: E731
+    return one, lambda cells: list(map(one, cells))
 
 
 class _Blocks:
@@ -532,7 +544,14 @@ def _estimated_rows(wash: Wash) -> int:
 
 
 class _Washer:
-    """Washes batch after batch of (line, cells) into the writer, counting into the summary."""
+    """Washes batch after batch of records into the result, counting into the summary.
+
+    A batch read without the csv module (``_Batch.texts``: no quote, no carriage return, no
+    cell a spreadsheet would run) whose rows all have ``width`` cells is washed a column at a
+    time: the cells cut out of the lines joined, their keys at once (``_Column.keys``), the
+    table looked up with ``map``, and the rows kept written back as the lines they were read
+    as, which is what csv.writer would write for them. Any other batch goes row by row.
+    """
 
     def __init__(
         self,
@@ -540,16 +559,19 @@ class _Washer:
         columns: list[_Column],
         blocks: _Blocks,
         width: int,
+        out: TextIO,
         writer: SafeWriter,
         summary: Summary,
     ) -> None:
-        self.columns = [(column.kind, column.index, column.key) for column in columns]
+        self.columns = columns
         self.blocks = blocks
         # The columns were chosen from the first line as detection split it; read with the
         # separator chosen after, the file may have fewer (then no row can be washed, and each
         # says so): a row is washed only with ``width`` cells, and ``width`` must reach them.
         self.expected = max([width, *(column.index + 1 for column in columns)])  # type: ignore[operator]
         self.width = width if width == self.expected else -1
+        self.delimiter = wash.delimiter
+        self.out = out
         self.writer = writer
         self.summary = summary
         self.mark = wash.mode == WashMode.mark
@@ -557,13 +579,87 @@ class _Washer:
         self.blocked: dict[Labels, int] = {}  # rows blocked, by their labels
         self.merged: dict[tuple[Labels, Labels], Labels] = {}
         self.marks: dict[Labels, list[str]] = {(): ["", ""]}
+        self.line = io.StringIO()  # one row as csv.writer writes it (a marked blocked row)
+        self.line_writer = SafeWriter(
+            csv.writer(self.line, delimiter=wash.delimiter, lineterminator="\r\n")
+        )
 
-    def wash(self, batch: list[tuple[int, list[str]]]) -> None:
+    def wash(self, batch: _Batch) -> None:
+        if batch.texts is not None and batch.safe and self._wash_lines(batch.lines, batch.texts):
+            return
+        self._wash_rows(batch.lines, batch.cells(self.delimiter))
+
+    def _wash_lines(self, lines: list[int], texts: list[str]) -> bool:
+        """The batch a column at a time; False (having done nothing) when a row has not
+        ``width`` cells."""
+        width, delimiter, count = self.width, self.delimiter, len(texts)
+        if width < 1:
+            return False
+        separators = list(map(str.count, texts, repeat(delimiter, count)))
+        if separators.count(width - 1) != count:
+            return False
+        cells = delimiter.join(texts).split(delimiter) if width > 1 else texts
+        found: list[Any] = [None] * count
+        bad: dict[int, Kind] = {}
+        for column in self.columns:
+            keys = self._keys(column, list(map(str.strip, cells[column.index :: width])))
+            if None in keys:
+                for i, key in enumerate(keys):
+                    if key is None:
+                        bad.setdefault(i, column.kind)
+            if not self.blocks.loaded[column.kind]:
+                self.blocks.prepare(column.kind, set(keys) - {None, _EMPTY})
+            labels = list(map(self.blocks.tables[column.kind].get, keys))
+            if column is self.columns[0]:
+                found = labels
+                continue
+            for i, more in enumerate(labels):
+                if more:
+                    found[i] = self._merge(found[i], more) if found[i] else more
+        summary = self.summary
+        summary.rows += count
+        for i in sorted(bad):
+            found[i] = _BAD
+            _bad(summary, {"line": lines[i], "problem": str(bad[i])})
+        for labels, rows in Counter(filter(None, found)).items():
+            if labels is not _BAD:
+                self.blocked[labels] = self.blocked.get(labels, 0) + rows
+        if self.mark:
+            kept = [
+                text + delimiter + delimiter if labels is None else self._marked(text, labels)
+                for text, labels in zip(texts, found, strict=True)
+                if labels is not _BAD
+            ]
+        else:
+            kept = list(compress(texts, map(not_, found)))
+        if kept:
+            self.out.write("\r\n".join(kept))
+            self.out.write("\r\n")
+        summary.written += len(kept)
+        return True
+
+    def _keys(self, column: _Column, cells: list[str]) -> list[Any]:
+        """Each cell's key: _EMPTY for an empty cell (not washed by), None when it is not one."""
+        if "" not in cells:
+            return column.keys(cells)
+        keys: list[Any] = [_EMPTY] * len(cells)
+        where = [i for i, cell in enumerate(cells) if cell]
+        for i, key in zip(where, column.keys([cells[i] for i in where]), strict=True):
+            keys[i] = key
+        return keys
+
+    def _marked(self, text: str, labels: Labels) -> str:
+        self.line.seek(0)
+        self.line.truncate()
+        self.line_writer.write_cells(text.split(self.delimiter) + self._marks(labels))
+        return self.line.getvalue()[:-2]
+
+    def _wash_rows(self, lines: list[int], rows: list[list[str]]) -> None:
         if not all(self.blocks.loaded.values()):
-            self._prepare(batch)
+            self._prepare(rows)
         summary, width, tables = self.summary, self.width, self.blocks.tables
         write, blocked, mark = self.writer.write_cells, self.blocked, self.mark
-        for line, row in batch:
+        for line, row in zip(lines, rows, strict=True):
             summary.rows += 1
             if len(row) != width:
                 expected = self.expected
@@ -576,15 +672,15 @@ class _Washer:
                 _bad(summary, problem)
                 continue
             labels: Labels = ()
-            for kind, index, key_of in self.columns:
-                cell = row[index].strip()
+            for column in self.columns:
+                cell = row[column.index].strip()  # type: ignore[index]
                 if not cell:
                     continue
-                key = key_of(cell)
+                key = column.key(cell)
                 if key is None:
-                    _bad(summary, {"line": line, "problem": str(kind)})
+                    _bad(summary, {"line": line, "problem": str(column.kind)})
                     break
-                found = tables[kind].get(key)
+                found = tables[column.kind].get(key)
                 if found:
                     labels = self._merge(labels, found) if labels else found
             else:
@@ -598,14 +694,14 @@ class _Washer:
                     write(row)
                 summary.written += 1
 
-    def _prepare(self, batch: list[tuple[int, list[str]]]) -> None:
-        for kind, index, key_of in self.columns:
+    def _prepare(self, rows: list[list[str]]) -> None:
+        for column in self.columns:
             keys = set()
-            for _line, row in batch:
-                if len(row) == self.width and (cell := row[index].strip()):
-                    keys.add(key_of(cell))
+            for row in rows:
+                if len(row) == self.width and (cell := row[column.index].strip()):  # type: ignore[index]
+                    keys.add(column.key(cell))
             keys.discard(None)
-            self.blocks.prepare(kind, keys)
+            self.blocks.prepare(column.kind, keys)
 
     def _merge(self, labels: Labels, more: Labels) -> Labels:
         both = self.merged.get((labels, more))
@@ -627,17 +723,139 @@ class _Washer:
                 reasons[reason] = reasons.get(reason, 0) + rows
 
 
-class _Lines:
-    """The file's lines (split at ``\\n`` only, as reading it in binary does), decoded a block
-    at a time; a block that does not decode is decoded line by line, so that the error names
-    its line and comes only when the reader reaches that line."""
+_EMPTY = object()  # the key of an empty cell: not washed by, never in a table
+_BAD = object()  # a row that cannot be washed (reported, not written)
 
-    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+
+@dataclass
+class _Batch:
+    """Records read: each one's first line number, and its cells or, when read without the
+    csv module, its line as read (``texts``, without the line end; ``cells`` splits them)."""
+
+    lines: list[int]
+    rows: list[list[str]] | None = None
+    texts: list[str] | None = None
+    # No cell of the texts is one safe_cell would change (so they are written as they are).
+    safe: bool = False
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def cells(self, delimiter: str) -> list[list[str]]:
+        if self.rows is None:
+            self.rows = [text.split(delimiter) for text in self.texts or ()]
+        return self.rows
+
+    def part(self, start: int, end: int) -> _Batch:
+        if self.texts is not None:
+            return _Batch(self.lines[start:end], None, self.texts[start:end], self.safe)
+        return _Batch(self.lines[start:end], (self.rows or [])[start:end])
+
+    def then(self, other: _Batch, delimiter: str) -> _Batch:
+        lines = self.lines + other.lines
+        if self.texts is not None and other.texts is not None:
+            return _Batch(lines, None, self.texts + other.texts, self.safe and other.safe)
+        return _Batch(lines, self.cells(delimiter) + other.cells(delimiter))
+
+
+class _Reader:
+    """The upload's records. It is decoded a block of about DECODE_BLOCK bytes at a time, split
+    at ``\\n`` only (as reading it in binary does). A block with no quote, no carriage return
+    but in ``\\r\\n``, no NUL and no line longer than the csv module's field limit is split
+    into lines and cells by ``str`` methods, which is how the csv module reads it. Any other
+    block goes through the csv module, and so do the blocks after it until a record ends at the
+    end of one (a quoted field may run on). A block that does not decode is decoded line by
+    line, so that the error names its line and comes only when the reader reaches that line."""
+
+    def __init__(self, raw: BinaryIO, encoding: str, delimiter: str) -> None:
         self.raw = raw
         self.encoding = encoding
+        self.delimiter = delimiter
+        self.done = 0  # lines read
+        self.last = 0  # the line the last record ended on
 
-    def __iter__(self) -> Iterator[str]:
-        done = 0  # lines yielded
+    def batches(self, size: int, *, header: bool = False) -> Iterator[_Batch]:
+        """The records ``size`` at a time (the header first on its own, when there is one);
+        blank lines are skipped."""
+        rest: _Batch | None = None
+        for piece in self._pieces():
+            rest = piece if rest is None else rest.then(piece, self.delimiter)
+            start = 0
+            while len(rest) - start >= (1 if header else size):
+                end = start + (1 if header else size)
+                yield rest.part(start, end)
+                start, header = end, False
+            if start:
+                rest = rest.part(start, len(rest))
+        if rest is not None and len(rest):
+            yield rest
+
+    def _pieces(self) -> Iterator[_Batch]:
+        blocks = self._blocks()
+        for text, block in blocks:
+            plain = _plain(text) if text is not None else None
+            texts = plain.split("\n") if plain is not None else None
+            # A line longer than a field may hold a field over the csv module's limit (an error).
+            if plain is not None and texts and max(map(len, texts)) <= csv.field_size_limit():
+                yield self._split(plain, texts)
+            else:
+                yield self._read_csv(text, block, blocks)
+
+    def _split(self, text: str, texts: list[str]) -> _Batch:
+        if text.endswith("\n"):
+            texts.pop()
+        numbers = range(self.done + 1, self.done + len(texts) + 1)
+        self.done = self.last = numbers.stop - 1
+        safe = _safe(text, self.delimiter)
+        if "" in texts:  # blank lines: the csv module reads no record from them
+            kept = [i for i, line in enumerate(texts) if line]
+            return _Batch([numbers[i] for i in kept], None, [texts[i] for i in kept], safe)
+        return _Batch(list(numbers), None, texts, safe)
+
+    def _read_csv(
+        self, text: str | None, block: bytes, blocks: Iterator[tuple[str | None, bytes]]
+    ) -> _Batch:
+        """The block's records through the csv module, and the next blocks' while a record
+        runs on past the end of the lines read so far."""
+        start = self.done
+        available = [self.done]  # lines of the blocks handed to the reader
+
+        def lines() -> Iterator[str]:
+            yield from self._lines(text, block, available)
+            for more in blocks:  # a record runs on past the block
+                yield from self._lines(*more, available)
+
+        reader = csv.reader(lines(), delimiter=self.delimiter)
+        numbers: list[int] = []
+        rows: list[list[str]] = []
+        try:
+            for row in reader:
+                first, self.last = self.last + 1, start + reader.line_num
+                if row:
+                    numbers.append(first)
+                    rows.append(row)
+                if self.last == available[0]:
+                    break  # the record ended where the lines read so far end
+        except csv.Error:
+            raise WashError("csv", self.last + 1) from None
+        self.done = available[0]
+        return _Batch(numbers, rows)
+
+    def _lines(self, text: str | None, block: bytes, available: list[int]) -> Iterator[str]:
+        before = available[0]
+        available[0] += block.count(b"\n") + (not block.endswith(b"\n") and len(block) > 0)
+        if text is not None:
+            yield from io.StringIO(text, newline="\n")
+            return
+        for number, data in enumerate(io.BytesIO(block), start=before + 1):
+            try:
+                yield data.decode(self.encoding)
+            except UnicodeDecodeError:
+                raise WashError("encoding", number, self.encoding) from None
+
+    def _blocks(self) -> Iterator[tuple[str | None, bytes]]:
+        """(text, bytes) of each block ending at a line end (or the file's end); text None
+        when the block does not decode."""
         rest = b""
         first = self.encoding == "utf-8"
         while True:
@@ -653,43 +871,47 @@ class _Lines:
             if first:
                 block, first = block.removeprefix(codecs.BOM_UTF8), False
             try:
-                text = block.decode(self.encoding)
+                text: str | None = block.decode(self.encoding)
             except UnicodeDecodeError:
-                yield from self._one_by_one(block, done)
-            else:
-                yield from io.StringIO(text, newline="\n")
-            done += block.count(b"\n")
+                text = None
+            if block:
+                yield text, block
             if not data:
                 return
 
-    def _one_by_one(self, block: bytes, done: int) -> Iterator[str]:
-        for number, data in enumerate(io.BytesIO(block), start=done + 1):
-            try:
-                yield data.decode(self.encoding)
-            except UnicodeDecodeError:
-                raise WashError("encoding", number, self.encoding) from None
+
+def _plain(text: str) -> str | None:
+    """The block as lines the csv module would read by splitting them at the separator (line
+    ends ``\r\n`` made ``\n``), or None: a quote, a carriage return but in a line end, a NUL."""
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    return text
 
 
-def _batches(
-    reader: Any, size: int, *, header: bool = False
-) -> Iterator[list[tuple[int, list[str]]]]:
-    """(first line number, cells) per record, ``size`` at a time (the header first on its own,
-    when there is one); blank lines are skipped."""
-    line = 0
-    batch: list[tuple[int, list[str]]] = []
-    try:
-        for row in reader:
-            start, line = line + 1, reader.line_num
-            if row:
-                batch.append((start, row))
-                if len(batch) >= size or header:
-                    header = False
-                    yield batch
-                    batch = []
-    except csv.Error:
-        raise WashError("csv", line + 1) from None
-    if batch:
-        yield batch
+def _safe(text: str, delimiter: str) -> bool:
+    """Whether no cell of the block's lines is one ``safe_cell`` would change: none starts
+    with a quote or with =, @ or a tab, and every one that starts with + or - is a signed
+    number. A few substring searches; a pattern only where a cell starts with + or -."""
+    lines = "\n" + text
+    for start in (delimiter, "\n"):
+        if any(start + char in lines for char in "'=@\t"):
+            return False
+        for char in "+-":
+            if start + char in lines and _not_signed(start + char, delimiter).search(lines):
+                return False
+    return True
+
+
+@lru_cache(maxsize=16)
+def _not_signed(start: str, delimiter: str) -> re.Pattern[str]:
+    """``start`` (a separator or line end, then + or -) beginning a cell that is not a signed
+    number as ``spreadsheet._SIGNED_NUMBER`` reads one."""
+    ends = re.escape(delimiter) + r"\n"
+    return re.compile(re.escape(start) + rf"(?![0-9 .,()/\-]*(?:[{ends}]|\Z))")
 
 
 def _bad(summary: Summary, problem: dict[str, Any]) -> None:

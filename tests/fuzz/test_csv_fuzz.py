@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal.marketing import registers, washing
+from portal.marketing.block_list import Kind
 from portal.marketing.registers import ImportResult, RegisterError
 from portal.marketing.washing import Wash, WashError, WashMode
 from portal.spreadsheet import _SIGNED_NUMBER, TRIGGERS, safe_cell, unsafe_cell
@@ -170,6 +172,59 @@ def test_a_washed_lists_cells_come_back_exactly_through_unsafe_cell(
     for row in back:
         for cell in row:  # nothing a spreadsheet would run
             assert not cell.startswith(TRIGGERS) or _SIGNED_NUMBER.fullmatch(cell)
+
+
+class _TwoNumbers:
+    """A block list of two numbers, loaded at once: the reader and the washer are under test."""
+
+    def __init__(self, *_args: object) -> None:
+        self.loaded = {Kind.phone: True}
+        self.tables = {
+            Kind.phone: {4791234567: ("external_register:nix",), 4790000001: ("deceased",)}
+        }
+
+    def prepare(self, kind: Kind, keys: set[object]) -> None:
+        raise AssertionError("loaded at once")
+
+
+# Cells of the common, plain kind (the line-at-a-time path), mixed with any text at all.
+PLAIN_CELLS = st.sampled_from(
+    ["91234567", "+47 912 34 567", "0047 90000001", "", "x", "=1", "-1", "+1", "+47 12 ab", "'a"]
+)
+
+
+@given(
+    st.lists(st.lists(st.one_of(PLAIN_CELLS, PLAIN_CELLS, CELLS), min_size=3, max_size=3)),
+    st.sampled_from(washing.DELIMITERS),
+    st.sampled_from(list(WashMode)),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from([7, 64, 1 << 20]),
+)
+@example([["91234567", "a", "b"], ["90000001", "+1", "=x"]], ";", WashMode.mark, "\r\n", 64)
+def test_washing_a_line_at_a_time_writes_what_the_csv_module_and_row_by_row_would(
+    rows: list[list[str]], delimiter: str, mode: WashMode, newline: str, block: int
+) -> None:
+    """The fast path (blocks split by str methods, columns washed at once, kept lines written
+    back as read) against the csv module and the row-by-row wash, on the same bytes."""
+    upload = io.StringIO(newline="")
+    writer = csv.writer(upload, delimiter=delimiter, lineterminator=newline)
+    writer.writerows([["phone", "name", "note"], *rows])
+    content = upload.getvalue().encode("utf-8")
+    results = []
+    for plain in (washing._plain, lambda _text: None):
+        with (
+            mock.patch.multiple(washing, _Blocks=_TwoNumbers, BATCH=3, DECODE_BLOCK=block),
+            mock.patch.object(washing, "_plain", plain),
+            _wash(content, encoding="utf-8", delimiter=delimiter, has_header=True, mode=mode) as w,
+        ):
+            w.columns = ["phone", "name", "note"]
+            try:
+                summary = washing.run(None, w, now=NOW)  # type: ignore[arg-type]
+            except WashError as error:  # a bare CR the writer left unquoted: both say so
+                results.append((error.code, error.line))
+                continue
+            results.append((w.result_path.read_bytes(), summary))
+    assert results[0] == results[1]
 
 
 @given(st.text())
