@@ -794,15 +794,15 @@ class _Reader:
         blocks = self._blocks()
         for text, block in blocks:
             plain = _plain(text) if text is not None else None
-            texts = plain.split("\n") if plain is not None else None
+            texts = plain[0].split(plain[1]) if plain is not None else None
             # A line longer than a field may hold a field over the csv module's limit (an error).
             if plain is not None and texts and max(map(len, texts)) <= csv.field_size_limit():
-                yield self._split(plain, texts)
+                yield self._split(*plain, texts)
             else:
                 yield self._read_csv(text, block, blocks)
 
-    def _split(self, text: str, texts: list[str]) -> _Batch:
-        if text.endswith("\n"):
+    def _split(self, text: str, newline: str, texts: list[str]) -> _Batch:
+        if text.endswith(newline):
             texts.pop()
         numbers = range(self.done + 1, self.done + len(texts) + 1)
         self.done = self.last = numbers.stop - 1
@@ -880,28 +880,35 @@ class _Reader:
                 return
 
 
-def _plain(text: str) -> str | None:
-    """The block as lines the csv module would read by splitting them at the separator (line
-    ends ``\r\n`` made ``\n``), or None: a quote, a carriage return but in a line end, a NUL."""
+def _plain(text: str) -> tuple[str, str] | None:
+    """The block and the line end to split it at into lines the csv module would read by
+    splitting them at the separator: ``\\r\\n`` when every line ends so, else ``\\n`` (mixed
+    line ends made ``\\n``). None for a quote, a NUL or a carriage return not before ``\\n``."""
     if '"' in text or "\x00" in text:
         return None
-    if "\r" in text:
-        if text.count("\r") != text.count("\r\n"):
-            return None
-        text = text.replace("\r\n", "\n")
-    return text
+    crlf = text.count("\r\n")
+    if not crlf:
+        return None if "\r" in text else (text, "\n")
+    if text.count("\r") != crlf:
+        return None
+    if crlf == text.count("\n"):
+        return text, "\r\n"
+    return text.replace("\r\n", "\n"), "\n"
 
 
 def _safe(text: str, delimiter: str) -> bool:
     """Whether no cell of the block's lines is one ``safe_cell`` would change: none starts
     with a quote or with =, @ or a tab, and every one that starts with + or - is a signed
-    number. A few substring searches; a pattern only where a cell starts with + or -."""
+    number. A character search first (memchr: a character not in the block at all costs
+    nothing), then a separator or line end before it, then a pattern for + and -."""
     lines = "\n" + text
-    for start in (delimiter, "\n"):
-        if any(start + char in lines for char in "'=@\t"):
-            return False
-        for char in "+-":
-            if start + char in lines and _not_signed(start + char, delimiter).search(lines):
+    for char in "'=@\t+-":
+        if char not in text:
+            continue
+        for start in (delimiter, "\n"):
+            if start + char not in lines:
+                continue
+            if char not in "+-" or _not_signed(start + char, delimiter).search(lines):
                 return False
     return True
 
@@ -910,7 +917,7 @@ def _safe(text: str, delimiter: str) -> bool:
 def _not_signed(start: str, delimiter: str) -> re.Pattern[str]:
     """``start`` (a separator or line end, then + or -) beginning a cell that is not a signed
     number as ``spreadsheet._SIGNED_NUMBER`` reads one."""
-    ends = re.escape(delimiter) + r"\n"
+    ends = re.escape(delimiter) + r"\r\n"  # a carriage return in a plain block ends a line
     return re.compile(re.escape(start) + rf"(?![0-9 .,()/\-]*(?:[{ends}]|\Z))")
 
 
