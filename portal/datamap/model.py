@@ -404,9 +404,26 @@ class FieldSpec(_Item):
     # The company's codes in words: a stored value ("delivered") -> what the person reads
     # ("levert"). A value without a label is shown as it is.
     values: dict[str, Text] = Field(default_factory=dict)
+    # The same in staff's words, where the person's speak to the person ("Nummeret du ringte
+    # fra", "fra deg"): customer service and the DPO read about the person, not to them. Without
+    # one, staff read the person's words.
+    staff_label: Text | None = None
+    staff_values: dict[str, Text] = Field(default_factory=dict)
     # Where the person lives or can be found (a street, a delivery address): hidden from
     # customer service when the person's identity is protected (the table's ``protected``).
     address: bool = False
+
+    @model_validator(mode="after")
+    def _staff_values_reword_values(self) -> FieldSpec:
+        # A staff wording of a code the person has none for would show staff one thing and the
+        # person the raw code: a typo in either key, most likely.
+        unknown = sorted(set(self.staff_values) - set(self.values))
+        if unknown:
+            raise ValueError(
+                "staff_values: " + ", ".join(unknown) + " not in values (staff_values words a "
+                "value the person's values already label)"
+            )
+        return self
 
 
 class TableSpec(_Item):

@@ -49,21 +49,26 @@ IDENTIFIER_LABELS = {
 }
 
 
-def field_label(name: str, spec: FieldSpec, language: str) -> str:
+def field_label(name: str, spec: FieldSpec, language: str, *, staff: bool = False) -> str:
+    """The column's name for the person, or with ``staff`` for staff reading about them (the
+    map's ``staff_label``, else the person's)."""
+    if staff and spec.staff_label is not None:
+        return spec.staff_label.get(language)
     if spec.label is not None:
         return spec.label.get(language)
     return name.replace("_", " ").capitalize()
 
 
-def value_label(spec: FieldSpec, value: Any, language: str) -> str | None:
+def value_label(spec: FieldSpec, value: Any, language: str, *, staff: bool = False) -> str | None:
     """The data map's words for one of the company's codes (``values``: "delivered" is "levert"
-    in nb), or None when the value has no label. Text and whole numbers are matched as written
-    in the map; the raw value stays what the JSON export carries."""
+    in nb), or None when the value has no label; with ``staff``, ``staff_values`` first. Text
+    and whole numbers are matched as written in the map; the raw value stays what the JSON
+    export carries."""
     if not spec.values or value is None or isinstance(value, bool):
         return None
     if not isinstance(value, str | int):
         return None
-    label = spec.values.get(str(value))
+    label = (staff and spec.staff_values.get(str(value))) or spec.values.get(str(value))
     return label.get(language) if label is not None else None
 
 
@@ -80,8 +85,8 @@ def label_fields(template: str) -> list[str] | None:
 
 def record_label(table: TableSpec, values: Mapping[str, Any], language: str, tz: str) -> str | None:
     """One record as staff call it, from the table's ``label`` ("Ordre 10234, 12.03.2025"):
-    each ``{field}`` its value as `format_field` writes it ("–" when empty); None without a
-    label."""
+    each ``{field}`` its value as `format_field` writes it for staff ("–" when empty); None
+    without a label."""
     if table.label is None:
         return None
 
@@ -90,17 +95,20 @@ def record_label(table: TableSpec, values: Mapping[str, Any], language: str, tz:
         found = values.get(name)
         if found is None or found == "":
             return "–"
-        return format_field(table.fields[name], found, language, tz)
+        return format_field(table.fields[name], found, language, tz, staff=True)
 
     return _PLACEHOLDER.sub(value, table.label.get(language))
 
 
-def format_field(spec: FieldSpec, value: Any, language: str, tz: str) -> str:
-    """A field's value as a person reads it: its label when the map gives one, else the value
-    formatted (days, moments in the controller's time zone ``tz``, amounts, yes/no). The one
-    formatting of values for /me, the PDF report and every other page that shows a field (the
-    CSV file takes the label, or the value as in the JSON: ``value_label``)."""
-    label = value_label(spec, value, language)
+def format_field(
+    spec: FieldSpec, value: Any, language: str, tz: str, *, staff: bool = False
+) -> str:
+    """A field's value as a person reads it: its label when the map gives one (with ``staff``,
+    in staff's words), else the value formatted (days, moments in the controller's time zone
+    ``tz``, amounts, yes/no). The one formatting of values for /me, the PDF report and every
+    other page that shows a field (the CSV file takes the label, or the value as in the JSON:
+    ``value_label``)."""
+    label = value_label(spec, value, language, staff=staff)
     return label if label is not None else format_value(value, language, tz)
 
 
@@ -340,10 +348,12 @@ class FieldFacts:
     recipients: tuple[str, ...]
 
 
-def field_facts(datamap: DataMap, name: str, spec: FieldSpec, language: str) -> FieldFacts:
+def field_facts(
+    datamap: DataMap, name: str, spec: FieldSpec, language: str, *, staff: bool = False
+) -> FieldFacts:
     return FieldFacts(
         name=name,
-        label=field_label(name, spec, language),
+        label=field_label(name, spec, language, staff=staff),
         category=datamap.categories[spec.category].name.get(language),
         purposes=_purposes(datamap, [spec], language),
         origin=datamap.origins[spec.origin].name.get(language),

@@ -474,7 +474,7 @@ def _holdings(
     kept = kept_for(engine, subject_id).tables(resolution.keys, datamap.table_order())
     protected = national_id in protected_national_ids(datamap, sources, [national_id])
     hidden = address_fields(datamap) if protected else frozenset()
-    page = build_page(datamap, resolution, reader, language, now.date(), kept, hidden)
+    page = build_page(datamap, resolution, reader, language, now.date(), kept, hidden, staff=True)
     return page, person_name(datamap, sources, resolution), protected
 
 

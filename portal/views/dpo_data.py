@@ -81,7 +81,7 @@ def record_values(
                 continue
             values = {item.name: item for item in row.fields}
             shown = [
-                format_field(values[name].spec, values[name].value, language, tz)
+                format_field(values[name].spec, values[name].value, language, tz, staff=True)
                 for name in columns
                 if name in values and values[name].value not in (None, "")
             ]
@@ -158,5 +158,5 @@ def load_found_data(
         return read(datamap, sources, resolution, wanted)
 
     kept = kept_for(engine, subject_id).tables(resolution.keys, datamap.table_order())
-    page = build_page(datamap, resolution, reader, language, now.date(), kept)
+    page = build_page(datamap, resolution, reader, language, now.date(), kept, staff=True)
     return FoundDataPage(request_id, page)

@@ -144,14 +144,18 @@ def build_page(
     today: date,
     kept: Sequence[KeptTable] = (),
     hidden: Iterable[tuple[str, str]] = (),
+    *,
+    staff: bool = False,
 ) -> MyDataPage:
     """The page with the first page of every table; counts come from the resolution, and only
     the rows shown (and those their retention needs) are read. ``kept``: what the person's
     erasures keep, beyond what the resolution finds. ``hidden``: (table, column) whose values
-    are not shown (a protected person's addresses, to customer service)."""
+    are not shown (a protected person's addresses, to customer service). ``staff``: the tables
+    in the map's words for staff (customer service's look-up, the DPO's data found), who read
+    about the person rather than being spoken to."""
     found = sections(datamap, resolution)
     shown = {section.table: section.page(1, PAGE_SIZE) for section in found}
-    view = _View(datamap, resolution, read, shown, language, today, hidden)
+    view = _View(datamap, resolution, read, shown, language, today, hidden, staff)
     tables = tuple(view.table(section) for section in found)
     specs = [field for section in found for field in datamap.tables[section.table].fields.values()]
     controller = datamap.controller
@@ -203,9 +207,11 @@ class _View:
         language: str,
         today: date,
         hidden: Iterable[tuple[str, str]] = (),
+        staff: bool = False,
     ) -> None:
         self.datamap = datamap
         self.language = language
+        self.staff = staff
         self.today = today
         self.shown = shown
         self.hidden = frozenset(hidden)
@@ -222,7 +228,7 @@ class _View:
         page, pages, keys = self.shown[section.table]
         rows = [self.whole[(section.table, key)] for key in keys]
         columns = spec.shown
-        labels, fields, retention = _table_words(datamap, section.table, language)
+        labels, fields, retention = _table_words(datamap, section.table, language, self.staff)
         return TableSection(
             key=section.table,
             name=spec.name.get(language),
@@ -239,12 +245,12 @@ class _View:
         )
 
     def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
-        language = self.language
+        language, staff = self.language, self.staff
         tz = self.datamap.controller.time_zone
         values = {
             item.name: _("Hidden")
             if (row.table, item.name) in self.hidden
-            else format_field(item.spec, item.value, language, tz)
+            else format_field(item.spec, item.value, language, tz, staff=staff)
             for item in row.fields
         }
         return RecordRow(
@@ -256,21 +262,23 @@ class _View:
 
 
 # A table's words (field labels, each field's facts, how long rows are kept) are the same for
-# every person: worked out once per map and language, not on every first view. Keyed by the
-# request's language too, as some of the words come from it (i18n.gettext).
-_WORDS: dict[tuple[int, str, str, str], tuple[DataMap, _TableWords]] = {}
+# every person: worked out once per map, language and audience (the person or staff), not on
+# every first view. Keyed by the request's language too, as some of the words come from it
+# (i18n.gettext).
+_WORDS: dict[tuple[int, str, str, str, bool], tuple[DataMap, _TableWords]] = {}
 _MAX_WORDS = 1024
 
 
-def _table_words(datamap: DataMap, table: str, language: str) -> _TableWords:
-    key = (id(datamap), table, language, i18n.current_language())
+def _table_words(datamap: DataMap, table: str, language: str, staff: bool) -> _TableWords:
+    key = (id(datamap), table, language, i18n.current_language(), staff)
     entry = _WORDS.get(key)
     if entry is None or entry[0] is not datamap:
         spec = datamap.tables[table]
+        fields = spec.fields.items()
         words = (
-            {name: field_label(name, field, language) for name, field in spec.fields.items()},
+            {name: field_label(name, field, language, staff=staff) for name, field in fields},
             tuple(
-                field_facts(datamap, name, field, language) for name, field in spec.fields.items()
+                field_facts(datamap, name, field, language, staff=staff) for name, field in fields
             ),
             describe_retention(datamap, spec, language),
         )
