@@ -26,7 +26,13 @@ from babel import Locale
 from portal import i18n
 from portal.datamap import DataMap
 from portal.datamap.model import FieldSpec, HoldRef, Processor, RetentionRef, TableSpec
-from portal.datamap.wording import describe_period, describe_retention, field_label, unique
+from portal.datamap.wording import (
+    describe_period,
+    describe_retention,
+    field_label,
+    unique,
+    value_label,
+)
 from portal.exports.report import REPORT_STYLESHEET
 from portal.i18n import gettext as _
 from portal.templating import TEMPLATES_DIR
@@ -441,8 +447,13 @@ def _column(datamap: DataMap, table: str, column: str, language: str) -> str:
     if "." in column:
         other, _dot, name = column.partition(".")
         spec = datamap.tables[other]
-        return f"{spec.name.get(language)}: {field_label(name, spec.fields[name], language)}"
-    return field_label(column, datamap.tables[table].fields[column], language)
+        return f"{spec.name.get(language)}: {_label(name, spec.fields[name], language)}"
+    return _label(column, datamap.tables[table].fields[column], language)
+
+
+def _label(column: str, spec: FieldSpec, language: str) -> str:
+    """A column's name as staff read it: the records are the DPO's, not the person's."""
+    return field_label(column, spec, language, staff=True)
 
 
 def _condition(
@@ -456,14 +467,14 @@ def _condition(
         parts.append(
             _(
                 "%(field)s is %(values)s",
-                field=field_label(column, spec, language),
+                field=_label(column, spec, language),
                 values=_either([_value(spec, value, language) for value in values]),
             )
         )
     for column in ref.when_null:
-        parts.append(_("%(field)s is empty", field=field_label(column, fields[column], language)))
+        parts.append(_("%(field)s is empty", field=_label(column, fields[column], language)))
     for column in ref.when_not_null:
-        parts.append(_("%(field)s is set", field=field_label(column, fields[column], language)))
+        parts.append(_("%(field)s is set", field=_label(column, fields[column], language)))
     return "; ".join(parts) or None
 
 
@@ -477,8 +488,8 @@ def _either(values: Sequence[str]) -> str:
 def _value(spec: FieldSpec, value: Any, language: str) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
-    label = spec.values.get(str(value))
-    return label.get(language) if label is not None else str(value)
+    label = value_label(spec, value, language, staff=True)
+    return label if label is not None else str(value)
 
 
 def _gaps(

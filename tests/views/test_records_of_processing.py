@@ -181,6 +181,24 @@ def test_retention_rules_and_holds_in_words_with_where_they_apply(demo: DataMap)
     assert set(holds) == {k for k, h in demo.holds.items() if h.jurisdiction != "SE"}
 
 
+def test_conditions_name_fields_and_codes_as_staff_read_them(demo: DataMap) -> None:
+    """The records are the DPO's: a condition on a field the person reads as "Number you called
+    from" names it as "Number the person called from", and a code "from you" as "from the
+    person" (the map's staff wording)."""
+    calls = 'retention = [{ rule = "customer_service_log", from = "started_at" }]'
+    mails = 'retention = [{ rule = "customer_service_log", from = "received_at" }]'
+    text = DATAMAP_PATH.read_text(encoding="utf-8")
+    text = text.replace(calls, calls[:-3] + ', when_null = ["caller_phone"] }]', 1)
+    text = text.replace(mails, mails[:-3] + ', when = { direction = ["in"] } }]', 1)
+    edited_map = parse_datamap(text.encode(), DATAMAP_PATH.name)
+    rule = {r.key: r for r in records(edited_map).retention_rules}["customer_service_log"]
+    conditions = {use.table: use.condition for use in rule.uses}
+    assert conditions["Calls with customer service"] == "Number the person called from is empty"
+    assert conditions["E-mails with customer service"] == (
+        "From the person or from us is from the person"
+    )
+
+
 def test_a_citation_not_verified_is_shown_to_the_dpo_marked_as_such() -> None:
     datamap = edited(
         DATAMAP_PATH,
