@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from sqlalchemy.engine import Engine
 
 from portal.db import session_scope, utcnow
@@ -156,3 +156,110 @@ def test_search_filter_and_bulk_assign_without_javascript(
     page.wait_for_url(re.compile(r"/dpo\?type=access$"))
     expect(page.locator(".flash")).to_have_text("2 henvendelser er tildelt deg.")
     expect(page.locator("table.queue td.assignee").filter(has_text="(deg)")).to_have_count(2)
+
+
+def _assignee(engine: Engine, request_id: int) -> int | None:
+    with session_scope(engine) as db:
+        found = db.get(DataRequest, request_id)
+        return found.assignee_id if found else None
+
+
+def test_an_assignment_clicked_while_a_search_is_on_its_way_is_never_silently_lost(
+    page: Page, sign_in: Callable[..., None], queue_data: dict[str, int], engine: Engine
+) -> None:
+    """The search's answer is held back until the row's "Assign to me" has been clicked: the
+    assignment either happens and the status line says so once all is in, or visibly does not
+    happen (the button cannot be pressed); the table is the search's, the session's too."""
+    sign_in(page, choice=DPO, lands_on="/dpo")
+    rows, status = page.locator(ROWS), page.locator("#queue-status")
+    expect(rows).to_have_count(4)
+    held: list[Route] = []
+    page.route("**/dpo/search", lambda route: held.append(route))
+    search = page.get_by_label("Søk etter referanse, navn, e-postadresse eller kundenummer")
+    search.fill("nordmann")
+    with page.expect_request("**/dpo/search"):
+        page.get_by_role("button", name="Søk", exact=True).click()
+    kari = queue_data["ordinary"]
+    assign = page.get_by_role("button", name=f"Tildel til meg (henvendelse {kari})")
+    pressable = assign.is_enabled()
+    if pressable:  # then it must be answered, and said once the search is in too
+        with page.expect_response("**/dpo/assign"):
+            assign.click()
+    else:  # a person's click on a disabled button: nothing is sent
+        assign.click(force=True)
+    held[0].continue_()
+    expect(rows).to_have_count(2)  # the search's table: Kari, and Ola
+    expect(status).to_contain_text("2 henvendelser")
+    page.unroute("**/dpo/search")
+    if _assignee(engine, kari) is not None:
+        expect(status).to_contain_text(f"Henvendelse {kari} er tildelt deg.")
+    else:
+        assert not pressable, "the click was taken, yet nothing was assigned"
+        assign.click()  # pressable again now that the search is in
+        expect(status).to_contain_text(f"Henvendelse {kari} er tildelt deg.")
+    expect(rows.nth(0)).to_contain_text("Per Personvernombud (deg)")
+    page.reload()  # the session's search is the one the table showed
+    expect(rows).to_have_count(2)
+    expect(search).to_have_value("nordmann")
+
+
+def test_two_quick_filter_changes_end_with_the_second_even_if_the_first_answers_last(
+    page: Page, sign_in: Callable[..., None], queue_data: dict[str, int]
+) -> None:
+    sign_in(page, choice=DPO, lands_on="/dpo")
+    rows = page.locator(ROWS)
+    expect(rows).to_have_count(4)
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/dpo/search", hold_the_first)
+    kind = page.get_by_label("Type", exact=True)
+    kind.select_option(label="Innsyn")
+    kind.select_option(label="Sletting")
+    page.wait_for_timeout(500)  # time enough for a second request, if sent, to be answered
+    held[0].continue_()
+    page.wait_for_url(re.compile(r"/dpo\?type=erasure$"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Kari Nordmann")
+    expect(page.locator("#queue-status")).to_contain_text("1 henvendelse")
+    page.wait_for_timeout(200)  # nothing still on its way changes it afterwards
+    expect(rows).to_have_count(1)
+    expect(kind).to_have_value("erasure")
+
+
+def test_a_filter_chosen_while_an_assignment_is_on_its_way_is_not_undone_by_its_answer(
+    page: Page, sign_in: Callable[..., None], queue_data: dict[str, int], engine: Engine
+) -> None:
+    """The older answer (the assignment's, held back) must not overwrite the newer filter's
+    table; the assignment is still said in the status line on its way."""
+    sign_in(page, choice=DPO, lands_on="/dpo")
+    rows, status = page.locator(ROWS), page.locator("#queue-status")
+    expect(rows).to_have_count(4)
+    said: list[str] = []
+    page.expose_function("queueStatusSaid", lambda text: said.append(text))
+    page.evaluate(
+        """() => new MutationObserver(() => queueStatusSaid(
+            document.querySelector("#queue-status").textContent)).observe(
+            document.querySelector("#queue-status"), {childList: true, subtree: true})"""
+    )
+    held: list[Route] = []
+    page.route("**/dpo/assign", lambda route: held.append(route))
+    kari = queue_data["ordinary"]
+    with page.expect_request("**/dpo/assign"):
+        page.get_by_role("button", name=f"Tildel til meg (henvendelse {kari})").click()
+    page.get_by_label("Type", exact=True).select_option(label="Innsyn")
+    page.wait_for_timeout(500)  # time enough for the filter's request, if sent, to be answered
+    with page.expect_response("**/dpo/assign"):
+        held[0].continue_()
+    page.wait_for_url(re.compile(r"/dpo\?type=access$"))
+    expect(rows).to_have_count(2)  # Knut's and Nils's access requests
+    page.wait_for_timeout(200)  # nothing still on its way changes it afterwards
+    expect(rows).to_have_count(2)
+    expect(status).to_contain_text("2 henvendelser")  # the status line agrees with the table
+    assert _assignee(engine, kari) is not None
+    assert any(f"Henvendelse {kari} er tildelt deg." in text for text in said), said
