@@ -7,7 +7,7 @@ written in that same transaction, so they exist exactly when the change does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from portal.audit import AuditActor, record
 from portal.datamap import DataMap, collect
 from portal.datamap.identity import DEFAULT_CHUNK
-from portal.datamap.retention import SweepReader
+from portal.datamap.retention import CaseHold, SweepReader
 from portal.i18n import gettext as _
 from portal.identity.identifiers import proven_identifiers
 from portal.jobs.queue import enqueue
@@ -265,8 +265,33 @@ def replan_rest(
         now=now,
         dedupe_key=f"erasure.execute:{newer.id}",
     )
+    released = _kept_for_released_holds(steps, done_sources, datamap, holds, now.date())
+    if released:
+        # The done sources' rows kept only for a hold released since: no later release will
+        # come for them (the deferred job judges each again: the law may still keep some).
+        schedule_deferred(
+            db, newer.id or 0, {now.date(): released}, datamap, f"replan:{newer.id}", now=now
+        )
     _audit_plan(db, "erasure.replan_rest", newer, request, plan, staff_id, now)
     return newer
+
+
+def _kept_for_released_holds(
+    steps: Sequence[Step],
+    done: set[str],
+    datamap: DataMap,
+    holds: Sequence[CaseHold],
+    today: date,
+) -> list[Step]:
+    """Steps of the done sources that kept a row for a case hold no longer active."""
+    active = {f"case:{hold.key}" for hold in holds if hold.active_on(today)}
+    return [
+        step
+        for step in steps
+        if step.action == "retain"
+        and datamap.tables[step.table].source in done
+        and any(r.source == "case" and r.key not in active for r in step.reasons)
+    ]
 
 
 def _audit_plan(

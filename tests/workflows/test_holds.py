@@ -24,7 +24,7 @@ from portal.models import Assurance, StaffMember, Subject
 from portal.workflows import erasure_run, holds
 from portal.workflows.erasure import ErasurePlan
 from portal.workflows.holds import HoldRefused, Sources
-from portal.workflows.records import CaseHoldRecord, PlanStatus, StoredPlan
+from portal.workflows.records import CaseHoldRecord, PlanSourceDone, PlanStatus, StoredPlan
 from portal.workflows.requests import (
     Actor,
     DataRequest,
@@ -50,6 +50,7 @@ from tests.workflows.test_erasure_run import (  # noqa: F401 - fixtures
     subject_id,
 )
 from tests.workflows.test_erasure_run import Runtime as RuntimeType
+from tests.workflows.test_kept import kept_now
 
 TODAY = date(2026, 11, 24)
 MAILBOX = "personvernombud@nordlys.example"
@@ -399,6 +400,49 @@ def test_releasing_a_hold_erases_what_an_executed_erasure_kept_under_it(
             db, hold_id or 0, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
         )
     run_jobs(engine)
+    assert collect(datamap, runtime.sources, national_id("ordinary")).empty
+
+
+def test_a_hold_released_half_way_through_an_erasure_erases_what_the_done_sources_kept(
+    engine: Engine, runtime: RuntimeType, dpo: int, datamap: DataMap
+) -> None:
+    """One source carried out under the hold (its rows kept), then the hold released: the rest
+    is planned again, and the rows the done source kept under the hold are erased too, not left
+    kept with no reason until a retention sweep."""
+    request_id = new_request(engine, "ordinary")
+    with session_scope(engine) as db:
+        hold_id = holds.set_hold(
+            db,
+            **set_form(national_id="", request_id=request_id),  # type: ignore[arg-type]
+            staff_id=dpo,
+            now=NOW,
+            today=TODAY,
+            sources=sources_of(runtime),
+        ).id
+    first = plan(engine, request_id, runtime)
+    approve(engine, first, dpo)
+    worker = Worker(engine, "one-source", jobs.HANDLERS, now=lambda: NOW, schedule=[])
+    done: list[str] = []
+    while not done and worker.run_once():  # until the first source is carried out
+        with Session(engine) as db:
+            done = list(db.execute(select(PlanSourceDone.source)).scalars())
+    assert len(done) == 1 and stored_plan(engine, first).status == PlanStatus.approved
+    kept_there = [
+        s for s in plan_steps(engine, first).steps if datamap.tables[s.table].source in done
+    ]
+    assert kept_there and all(s.action == "retain" for s in kept_there)
+    with session_scope(engine) as db:
+        holds.release_hold(
+            db, hold_id or 0, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
+        )
+    run_jobs(engine)
+    newer = latest(engine, request_id)
+    assert newer.status == PlanStatus.executed and newer.id != first
+    person = subject_id(engine, request_id)
+    left = kept_now(engine, person, datamap, runtime.sources)
+    # What the law keeps anyway (bookkeeping) may stay; nothing stays for the released hold.
+    assert left and not any(group.case for table in left for group in table.groups)
+    # Her customer record, kept in the done source only for the hold, is gone with the rest.
     assert collect(datamap, runtime.sources, national_id("ordinary")).empty
 
 
