@@ -300,6 +300,22 @@ def latest(engine: Engine, request_id: int) -> StoredPlan:
         return next(iter(rows))
 
 
+def hold_request(engine: Engine, request_id: int, runtime: RuntimeType, dpo: int) -> int:
+    """The DPO's case hold on the person of a request (the form's defaults); its id."""
+    with session_scope(engine) as db:
+        return (
+            holds.set_hold(
+                db,
+                **set_form(national_id="", request_id=request_id),  # type: ignore[arg-type]
+                staff_id=dpo,
+                now=NOW,
+                today=TODAY,
+                sources=sources_of(runtime),
+            ).id
+            or 0
+        )
+
+
 def test_setting_and_releasing_a_hold_plans_the_open_erasure_again(
     engine: Engine, runtime: RuntimeType, dpo: int
 ) -> None:
@@ -356,15 +372,7 @@ def test_a_hold_set_while_the_erasure_is_under_way_keeps_what_it_covers(
     request_id = new_request(engine, "ordinary")
     approved = plan(engine, request_id, runtime)
     approve(engine, approved, dpo)
-    with session_scope(engine) as db:
-        holds.set_hold(
-            db,
-            **set_form(national_id="", request_id=request_id),  # type: ignore[arg-type]
-            staff_id=dpo,
-            now=NOW,
-            today=TODAY,
-            sources=sources_of(runtime),
-        )
+    hold_request(engine, request_id, runtime, dpo)
     newer = latest(engine, request_id)
     assert (newer.version, newer.status, newer.approved_by) == (2, PlanStatus.approved, dpo)
     assert stored_plan(engine, approved).status == PlanStatus.superseded
@@ -383,21 +391,13 @@ def test_releasing_a_hold_erases_what_an_executed_erasure_kept_under_it(
     engine: Engine, runtime: RuntimeType, dpo: int, datamap: DataMap
 ) -> None:
     request_id = new_request(engine, "ordinary")
-    with session_scope(engine) as db:
-        hold_id = holds.set_hold(
-            db,
-            **set_form(national_id="", request_id=request_id),  # type: ignore[arg-type]
-            staff_id=dpo,
-            now=NOW,
-            today=TODAY,
-            sources=sources_of(runtime),
-        ).id
+    hold_id = hold_request(engine, request_id, runtime, dpo)
     approve(engine, plan(engine, request_id, runtime), dpo)
     run_jobs(engine)
     assert request_of(engine, request_id).status == "partially_completed"
     with session_scope(engine) as db:
         holds.release_hold(
-            db, hold_id or 0, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
+            db, hold_id, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
         )
     run_jobs(engine)
     assert collect(datamap, runtime.sources, national_id("ordinary")).empty
@@ -410,15 +410,7 @@ def test_a_hold_released_half_way_through_an_erasure_erases_what_the_done_source
     is planned again, and the rows the done source kept under the hold are erased too, not left
     kept with no reason until a retention sweep."""
     request_id = new_request(engine, "ordinary")
-    with session_scope(engine) as db:
-        hold_id = holds.set_hold(
-            db,
-            **set_form(national_id="", request_id=request_id),  # type: ignore[arg-type]
-            staff_id=dpo,
-            now=NOW,
-            today=TODAY,
-            sources=sources_of(runtime),
-        ).id
+    hold_id = hold_request(engine, request_id, runtime, dpo)
     first = plan(engine, request_id, runtime)
     approve(engine, first, dpo)
     worker = Worker(engine, "one-source", jobs.HANDLERS, now=lambda: NOW, schedule=[])
@@ -433,7 +425,7 @@ def test_a_hold_released_half_way_through_an_erasure_erases_what_the_done_source
     assert kept_there and all(s.action == "retain" for s in kept_there)
     with session_scope(engine) as db:
         holds.release_hold(
-            db, hold_id or 0, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
+            db, hold_id, reason="Settled", staff_id=dpo, now=NOW, sources=sources_of(runtime)
         )
     run_jobs(engine)
     newer = latest(engine, request_id)
