@@ -31,7 +31,7 @@ def test_open_a_table_and_a_record_and_switch_language(
     expect(record.get_by_text("Leveringsadresse")).to_be_visible()
     # What each field is and why we have it.
     orders.get_by_text("Hva hvert felt er, og hvorfor vi har det").click()
-    expect(orders.locator("table.field-facts")).to_contain_text("Levere det du har kjøpt")
+    expect(orders.locator("table.field-facts")).to_contain_text("Levering av kjøp")
     page.get_by_role("button", name="Svenska").click()
     page.wait_for_url("**/me")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hej, Kari Nordmann")

@@ -58,7 +58,7 @@ def test_ordinary_customer_sees_each_table_once_as_the_thing_it_is(client: TestC
     # legal bases, origins, recipients, retention.
     summary = page.summary
     assert {"Identitet", "Kontaktopplysninger", "Kjøp"} <= {c.name for c in summary.categories}
-    assert "Levere det du har kjøpt" in [purpose.name for purpose in summary.purposes]
+    assert "Levering av kjøp" in [purpose.name for purpose in summary.purposes]
     assert len({purpose.name for purpose in summary.purposes}) == len(summary.purposes)
     assert any("bokføringsloven § 13 andre ledd" in line for line in summary.retention)
     text = response.text
