@@ -102,7 +102,10 @@ def _view(
         confirmed=moment(task.confirmed_at, language, tz) if task.confirmed_at else None,
         confirmed_by=by,
         note=task.note if for_dpo else None,
-        records=tuple(reference.get("records", ())),
+        # Tasks made before the records were kept in every language show the recipient's.
+        records=tuple(
+            reference.get("records_in", {}).get(language) or reference.get("records", ())
+        ),
         more_records=int(reference.get("more_records", 0)),
         identifiers=tuple(
             (str(IDENTIFIER_WORDS.get(kind, kind)), value)

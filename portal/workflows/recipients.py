@@ -28,10 +28,11 @@ them when it is done (``send_waiting``, called by portal/workflows/erasure_run.p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import JSON, Column, String, Text
@@ -61,6 +62,8 @@ CONFIRM_PATH = "/recipients/task"
 MAX_NOTE = 1000
 # A message names at most this many records per recipient, and says how many more.
 MAX_RECORDS = 20
+# What a recipient's message says about the person (forgotten from it once confirmed).
+MESSAGE_KEYS = ("records", "identifiers", "more_records")
 # Who confirmed: the recipient by its link, or a DPO (``dpo:<staff id>``).
 BY_LINK = "link"
 
@@ -248,7 +251,21 @@ def reference(
         "records": labels,
         "more_records": max(total - len(labels), 0),
         "identifiers": [[kind, value] for kind, values in identifiers.items() for value in values],
+        # The same records as the DPO's case page shows them, in whichever language it is read.
+        "records_in": {
+            other: [
+                _label(datamap.tables[table], row, other, tz)
+                for table, row in islice(_rows_of(item, rows), MAX_RECORDS)
+            ]
+            for other in i18n.LANGUAGES
+        },
     }
+
+
+def _rows_of(item: Concerned, rows: Mapping[str, Sequence[Row]]) -> Iterator[tuple[str, Row]]:
+    for table in item.tables:
+        for row in rows.get(table, ()):
+            yield table, row
 
 
 def _label(spec: TableSpec, row: Row, language: str, tz: str) -> str:
@@ -430,7 +447,7 @@ def _send(db: Session, task: RecipientTask, datamap: DataMap, now: datetime) -> 
             "action": str(task.action),
             "recipient_name": task.recipient_name,
             "categories": task.categories.get(task.language, []),
-            **(task.reference or {}),
+            **{key: value for key, value in (task.reference or {}).items() if key in MESSAGE_KEYS},
             "controller": {
                 "name": controller.name,
                 "contact": controller.contact,
@@ -541,11 +558,7 @@ def _confirm(db: Session, task: RecipientTask, by: str, note: str, now: datetime
     if task.message_id is not None:
         message = db.get(OutboxMessage, task.message_id)
         if message is not None:
-            kept = {
-                key: value
-                for key, value in message.context.items()
-                if key not in ("records", "identifiers", "more_records")
-            }
+            kept = {key: value for key, value in message.context.items() if key not in MESSAGE_KEYS}
             message.context = kept
             db.add(message)
     db.flush()

@@ -67,6 +67,12 @@ def test_a_restriction_tells_the_recipients_of_the_persons_data(
     assert 'id="recipients"' in case.text and "have not confirmed yet" in case.text
     bring = next(view for view in page.recipient_tasks if view.recipient == "Posten Bring")
     assert bring.open and bring.action == "Restrict" and bring.records
+    # Bring is told in Norwegian; the DPO reads its records in the page's language (English).
+    told = found["bring"].reference
+    assert told["records"][0].startswith("Ordre ") and bring.records[0].startswith("Order ")
+    assert len(bring.records) == len(told["records"])
+    message = next(m for m in messages if m.email == found["bring"].email)
+    assert message.context["records"] == told["records"] and "records_in" not in message.context
     assert f'action="/dpo/requests/{request_id}/recipients/{bring.id}"' in case.text
 
 
@@ -86,6 +92,8 @@ def test_the_dpo_records_a_confirmation_on_the_case_page(client: TestClient, dpo
     assert not view.open and view.confirmed_by == "Per Personvernombud"
     assert view.note == "Confirmed on the phone"
     assert view.records == () and page.open_tasks == len(page.recipient_tasks) - 1
+    # The records in every language are forgotten with the rest of the reference.
+    assert next(t for t in tasks(client, request_id) if t.id == task.id).reference is None
     # Another request's task is not this case's to record.
     other = restricted(client, "two_systems")
     foreign = f"/dpo/requests/{other}/recipients/{task.id}"
