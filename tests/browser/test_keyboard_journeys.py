@@ -90,6 +90,13 @@ def go_by_navigation(page: Page, label: str, path: str) -> None:
     page.wait_for_url(f"**{path}")
 
 
+def htmx_idle(page: Page) -> None:
+    """Wait until no htmx request, swap or settle is under way."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
+
+
 def test_a_person_s_journey_by_keyboard(page: Page, tmp_path: Path) -> None:
     sign_in_by_keyboard(page, re.compile(r"^Bjørn Haug\b"), "/me")
     announce = page.locator("#announce")
@@ -111,6 +118,7 @@ def test_a_person_s_journey_by_keyboard(page: Page, tmp_path: Path) -> None:
         if not following.count():
             break
         shown = count.inner_text()
+        htmx_idle(page)  # the link swapped in is htmx's before Enter (else the browser follows it)
         page.keyboard.press("Enter")
         expect(count).not_to_have_text(shown)
     expect(count).to_be_focused()

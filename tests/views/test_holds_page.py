@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlmodel import select
 from starlette.testclient import TestClient
 
+from portal import i18n
 from portal.audit import AuditEntry
 from portal.db import session_scope
 from portal.models import StaffRoleName
@@ -183,7 +184,9 @@ def test_a_hold_is_re_dated_and_released_with_a_reason(
     sign_in_staff(client, dpo)
     set_hold(client, request_id=str(request_id))
     [hold] = holds_of(client)
-    today = clock.now.date()
+    # The controller's day, as review days are counted (between 23:00 and 24:00 UTC it is
+    # already tomorrow in Oslo, and the UTC date would be a day in the past).
+    today = i18n.local_day(clock.now, client.app.state.datamap.controller.time_zone)
 
     past = client.post(
         f"{PAGE}/{hold.id}/review",
