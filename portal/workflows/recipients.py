@@ -230,7 +230,6 @@ def reference(
     kinds its ``identify_by`` names, found in those rows (a national ID: the person's own)."""
     processor = datamap.processors[item.recipient]
     tz = datamap.controller.time_zone
-    labels: list[str] = []
     total = 0
     identifiers: dict[str, list[str]] = {kind: [] for kind in processor.identify_by}
     if "national_id" in identifiers and national_id:
@@ -240,25 +239,24 @@ def reference(
         found = rows.get(table, ())
         total += max(len(item.keys.get(table, ())), len(found))
         for row in found:
-            if len(labels) < MAX_RECORDS:
-                labels.append(_label(spec, row, language, tz))
             for link in spec.identifier_links:
                 values = identifiers.get(link.identifier or "")
                 value = row.value(link.column) if link.column in spec.fields else None
                 if values is not None and value and str(value) not in values:
                     values.append(str(value))
+
+    def labels(words: str) -> list[str]:
+        shown = islice(_rows_of(item, rows), MAX_RECORDS)
+        return [_label(datamap.tables[table], row, words, tz) for table, row in shown]
+
+    # The same records as the DPO's case page shows them, in whichever language it is read.
+    records_in = {other: labels(other) for other in i18n.LANGUAGES}
+    records = records_in[language] if language in records_in else labels(language)
     return {
-        "records": labels,
-        "more_records": max(total - len(labels), 0),
+        "records": records,
+        "more_records": max(total - len(records), 0),
         "identifiers": [[kind, value] for kind, values in identifiers.items() for value in values],
-        # The same records as the DPO's case page shows them, in whichever language it is read.
-        "records_in": {
-            other: [
-                _label(datamap.tables[table], row, other, tz)
-                for table, row in islice(_rows_of(item, rows), MAX_RECORDS)
-            ]
-            for other in i18n.LANGUAGES
-        },
+        "records_in": records_in,
     }
 
 
