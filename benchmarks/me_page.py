@@ -67,6 +67,7 @@ from portal.datamap import (
     resolve,
 )
 from portal.datamap.collect import stream
+from portal.datamap.overview import overview
 from portal.db import make_engine, session_scope, utcnow
 from portal.demo import DATAMAP_PATH, EDGE_CASES, EDGE_CASES_BY_KEY
 from portal.demo import schema as demo
@@ -969,11 +970,19 @@ def phases(
     """Median seconds of each step of /me for one person, called directly (no HTTP)."""
     from portal.app import create_app
     from portal.datamap.paging import read
-    from portal.views.my_data import build_page
+    from portal.views.my_data import build_page, overview_page
 
     sources = _sources(datamap, engine)
     nid = subject.person.national_id
     results: dict[str, float] = {}
+    # A first view of many records: counted (datamap/overview.py), every table closed.
+    results["first view: overview (counting)"], counted = _timed(
+        lambda: overview(datamap, sources, nid), repeat
+    )
+    results["first view: overview_page"], first = _timed(
+        lambda: overview_page(datamap, counted, "nb"), repeat
+    )
+    # What opening a table costs, and the page of every table's first rows (fewer records).
     results["identity.resolve"], resolution = _timed(lambda: resolve(datamap, sources, nid), repeat)
 
     def reader(wanted: Any) -> Collection:
@@ -1002,27 +1011,25 @@ def phases(
             lambda: templates.TemplateResponse(request, "me/home.html", {"page": page}), repeat
         )
         results["(page size, KiB)"] = len(response.body) / 1024
+        results["first view: render me/home.html"], response = _timed(
+            lambda: templates.TemplateResponse(request, "me/home.html", {"page": first}), repeat
+        )
+        results["(first view page size, KiB)"] = len(response.body) / 1024
         app.state.engine.dispose()
     return results
 
 
 def hot_spots(engine: Engine, datamap: DataMap, subject: BenchSubject, limit: int = 18) -> str:
-    """cProfile of resolve + build_page for one person, the functions with most own time."""
-    from portal.datamap.paging import read
-    from portal.views.my_data import build_page
+    """cProfile of a first view's counting and page for one person, the functions with most
+    own time."""
+    from portal.views.my_data import overview_page
 
     sources = _sources(datamap, engine)
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(5):
-        resolution = resolve(datamap, sources, subject.person.national_id)
-        build_page(
-            datamap,
-            resolution,
-            lambda wanted, r=resolution: read(datamap, sources, r, wanted),
-            "nb",
-            date.today(),
-        )
+        counted = overview(datamap, sources, subject.person.national_id)
+        overview_page(datamap, counted, "nb")
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(limit)

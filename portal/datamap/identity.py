@@ -95,9 +95,41 @@ def resolve(
         return resolver.run(national_id, proven or {})
 
 
+def resolve_rest(
+    datamap: DataMap,
+    connections: SourceConnections,
+    national_id: str,
+    ids: Mapping[str, set[str]],
+    settled: Mapping[str, frozenset[str]],
+    chunk_size: int = DEFAULT_CHUNK,
+) -> Resolution | None:
+    """The walk for what overview.py leaves to it: the person's identifiers all known
+    (normalised, by kind), and the anchored rows already found (``settled``: table -> keys as
+    text). Follows only e-mail addresses, phone numbers and the rows found under them; the
+    Resolution holds those rows alone. None if the walk finds an anchored row the database did
+    not: the two disagree, and only the whole walk can tell."""
+    resolver = _Resolver(datamap, connections, chunk_size, settled)
+    for kind, values in ids.items():
+        resolver.ids[kind].update(values)
+    resolution = resolver.run(national_id, {})
+    rows = (row for table_rows in resolver.rows.values() for row in table_rows.values())
+    if any(row.status is Status.anchored for row in rows):
+        return None
+    return resolution
+
+
 class _Resolver:
-    def __init__(self, datamap: DataMap, connections: SourceConnections, chunk_size: int) -> None:
+    def __init__(
+        self,
+        datamap: DataMap,
+        connections: SourceConnections,
+        chunk_size: int,
+        settled: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.map = datamap
+        # Anchored rows found by the database (resolve_rest): not read again, and the anchor
+        # identifiers not followed (every row they lead to is anchored or someone else's).
+        self.settled = settled
         self.connections = connections
         self.chunk_size = chunk_size
         self.region = datamap.settings.region
@@ -163,6 +195,8 @@ class _Resolver:
         wanted: list[tuple[Link, list[Any]]] = []
         for link in self.id_links[name]:
             kind = link.identifier or ""
+            if self.settled is not None and kind in ANCHOR_KINDS:
+                continue
             done = self.queried[(name, f"id:{link.column}")]
             new = self.ids[kind] - done
             if new:
@@ -380,10 +414,13 @@ class _Resolver:
         )
         self.queries += 1
         parameters = {f"v{position}": values for position, (_, values) in enumerate(wanted)}
+        settled = self.settled.get(name, frozenset()) if self.settled is not None else None
         # Plain tuples, fetched at once: a RowMapping per row, or a fetch per row, was a
         # good part of the resolution's time.
         for values_row in connection.execute(statement, parameters).all():
             key = values_row[key_index]
+            if settled and str(key) in settled:
+                continue
             row = store.get(key)
             if row is None:
                 values = values_row[:width] if contacts else values_row

@@ -159,7 +159,11 @@ def record_view(db: Session, subject_id: int, staff_id: int, now: datetime) -> N
     )
 
 
-def person_keys(engine: Engine, subject_id: int) -> tuple[str, str, dict[str, list[str]]]:
+# A person's national ID, its country, and the identifiers they have proven, by kind.
+PersonKeys = tuple[str, str, dict[str, list[str]]]
+
+
+def person_keys(engine: Engine, subject_id: int) -> PersonKeys:
     """What finding a person's rows starts from: national ID, its country, proven identifiers.
     A unit of work of its own, so that the company's databases are read holding no session."""
     with session_scope(engine) as db:

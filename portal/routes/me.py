@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -12,20 +13,21 @@ from portal import i18n
 from portal.datamap import Resolution, resolve
 from portal.datamap.paging import read
 from portal.identity.auth import person_required
-from portal.identity.identifiers import person_keys
-from portal.views.my_data import RowReader, build_page, table_page
+from portal.identity.identifiers import PersonKeys, person_keys
+from portal.views.my_data import RowReader, my_data_page, table_page
 from portal.web.handlers import in_thread
 from portal.workflows.kept import kept_for
 
 
-def _holdings(request: Request) -> tuple[Resolution, RowReader]:
+def _holdings(request: Request, keys: PersonKeys | None = None) -> tuple[Resolution, RowReader]:
     """Whose rows are whose (from this session's short memory when fresh), and a reader of
-    whole rows by key. Runs in a worker thread: it queries the company's databases."""
+    whole rows by key. Runs in a worker thread: it queries the company's databases.
+    ``keys``: the person's (identifiers.person_keys), when the caller has read them."""
     state = request.app.state
     viewer_id = request.scope["viewer"].id
 
     def resolve_now() -> Resolution:
-        national_id, _country, proven = person_keys(state.engine, viewer_id)
+        national_id, _country, proven = keys or person_keys(state.engine, viewer_id)
         return resolve(state.datamap, state.sources, national_id, proven=proven)
 
     resolution = state.memory.get(_session_key(request), viewer_id, "resolution", resolve_now)
@@ -51,10 +53,11 @@ async def home(request: Request) -> Response:
         return HTMLResponse(body)
 
     def build() -> Any:
-        resolution, reader = _holdings(request)
-        kept = kept_for(state.engine, request.scope["viewer"].id)
-        found = kept.tables(resolution.keys, state.datamap.table_order())
-        return build_page(state.datamap, resolution, reader, language, today, found)
+        viewer_id = request.scope["viewer"].id
+        kept = kept_for(state.engine, viewer_id)
+        keys = person_keys(state.engine, viewer_id)
+        holdings = partial(_holdings, request, keys)
+        return my_data_page(state.datamap, state.sources, keys, kept, holdings, language, today)
 
     page = await in_thread(build)
     response = state.templates.TemplateResponse(request, "me/home.html", {"page": page})

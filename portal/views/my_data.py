@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from portal import i18n
 from portal.datamap import Collection, DataMap, Resolution, Row
 from portal.datamap.collect import may_hold_more
+from portal.datamap.overview import Overview, overview
 from portal.datamap.paging import Section, sections, with_relatives
 from portal.datamap.retention import kept_text
 from portal.datamap.wording import (
@@ -40,10 +43,14 @@ from portal.datamap.wording import (
     unique,
 )
 from portal.i18n import gettext as _
+from portal.identity.identifiers import PersonKeys
 from portal.identity.national_id import mask_national_id, parse_national_id
-from portal.workflows.kept import KeptInWords, KeptTable, in_words, kept_total
+from portal.workflows.kept import KeptInWords, KeptTable, StillKept, in_words, kept_total
 
 PAGE_SIZE = 25
+# A person with more records than this sees each table closed and counted on a first view, its
+# rows read when opened (overview_page); fewer, and every table's first page is on the page.
+INLINE_ROWS = 200
 # A table's field labels (read only), each field's facts, and how long its rows are kept.
 _TableWords = tuple[Mapping[str, str], tuple[FieldFacts, ...], tuple[str, ...]]
 
@@ -80,6 +87,9 @@ class TableSection:
     # A history (addresses, consents) is shown as a timeline.
     timeline: bool
     retention: tuple[str, ...]
+    # False on a first view of many records (overview_page): the rows are read when the
+    # table is opened (/me/data/<table>), and ``rows`` is empty.
+    loaded: bool = True
 
     @property
     def first_row_number(self) -> int:
@@ -157,24 +167,94 @@ def build_page(
     shown = {section.table: section.page(1, PAGE_SIZE) for section in found}
     view = _View(datamap, resolution, read, shown, language, today, hidden, staff)
     tables = tuple(view.table(section) for section in found)
-    specs = [field for section in found for field in datamap.tables[section.table].fields.values()]
+    names = [section.table for section in found]
+    return _page(
+        datamap, names, tables, kept, resolution.identifiers, resolution.withheld, language
+    )
+
+
+def _page(
+    datamap: DataMap,
+    names: Sequence[str],
+    tables: tuple[TableSection, ...],
+    kept: Sequence[KeptTable],
+    identifiers: Mapping[str, tuple[str, ...]],
+    withheld: Mapping[str, int],
+    language: str,
+) -> MyDataPage:
+    specs = [field for name in names for field in datamap.tables[name].fields.values()]
     controller = datamap.controller
     return MyDataPage(
         total=sum(table.total for table in tables) + kept_total(kept),
-        summary=summary_facts(datamap, [s.table for s in found], specs, language),
+        summary=summary_facts(datamap, names, specs, language),
         tables=tables,
         kept=in_words(kept, language),
         kept_total=kept_total(kept),
-        identifiers=_identifiers(resolution.identifiers),
+        identifiers=_identifiers(identifiers),
         may_hold_more=tuple(
             datamap.tables[name].name.get(language) for name in may_hold_more(datamap)
         ),
-        withheld=sum(resolution.withheld.values()),
+        withheld=sum(withheld.values()),
         automated_decisions=_automated_decisions(datamap, specs, language),
         controller_name=controller.name,
         controller_contact=controller.contact,
         dpo_contact=controller.dpo_contact,
         supervisory_authority=controller.supervisory_authority.get(language),
+    )
+
+
+def my_data_page(
+    datamap: DataMap,
+    sources: Mapping[str, Engine],
+    keys: PersonKeys,
+    kept: StillKept,
+    holdings: Callable[[], tuple[Resolution, RowReader]],
+    language: str,
+    today: date,
+) -> MyDataPage:
+    """The person's own page: counted by the database, every table closed, when they have
+    many records (more than INLINE_ROWS) and no erasure keeps any (what is kept is told apart
+    by key); else every table's first page (``holdings``: the resolution and a row reader)."""
+    if not kept.steps:
+        counted = overview(datamap, sources, keys[0], proven=keys[2])
+        if counted is not None and counted.total > INLINE_ROWS:
+            return overview_page(datamap, counted, language)
+    resolution, read = holdings()
+    found = kept.tables(resolution.keys, datamap.table_order())
+    return build_page(datamap, resolution, read, language, today, found)
+
+
+def overview_page(
+    datamap: DataMap,
+    counted: Overview,
+    language: str,
+    kept: Sequence[KeptTable] = (),
+) -> MyDataPage:
+    """The page of a person with many records (overview.INLINE_ROWS), as build_page makes it
+    but with every table closed and counted, its rows read when it is opened: a first view
+    then costs the counting (datamap/overview.py), not a page of every table."""
+    names = [name for name in datamap.table_order() if counted.count(name)]
+    tables = tuple(_unread_table(datamap, name, counted.count(name), language) for name in names)
+    return _page(datamap, names, tables, kept, counted.identifiers, counted.withheld, language)
+
+
+def _unread_table(datamap: DataMap, name: str, total: int, language: str) -> TableSection:
+    spec = datamap.tables[name]
+    labels, fields, retention = _table_words(datamap, name, language, False)
+    return TableSection(
+        key=name,
+        name=spec.name.get(language),
+        description=spec.description.get(language) if spec.description else None,
+        source=datamap.sources[spec.source].name.get(language),
+        columns=tuple(Column(column, labels[column]) for column in spec.shown),
+        fields=fields,
+        rows=(),
+        total=total,
+        page=1,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        timeline=spec.timeline is not None,
+        retention=retention,
+        loaded=False,
     )
 
 

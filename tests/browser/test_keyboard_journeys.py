@@ -106,6 +106,9 @@ def test_a_person_s_journey_by_keyboard(page: Page, tmp_path: Path) -> None:
     tab_to(page, orders.locator(":scope > summary"))
     page.keyboard.press("Space")
     expect(orders).to_have_attribute("open", "")
+    # His many records are read as the table opens (htmx).
+    expect(orders.locator(".pager")).to_contain_text("Oppføring 1–25 av")
+    expect(announce).to_contain_text("Oppføring 1–25 av")
     tab_to(page, orders.locator(".pager").get_by_role("link", name=nb("Next")))
     page.keyboard.press("Enter")
     expect(orders.locator(".pager")).to_contain_text("Oppføring 26–50 av")
