@@ -27,9 +27,9 @@ the overview to the walk on the demo company and both example companies.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Text,
@@ -103,51 +103,33 @@ def overview(
         parameters = _parameters(ids, region)
         for tables in groups:
             connection = connections.to(datamap.tables[tables[0]].source)
-            *_, first, codes = _statements(datamap, connection.dialect, tables)
-            if first is not None:
+            built = _statements(datamap, connection.dialect, tables)
+            if built.first is not None:
                 queries += 1
-                for code, value in connection.execute(first, parameters).all():
-                    kind = codes[code][1] or ""
+                for code, value in connection.execute(built.first, parameters).all():
+                    kind = built.first_codes[code][1] or ""
                     ids[kind].add(normalise(kind, value, region))
         for _ in range(_MAX_ROUNDS):
-            anchored: dict[str, set[str]] = {name: set() for name in datamap.tables}
-            counted: dict[str, int] = {}
-            learnt: dict[str, set[str]] = {kind: set() for kind in KINDS}
-            parameters = _parameters(ids, region)
+            counted, learnt, outside = _count(datamap, connections, groups, ids)
             asked = {kind: set(ids[kind]) for kind in CONTACT_KINDS}
-            outside = 0
-            for tables in groups:
-                connection = connections.to(datamap.tables[tables[0]].source)
-                statement, codes, *_ = _statements(datamap, connection.dialect, tables)
-                if statement is None:
-                    continue
-                queries += 1
-                for code, value in connection.execute(statement, parameters).all():
-                    table_name, kind = codes[code]
-                    if kind is None:
-                        anchored[table_name].add(value)
-                    elif kind == _COUNT:
-                        counted[table_name] = int(value)
-                    elif kind == _OUTSIDE:
-                        outside += int(value)
-                    else:
-                        learnt[kind].add(normalise(kind, value, region))
+            queries += len(groups)
             new = learnt["customer_number"] - ids["customer_number"]
             for kind, values in learnt.items():
                 ids[kind] |= values
             if not new:
                 break
-        settled = {name: frozenset(keys) for name, keys in anchored.items() if keys}
         # The walk, unless the statement saw that it would find nothing: no row outside the
         # anchored ones under the person's addresses and numbers, all of which it looked for.
+        # It is told the anchored rows' keys, which only it needs.
         rest: Resolution | None = None
         if outside or any(ids[kind] - asked[kind] for kind in CONTACT_KINDS):
+            settled = _anchored_keys(datamap, connections, groups, ids)
             rest = resolve_rest(datamap, connections, national_id, ids, settled)
             if rest is None:
                 return None
-            queries += rest.queries
+            queries += len(groups) + rest.queries
     counts = {
-        name: len(settled.get(name, ())) + counted.get(name, 0) + (rest.count(name) if rest else 0)
+        name: counted.get(name, 0) + (rest.count(name) if rest else 0)
         for name in datamap.table_order()
     }
     linked = {link.identifier for spec in datamap.tables.values() for link in spec.identifier_links}
@@ -163,6 +145,56 @@ def overview(
         queries=queries,
         walked=rest is not None,
     )
+
+
+def _count(
+    datamap: DataMap, connections: SourceConnections, groups: list[list[str]], ids: _Ids
+) -> tuple[dict[str, int], dict[str, set[str]], int]:
+    """A round: the anchored rows counted per table, the identifiers on them, and the rows
+    under the person's contact identifiers that are not anchored."""
+    region = datamap.settings.region
+    counted: dict[str, int] = {}
+    learnt: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    outside = 0
+    for value, (table_name, kind) in _run(datamap, connections, groups, ids, "counting"):
+        if kind == _COUNT:
+            counted[table_name] = int(value)
+        elif kind == _OUTSIDE:
+            outside += int(value)
+        elif kind is not None:
+            learnt[kind].add(normalise(kind, value, region))
+    return counted, learnt, outside
+
+
+def _anchored_keys(
+    datamap: DataMap, connections: SourceConnections, groups: list[list[str]], ids: _Ids
+) -> dict[str, frozenset[str]]:
+    """The keys (as text) of the anchored rows the walk may reach: of every table but those
+    under one parent alone (a row the walk reaches there hangs under one it found)."""
+    keys: dict[str, set[str]] = {}
+    for value, (table_name, kind) in _run(datamap, connections, groups, ids, "keyed"):
+        if kind is None:
+            keys.setdefault(table_name, set()).add(value)
+    return {name: frozenset(found) for name, found in keys.items()}
+
+
+def _run(
+    datamap: DataMap,
+    connections: SourceConnections,
+    groups: list[list[str]],
+    ids: _Ids,
+    which: str,
+) -> Iterator[tuple[str, tuple[str, str | None]]]:
+    """The result rows of one of each group's statements: the value, and what it is."""
+    parameters = _parameters(ids, datamap.settings.region)
+    for tables in groups:
+        connection = connections.to(datamap.tables[tables[0]].source)
+        built = _statements(datamap, connection.dialect, tables)
+        statement = built.counting if which == "counting" else built.keyed
+        if statement is None:
+            continue
+        for code, value in connection.execute(statement, parameters).all():
+            yield value, built.codes[code]
 
 
 def _parameters(ids: Mapping[str, set[str]], region: str) -> dict[str, list[str]]:
@@ -203,8 +235,19 @@ def _groups(datamap: DataMap, engines: Mapping[str, Engine]) -> list[list[str]] 
 _COUNT = "count"
 _OUTSIDE = "outside"  # rows under the person's contact identifiers that are not anchored
 _Codes = list[tuple[str, str | None]]
-# (the statement, its codes, the first look, its codes)
-_Built = tuple[Any, _Codes, Any, _Codes]
+_Ids = Mapping[str, set[str]]
+
+
+class _Built(NamedTuple):
+    """A group's statements (None where there is nothing to ask), built once per map."""
+
+    keyed: Any  # the anchored rows' keys
+    counting: Any  # the anchored rows counted, the identifiers on them, the rows outside
+    codes: _Codes  # what each result row of those two is, by its first column
+    first: Any  # the first look: identifiers on the rows the anchors find by themselves
+    first_codes: _Codes
+
+
 _STATEMENTS: dict[tuple[int, str, tuple[str, ...]], tuple[DataMap, _Built]] = {}
 _LOCK = threading.Lock()
 _MAX_STATEMENTS = 64
@@ -235,7 +278,8 @@ def _build(datamap: DataMap, dialect: Dialect, tables: list[str]) -> _Built:
             referenced[link.table or ""].add(datamap.parent_key(link))
     learnt_kinds = {"customer_number", "email", "phone"}
     ctes: dict[str, Any] = {}
-    parts: list[Any] = []
+    counting: list[Any] = []  # counts, identifiers learnt, rows outside
+    keyed: list[Any] = []  # the anchored rows' keys, for the walk
     codes: _Codes = []
     # The first look: customer numbers on the rows the anchors find by themselves.
     first_parts: list[Any] = []
@@ -263,7 +307,7 @@ def _build(datamap: DataMap, dialect: Dialect, tables: list[str]) -> _Built:
         ]
         if not anchors and not parents:
             # Never anchored: found by e-mail address or phone number alone.
-            parts += _outside(spec, clause, None, codes, name)
+            counting += _outside(spec, clause, None, codes, name)
             continue
         # The walk decides by the first anchor column that holds a value, else by the parents.
         whens = [
@@ -299,24 +343,29 @@ def _build(datamap: DataMap, dialect: Dialect, tables: list[str]) -> _Built:
             ]
         chosen = union(*selects) if len(selects) > 1 else selects[0]
         cte = ctes[name] = chosen.cte(f"anchored_{index}")
-        parts += _outside(spec, clause, cte, codes, name)
-        if not spec.identifier_links and len(spec.parent_links) == 1:
-            # Under one parent alone, a row the walk reaches (under a row it found) is not
-            # anchored: the walk needs no keys here, only the count.
-            codes.append((name, _COUNT))
-            parts.append(select(literal(len(codes) - 1), cast(func.count(), Text)).select_from(cte))
-        else:
-            codes.append((name, None))
-            parts.append(select(literal(len(codes) - 1), cast(cte.c[spec.key], Text)))
+        shared = _outside(spec, clause, cte, codes, name)
         for link in learn:
             value = cte.c[link.column]
             codes.append((name, link.identifier))
-            parts.append(
+            shared.append(
                 select(literal(len(codes) - 1), cast(value, Text))
                 .where(value.is_not(None))
                 .distinct()
             )
-    return _union(parts), codes, _union(first_parts, distinct=True), first_codes
+        codes.append((name, _COUNT))
+        counting += [*shared, _select_count(len(codes) - 1, cte)]
+        # Under one parent alone, a row the walk reaches (under a row it found) is not
+        # anchored: the walk needs no keys there.
+        if spec.identifier_links or len(spec.parent_links) != 1:
+            codes.append((name, None))
+            keyed.append(select(literal(len(codes) - 1), cast(cte.c[spec.key], Text)))
+    return _Built(
+        _union(keyed), _union(counting), codes, _union(first_parts, distinct=True), first_codes
+    )
+
+
+def _select_count(code: int, cte: Any) -> Any:
+    return select(literal(code), cast(func.count(), Text)).select_from(cte)
 
 
 def _outside(spec: Any, clause: Any, cte: Any, codes: _Codes, name: str) -> list[Any]:
