@@ -703,10 +703,10 @@ def _server_settings(config: dict[str, Any]) -> Any:
 def run_server(config: dict[str, Any]) -> None:
     """The child process: the portal as `portal serve --workers N` runs it (uvicorn, request
     log on), its data map's sources pointed at the seeded demo company by the environment."""
-    import uvicorn
+    from portal.web import processes
 
     os.environ.update(_server_environment(config))
-    uvicorn.run(
+    processes.run(
         "portal.cli:worker_app",
         factory=True,
         workers=config["workers"],
@@ -731,7 +731,7 @@ def served(config: dict[str, Any], log_path: Path) -> Iterator[str]:
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         try:
-            _wait_until_up(url, process)
+            _wait_until_up(url, process, config["port"], config.get("workers", 2))
             yield url
         finally:
             process.terminate()
@@ -742,18 +742,32 @@ def served(config: dict[str, Any], log_path: Path) -> Iterator[str]:
                 process.wait()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], port: int, workers: int) -> None:
+    """Until every worker process listens (each its own socket: portal/web/processes.py) and
+    the server answers. The clients connect once, at warm-up, and keep their connections:
+    started with one process up, they would all be that process's."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
-            if httpx2.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
-                return
+            answered = httpx2.get(f"{url}/healthz", timeout=1, trust_env=False).status_code
         except httpx2.TransportError:
-            pass
+            answered = 0
+        if answered == 200 and _listening(port) >= workers:
+            return
         time.sleep(0.1)
-    raise RuntimeError("the server did not start within 60 s")
+    raise RuntimeError(f"the server did not start {workers} listening processes within 60 s")
+
+
+def _listening(port: int) -> int:
+    """Sockets listening on the port (Linux: /proc/net/tcp; elsewhere taken as all)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return sys.maxsize
+    wanted = f":{port:04X}"
+    return sum(1 for line in lines if line.split()[1].endswith(wanted) and line.split()[3] == "0A")
 
 
 # --- load -----------------------------------------------------------------------------------

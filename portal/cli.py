@@ -63,9 +63,12 @@ def serve(args: argparse.Namespace) -> int:
     options: dict = {"host": args.host, "port": args.port, "access_log": False, "log_config": None}
     try:
         if args.workers > 1:
-            # Each process builds its own app (and engines) from the same environment; this
-            # one keeps `app` only for the in-process job worker.
-            uvicorn.run(
+            # Each process builds its own app (and engines) from the same environment, and
+            # listens on a socket of its own (portal/web/processes.py); this one keeps `app`
+            # only for the in-process job worker.
+            from portal.web import processes
+
+            processes.run(
                 "portal.cli:worker_app",
                 factory=True,
                 workers=args.workers,
