@@ -18,6 +18,15 @@ from sqlmodel import Session, create_engine
 CONNECT_TIMEOUT = 10
 
 
+# Connections kept per engine and process, and opened beyond them at a peak. SQLAlchemy's 5
+# kept were fewer than one web process's requests at once (a first view holds one to the
+# portal's database and one to the company's): every request past the fifth opened a
+# connection and closed it again, a new PostgreSQL process each time, and 20 clients got a
+# third of the first views the machine could serve (benchmarks/README.md, "First views").
+# Two web processes and their engines stay within PostgreSQL's default 100 connections.
+POOL = {"pool_size": 10, "max_overflow": 5}
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -31,7 +40,7 @@ def make_engine(url: str) -> Engine:
     libpq = parsed.get_driver_name() in {"psycopg", "psycopg2"}
     timeout = libpq and "connect_timeout" not in parsed.query
     connect_args = {"connect_timeout": CONNECT_TIMEOUT} if timeout else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **POOL)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 
 from portal.datamap.model import DataMap, SourceLocation
 from portal.datamap.problems import DataMapError
+from portal.db import POOL
 
 
 class SourceUnavailable(Exception):
@@ -73,7 +74,9 @@ def create_engines(datamap: DataMap, environ: Mapping[str, str] | None = None) -
         url = resolve_url(name, source, environ)
         key = url.render_as_string(hide_password=False)
         if key not in by_url:
-            by_url[key] = create_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
+            server = url.get_backend_name() != "sqlite"
+            pool = POOL if server else {}
+            by_url[key] = create_engine(url, pool_pre_ping=server, **pool)
         engines[name] = by_url[key]
     return engines
 
