@@ -34,4 +34,12 @@ def make_templates() -> Jinja2Templates:
     )
     # newstyle: %-formatting happens inside gettext, after escaping the variables.
     env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # The static files' addresses as every other link on the pages: paths from the root.
+    # (url_for('static', …) looked through every route, three times a page.)
+    env.globals["static_url"] = static_url
     return Jinja2Templates(env=env, context_processors=[_context])
+
+
+def static_url(path: str) -> str:
+    """The address of a file under static/ (app.py mounts it at /static)."""
+    return "/static/" + path.lstrip("/")

@@ -167,10 +167,15 @@ def person_keys(engine: Engine, subject_id: int) -> PersonKeys:
     """What finding a person's rows starts from: national ID, its country, proven identifiers.
     A unit of work of its own, so that the company's databases are read holding no session."""
     with session_scope(engine) as db:
-        subject = db.get(Subject, subject_id)
-        if subject is None:
-            raise LookupError(f"no subject {subject_id}")
-        return subject.national_id, subject.country, proven_identifiers(db, subject_id)
+        return keys_of(db, subject_id)
+
+
+def keys_of(db: Session, subject_id: int) -> PersonKeys:
+    """``person_keys`` in the caller's unit of work."""
+    subject = db.get(Subject, subject_id)
+    if subject is None:
+        raise LookupError(f"no subject {subject_id}")
+    return subject.national_id, subject.country, proven_identifiers(db, subject_id)
 
 
 def _validated(

@@ -12,11 +12,12 @@ from starlette.routing import Route
 from portal import i18n
 from portal.datamap import Resolution, resolve
 from portal.datamap.paging import read
+from portal.db import session_scope
 from portal.identity.auth import person_required
-from portal.identity.identifiers import PersonKeys, person_keys
+from portal.identity.identifiers import PersonKeys, keys_of, person_keys
 from portal.views.my_data import RowReader, my_data_page, table_page
 from portal.web.handlers import in_thread
-from portal.workflows.kept import kept_for
+from portal.workflows.kept import still_kept
 
 
 def _holdings(request: Request, keys: PersonKeys | None = None) -> tuple[Resolution, RowReader]:
@@ -54,8 +55,8 @@ async def home(request: Request) -> Response:
 
     def build() -> Any:
         viewer_id = request.scope["viewer"].id
-        kept = kept_for(state.engine, viewer_id)
-        keys = person_keys(state.engine, viewer_id)
+        with session_scope(state.engine) as db:  # closed before the company's are read
+            kept, keys = still_kept(db, viewer_id), keys_of(db, viewer_id)
         holdings = partial(_holdings, request, keys)
         return my_data_page(state.datamap, state.sources, keys, kept, holdings, language, today)
 
