@@ -101,14 +101,17 @@ def resolve_rest(
     national_id: str,
     ids: Mapping[str, set[str]],
     settled: Mapping[str, frozenset[str]],
+    contact_tables: frozenset[str] | None = None,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Resolution | None:
     """The walk for what overview.py leaves to it: the person's identifiers all known
     (normalised, by kind), and the anchored rows already found (``settled``: table -> keys as
-    text). Follows only e-mail addresses, phone numbers and the rows found under them; the
+    text). Follows only e-mail addresses, phone numbers (in ``contact_tables`` only, when
+    given: the tables where such rows are not all anchored) and the rows found under them; the
     Resolution holds those rows alone. None if the walk finds an anchored row the database did
     not: the two disagree, and only the whole walk can tell."""
     resolver = _Resolver(datamap, connections, chunk_size, settled)
+    resolver.contact_tables = contact_tables
     for kind, values in ids.items():
         resolver.ids[kind].update(values)
     resolution = resolver.run(national_id, {})
@@ -130,6 +133,7 @@ class _Resolver:
         # Anchored rows found by the database (resolve_rest): not read again, and the anchor
         # identifiers not followed (every row they lead to is anchored or someone else's).
         self.settled = settled
+        self.contact_tables: frozenset[str] | None = None  # resolve_rest's
         self.connections = connections
         self.chunk_size = chunk_size
         self.region = datamap.settings.region
@@ -196,6 +200,8 @@ class _Resolver:
         for link in self.id_links[name]:
             kind = link.identifier or ""
             if self.settled is not None and kind in ANCHOR_KINDS:
+                continue
+            if self.contact_tables is not None and name not in self.contact_tables:
                 continue
             done = self.queried[(name, f"id:{link.column}")]
             new = self.ids[kind] - done

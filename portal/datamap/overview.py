@@ -121,10 +121,14 @@ def overview(
         # The walk, unless the statement saw that it would find nothing: no row outside the
         # anchored ones under the person's addresses and numbers, all of which it looked for.
         # It is told the anchored rows' keys, which only it needs.
+        # It looks under those identifiers only in the tables where such rows are, unless it
+        # has identifiers the statement did not look for.
         rest: Resolution | None = None
-        if outside or any(ids[kind] - asked[kind] for kind in CONTACT_KINDS):
+        unasked = any(ids[kind] - asked[kind] for kind in CONTACT_KINDS)
+        if outside or unasked:
             settled = _anchored_keys(datamap, connections, groups, ids)
-            rest = resolve_rest(datamap, connections, national_id, ids, settled)
+            where = None if unasked else frozenset(outside)
+            rest = resolve_rest(datamap, connections, national_id, ids, settled, where)
             if rest is None:
                 return None
             queries += len(groups) + rest.queries
@@ -149,18 +153,19 @@ def overview(
 
 def _count(
     datamap: DataMap, connections: SourceConnections, groups: list[list[str]], ids: _Ids
-) -> tuple[dict[str, int], dict[str, set[str]], int]:
-    """A round: the anchored rows counted per table, the identifiers on them, and the rows
-    under the person's contact identifiers that are not anchored."""
+) -> tuple[dict[str, int], dict[str, set[str]], set[str]]:
+    """A round: the anchored rows counted per table, the identifiers on them, and the tables
+    with rows under the person's contact identifiers that are not anchored."""
     region = datamap.settings.region
     counted: dict[str, int] = {}
     learnt: dict[str, set[str]] = {kind: set() for kind in KINDS}
-    outside = 0
+    outside: set[str] = set()
     for value, (table_name, kind) in _run(datamap, connections, groups, ids, "counting"):
         if kind == _COUNT:
             counted[table_name] = int(value)
         elif kind == _OUTSIDE:
-            outside += int(value)
+            if int(value):
+                outside.add(table_name)
         elif kind is not None:
             learnt[kind].add(normalise(kind, value, region))
     return counted, learnt, outside
