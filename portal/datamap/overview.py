@@ -120,9 +120,9 @@ def overview(
                 break
         # The walk, unless the statement saw that it would find nothing: no row outside the
         # anchored ones under the person's addresses and numbers, all of which it looked for.
-        # It is told the anchored rows' keys, which only it needs.
-        # It looks under those identifiers only in the tables where such rows are, unless it
-        # has identifiers the statement did not look for.
+        # It is told the anchored rows' keys (which only it needs), and looks under those
+        # identifiers only in the tables where such rows are (everywhere, if it has some the
+        # statement did not look for).
         rest: Resolution | None = None
         unasked = any(ids[kind] - asked[kind] for kind in CONTACT_KINDS)
         if outside or unasked:
