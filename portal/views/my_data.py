@@ -216,7 +216,8 @@ def my_data_page(
     many records (more than INLINE_ROWS) and no erasure keeps any (what is kept is told apart
     by key); else every table's first page (``holdings``: the resolution and a row reader)."""
     if not kept.steps:
-        counted = overview(datamap, sources, keys[0], proven=keys[2])
+        national_id, _country, proven = keys
+        counted = overview(datamap, sources, national_id, proven=proven)
         if counted is not None and counted.total > INLINE_ROWS:
             return overview_page(datamap, counted, language)
     resolution, read = holdings()
