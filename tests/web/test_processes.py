@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux, BSD")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux, BSD"),
+    pytest.mark.real_clock,  # child processes and timed waits
+]
 
 
 async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
