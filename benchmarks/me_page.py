@@ -74,6 +74,7 @@ from portal.demo import schema as demo
 from portal.demo.seed import AGENTS, CALL_TOPICS, MAIL_SUBJECTS, PRODUCTS, seed
 from portal.migrations import upgrade
 from portal.models import Subject, WebSession
+from portal.web import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "var" / "bench"
@@ -703,8 +704,6 @@ def _server_settings(config: dict[str, Any]) -> Any:
 def run_server(config: dict[str, Any]) -> None:
     """The child process: the portal as `portal serve --workers N` runs it (uvicorn, request
     log on), its data map's sources pointed at the seeded demo company by the environment."""
-    from portal.web import processes
-
     os.environ.update(_server_environment(config))
     processes.run(
         "portal.cli:worker_app",
@@ -754,20 +753,10 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], port: int, worker
             answered = httpx2.get(f"{url}/healthz", timeout=1, trust_env=False).status_code
         except httpx2.TransportError:
             answered = 0
-        if answered == 200 and _listening(port) >= workers:
+        if answered == 200 and processes.listening(port) >= workers:
             return
         time.sleep(0.1)
     raise RuntimeError(f"the server did not start {workers} listening processes within 60 s")
-
-
-def _listening(port: int) -> int:
-    """Sockets listening on the port (Linux: /proc/net/tcp; elsewhere taken as all)."""
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return sys.maxsize
-    wanted = f":{port:04X}"
-    return sum(1 for line in lines if line.split()[1].endswith(wanted) and line.split()[3] == "0A")
 
 
 # --- load -----------------------------------------------------------------------------------

@@ -110,8 +110,7 @@ def resolve_rest(
     given: the tables where such rows are not all anchored) and the rows found under them; the
     Resolution holds those rows alone. None if the walk finds an anchored row the database did
     not: the two disagree, and only the whole walk can tell."""
-    resolver = _Resolver(datamap, connections, chunk_size, settled)
-    resolver.contact_tables = contact_tables
+    resolver = _Resolver(datamap, connections, chunk_size, settled, contact_tables)
     for kind, values in ids.items():
         resolver.ids[kind].update(values)
     resolution = resolver.run(national_id, {})
@@ -128,18 +127,17 @@ class _Resolver:
         connections: SourceConnections,
         chunk_size: int,
         settled: Mapping[str, frozenset[str]] | None = None,
+        contact_tables: frozenset[str] | None = None,
     ) -> None:
         self.map = datamap
         # Anchored rows found by the database (resolve_rest): not read again, and the anchor
         # identifiers not followed (every row they lead to is anchored or someone else's).
         self.settled = settled
-        self.contact_tables: frozenset[str] | None = None  # resolve_rest's
+        # The tables to look in under e-mail addresses and phone numbers (None: every one).
+        self.contact_tables = contact_tables
         self.connections = connections
         self.chunk_size = chunk_size
         self.region = datamap.settings.region
-        self.linked_kinds = {
-            link.identifier for spec in datamap.tables.values() for link in spec.identifier_links
-        }
         self.order = datamap.table_order()
         self.rows: dict[str, dict[Any, _Row]] = {name: {} for name in self.order}
         self.queried: dict[tuple[str, str], set[Any]] = defaultdict(set)
@@ -385,11 +383,7 @@ class _Resolver:
         return Resolution(
             national_id=national_id,
             # Only the kinds the map links by were looked for (a map may hold no national IDs).
-            identifiers={
-                kind: tuple(sorted(self.ids[kind]))
-                for kind in KINDS
-                if self.ids[kind] and kind in self.linked_kinds
-            },
+            identifiers=reported_identifiers(self.map, self.ids),
             keys=keys,
             via=via,
             withheld=withheld,
@@ -535,6 +529,15 @@ def among_parameter(connection: Connection, expression: Any, name: str) -> Any:
     if connection.dialect.name == "postgresql":
         return expression == any_(bindparam(name))
     return expression.in_(bindparam(name, expanding=True))
+
+
+def reported_identifiers(
+    datamap: DataMap, ids: Mapping[str, set[str]]
+) -> dict[str, tuple[str, ...]]:
+    """The person's identifiers as a Resolution gives them: only the kinds the map links by
+    were looked for (a map may hold no national IDs)."""
+    linked = {link.identifier for spec in datamap.tables.values() for link in spec.identifier_links}
+    return {kind: tuple(sorted(ids[kind])) for kind in KINDS if ids[kind] and kind in linked}
 
 
 def chunks(values: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -47,7 +47,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect, Engine
 
-from portal.datamap.identity import KINDS, Resolution, _clause, resolve_rest
+from portal.datamap.identity import (
+    KINDS,
+    Resolution,
+    _clause,
+    reported_identifiers,
+    resolve_rest,
+)
 from portal.datamap.matching import column_expression, normalise, searched_values
 from portal.datamap.model import ANCHOR_KINDS, CONTACT_KINDS, DataMap
 from portal.datamap.sources import SourceConnections
@@ -100,15 +106,9 @@ def overview(
     with SourceConnections(engines) as connections:
         # A first look for the identifiers on the rows the anchors find by themselves (the
         # person's customer record): most people's rounds are then one.
-        parameters = _parameters(ids, region)
-        for tables in groups:
-            connection = connections.to(datamap.tables[tables[0]].source)
-            built = _statements(datamap, connection.dialect, tables)
-            if built.first is not None:
-                queries += 1
-                for code, value in connection.execute(built.first, parameters).all():
-                    kind = built.first_codes[code][1] or ""
-                    ids[kind].add(normalise(kind, value, region))
+        for value, (_table, kind) in _run(datamap, connections, groups, ids, "first"):
+            ids[kind or ""].add(normalise(kind or "", value, region))
+        queries += len(groups)
         for _ in range(_MAX_ROUNDS):
             counted, learnt, outside = _count(datamap, connections, groups, ids)
             asked = {kind: set(ids[kind]) for kind in CONTACT_KINDS}
@@ -136,14 +136,10 @@ def overview(
         name: counted.get(name, 0) + (rest.count(name) if rest else 0)
         for name in datamap.table_order()
     }
-    linked = {link.identifier for spec in datamap.tables.values() for link in spec.identifier_links}
     return Overview(
         national_id=national_id,
         counts={name: count for name, count in counts.items() if count},
-        # As the walk says them (identity._Resolver._resolution): the kinds the map links by.
-        identifiers={
-            kind: tuple(sorted(ids[kind])) for kind in KINDS if ids[kind] and kind in linked
-        },
+        identifiers=reported_identifiers(datamap, ids),
         withheld=rest.withheld if rest else {},
         shared_identifiers=rest.shared_identifiers if rest else {},
         queries=queries,
@@ -195,11 +191,15 @@ def _run(
     for tables in groups:
         connection = connections.to(datamap.tables[tables[0]].source)
         built = _statements(datamap, connection.dialect, tables)
-        statement = built.counting if which == "counting" else built.keyed
+        statement, codes = {
+            "first": (built.first, built.first_codes),
+            "counting": (built.counting, built.codes),
+            "keyed": (built.keyed, built.codes),
+        }[which]
         if statement is None:
             continue
         for code, value in connection.execute(statement, parameters).all():
-            yield value, built.codes[code]
+            yield value, codes[code]
 
 
 def _parameters(ids: Mapping[str, set[str]], region: str) -> dict[str, list[str]]:

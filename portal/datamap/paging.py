@@ -37,9 +37,14 @@ class Section:
 
     def page(self, number: int, size: int) -> tuple[int, int, tuple[Any, ...]]:
         """(page number clamped to what exists, pages, the keys on that page)."""
-        pages = max(1, -(-len(self.keys) // size))
+        pages = page_count(len(self.keys), size)
         number = min(max(number, 1), pages)
         return number, pages, self.keys[(number - 1) * size : number * size]
+
+
+def page_count(rows: int, size: int) -> int:
+    """Pages of ``size`` rows for ``rows`` rows; an empty table is one (empty) page."""
+    return max(1, -(-rows // size))
 
 
 def sections(datamap: DataMap, resolution: Resolution) -> list[Section]:

@@ -29,7 +29,7 @@ from portal import i18n
 from portal.datamap import Collection, DataMap, Resolution, Row
 from portal.datamap.collect import may_hold_more
 from portal.datamap.overview import Overview, overview
-from portal.datamap.paging import Section, sections, with_relatives
+from portal.datamap.paging import Section, page_count, sections, with_relatives
 from portal.datamap.retention import kept_text
 from portal.datamap.wording import (
     IDENTIFIER_LABELS,
@@ -240,8 +240,25 @@ def overview_page(
 
 
 def _unread_table(datamap: DataMap, name: str, total: int, language: str) -> TableSection:
+    pages = page_count(total, PAGE_SIZE)
+    return _table_section(datamap, name, language, False, (), total, 1, pages, loaded=False)
+
+
+def _table_section(
+    datamap: DataMap,
+    name: str,
+    language: str,
+    staff: bool,
+    rows: tuple[RecordRow, ...],
+    total: int,
+    page: int,
+    pages: int,
+    *,
+    loaded: bool = True,
+) -> TableSection:
+    """A table in the map's words, with these of its rows."""
     spec = datamap.tables[name]
-    labels, fields, retention = _table_words(datamap, name, language, False)
+    labels, fields, retention = _table_words(datamap, name, language, staff)
     return TableSection(
         key=name,
         name=spec.name.get(language),
@@ -249,13 +266,13 @@ def _unread_table(datamap: DataMap, name: str, total: int, language: str) -> Tab
         source=datamap.sources[spec.source].name.get(language),
         columns=tuple(Column(column, labels[column]) for column in spec.shown),
         fields=fields,
-        rows=(),
+        rows=rows,
         total=total,
-        page=1,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        page=page,
+        pages=pages,
         timeline=spec.timeline is not None,
         retention=retention,
-        loaded=False,
+        loaded=loaded,
     )
 
 
@@ -304,26 +321,13 @@ class _View:
         }
 
     def table(self, section: Section) -> TableSection:
-        datamap, language = self.datamap, self.language
-        spec = datamap.tables[section.table]
-        page, pages, keys = self.shown[section.table]
-        rows = [self.whole[(section.table, key)] for key in keys]
-        columns = spec.shown
-        labels, fields, retention = _table_words(datamap, section.table, language, self.staff)
-        return TableSection(
-            key=section.table,
-            name=spec.name.get(language),
-            description=spec.description.get(language) if spec.description else None,
-            source=datamap.sources[spec.source].name.get(language),
-            columns=tuple(Column(name, labels[name]) for name in columns),
-            fields=fields,
-            rows=tuple(self.row(row, columns, labels) for row in rows),
-            total=len(section.keys),
-            page=page,
-            pages=pages,
-            timeline=section.timeline,
-            retention=retention,
-        )
+        name, language = section.table, self.language
+        page, pages, keys = self.shown[name]
+        columns = self.datamap.tables[name].shown
+        labels = _table_words(self.datamap, name, language, self.staff)[0]
+        rows = tuple(self.row(self.whole[(name, key)], columns, labels) for key in keys)
+        total = len(section.keys)
+        return _table_section(self.datamap, name, language, self.staff, rows, total, page, pages)
 
     def row(self, row: Row, columns: Sequence[str], labels: Mapping[str, str]) -> RecordRow:
         language, staff = self.language, self.staff

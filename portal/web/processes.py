@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -25,6 +26,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 logger = logging.getLogger("portal.web")
 _RESTARTS = 10  # a process that keeps dying is a fault to report, not to hide
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(app: str, *, workers: int, host: str, port: int, **options: Any) -> None:
@@ -71,9 +73,6 @@ def run(app: str, *, workers: int, host: str, port: int, **options: Any) -> None
         holder.close()
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 def _serve(app: str, host: str, port: int, options: dict[str, Any]) -> None:
     """One process: its own socket on the shared port, and uvicorn serving on it."""
     sock = _socket(host, port)
@@ -93,3 +92,14 @@ def _socket(host: str, port: int, *, share: bool = True) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on the port, IPv4 (Linux: /proc/net/tcp; elsewhere the
+    answer is sys.maxsize, as if all did)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return sys.maxsize
+    rows = [line.split() for line in lines]
+    return sum(1 for row in rows if row[1].endswith(f":{port:04X}") and row[3] == "0A")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.web.processes import listening
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="Linux, BSD"),
@@ -35,13 +37,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _listening(port: int) -> int:
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(
-        1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
-    )
-
-
 _RUN = """
 import sys
 from portal.web import processes
@@ -55,7 +50,7 @@ def test_connections_opened_at_once_are_served_by_every_process() -> None:
     server = subprocess.Popen([sys.executable, "-c", _RUN, str(port)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
-        while _listening(port) < 2:
+        while listening(port) < 2:
             assert server.poll() is None, "the server stopped"
             assert time.monotonic() < deadline, "two processes did not listen within 30 s"
             time.sleep(0.1)
@@ -76,4 +71,4 @@ def test_connections_opened_at_once_are_served_by_every_process() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-    assert _listening(port) == 0
+    assert listening(port) == 0
